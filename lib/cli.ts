@@ -1,0 +1,62 @@
+import { messageOf, UsageError } from "./errors.ts";
+import { socketpipe } from "./local_half.ts";
+import { logLine } from "./log.ts";
+import { parseArgs } from "./parse_args.ts";
+import { serveRemoteHalf } from "./remote_half.ts";
+import { HELP, SYNOPSIS } from "./usage.ts";
+import { VERSION } from "./version.ts";
+
+const STOP_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+
+/**
+ * Runs socketpipe's command line and resolves with the exit status: parse, then either
+ * the local half (a transfer), the remote half (`-s`), `--help` or `--version`.
+ *
+ * @example
+ * ```ts
+ * import { runCommandLine } from "./cli.ts";
+ * Deno.exit(await runCommandLine(Deno.args));
+ * ```
+ */
+export async function runCommandLine(args: readonly string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs(args);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    logLine(error.message);
+    console.error(SYNOPSIS);
+    return error.exitStatus;
+  }
+  switch (parsed.mode) {
+    case "help":
+      console.log(HELP);
+      return 0;
+    case "version":
+      console.log(`socketpipe ${VERSION}`);
+      return 0;
+    case "serve":
+      return await serveRemoteHalf(parsed.command, { verbose: parsed.verbose });
+    case "run":
+      return await runTransfer(parsed.options);
+  }
+}
+
+async function runTransfer(options: Parameters<typeof socketpipe>[0]): Promise<number> {
+  const stop = new AbortController();
+  const listeners = STOP_SIGNALS.map((signal) => {
+    const listener = () => stop.abort(signal);
+    Deno.addSignalListener(signal, listener);
+    return () => Deno.removeSignalListener(signal, listener);
+  });
+  try {
+    const result = await socketpipe(options, { signal: stop.signal });
+    for (const message of result.messages) logLine(message);
+    return result.status;
+  } catch (error) {
+    logLine(`internal error: ${messageOf(error)}`);
+    return 2;
+  } finally {
+    for (const removeListener of listeners) removeListener();
+  }
+}

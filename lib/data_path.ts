@@ -1,0 +1,90 @@
+import type { CommandStatus } from "./command_status.ts";
+
+/** Bytes counted by one half of a transfer. */
+export interface ByteCounts {
+  /** Bytes this half's producer command wrote into the socket. */
+  sent: number;
+  /** Bytes this half read from the socket. */
+  received: number;
+  /** Bytes of `received` that this half's consumer command took. */
+  delivered: number;
+}
+
+/** A command started by a data path. */
+export interface RunningCommand {
+  /** The command's argv. */
+  readonly argv: readonly string[];
+  /** Resolves when the command has ended (at once if it could not start). */
+  readonly status: Promise<CommandStatus>;
+  /** Sends a signal; ignores a command that has already ended. */
+  kill(signal: Deno.Signal): void;
+}
+
+/** How a transfer ended on one half. */
+export interface TransferResult {
+  counts: ByteCounts;
+  /** The data connection's failure, on one line, or null. */
+  error: string | null;
+}
+
+/** The data movement of one half, once its commands are started on the connection. */
+export interface Transfer {
+  /**
+   * Stops feeding the socket, as a pipe does when its reader is gone: the producer's
+   * output is closed (it sees SIGPIPE on its next write) and the socket is half-closed.
+   */
+  stopSending(): void;
+  /** Resolves if the consumer stops taking data before the end of the stream. */
+  readonly consumerGone: Promise<void>;
+  /** Resolves when both directions are finished and the connection is closed. */
+  readonly finished: Promise<TransferResult>;
+}
+
+/** The local half's transfer: the input command feeds the socket, the output command drains it. */
+export interface LocalTransfer extends Transfer {
+  readonly input?: RunningCommand;
+  readonly output?: RunningCommand;
+}
+
+/** The remote half's transfer: one command reads the socket and writes it. */
+export interface RemoteTransfer extends Transfer {
+  readonly command: RunningCommand;
+}
+
+/** Which directions reach the remote command. */
+export interface RemoteWiring {
+  /** The remote command reads the stream from the input command; else its stdin is at EOF. */
+  input: boolean;
+  /** The remote command's stdout goes to the output command; else it is discarded. */
+  output: boolean;
+}
+
+/**
+ * A way to connect the three data roles (input, remote, output) to the data socket.
+ * The stream path copies through Deno; a zero-copy path hands the socket to the commands.
+ *
+ * @example
+ * ```ts
+ * import type { DataPath } from "./data_path.ts";
+ * import { streamPath } from "./stream_path.ts";
+ * const path: DataPath = streamPath;
+ * declare const conn: Deno.TcpConn;
+ * const transfer = path.startLocal(conn, { input: ["tar", "cf", "-", "."] });
+ * console.log((await transfer.finished).counts.sent);
+ * ```
+ */
+export interface DataPath {
+  /** The name `-v` prints. */
+  readonly name: string;
+  /** Starts the local input and/or output command on the connection. */
+  startLocal(
+    conn: Deno.TcpConn,
+    commands: { input?: readonly string[]; output?: readonly string[] },
+  ): LocalTransfer;
+  /** Starts the remote command on the connection. */
+  startRemote(
+    conn: Deno.TcpConn,
+    command: readonly string[],
+    wiring: RemoteWiring,
+  ): RemoteTransfer;
+}

@@ -1,0 +1,205 @@
+import { PROTOCOL_VERSION } from "./version.ts";
+
+const MAGIC = new TextEncoder().encode("socketpipe");
+
+/** The length in bytes of a token. */
+export const TOKEN_LENGTH = 32;
+
+/** The length in bytes of the handshake the connecting side sends: magic, version, token. */
+export const HANDSHAKE_LENGTH = MAGIC.length + 1 + TOKEN_LENGTH;
+
+/** The one byte the accepting side answers when the token is right. */
+export const HANDSHAKE_ACCEPTED = 0x2b; // "+"
+
+/**
+ * Makes a fresh random session token.
+ *
+ * @example
+ * ```ts
+ * import { newToken } from "./handshake.ts";
+ * newToken().length; // 32
+ * ```
+ */
+export function newToken(): Uint8Array {
+  return crypto.getRandomValues(new Uint8Array(TOKEN_LENGTH));
+}
+
+/**
+ * Encodes the handshake the connecting side sends before any data.
+ *
+ * @example
+ * ```ts
+ * import { encodeHandshake, newToken, HANDSHAKE_LENGTH } from "./handshake.ts";
+ * encodeHandshake(newToken()).length === HANDSHAKE_LENGTH; // true
+ * ```
+ */
+export function encodeHandshake(token: Uint8Array, version = PROTOCOL_VERSION): Uint8Array {
+  const bytes = new Uint8Array(HANDSHAKE_LENGTH);
+  bytes.set(MAGIC);
+  bytes[MAGIC.length] = version;
+  bytes.set(token, MAGIC.length + 1);
+  return bytes;
+}
+
+/**
+ * Compares two byte arrays in time that depends only on their length, so that a
+ * connecting stranger learns nothing about the token from how fast it is refused.
+ *
+ * @example
+ * ```ts
+ * import { constantTimeEqual } from "./handshake.ts";
+ * constantTimeEqual(new Uint8Array([1, 2]), new Uint8Array([1, 2])); // true
+ * ```
+ */
+export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let difference = 0;
+  for (let index = 0; index < a.length; index++) difference |= a[index] ^ b[index];
+  return difference === 0;
+}
+
+/**
+ * Reads exactly `length` bytes, never more, so that no data byte after them is consumed.
+ * Returns null when the peer closes first.
+ *
+ * @example
+ * ```ts
+ * import { readExactly } from "./handshake.ts";
+ * declare const conn: Deno.Conn;
+ * const header = await readExactly(conn, 43);
+ * ```
+ */
+export async function readExactly(conn: Deno.Conn, length: number): Promise<Uint8Array | null> {
+  const bytes = new Uint8Array(length);
+  let filled = 0;
+  while (filled < length) {
+    const count = await conn.read(bytes.subarray(filled));
+    if (count === null) return null;
+    filled += count;
+  }
+  return bytes;
+}
+
+/**
+ * Writes all of `bytes` to a connection.
+ *
+ * @example
+ * ```ts
+ * import { writeAll } from "./handshake.ts";
+ * declare const conn: Deno.Conn;
+ * await writeAll(conn, new TextEncoder().encode("hello"));
+ * ```
+ */
+export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) written += await conn.write(bytes.subarray(written));
+}
+
+/**
+ * Checks the handshake on an accepted connection and answers it. Resolves true only
+ * for the right magic, version and token; the caller closes a refused connection.
+ * A peer that does not complete the handshake within `timeoutMs` is refused.
+ *
+ * @example
+ * ```ts
+ * import { checkHandshake, newToken } from "./handshake.ts";
+ * declare const conn: Deno.Conn;
+ * const accepted = await checkHandshake(conn, newToken(), 5000);
+ * ```
+ */
+export async function checkHandshake(
+  conn: Deno.Conn,
+  token: Uint8Array,
+  timeoutMs: number,
+): Promise<boolean> {
+  const timer = setTimeout(() => closeQuietly(conn), timeoutMs);
+  try {
+    const received = await readExactly(conn, HANDSHAKE_LENGTH);
+    if (!received || !constantTimeEqual(received, encodeHandshake(token))) return false;
+    await writeAll(conn, new Uint8Array([HANDSHAKE_ACCEPTED]));
+    return true;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Presents the token on a new connection and waits for the acceptance byte.
+ * Resolves true when accepted; false when the accepting side closes instead.
+ *
+ * @example
+ * ```ts
+ * import { presentToken, newToken } from "./handshake.ts";
+ * declare const conn: Deno.Conn;
+ * if (!await presentToken(conn, newToken(), 5000)) throw new Error("token rejected");
+ * ```
+ */
+export async function presentToken(
+  conn: Deno.Conn,
+  token: Uint8Array,
+  timeoutMs: number,
+): Promise<boolean> {
+  const timer = setTimeout(() => closeQuietly(conn), timeoutMs);
+  try {
+    await writeAll(conn, encodeHandshake(token));
+    const answer = await readExactly(conn, 1);
+    return answer !== null && answer[0] === HANDSHAKE_ACCEPTED;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Closes a connection, ignoring one that is already closed.
+ *
+ * @example
+ * ```ts
+ * import { closeQuietly } from "./handshake.ts";
+ * declare const conn: Deno.Conn;
+ * closeQuietly(conn);
+ * ```
+ */
+export function closeQuietly(closable: { close(): void }): void {
+  try {
+    closable.close();
+  } catch {
+    // Already closed.
+  }
+}
+
+/**
+ * Encodes bytes as lowercase hex (tokens travel as hex in the session line).
+ *
+ * @example
+ * ```ts
+ * import { toHex } from "./handshake.ts";
+ * toHex(new Uint8Array([1, 255])); // "01ff"
+ * ```
+ */
+export function toHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Decodes lowercase or uppercase hex; null when it is not hex of the expected length.
+ *
+ * @example
+ * ```ts
+ * import { fromHex } from "./handshake.ts";
+ * fromHex("01ff", 2); // Uint8Array [1, 255]
+ * ```
+ */
+export function fromHex(text: unknown, length: number): Uint8Array | null {
+  if (typeof text !== "string" || text.length !== length * 2 || !/^[0-9a-fA-F]*$/.test(text)) {
+    return null;
+  }
+  const bytes = new Uint8Array(length);
+  for (let index = 0; index < length; index++) {
+    bytes[index] = parseInt(text.slice(index * 2, index * 2 + 2), 16);
+  }
+  return bytes;
+}

@@ -1,0 +1,411 @@
+import { settledWithin } from "./_settled_within.ts";
+import {
+  type CommandStatus,
+  describeStatus,
+  signalNumber,
+  statusFromDeno,
+  statusOfSpawnFailure,
+} from "./command_status.ts";
+import { formatAddress } from "./connect_back.ts";
+import { type ControlMessage, ControlSender, readControlMessages } from "./control_channel.ts";
+import { acceptAuthenticated, candidateAddresses, openDataListener } from "./data_listener.ts";
+import type { ByteCounts, DataPath, LocalTransfer } from "./data_path.ts";
+import { UsageError } from "./errors.ts";
+import { closeQuietly, newToken, toHex } from "./handshake.ts";
+import { StepLog } from "./log.ts";
+import { decideOutcome, formatBlock, type RoleReport, type RunReport } from "./outcome.ts";
+import type { SocketpipeOptions } from "./parse_args.ts";
+import { shellQuote } from "./shell_quote.ts";
+import { stopCommand } from "./stop_command.ts";
+import { streamPath } from "./stream_path.ts";
+import { PROTOCOL_VERSION } from "./version.ts";
+
+/** How a run is controlled from outside. */
+export interface RunControl {
+  /**
+   * Stops the run: every command of it is stopped on both hosts. The reason, if it is a
+   * signal name such as "SIGINT", sets the exit status to 128 + N.
+   */
+  signal?: AbortSignal;
+  /**
+   * How the commands get the data.
+   * @default {streamPath}
+   */
+  dataPath?: DataPath;
+}
+
+/** How a run ended: every role's status, both halves' byte counts, and the verdict. */
+export interface SocketpipeResult {
+  /** The exit status the command line tool exits with. */
+  status: number;
+  /** One line per failure, as printed on stderr; empty on success. */
+  messages: string[];
+  /** The data path that moved the bytes. */
+  dataPath: string;
+  /** How the input command ended, if there was one and it ran. */
+  input?: RoleReport;
+  /** How the remote command ended, with the remote half's byte counts; null if never reported. */
+  remote: (RoleReport & { counts: ByteCounts }) | null;
+  /** How the output command ended, if there was one and it ran. */
+  output?: RoleReport;
+  /** The local half's byte counts. */
+  local: ByteCounts;
+}
+
+/** Milliseconds the login command may take to end after the remote half's last report. */
+const LOGIN_GRACE_MS = 5000;
+
+/**
+ * Runs one transfer: logs in, meets the remote half on an authenticated data connection,
+ * runs the commands, and reports how every one of them ended. Command failures do not
+ * throw; they are in the result, with the exit status the command line tool would use.
+ *
+ * @throws {UsageError} when the options are incomplete.
+ * @example
+ * ```ts
+ * import { socketpipe } from "./local_half.ts";
+ * const result = await socketpipe({
+ *   input: ["tar", "cf", "-", "/home"],
+ *   login: ["ssh", "backup-host"],
+ *   remote: ["dd", "of=/dev/st0", "bs=32k"],
+ * });
+ * if (result.status !== 0) console.error(result.messages.join("\n"));
+ * ```
+ */
+export async function socketpipe(
+  options: SocketpipeOptions,
+  control: RunControl = {},
+): Promise<SocketpipeResult> {
+  validateOptions(options);
+  const log = new StepLog(options.verbose ?? false, "socketpipe");
+  const dataPath = control.dataPath ?? streamPath;
+  const local: ByteCounts = { sent: 0, received: 0, delivered: 0 };
+  const failure = (status: number, message: string): SocketpipeResult => ({
+    status,
+    messages: [message],
+    dataPath: dataPath.name,
+    remote: null,
+    local,
+  });
+
+  // Listen first, so that the port can go into the session line.
+  const listener = openDataListener();
+  const token = newToken();
+  const listensOnIpv6 = listener.addr.hostname === "::";
+  log.step(`listening on ${formatAddress(listener.addr.hostname, listener.addr.port)}`);
+
+  // Log in: the login command starts the remote half; its stdin and stdout are the
+  // control channel, its stderr stays the terminal's (for password prompts and errors).
+  const loginArgv = loginInvocation(options);
+  log.step(
+    `login: ${
+      [...options.login.map(shellQuote), ...loginArgv.slice(options.login.length)].join(" ")
+    }`,
+  );
+  let login: Deno.ChildProcess;
+  try {
+    login = new Deno.Command(loginArgv[0], {
+      args: loginArgv.slice(1),
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+      env: loginEnvironment(),
+      clearEnv: true,
+    }).spawn();
+  } catch (error) {
+    listener.close();
+    const status = statusOfSpawnFailure(error);
+    return failure(2, `login command ${formatBlock(options.login)} ${describeStatus(status)}`);
+  }
+  const loginStatus = login.status.then(statusFromDeno);
+  const sender = new ControlSender(login.stdin);
+  const remote = new RemoteHalfChannel(login.stdout, log);
+  await sender.trySend({
+    event: "session",
+    version: PROTOCOL_VERSION,
+    token: toHex(token),
+    port: listener.addr.port,
+    host: options.host ?? null,
+    candidates: candidateAddresses(listensOnIpv6),
+    input: options.input !== undefined,
+    output: options.output !== undefined,
+  });
+
+  // Meet: accept the one connection that presents the token.
+  const stopWaiting = new AbortController();
+  const timeoutMs = (options.timeout ?? 0) * 1000;
+  const timer = timeoutMs > 0
+    ? setTimeout(() => stopWaiting.abort("timeout"), timeoutMs)
+    : undefined;
+  remote.onProblem = () => stopWaiting.abort("remote");
+  control.signal?.addEventListener("abort", () => stopWaiting.abort("interrupted"), {
+    once: true,
+  });
+  let refused = 0;
+  let conn: Deno.TcpConn;
+  try {
+    conn = await acceptAuthenticated(listener, token, {
+      signal: stopWaiting.signal,
+      onRefused: (address, reason) => {
+        refused++;
+        log.step(
+          `refused a data connection from ${
+            formatAddress(address.hostname, address.port)
+          }: ${reason}`,
+        );
+      },
+    });
+  } catch {
+    clearTimeout(timer);
+    listener.close();
+    const why = stopWaiting.signal.reason;
+    const message = why === "interrupted"
+      ? interruptedMessage(control.signal)
+      : why === "timeout"
+      ? `connect: no authenticated data connection within ${options.timeout} s; ` +
+        `check that the remote host can reach this one, or name this host's address with -h`
+      : remote.problem ?? await loginEndedMessage(options, loginStatus);
+    await stopLogin(login, sender, loginStatus, 0);
+    const status = why === "interrupted" ? interruptedStatus(control.signal) : 2;
+    return failure(status, message);
+  }
+  clearTimeout(timer);
+  listener.close();
+  if (refused) log.always(`refused ${refused} unauthenticated data connection(s)`);
+  log.step(
+    `connected from ${formatAddress(conn.remoteAddr.hostname, conn.remoteAddr.port)}; ` +
+      `data path: ${dataPath.name}`,
+  );
+
+  // Move data. When the remote command ends, stop feeding it, as a pipe would; when the
+  // output command stops reading, tell the remote half to stop feeding us.
+  const transfer = dataPath.startLocal(conn, { input: options.input, output: options.output });
+  let inputCutOff = false;
+  const cutOffInput = () => {
+    inputCutOff = true;
+    transfer.stopSending();
+  };
+  if (remote.stopRequested) cutOffInput();
+  remote.onStopSending = cutOffInput;
+  transfer.consumerGone.then(() => sender.trySend({ event: "consumer-gone" }));
+  let stopped: Promise<void> | null = null;
+  const stopEverything = () => stopped ??= stopTransfer(transfer, conn, login).then(() => {});
+  control.signal?.addEventListener("abort", stopEverything, { once: true });
+
+  const exit = await remote.exit;
+  if (!exit) stopEverything(); // the remote half vanished: nothing more will arrive
+  const [result, inputStatus, outputStatus] = await Promise.all([
+    transfer.finished,
+    transfer.input?.status,
+    transfer.output?.status,
+  ]);
+  await stopLogin(login, sender, loginStatus, LOGIN_GRACE_MS);
+  await stopped;
+  Object.assign(local, result.counts);
+  log.step(`${local.sent} bytes sent, ${local.received} bytes received`);
+
+  const report: RunReport = {
+    input: transfer.input && inputStatus
+      ? { argv: transfer.input.argv, status: inputStatus, cutOff: inputCutOff }
+      : undefined,
+    output: transfer.output && outputStatus
+      ? { argv: transfer.output.argv, status: outputStatus, cutOff: false }
+      : undefined,
+    remote: exit ? remoteReport(options.remote, exit) : null,
+    local,
+    remoteMissing: exit ? null : remote.problem ??
+      `remote half vanished: the login channel closed before its report ` +
+        `(login ${describeStatus(await loginStatus)})`,
+    transportError: result.error ?? (exit && typeof exit.error === "string" ? exit.error : null),
+  };
+  const outcome = control.signal?.aborted
+    ? { status: interruptedStatus(control.signal), messages: [interruptedMessage(control.signal)] }
+    : decideOutcome(report);
+  return { ...outcome, dataPath: dataPath.name, ...report };
+}
+
+function validateOptions(options: SocketpipeOptions): void {
+  const block = (name: string, argv: readonly string[] | undefined, required: boolean) => {
+    if (argv === undefined) {
+      if (required) throw new UsageError(`missing ${name} { … }`);
+    } else if (
+      !Array.isArray(argv) || argv.length === 0 || argv.some((w) => typeof w !== "string")
+    ) {
+      throw new UsageError(`${name} needs a command: a non-empty list of words`);
+    }
+  };
+  block("-l", options.login, true);
+  block("-r", options.remote, true);
+  block("-i", options.input, false);
+  block("-o", options.output, false);
+  block("-x", options.remoteSocketpipe, false);
+  if (!options.input && !options.output) {
+    throw new UsageError("give -i { input command }, -o { output command }, or both");
+  }
+  const timeout = options.timeout ?? 0;
+  if (typeof timeout !== "number" || !(timeout >= 0)) {
+    throw new UsageError(`bad timeout: ${timeout} (seconds, 0 = wait for ever)`);
+  }
+}
+
+/**
+ * The login command followed by the remote half's invocation. ssh joins its arguments
+ * with spaces for the remote shell, so every word after the login command is quoted:
+ * the remote command then receives exactly the argv written in `-r { … }`.
+ */
+function loginInvocation(options: SocketpipeOptions): string[] {
+  const remoteHalf = [
+    ...(options.remoteSocketpipe ?? ["socketpipe"]),
+    "-s",
+    ...(options.verbose ? ["-v"] : []),
+    "--",
+    ...options.remote,
+  ];
+  return [...options.login, ...remoteHalf.map(shellQuote)];
+}
+
+/**
+ * This process's environment for the login command, less `$SSH_CLIENT` and
+ * `$SSH_CONNECTION`: a login that runs locally (`-l { env }`) must not make the remote
+ * half connect back to whatever host this session itself came from.
+ */
+function loginEnvironment(): Record<string, string> {
+  const environment = Deno.env.toObject();
+  delete environment.SSH_CLIENT;
+  delete environment.SSH_CONNECTION;
+  return environment;
+}
+
+async function loginEndedMessage(
+  options: SocketpipeOptions,
+  loginStatus: Promise<CommandStatus>,
+): Promise<string> {
+  const status = await loginStatus;
+  const login = formatBlock(options.login);
+  const remoteHalf = formatBlock(options.remoteSocketpipe ?? ["socketpipe"]);
+  if (status.status === 127) {
+    return `login ${login}: remote socketpipe ${remoteHalf} not found (status 127); ` +
+      `install socketpipe on the remote host or name it with -x { /path/to/socketpipe }`;
+  }
+  if (status.status === 255) {
+    return `login ${login} failed (status 255); check that the login alone works, e.g. ${
+      options.login.map(shellQuote).join(" ")
+    } true`;
+  }
+  return `login ${login} ${describeStatus(status)} before the remote half connected; ` +
+    `check that ${remoteHalf} on the remote host is socketpipe of the same version`;
+}
+
+function interruptedStatus(signal: AbortSignal | undefined): number {
+  const reason = signal?.reason;
+  return typeof reason === "string" && signalNumber(reason) ? 128 + signalNumber(reason) : 130;
+}
+
+function interruptedMessage(signal: AbortSignal | undefined): string {
+  const reason = typeof signal?.reason === "string" ? signal.reason : "request";
+  return `interrupted by ${reason}: stopped every command of this run on both hosts`;
+}
+
+function remoteReport(argv: readonly string[], exit: ControlMessage) {
+  const count = (value: unknown) => (typeof value === "number" ? value : 0);
+  return {
+    argv,
+    status: {
+      status: count(exit.code),
+      signal: typeof exit.signal === "string" ? exit.signal : null,
+      failedToStart: typeof exit.failedToStart === "string" ? exit.failedToStart : null,
+    },
+    cutOff: exit.cutOff === true,
+    counts: {
+      sent: count(exit.bytesOut),
+      received: count(exit.bytesIn),
+      delivered: count(exit.bytesDelivered),
+    },
+  };
+}
+
+/** Stops the local commands and the login, and closes the data connection. */
+async function stopTransfer(
+  transfer: LocalTransfer,
+  conn: Deno.TcpConn,
+  login: Deno.ChildProcess,
+): Promise<void> {
+  closeQuietly(conn);
+  try {
+    login.kill("SIGTERM");
+  } catch {
+    // Already ended.
+  }
+  await Promise.all(
+    [transfer.input, transfer.output].map((command) => command && stopCommand(command)),
+  );
+}
+
+/** Closes the control channel and waits for the login command, killing it after `graceMs`. */
+async function stopLogin(
+  login: Deno.ChildProcess,
+  sender: ControlSender,
+  status: Promise<CommandStatus>,
+  graceMs: number,
+): Promise<void> {
+  await sender.close();
+  if (!await settledWithin(status, graceMs)) {
+    try {
+      login.kill(graceMs === 0 ? "SIGTERM" : "SIGKILL");
+    } catch {
+      // Already ended.
+    }
+    await status;
+  }
+}
+
+/** The local end of the login channel: the remote half's messages, as they arrive. */
+class RemoteHalfChannel {
+  /** Why the remote half cannot go on (its error report, a version mismatch), or null. */
+  problem: string | null = null;
+  /** Set when the remote command has ended or stopped reading, before anyone listens. */
+  stopRequested = false;
+  /** Called once the remote half reports a problem. */
+  onProblem: () => void = () => {};
+  /** Called when the remote command has ended or its input is no longer read. */
+  onStopSending: () => void = () => {};
+  /** The remote half's final report; null if the channel closed without one. */
+  readonly exit: Promise<ControlMessage | null>;
+
+  constructor(stream: ReadableStream<Uint8Array>, log: StepLog) {
+    this.exit = (async () => {
+      const messages = readControlMessages(stream, {
+        onNoise: (line) => log.always(`login: ${line}`),
+      });
+      for await (const message of messages) {
+        switch (message.event) {
+          case "hello":
+            if (message.version !== PROTOCOL_VERSION) {
+              this.reportProblem(
+                `protocol mismatch: the remote socketpipe speaks protocol ${message.version}, ` +
+                  `this one speaks ${PROTOCOL_VERSION}; install the same version on both hosts`,
+              );
+            }
+            break;
+          case "error":
+            this.reportProblem(`remote half: ${message.step}: ${message.message}`);
+            break;
+          case "ended":
+          case "consumer-gone":
+            this.stopRequested = true;
+            this.onStopSending();
+            break;
+          case "exit":
+            return message;
+        }
+      }
+      return null;
+    })();
+    this.exit.then((exit) => exit ?? this.onProblem());
+  }
+
+  private reportProblem(problem: string): void {
+    this.problem ??= problem;
+    this.onProblem();
+  }
+}

@@ -1,0 +1,129 @@
+import { type CommandStatus, describeStatus, SIGPIPE_STATUS } from "./command_status.ts";
+import type { ByteCounts } from "./data_path.ts";
+import { shellQuote } from "./shell_quote.ts";
+
+/** How one command of the run ended. */
+export interface RoleReport {
+  /** The command's argv. */
+  argv: readonly string[];
+  /** How it ended. */
+  status: CommandStatus;
+  /**
+   * Its output was closed because the command reading it had ended, as a pipe closes
+   * when its reader exits; a SIGPIPE then is the expected way to end, not a failure.
+   */
+  cutOff: boolean;
+}
+
+/** Everything a finished run knows, from which its exit status follows. */
+export interface RunReport {
+  input?: RoleReport;
+  /** The remote command's report with the remote half's byte counts; null if none came. */
+  remote: (RoleReport & { counts: ByteCounts }) | null;
+  output?: RoleReport;
+  /** The local half's byte counts. */
+  local: ByteCounts;
+  /** Why no remote report came (e.g. the remote half vanished), or null. */
+  remoteMissing: string | null;
+  /** A failure of the data connection on either half, or null. */
+  transportError: string | null;
+}
+
+/** The exit status of a run and the lines that explain it. */
+export interface Outcome {
+  /** 0, 2 for a transport failure, else the rightmost failing command's status. */
+  status: number;
+  /** One line per failure, in input → remote → output order; empty on success. */
+  messages: string[];
+}
+
+/**
+ * Formats an argv as it is written on socketpipe's command line.
+ *
+ * @example
+ * ```ts
+ * import { formatBlock } from "./outcome.ts";
+ * formatBlock(["sh", "-c", "cat > x"]); // "{ sh -c 'cat > x' }"
+ * ```
+ */
+export function formatBlock(argv: readonly string[]): string {
+  return `{ ${argv.map(shellQuote).join(" ")} }`;
+}
+
+function failed(role: RoleReport | undefined): role is RoleReport {
+  if (!role || role.status.status === 0) return false;
+  return !(role.cutOff && role.status.status === SIGPIPE_STATUS);
+}
+
+/**
+ * Decides a run's exit status, as `set -o pipefail` would plus socketpipe's own checks:
+ * 2 when the data connection failed, the remote report is missing, or the byte counts of
+ * the two halves disagree; otherwise the status of the rightmost failing command in
+ * input → remote → output order; otherwise 0. A command killed by SIGPIPE after its
+ * reader had ended has not failed.
+ *
+ * @example
+ * ```ts
+ * import { decideOutcome } from "./outcome.ts";
+ * const ok = { status: 0, signal: null, failedToStart: null };
+ * const counts = { sent: 5, received: 0, delivered: 0 };
+ * decideOutcome({
+ *   input: { argv: ["cat"], status: ok, cutOff: false },
+ *   remote: { argv: ["dd"], status: ok, cutOff: false, counts: { sent: 0, received: 5, delivered: 5 } },
+ *   local: counts, remoteMissing: null, transportError: null,
+ * }); // { status: 0, messages: [] }
+ * ```
+ */
+export function decideOutcome(report: RunReport): Outcome {
+  const { input, remote, output, local } = report;
+  const transport: string[] = [];
+  const commands: { line: string; status: number }[] = [];
+
+  if (report.transportError) transport.push(`data connection: ${report.transportError}`);
+  if (!remote) {
+    transport.push(report.remoteMissing ?? "remote half vanished before reporting");
+  } else {
+    if (local.sent !== remote.counts.received) {
+      transport.push(
+        `data connection: stream truncated: input sent ${local.sent} bytes, ` +
+          `the remote half received ${remote.counts.received}`,
+      );
+    }
+    if (remote.counts.sent !== local.received) {
+      transport.push(
+        `data connection: stream truncated: the remote command sent ${remote.counts.sent} bytes, ` +
+          `the local half received ${local.received}`,
+      );
+    }
+  }
+
+  if (failed(input)) {
+    commands.push({ line: commandLine("input", input), status: input.status.status });
+  }
+  if (remote && failed(remote)) {
+    const taken = input ? takenClause(remote.counts.delivered, remote.counts.received) : "";
+    commands.push({ line: commandLine("remote", remote) + taken, status: remote.status.status });
+  }
+  if (failed(output)) {
+    const taken = takenClause(local.delivered, local.received);
+    commands.push({ line: commandLine("output", output) + taken, status: output.status.status });
+  }
+
+  const messages = [...commands.map((command) => command.line), ...transport];
+  if (transport.length) return { status: 2, messages };
+  if (commands.length) return { status: commands[commands.length - 1].status, messages };
+  return { status: 0, messages: [] };
+}
+
+function commandLine(role: string, report: RoleReport): string {
+  const where = role === "remote" ? " on the remote host" : "";
+  return `${role} command ${formatBlock(report.argv)} ${describeStatus(report.status)}${
+    report.status.failedToStart ? where : ""
+  }`;
+}
+
+function takenClause(delivered: number, available: number): string {
+  return delivered < available
+    ? ` after taking ${delivered} of ${available} bytes: stream truncated`
+    : "";
+}

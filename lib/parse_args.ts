@@ -1,0 +1,166 @@
+import { UsageError } from "./errors.ts";
+
+/** What a run of socketpipe is asked to do, as given on the command line. */
+export interface SocketpipeOptions {
+  /** The local input command; its stdout feeds the remote command's stdin. */
+  input?: string[];
+  /** The login command, e.g. `["ssh", "host"]`. */
+  login: string[];
+  /** The remote command, run on the host the login command reaches. */
+  remote: string[];
+  /** The local output command; the remote command's stdout feeds its stdin. */
+  output?: string[];
+  /**
+   * How to start socketpipe on the remote host.
+   * @default {["socketpipe"]}
+   */
+  remoteSocketpipe?: string[];
+  /** The address the remote half connects back to (`-h`); found automatically when absent. */
+  host?: string;
+  /**
+   * Seconds to wait for the authenticated data connection, from the start of the login;
+   * 0 waits for ever.
+   * @default {0}
+   */
+  timeout?: number;
+  /**
+   * Accepted for compatibility with socketpipe 1.x: the login command never shares the
+   * terminal's stdin or socketpipe's stdout, since they carry the control channel.
+   * @default {false}
+   */
+  batch?: boolean;
+  /**
+   * Print each step on stderr.
+   * @default {false}
+   */
+  verbose?: boolean;
+}
+
+/** The command line, parsed: what to do. */
+export type ParsedCommandLine =
+  | { mode: "run"; options: SocketpipeOptions }
+  | { mode: "serve"; command: string[]; verbose: boolean }
+  | { mode: "help" }
+  | { mode: "version" };
+
+const BLOCK_OPTIONS = {
+  "-i": "input",
+  "-l": "login",
+  "-r": "remote",
+  "-o": "output",
+  "-x": "remoteSocketpipe",
+} as const;
+
+type BlockOption = keyof typeof BLOCK_OPTIONS;
+
+/**
+ * Parses socketpipe's command line. Commands are brace blocks: `{` and `}` are separate
+ * words and nest, and the words between the outer pair are the command's argv.
+ *
+ * @throws {UsageError} on anything that is not a valid command line.
+ * @example
+ * ```ts
+ * import { parseArgs } from "./parse_args.ts";
+ * const parsed = parseArgs(["-i", "{", "tar", "cf", "-", "/", "}", "-l", "{", "ssh", "host", "}",
+ *   "-r", "{", "dd", "of=/dev/st0", "}"]);
+ * // parsed.mode === "run"; parsed.options.remote => ["dd", "of=/dev/st0"]
+ * ```
+ */
+export function parseArgs(argv: readonly string[]): ParsedCommandLine {
+  if (argv.includes("--help")) return { mode: "help" };
+  if (argv.includes("--version")) return { mode: "version" };
+  if (argv[0] === "-s") return parseServeArgs(argv.slice(1));
+
+  const options: Partial<SocketpipeOptions> = {};
+  const seen = new Set<string>();
+  let index = 0;
+  const once = (option: string) => {
+    if (seen.has(option)) throw new UsageError(`${option} given more than once`);
+    seen.add(option);
+  };
+
+  while (index < argv.length) {
+    const word = argv[index];
+    if (word in BLOCK_OPTIONS) {
+      const option = word as BlockOption;
+      once(option);
+      const { words, next } = readBlock(argv, index + 1, option);
+      options[BLOCK_OPTIONS[option]] = words;
+      index = next;
+    } else if (word === "-b" || word === "-v") {
+      once(word);
+      if (word === "-b") options.batch = true;
+      else options.verbose = true;
+      index++;
+    } else if (word.startsWith("-h") || word.startsWith("-t")) {
+      const option = word.slice(0, 2);
+      once(option);
+      const attached = word.slice(2);
+      const value = attached !== "" ? attached : argv[index + 1];
+      if (value === undefined) throw new UsageError(`${option} needs a value`);
+      if (option === "-h") options.host = parseHost(value);
+      else options.timeout = parseTimeout(value);
+      index += attached !== "" ? 1 : 2;
+    } else if (word === "{" || word === "}") {
+      throw new UsageError(`unexpected '${word}': a block must follow -i, -l, -r, -o or -x`);
+    } else {
+      throw new UsageError(`unknown option '${word}'`);
+    }
+  }
+
+  if (!options.login) throw new UsageError("missing -l { login command }");
+  if (!options.remote) throw new UsageError("missing -r { remote command }");
+  if (!options.input && !options.output) {
+    throw new UsageError("give -i { input command }, -o { output command }, or both");
+  }
+  return { mode: "run", options: options as SocketpipeOptions };
+}
+
+/** Reads the block that starts at `argv[start]`, which must be `{`. */
+function readBlock(
+  argv: readonly string[],
+  start: number,
+  option: string,
+): { words: string[]; next: number } {
+  if (argv[start] !== "{") {
+    throw new UsageError(`${option} must be followed by a block: ${option} { command [args…] }`);
+  }
+  let depth = 1;
+  for (let index = start + 1; index < argv.length; index++) {
+    if (argv[index] === "{") depth++;
+    if (argv[index] === "}" && --depth === 0) {
+      const words = argv.slice(start + 1, index);
+      if (words.length === 0) throw new UsageError(`empty block after ${option}`);
+      return { words, next: index + 1 };
+    }
+  }
+  throw new UsageError(`unterminated block after ${option}: missing '}'`);
+}
+
+function parseHost(value: string): string {
+  if (value === "" || value.startsWith("-") || /\s/.test(value)) {
+    throw new UsageError(`bad host for -h: '${value}'`);
+  }
+  return value.startsWith("[") && value.endsWith("]") ? value.slice(1, -1) : value;
+}
+
+function parseTimeout(value: string): number {
+  if (!/^\d+(\.\d+)?$/.test(value)) {
+    throw new UsageError(`bad timeout for -t: '${value}' (seconds, 0 = wait for ever)`);
+  }
+  return Number(value);
+}
+
+/** `-s [-v] -- command…`: the remote half, as the local half starts it. */
+function parseServeArgs(argv: readonly string[]): ParsedCommandLine {
+  let verbose = false;
+  let index = 0;
+  if (argv[index] === "-v") {
+    verbose = true;
+    index++;
+  }
+  if (argv[index] !== "--" || index + 1 >= argv.length) {
+    throw new UsageError("-s is how socketpipe starts its remote half: -s [-v] -- command…");
+  }
+  return { mode: "serve", command: argv.slice(index + 1), verbose };
+}

@@ -1,0 +1,127 @@
+import type { CommandStatus } from "./command_status.ts";
+import { connectBack, formatAddress } from "./connect_back.ts";
+import { type ControlMessage, ControlSender, readControlMessages } from "./control_channel.ts";
+import type { DataPath } from "./data_path.ts";
+import { messageOf } from "./errors.ts";
+import { StepLog } from "./log.ts";
+import { sessionFromMessage } from "./session.ts";
+import { stopCommand } from "./stop_command.ts";
+import { streamPath } from "./stream_path.ts";
+import { PROTOCOL_VERSION, VERSION } from "./version.ts";
+
+/** Where the remote half talks to the local half, and how it moves data. */
+export interface RemoteHalfOptions {
+  /**
+   * Print each step on stderr (which the login command carries back).
+   * @default {false}
+   */
+  verbose?: boolean;
+  /**
+   * The login channel from the local half.
+   * @default {Deno.stdin.readable}
+   */
+  controlIn?: ReadableStream<Uint8Array>;
+  /**
+   * The login channel to the local half.
+   * @default {Deno.stdout.writable}
+   */
+  controlOut?: WritableStream<Uint8Array>;
+  /**
+   * `$SSH_CLIENT` as sshd set it for this session.
+   * @default {Deno.env.get("SSH_CLIENT")}
+   */
+  sshClient?: string | null;
+  /**
+   * How the command gets the data.
+   * @default {streamPath}
+   */
+  dataPath?: DataPath;
+}
+
+/**
+ * Runs the remote half (`socketpipe -s -- command…`): reads the session line from the
+ * login channel, connects back to the local half, runs `command` on the data connection
+ * and reports how it ended. If the login channel closes first, the local half is gone:
+ * the command is stopped, so nothing is left running. Resolves with the exit status.
+ *
+ * @example
+ * ```ts
+ * import { serveRemoteHalf } from "./remote_half.ts";
+ * Deno.exit(await serveRemoteHalf(["dd", "of=/dev/null"]));
+ * ```
+ */
+export async function serveRemoteHalf(
+  command: readonly string[],
+  options: RemoteHalfOptions = {},
+): Promise<number> {
+  const log = new StepLog(options.verbose ?? false, "socketpipe -s");
+  const control = new ControlSender(options.controlOut ?? Deno.stdout.writable);
+  const messages = readControlMessages(options.controlIn ?? Deno.stdin.readable, {
+    onNoise: (line) => log.always(`login channel: ${line}`),
+  });
+  const fail = async (step: string, message: string) => {
+    log.always(`${step}: ${message}`);
+    await control.trySend({ event: "error", step, message });
+    return 2;
+  };
+
+  await control.trySend({ event: "hello", version: PROTOCOL_VERSION, program: VERSION });
+  const first = await messages.next();
+  if (first.done) return fail("session", "login channel closed before the session line");
+  const session = sessionFromMessage(first.value);
+  if (typeof session === "string") return fail("session", session);
+
+  let conn: Deno.TcpConn;
+  try {
+    conn = await connectBack({
+      ...session,
+      sshClient: options.sshClient !== undefined ? options.sshClient : Deno.env.get("SSH_CLIENT"),
+      onAttempt: (address) => log.step(`connecting to ${formatAddress(address, session.port)}`),
+    });
+  } catch (error) {
+    return fail("connect", `${messageOf(error)}; name a reachable address with -h`);
+  }
+  log.step(`connected to ${formatAddress(conn.remoteAddr.hostname, conn.remoteAddr.port)}`);
+
+  const transfer = (options.dataPath ?? streamPath).startRemote(conn, command, session);
+  let cutOff = false;
+  const localHalfGone = (async () => {
+    for await (const message of messages as AsyncIterable<ControlMessage>) {
+      if (message.event === "consumer-gone") {
+        cutOff = true;
+        transfer.stopSending();
+      }
+    }
+  })();
+  transfer.consumerGone.then(() => control.trySend({ event: "consumer-gone" }));
+
+  const ended = await Promise.race([transfer.command.status, localHalfGone.then(() => null)]);
+  if (!ended) {
+    await stopCommand(transfer.command);
+    conn.close();
+    log.always("the local half is gone (login channel closed); stopped the remote command");
+    return 2;
+  }
+  await control.trySend({ event: "ended", ...statusFields(ended) });
+  const result = await Promise.race([transfer.finished, localHalfGone.then(() => null)]);
+  if (!result) {
+    log.always("the local half is gone (login channel closed) before the end of the stream");
+    return 2;
+  }
+  log.step(`remote command ended; ${result.counts.received} bytes in, ${result.counts.sent} out`);
+  const reported = await control.trySend({
+    event: "exit",
+    ...statusFields(ended),
+    cutOff,
+    bytesIn: result.counts.received,
+    bytesDelivered: result.counts.delivered,
+    bytesOut: result.counts.sent,
+    error: result.error,
+  });
+  await control.close();
+  return reported ? 0 : 2;
+}
+
+function statusFields(status: CommandStatus) {
+  return { code: status.status, signal: status.signal, failedToStart: status.failedToStart };
+}

@@ -1,0 +1,180 @@
+import { type CommandStatus, statusFromDeno, statusOfSpawnFailure } from "./command_status.ts";
+import type {
+  ByteCounts,
+  DataPath,
+  LocalTransfer,
+  RemoteTransfer,
+  RunningCommand,
+  Transfer,
+} from "./data_path.ts";
+import { messageOf } from "./errors.ts";
+import { closeQuietly, writeAll } from "./handshake.ts";
+
+/** Bytes read from the socket at a time. */
+const CHUNK_SIZE = 256 * 1024;
+
+/**
+ * The portable data path: commands run under `Deno.Command` with pipes, and socketpipe
+ * copies between the pipes and the socket with backpressure (one chunk in flight per
+ * direction, so memory stays bounded whatever the stream's size or speed).
+ *
+ * @example
+ * ```ts
+ * import { streamPath } from "./stream_path.ts";
+ * declare const conn: Deno.TcpConn;
+ * const transfer = streamPath.startRemote(conn, ["gzip", "-c"], { input: true, output: true });
+ * console.log(await transfer.command.status);
+ * ```
+ */
+export const streamPath: DataPath = {
+  name: "stream",
+
+  startLocal(conn, commands): LocalTransfer {
+    const input = commands.input
+      ? startCommand(commands.input, { stdin: "inherit", stdout: "piped", stderr: "inherit" })
+      : undefined;
+    const output = commands.output
+      ? startCommand(commands.output, { stdin: "piped", stdout: "inherit", stderr: "inherit" })
+      : undefined;
+    const transfer = copyBothWays(conn, input?.child?.stdout, output?.child?.stdin);
+    return { ...transfer, input: input?.running, output: output?.running };
+  },
+
+  startRemote(conn, command, wiring): RemoteTransfer {
+    const started = startCommand(command, {
+      stdin: wiring.input ? "piped" : "null",
+      stdout: wiring.output ? "piped" : "null",
+      stderr: "inherit",
+    });
+    const child = started.child;
+    const transfer = copyBothWays(
+      conn,
+      wiring.output ? child?.stdout : undefined,
+      wiring.input ? child?.stdin : undefined,
+    );
+    return { ...transfer, command: started.running };
+  },
+};
+
+type Stdio = Pick<Deno.CommandOptions, "stdin" | "stdout" | "stderr">;
+
+function startCommand(
+  argv: readonly string[],
+  stdio: Stdio,
+): { running: RunningCommand; child: Deno.ChildProcess | null } {
+  let child: Deno.ChildProcess | null = null;
+  let status: Promise<CommandStatus>;
+  try {
+    child = new Deno.Command(argv[0], { args: argv.slice(1), ...stdio }).spawn();
+    status = child.status.then(statusFromDeno);
+  } catch (error) {
+    status = Promise.resolve(statusOfSpawnFailure(error));
+  }
+  const running: RunningCommand = {
+    argv,
+    status,
+    kill(signal) {
+      try {
+        child?.kill(signal);
+      } catch {
+        // Already ended.
+      }
+    },
+  };
+  return { running, child };
+}
+
+/** Copies `source` into the socket and the socket into `sink`, each on its own. */
+function copyBothWays(
+  conn: Deno.TcpConn,
+  source: ReadableStream<Uint8Array> | undefined,
+  sink: WritableStream<Uint8Array> | undefined,
+): Transfer {
+  const counts: ByteCounts = { sent: 0, received: 0, delivered: 0 };
+  const stop = new AbortController();
+  let reportConsumerGone = () => {};
+  const consumerGone = new Promise<void>((resolve) => reportConsumerGone = resolve);
+  const sending = copyIntoSocket(source, conn, counts, stop.signal);
+  const receiving = copyOutOfSocket(conn, sink, counts, reportConsumerGone);
+  const finished = Promise.all([sending, receiving]).then(([sendError, receiveError]) => {
+    closeQuietly(conn);
+    return { counts, error: sendError ?? receiveError };
+  });
+  return { stopSending: () => stop.abort(), consumerGone, finished };
+}
+
+/** Returns the connection's failure as one line, or null. */
+async function copyIntoSocket(
+  source: ReadableStream<Uint8Array> | undefined,
+  conn: Deno.TcpConn,
+  counts: ByteCounts,
+  stop: AbortSignal,
+): Promise<string | null> {
+  let failure: string | null = null;
+  if (source) {
+    const reader = source.getReader();
+    const closeSource = () => reader.cancel().catch(() => {});
+    stop.addEventListener("abort", closeSource, { once: true });
+    if (stop.aborted) closeSource();
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        try {
+          await writeAll(conn, value);
+        } catch (error) {
+          failure = `sending failed after ${counts.sent} bytes: ${messageOf(error)}`;
+          closeSource();
+          break;
+        }
+        counts.sent += value.length;
+      }
+    } catch {
+      // The producer's pipe failed: its status tells why.
+    } finally {
+      stop.removeEventListener("abort", closeSource);
+    }
+  }
+  if (!failure) {
+    try {
+      await conn.closeWrite();
+    } catch (error) {
+      failure = `closing the sending side failed: ${messageOf(error)}`;
+    }
+  }
+  return failure;
+}
+
+/** Returns the connection's failure as one line, or null. */
+async function copyOutOfSocket(
+  conn: Deno.TcpConn,
+  sink: WritableStream<Uint8Array> | undefined,
+  counts: ByteCounts,
+  reportConsumerGone: () => void,
+): Promise<string | null> {
+  const writer = sink?.getWriter();
+  let consumerTakes = writer !== undefined;
+  const buffer = new Uint8Array(CHUNK_SIZE);
+  let failure: string | null = null;
+  for (;;) {
+    let count: number | null;
+    try {
+      count = await conn.read(buffer);
+    } catch (error) {
+      failure = `receiving failed after ${counts.received} bytes: ${messageOf(error)}`;
+      break;
+    }
+    if (count === null) break;
+    counts.received += count;
+    if (!consumerTakes) continue; // keep draining, so the peer is never reset mid-stream
+    try {
+      await writer!.write(buffer.subarray(0, count));
+      counts.delivered += count;
+    } catch {
+      consumerTakes = false;
+      reportConsumerGone();
+    }
+  }
+  if (writer) await writer.close().catch(() => {});
+  return failure;
+}

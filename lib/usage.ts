@@ -1,0 +1,68 @@
+import { VERSION } from "./version.ts";
+
+/**
+ * The synopsis, printed after a usage error.
+ *
+ * @example
+ * ```ts
+ * import { SYNOPSIS } from "./usage.ts";
+ * console.error(SYNOPSIS);
+ * ```
+ */
+export const SYNOPSIS =
+  `usage: socketpipe [-b] [-v] [-h host] [-t timeout] [-x { remote socketpipe command }]
+                  [-i { input command [args…] }] -l { login command [args…] }
+                  -r { remote command [args…] } [-o { output command [args…] }]
+       socketpipe --help | --version`;
+
+/**
+ * The text `--help` prints: what it does, the interface, options, exit status.
+ *
+ * @example
+ * ```ts
+ * import { HELP } from "./usage.ts";
+ * console.log(HELP);
+ * ```
+ */
+export const HELP =
+  `socketpipe ${VERSION} - connect local commands to a remote command over one direct TCP connection
+
+${SYNOPSIS}
+
+The login command (usually ssh host) starts socketpipe's remote half on the remote host;
+the two halves meet on a direct TCP connection authenticated by a one-time token, and the
+data flows over it, not through the login command. Braces are separate words and nest.
+
+Options:
+  -i { command }  input command: its stdout feeds the remote command's stdin. Only it
+                  reads socketpipe's stdin. Without -i the remote stdin is at end of file.
+  -l { command }  login command that runs its arguments on the remote host (ssh host).
+  -r { command }  remote command; it receives exactly these words as its argv.
+  -o { command }  output command: the remote command's stdout feeds its stdin. Only it
+                  writes socketpipe's stdout. Without -o the remote stdout is discarded.
+                  At least one of -i and -o is required.
+  -x { command }  how to start socketpipe on the remote host (default: socketpipe),
+                  e.g. -x { /opt/bin/socketpipe } or -x { deno run -A https://host/socketpipe.js }.
+  -h host         address the remote half connects back to (default: the address the
+                  login came from, $SSH_CLIENT, then this host's own addresses).
+  -t timeout      seconds to wait for the data connection, counted from the start of the
+                  login (default 0: wait for ever; the remote half still gives up on its
+                  own when it cannot connect).
+  -b              batch mode, accepted for compatibility with socketpipe 1.x: the login
+                  command never shares the terminal's stdin or socketpipe's stdout.
+  -v              print each step on stderr.
+  --help          print this help.   --version  print the version.
+
+Exit status:
+  0        every command exited 0 and every byte sent was received
+  1        usage error
+  2        setup or transport failure: login failed, remote socketpipe missing, no
+           connection within -t, data connection failed, stream truncated
+  N        otherwise the status of the rightmost failing command in input, remote,
+           output order (like set -o pipefail); 128+N for a command killed by signal N.
+           A command killed by SIGPIPE after its reader ended has not failed.
+  Every non-zero exit prints one line per failure on stderr naming the role, the command
+  and what happened.
+
+Example:
+  socketpipe -i { tar cf - / } -l { ssh backuphost } -r { dd of=/dev/st0 bs=32k }`;

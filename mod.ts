@@ -1,0 +1,29 @@
+/**
+ * socketpipe connects a local input command and/or a local output command to a remote
+ * command on another host over one direct, token-authenticated TCP connection. The
+ * remote half is started through a login command (usually `ssh host`); the data then
+ * bypasses the login command entirely.
+ *
+ * ```ts
+ * import { socketpipe } from "./mod.ts";
+ *
+ * const result = await socketpipe({
+ *   input: ["tar", "cf", "-", "/home"],
+ *   login: ["ssh", "backup-host"],
+ *   remote: ["dd", "of=/dev/st0", "bs=32k"],
+ * });
+ * if (result.status !== 0) throw new Error(result.messages.join("\n"));
+ * console.log(`${result.local.sent} bytes backed up`);
+ * ```
+ *
+ * @module
+ */
+export { type RunControl, socketpipe, type SocketpipeResult } from "./lib/local_half.ts";
+export { parseArgs, type ParsedCommandLine, type SocketpipeOptions } from "./lib/parse_args.ts";
+export { type RemoteHalfOptions, serveRemoteHalf } from "./lib/remote_half.ts";
+export { runCommandLine } from "./lib/cli.ts";
+export { TransportError, UsageError } from "./lib/errors.ts";
+export type { CommandStatus } from "./lib/command_status.ts";
+export type { RoleReport } from "./lib/outcome.ts";
+export type { ByteCounts, DataPath } from "./lib/data_path.ts";
+export { PROTOCOL_VERSION, VERSION } from "./lib/version.ts";

@@ -1,0 +1,131 @@
+/**
+ * A private sshd on 127.0.0.1 for end-to-end tests: a random free port, host and user
+ * keys in a temporary directory, and an ssh client config to reach it as host "testhost".
+ * It never touches a system sshd.
+ */
+import { settledWithin } from "../lib/_settled_within.ts";
+
+export interface PrivateSshd {
+  /** The login command: `ssh -F <config> testhost`. */
+  login: string[];
+  /** The directory holding keys, configs and the log. */
+  dir: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+const SSHD = ["/usr/sbin/sshd", "/usr/local/sbin/sshd"].find((path) => {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+});
+
+/** Whether an sshd binary exists here. */
+export const sshdAvailable = SSHD !== undefined;
+
+async function run(command: string, args: string[]): Promise<void> {
+  const result = await new Deno.Command(command, { args, stdout: "null", stderr: "piped" })
+    .output();
+  if (!result.success) {
+    throw new Error(`${command} ${args.join(" ")}: ${new TextDecoder().decode(result.stderr)}`);
+  }
+}
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  return port;
+}
+
+async function waitForPort(port: number, deadlineMs: number, log: string): Promise<void> {
+  const deadline = Date.now() + deadlineMs;
+  while (Date.now() < deadline) {
+    try {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      conn.close();
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  let text = "";
+  try {
+    text = Deno.readTextFileSync(log);
+  } catch { /* no log */ }
+  throw new Error(`private sshd did not listen on port ${port}: ${text}`);
+}
+
+/** Starts the private sshd. PATH in ssh sessions is this process's PATH. */
+export async function startSshd(): Promise<PrivateSshd> {
+  if (!SSHD) throw new Error("sshd is not installed (Debian: apt-get install openssh-server)");
+  const dir = await Deno.makeTempDir({ prefix: "socketpipe-sshd-" });
+  const user = Deno.env.get("USER") ?? new TextDecoder().decode(
+    (await new Deno.Command("id", { args: ["-un"], stdout: "piped" }).output()).stdout,
+  ).trim();
+  await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", `${dir}/host_key`]);
+  await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", `${dir}/user_key`]);
+  await Deno.copyFile(`${dir}/user_key.pub`, `${dir}/authorized_keys`);
+  if (Deno.uid() === 0) await Deno.mkdir("/run/sshd", { recursive: true });
+  const port = freePort();
+  const path = Deno.env.get("PATH") ?? "/usr/bin:/bin";
+  await Deno.writeTextFile(
+    `${dir}/sshd_config`,
+    [
+      `Port ${port}`,
+      "ListenAddress 127.0.0.1",
+      `HostKey ${dir}/host_key`,
+      `AuthorizedKeysFile ${dir}/authorized_keys`,
+      `PidFile ${dir}/sshd.pid`,
+      "StrictModes no",
+      "UsePAM no",
+      "PasswordAuthentication no",
+      "KbdInteractiveAuthentication no",
+      "PermitRootLogin yes",
+      "PubkeyAuthentication yes",
+      `SetEnv PATH=${path}`,
+      "MaxStartups 100:30:200",
+      "MaxSessions 100",
+      "LogLevel ERROR",
+      "",
+    ].join("\n"),
+  );
+  await Deno.writeTextFile(
+    `${dir}/ssh_config`,
+    [
+      "Host testhost",
+      "  HostName 127.0.0.1",
+      `  Port ${port}`,
+      `  User ${user}`,
+      `  IdentityFile ${dir}/user_key`,
+      "  IdentitiesOnly yes",
+      "  BatchMode yes",
+      "  StrictHostKeyChecking no",
+      "  UserKnownHostsFile /dev/null",
+      "  LogLevel ERROR",
+      "",
+    ].join("\n"),
+  );
+  const daemon = new Deno.Command(SSHD, {
+    args: ["-D", "-f", `${dir}/sshd_config`, "-E", `${dir}/sshd.log`],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  await waitForPort(port, 10_000, `${dir}/sshd.log`);
+  return {
+    login: ["ssh", "-F", `${dir}/ssh_config`, "testhost"],
+    dir,
+    port,
+    async stop() {
+      try {
+        daemon.kill("SIGTERM");
+      } catch { /* gone */ }
+      if (!await settledWithin(daemon.status, 3000)) daemon.kill("SIGKILL");
+      await daemon.status;
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
