@@ -1,0 +1,119 @@
+/** Helpers shared by the tests: run socketpipe's CLI and look at what it did. */
+export const REPO = decodeURIComponent(new URL("..", import.meta.url).pathname).replace(/\/$/, "");
+export const MAIN = `${REPO}/main.ts`;
+export const DENO = Deno.execPath();
+/** How the tests start the remote half: the same deno and the repository's main.ts. */
+export const REMOTE_SOCKETPIPE = [DENO, "run", "-A", "--quiet", MAIN];
+
+export interface CliRun {
+  code: number;
+  stdout: Uint8Array;
+  stderr: string;
+  /** stderr's lines starting with "socketpipe: ". */
+  errorLines: string[];
+}
+
+/** Runs the CLI with `args`, optionally feeding `stdin`, and collects what it did. */
+export async function runCli(
+  args: string[],
+  options: { stdin?: Uint8Array | string; env?: Record<string, string> } = {},
+): Promise<CliRun> {
+  const child = new Deno.Command(DENO, {
+    args: ["run", "-A", "--quiet", MAIN, ...args],
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: options.env,
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    const bytes = typeof options.stdin === "string"
+      ? new TextEncoder().encode(options.stdin)
+      : options.stdin;
+    writer.write(bytes).then(() => writer.close()).catch(() => {});
+  }
+  const output = await child.output();
+  const stderr = new TextDecoder().decode(output.stderr);
+  return {
+    code: output.code,
+    stdout: output.stdout,
+    stderr,
+    errorLines: stderr.split("\n").filter((line) => line.startsWith("socketpipe: ")),
+  };
+}
+
+/** `-l { env } -h 127.0.0.1 -x { deno run main.ts }`: a local login, for fast tests. */
+export const LOCAL_LOGIN = [
+  "-l",
+  "{",
+  "env",
+  "}",
+  "-h",
+  "127.0.0.1",
+  "-x",
+  "{",
+  ...REMOTE_SOCKETPIPE,
+  "}",
+];
+
+/** The words `-x { … }` for the tests' remote half. */
+export const REMOTE_HALF = ["-x", "{", ...REMOTE_SOCKETPIPE, "}"];
+
+/** Wraps words in a brace block: block("-r", "dd") → ["-r", "{", "dd", "}"]. */
+export function block(option: string, ...words: string[]): string[] {
+  return [option, "{", ...words, "}"];
+}
+
+/** The sha256 of bytes or a file, in hex. */
+export async function sha256(data: Uint8Array | string): Promise<string> {
+  const bytes = typeof data === "string" ? await Deno.readFile(data) : data;
+  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The sha256 of a (large) file, computed by sha256sum so memory stays small. */
+export async function sha256File(path: string): Promise<string> {
+  const out = await new Deno.Command("sha256sum", { args: [path], stdout: "piped" }).output();
+  return new TextDecoder().decode(out.stdout).split(" ")[0];
+}
+
+/** Writes `size` random bytes to a new file in `dir`. */
+export async function randomFile(dir: string, name: string, size: number): Promise<string> {
+  const path = `${dir}/${name}`;
+  const result = await new Deno.Command("sh", {
+    args: ["-c", `head -c ${size} /dev/urandom > '${path}'`],
+  }).output();
+  if (!result.success) throw new Error(`could not write ${path}`);
+  return path;
+}
+
+/** Processes whose command line contains `marker` (other than the search itself). */
+export async function processesMatching(marker: string): Promise<string[]> {
+  const out = await new Deno.Command("pgrep", { args: ["-af", marker], stdout: "piped" })
+    .output();
+  return new TextDecoder().decode(out.stdout).split("\n").filter((line) =>
+    line.trim() !== "" && !line.includes("pgrep")
+  );
+}
+
+/** Polls until no process matches `marker`, or the deadline; returns what remains. */
+export async function waitUntilGone(marker: string, deadlineMs: number): Promise<string[]> {
+  const deadline = Date.now() + deadlineMs;
+  let remaining = await processesMatching(marker);
+  while (remaining.length && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    remaining = await processesMatching(marker);
+  }
+  return remaining;
+}
+
+/** Polls until a process matches `marker`, or throws at the deadline. */
+export async function waitUntilRunning(marker: string, deadlineMs: number): Promise<string[]> {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const found = await processesMatching(marker);
+    if (found.length) return found;
+    if (Date.now() > deadline) throw new Error(`no process matching ${marker} appeared`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

@@ -1,0 +1,107 @@
+import assert from "node:assert/strict";
+import { parseArgs } from "../lib/parse_args.ts";
+import { UsageError } from "../lib/errors.ts";
+import { runCli } from "./_run.ts";
+
+const words = (text: string) => text.split(" ");
+
+Deno.test("parses the manual's backup example into argv blocks", () => {
+  const parsed = parseArgs(
+    words("-b -i { tar cf - / } -l { ssh remotehost } -r { dd of=/dev/st0 bs=32k }"),
+  );
+  assert.deepEqual(parsed, {
+    mode: "run",
+    options: {
+      batch: true,
+      input: ["tar", "cf", "-", "/"],
+      login: ["ssh", "remotehost"],
+      remote: ["dd", "of=/dev/st0", "bs=32k"],
+    },
+  });
+});
+
+Deno.test("keeps nested braces inside a block as words", () => {
+  const parsed = parseArgs(
+    words("-i { socketpipe -o { cat } -l { ssh a } -r { cat } } -l { ssh b } -r { cat }"),
+  );
+  assert.equal(parsed.mode, "run");
+  if (parsed.mode !== "run") return;
+  assert.deepEqual(parsed.options.input, words("socketpipe -o { cat } -l { ssh a } -r { cat }"));
+});
+
+Deno.test("reads -h, -t (separate or attached), -x and -v", () => {
+  const parsed = parseArgs(
+    words("-h ::1 -t5 -v -x { /opt/socketpipe } -o { cat } -l { env } -r { yes }"),
+  );
+  assert.equal(parsed.mode, "run");
+  if (parsed.mode !== "run") return;
+  assert.equal(parsed.options.host, "::1");
+  assert.equal(parsed.options.timeout, 5);
+  assert.equal(parsed.options.verbose, true);
+  assert.deepEqual(parsed.options.remoteSocketpipe, ["/opt/socketpipe"]);
+});
+
+Deno.test("-s starts the remote half with the command after --", () => {
+  assert.deepEqual(parseArgs(words("-s -v -- dd of=x")), {
+    mode: "serve",
+    verbose: true,
+    command: ["dd", "of=x"],
+  });
+});
+
+const usageErrors: [string, string][] = [
+  ["-l { ssh h } -r { cat } -q", "unknown option '-q'"],
+  ["-i { cat -l { ssh h } -r { cat }", "unterminated block after -i: missing '}'"],
+  ["-i { } -l { ssh h } -r { cat }", "empty block after -i"],
+  ["-i cat -l { ssh h } -r { cat }", "-i must be followed by a block: -i { command [args…] }"],
+  ["-i { cat } -r { cat }", "missing -l { login command }"],
+  ["-i { cat } -l { ssh h }", "missing -r { remote command }"],
+  ["-l { ssh h } -r { cat }", "give -i { input command }, -o { output command }, or both"],
+  [
+    "-t soon -i { cat } -l { ssh h } -r { cat }",
+    "bad timeout for -t: 'soon' (seconds, 0 = wait for ever)",
+  ],
+  [
+    "-t -1 -i { cat } -l { ssh h } -r { cat }",
+    "bad timeout for -t: '-1' (seconds, 0 = wait for ever)",
+  ],
+  ["-i { cat } -l { ssh h } -r { cat } -t", "-t needs a value"],
+  ["-i { a } -i { b } -l { ssh h } -r { cat }", "-i given more than once"],
+  [
+    "} -i { a } -l { ssh h } -r { cat }",
+    "unexpected '}': a block must follow -i, -l, -r, -o or -x",
+  ],
+];
+
+for (const [args, message] of usageErrors) {
+  Deno.test(`usage error: ${message}`, () => {
+    assert.throws(() => parseArgs(words(args)), (error) => {
+      assert.ok(error instanceof UsageError);
+      assert.equal(error.message, message);
+      return true;
+    });
+  });
+}
+
+Deno.test("the CLI prints one line naming a usage error, then the usage, and exits 1", async () => {
+  const run = await runCli(words("-i { cat } -r { cat }"));
+  assert.equal(run.code, 1);
+  assert.deepEqual(run.errorLines, ["socketpipe: missing -l { login command }"]);
+  assert.match(run.stderr, /^usage: socketpipe /m);
+  assert.equal(run.stdout.length, 0);
+});
+
+Deno.test("--help and --version print to stdout and exit 0", async () => {
+  const help = await runCli(["--help"]);
+  assert.equal(help.code, 0);
+  const text = new TextDecoder().decode(help.stdout);
+  for (
+    const option of ["-i {", "-l {", "-r {", "-o {", "-x {", "-h host", "-t timeout", "-b", "-v"]
+  ) {
+    assert.ok(text.includes(option), `--help mentions ${option}`);
+  }
+  assert.match(text, /Exit status:/);
+  const version = await runCli(["--version"]);
+  assert.equal(version.code, 0);
+  assert.match(new TextDecoder().decode(version.stdout), /^socketpipe \d+\.\d+\.\d+\n$/);
+});
