@@ -134,10 +134,9 @@ export async function socketpipe(
   // Meet: accept the one connection that presents the token.
   const stopWaiting = new AbortController();
   const timeoutMs = (options.timeout ?? 0) * 1000;
-  const timer = timeoutMs > 0
-    ? setTimeout(() => stopWaiting.abort("timeout"), timeoutMs)
-    : undefined;
-  remote.onProblem = () => stopWaiting.abort("remote");
+  const deadline = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : null;
+  deadline?.addEventListener("abort", () => stopWaiting.abort("timeout"), { once: true });
+  remote.trouble.then(() => stopWaiting.abort("remote"));
   control.signal?.addEventListener("abort", () => stopWaiting.abort("interrupted"), {
     once: true,
   });
@@ -156,20 +155,26 @@ export async function socketpipe(
       },
     });
   } catch {
-    clearTimeout(timer);
     listener.close();
     const why = stopWaiting.signal.reason;
+    // A login that closed the channel may still be ending on its own: give it a moment,
+    // so that its own status can explain what happened, then stop it either way.
+    const loginEnded = why === "remote" && await settledWithin(loginStatus, LOGIN_GRACE_MS);
+    await stopLogin(login, sender, loginStatus, 0);
     const message = why === "interrupted"
       ? interruptedMessage(control.signal)
       : why === "timeout"
       ? `connect: no authenticated data connection within ${options.timeout} s; ` +
         `check that the remote host can reach this one, or name this host's address with -h`
-      : remote.problem ?? await loginEndedMessage(options, loginStatus);
-    await stopLogin(login, sender, loginStatus, 0);
+      : remote.problem ?? (loginEnded
+        ? loginEndedMessage(options, await loginStatus)
+        : `login ${formatBlock(options.login)}: the login channel closed before the ` +
+          `remote half connected; check that ${
+            formatBlock(options.remoteSocketpipe ?? ["socketpipe"])
+          } is socketpipe of the same version`);
     const status = why === "interrupted" ? interruptedStatus(control.signal) : 2;
     return failure(status, message);
   }
-  clearTimeout(timer);
   listener.close();
   if (refused) log.always(`refused ${refused} unauthenticated data connection(s)`);
   log.step(
@@ -185,8 +190,7 @@ export async function socketpipe(
     inputCutOff = true;
     transfer.stopSending();
   };
-  if (remote.stopRequested) cutOffInput();
-  remote.onStopSending = cutOffInput;
+  remote.stopSending.then(cutOffInput);
   transfer.consumerGone.then(() => sender.trySend({ event: "consumer-gone" }));
   let stopped: Promise<void> | null = null;
   const stopEverything = () => stopped ??= stopTransfer(transfer, conn, login).then(() => {});
@@ -276,11 +280,7 @@ function loginEnvironment(): Record<string, string> {
   return environment;
 }
 
-async function loginEndedMessage(
-  options: SocketpipeOptions,
-  loginStatus: Promise<CommandStatus>,
-): Promise<string> {
-  const status = await loginStatus;
+function loginEndedMessage(options: SocketpipeOptions, status: CommandStatus): string {
   const login = formatBlock(options.login);
   const remoteHalf = formatBlock(options.remoteSocketpipe ?? ["socketpipe"]);
   if (status.status === 127) {
@@ -363,16 +363,22 @@ async function stopLogin(
 class RemoteHalfChannel {
   /** Why the remote half cannot go on (its error report, a version mismatch), or null. */
   problem: string | null = null;
-  /** Set when the remote command has ended or stopped reading, before anyone listens. */
-  stopRequested = false;
-  /** Called once the remote half reports a problem. */
-  onProblem: () => void = () => {};
-  /** Called when the remote command has ended or its input is no longer read. */
-  onStopSending: () => void = () => {};
+  /** Resolves when the remote command has ended or no longer reads its input. */
+  readonly stopSending: Promise<void>;
+  /** Resolves on a problem, or when the channel closes without a final report. */
+  readonly trouble: Promise<void>;
   /** The remote half's final report; null if the channel closed without one. */
   readonly exit: Promise<ControlMessage | null>;
 
   constructor(stream: ReadableStream<Uint8Array>, log: StepLog) {
+    const stop = Promise.withResolvers<void>();
+    const trouble = Promise.withResolvers<void>();
+    this.stopSending = stop.promise;
+    this.trouble = trouble.promise;
+    const reportProblem = (problem: string) => {
+      this.problem ??= problem;
+      trouble.resolve();
+    };
     this.exit = (async () => {
       const messages = readControlMessages(stream, {
         onNoise: (line) => log.always(`login: ${line}`),
@@ -381,31 +387,25 @@ class RemoteHalfChannel {
         switch (message.event) {
           case "hello":
             if (message.version !== PROTOCOL_VERSION) {
-              this.reportProblem(
+              reportProblem(
                 `protocol mismatch: the remote socketpipe speaks protocol ${message.version}, ` +
                   `this one speaks ${PROTOCOL_VERSION}; install the same version on both hosts`,
               );
             }
             break;
           case "error":
-            this.reportProblem(`remote half: ${message.step}: ${message.message}`);
+            reportProblem(`remote half: ${message.step}: ${message.message}`);
             break;
           case "ended":
           case "consumer-gone":
-            this.stopRequested = true;
-            this.onStopSending();
+            stop.resolve();
             break;
           case "exit":
             return message;
         }
       }
+      trouble.resolve();
       return null;
     })();
-    this.exit.then((exit) => exit ?? this.onProblem());
-  }
-
-  private reportProblem(problem: string): void {
-    this.problem ??= problem;
-    this.onProblem();
   }
 }

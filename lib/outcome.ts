@@ -101,11 +101,13 @@ export function decideOutcome(report: RunReport): Outcome {
     commands.push({ line: commandLine("input", input), status: input.status.status });
   }
   if (remote && failed(remote)) {
-    const taken = input ? takenClause(remote.counts.delivered, remote.counts.received) : "";
+    const taken = input && !remote.status.failedToStart
+      ? takenClause(remote.counts.delivered, remote.counts.received)
+      : "";
     commands.push({ line: commandLine("remote", remote) + taken, status: remote.status.status });
   }
   if (failed(output)) {
-    const taken = takenClause(local.delivered, local.received);
+    const taken = output.status.failedToStart ? "" : takenClause(local.delivered, local.received);
     commands.push({ line: commandLine("output", output) + taken, status: output.status.status });
   }
 

@@ -42,11 +42,17 @@ export async function runCli(
   };
 }
 
-/** `-l { env } -h 127.0.0.1 -x { deno run main.ts }`: a local login, for fast tests. */
+/**
+ * A local login that treats its arguments exactly as ssh does (joined with spaces and
+ * parsed by a shell), so that quoting is tested as it happens over ssh.
+ */
+export const SHELL_LOGIN = ["sh", "-c", 'eval "$*"', "sh"];
+
+/** `-l { sh -c 'eval "$*"' sh } -h 127.0.0.1 -x { deno run main.ts }`: for fast tests. */
 export const LOCAL_LOGIN = [
   "-l",
   "{",
-  "env",
+  ...SHELL_LOGIN,
   "}",
   "-h",
   "127.0.0.1",

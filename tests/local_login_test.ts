@@ -1,0 +1,222 @@
+/**
+ * Fast end-to-end tests through a local login (`-l { env }`): everything that is not
+ * about ssh itself.
+ */
+import assert from "node:assert/strict";
+import { block, LOCAL_LOGIN, REMOTE_HALF, REPO, runCli, sha256 } from "./_run.ts";
+
+const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+Deno.test("input → remote → output moves bytes exactly and exits 0", async () => {
+  const data = crypto.getRandomValues(new Uint8Array(60000));
+  const run = await runCli([
+    ...block("-i", "cat"),
+    ...LOCAL_LOGIN,
+    ...block("-r", "cat"),
+    ...block("-o", "cat"),
+  ], {
+    stdin: data,
+  });
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(await sha256(run.stdout), await sha256(data));
+  assert.equal(run.stderr, "");
+});
+
+Deno.test("without -i the remote command's stdin is at end of file", async () => {
+  const run = await runCli([...LOCAL_LOGIN, ...block("-r", "wc", "-c"), ...block("-o", "cat")], {
+    stdin: "this must not reach the remote command",
+  });
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(text(run.stdout).trim(), "0");
+});
+
+Deno.test("without -o the remote command's stdout is discarded and nothing reaches socketpipe's stdout", async () => {
+  const run = await runCli([
+    ...block("-i", "echo", "hi"),
+    ...LOCAL_LOGIN,
+    ...block("-r", "echo", "remote"),
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(run.stdout.length, 0);
+});
+
+Deno.test("a failing remote command's status is the exit status, with one line naming it", async () => {
+  const run = await runCli([
+    ...block("-i", "true"),
+    ...LOCAL_LOGIN,
+    ...block("-r", "sh", "-c", "exit 7"),
+  ]);
+  assert.equal(run.code, 7);
+  assert.deepEqual(run.errorLines, [
+    "socketpipe: remote command { sh -c 'exit 7' } exited with status 7",
+  ]);
+});
+
+Deno.test("a failing input command is reported even when the rest succeeds", async () => {
+  const run = await runCli([
+    ...block("-i", "sh", "-c", "echo x; exit 3"),
+    ...LOCAL_LOGIN,
+    ...block("-r", "cat"),
+  ]);
+  assert.equal(run.code, 3);
+  assert.deepEqual(run.errorLines, [
+    "socketpipe: input command { sh -c 'echo x; exit 3' } exited with status 3",
+  ]);
+});
+
+Deno.test("the output command's failure wins over the remote command's (rightmost)", async () => {
+  const run = await runCli([
+    ...LOCAL_LOGIN,
+    ...block("-r", "sh", "-c", "echo data; exit 4"),
+    ...block("-o", "sh", "-c", "cat >/dev/null; exit 5"),
+  ]);
+  assert.equal(run.code, 5);
+  assert.deepEqual(run.errorLines, [
+    "socketpipe: remote command { sh -c 'echo data; exit 4' } exited with status 4",
+    "socketpipe: output command { sh -c 'cat >/dev/null; exit 5' } exited with status 5",
+  ]);
+});
+
+Deno.test("a command killed by a signal gives 128+N", async () => {
+  const run = await runCli([
+    ...block("-i", "true"),
+    ...LOCAL_LOGIN,
+    ...block("-r", "sh", "-c", "kill -USR1 $$"),
+  ]);
+  assert.equal(run.code, 128 + 10);
+  assert.equal(run.errorLines.length, 1);
+  assert.match(run.errorLines[0], /^socketpipe: remote command \{ sh -c .* \} killed by SIGUSR1$/);
+});
+
+Deno.test("-i { yes } -r { head -c 1000 } ends promptly with exit 0 (the input's SIGPIPE is expected)", async () => {
+  const run = await runCli([
+    ...block("-i", "yes"),
+    ...LOCAL_LOGIN,
+    ...block("-r", "head", "-c", "1000"),
+    ...block("-o", "wc", "-c"),
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(text(run.stdout).trim(), "1000");
+});
+
+Deno.test("-r { yes } -o { head -c 1000 } ends promptly with exit 0 (the remote SIGPIPE is expected)", async () => {
+  const run = await runCli([
+    ...LOCAL_LOGIN,
+    ...block("-r", "yes"),
+    ...block("-o", "head", "-c", "1000"),
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(run.stdout.length, 1000);
+});
+
+Deno.test("a local command that does not exist: status 127 and a line saying so", async () => {
+  const run = await runCli([
+    ...block("-i", "no-such-command-xyz"),
+    ...LOCAL_LOGIN,
+    ...block("-r", "cat"),
+  ]);
+  assert.equal(run.code, 127);
+  assert.deepEqual(run.errorLines, [
+    "socketpipe: input command { no-such-command-xyz } could not start: not found",
+  ]);
+});
+
+Deno.test("a remote command that does not exist: status 127 and a line saying so", async () => {
+  const run = await runCli([
+    ...block("-i", "echo", "x"),
+    ...LOCAL_LOGIN,
+    ...block("-r", "no-such-command-xyz"),
+  ]);
+  assert.equal(run.code, 127);
+  assert.deepEqual(run.errorLines, [
+    "socketpipe: remote command { no-such-command-xyz } could not start: not found on the remote host",
+  ]);
+});
+
+Deno.test("a login command that does not exist: exit 2 and a line saying so", async () => {
+  const run = await runCli([
+    ...block("-i", "true"),
+    ...block("-l", "no-such-login-xyz"),
+    ...block("-r", "cat"),
+  ]);
+  assert.equal(run.code, 2);
+  assert.deepEqual(run.errorLines, [
+    "socketpipe: login command { no-such-login-xyz } could not start: not found",
+  ]);
+});
+
+Deno.test("remote socketpipe not found: exit 2 and a hint to use -x", async () => {
+  const run = await runCli([
+    ...block("-i", "true"),
+    ...block("-l", "env"),
+    ...block("-x", "no-such-socketpipe-xyz"),
+    ...block("-r", "cat"),
+  ]);
+  assert.equal(run.code, 2);
+  assert.equal(run.errorLines.length, 1, run.stderr);
+  assert.match(
+    run.errorLines[0],
+    /^socketpipe: login \{ env \}: remote socketpipe \{ no-such-socketpipe-xyz \} not found \(status 127\); .* -x \{ \/path\/to\/socketpipe \}$/,
+  );
+});
+
+Deno.test("no connection within -t: exit 2 and a line naming the timeout", async () => {
+  const run = await runCli([
+    "-t",
+    "1",
+    ...block("-i", "true"),
+    ...block("-l", "env"),
+    ...block("-x", "sh", `${REPO}/tests/fixtures/silent_remote.sh`),
+    ...block("-r", "cat"),
+  ]);
+  assert.equal(run.code, 2);
+  assert.equal(run.errorLines.length, 1, run.stderr);
+  assert.match(
+    run.errorLines[0],
+    /^socketpipe: connect: no authenticated data connection within 1 s; /,
+  );
+});
+
+Deno.test("a remote half that cannot connect back says where it tried, and exit is 2", async () => {
+  const run = await runCli([
+    ...block("-i", "true"),
+    ...block("-l", "env"),
+    "-h",
+    "127.0.0.1:notaport",
+    ...REMOTE_HALF,
+    ...block("-r", "cat"),
+  ]);
+  assert.equal(run.code, 2);
+  assert.match(
+    run.errorLines.at(-1) ?? "",
+    /^socketpipe: remote half: connect: could not connect back \(/,
+  );
+});
+
+Deno.test("noise on the login channel is shown on stderr and otherwise ignored", async () => {
+  const run = await runCli([
+    ...block("-i", "echo", "payload"),
+    ...block("-l", "sh", "-c", 'echo "Welcome to the remote host"; exec "$@"', "sh"),
+    "-h",
+    "127.0.0.1",
+    ...REMOTE_HALF,
+    ...block("-r", "cat"),
+    ...block("-o", "cat"),
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(text(run.stdout), "payload\n");
+  assert.deepEqual(run.errorLines, ["socketpipe: login: Welcome to the remote host"]);
+});
+
+Deno.test("only the input command reads socketpipe's stdin", async () => {
+  const run = await runCli([
+    ...block("-i", "cat"),
+    ...LOCAL_LOGIN,
+    ...block("-r", "cat"),
+    ...block("-o", "cat"),
+  ], {
+    stdin: "line one\nline two\n",
+  });
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(text(run.stdout), "line one\nline two\n");
+});
