@@ -48,6 +48,41 @@ export async function runCli(
  */
 export const SHELL_LOGIN = ["sh", "-c", 'eval "$*"', "sh"];
 
+/**
+ * Runs the CLI with files as its stdin and stdout (for streams too large to hold), and
+ * collects its status and stderr.
+ */
+export async function runCliWithFiles(
+  args: string[],
+  files: { stdin?: string; stdout?: string },
+): Promise<CliRun> {
+  const child = new Deno.Command("sh", {
+    args: [
+      "-c",
+      'exec "$@" <"$SP_STDIN" >"$SP_STDOUT"',
+      "sh",
+      DENO,
+      "run",
+      "-A",
+      "--quiet",
+      MAIN,
+      ...args,
+    ],
+    env: { SP_STDIN: files.stdin ?? "/dev/null", SP_STDOUT: files.stdout ?? "/dev/null" },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  });
+  const output = await child.output();
+  const stderr = new TextDecoder().decode(output.stderr);
+  return {
+    code: output.code,
+    stdout: new Uint8Array(0),
+    stderr,
+    errorLines: stderr.split("\n").filter((line) => line.startsWith("socketpipe: ")),
+  };
+}
+
 /** `-l { sh -c 'eval "$*"' sh } -h 127.0.0.1 -x { deno run main.ts }`: for fast tests. */
 export const LOCAL_LOGIN = [
   "-l",

@@ -11,7 +11,11 @@ export interface PrivateSshd {
   /** The directory holding keys, configs and the log. */
   dir: string;
   port: number;
+  /** How many logins sshd has accepted so far. */
+  logins(): number;
   stop(): Promise<void>;
+  /** Stops it at once (for an unload handler). */
+  stopSync(): void;
 }
 
 const SSHD = ["/usr/sbin/sshd", "/usr/local/sbin/sshd"].find((path) => {
@@ -88,7 +92,7 @@ export async function startSshd(): Promise<PrivateSshd> {
       `SetEnv PATH=${path}`,
       "MaxStartups 100:30:200",
       "MaxSessions 100",
-      "LogLevel ERROR",
+      "LogLevel INFO",
       "",
     ].join("\n"),
   );
@@ -119,6 +123,22 @@ export async function startSshd(): Promise<PrivateSshd> {
     login: ["ssh", "-F", `${dir}/ssh_config`, "testhost"],
     dir,
     port,
+    logins() {
+      try {
+        return Deno.readTextFileSync(`${dir}/sshd.log`).split("\n")
+          .filter((line) => line.includes("Accepted publickey")).length;
+      } catch {
+        return 0;
+      }
+    },
+    stopSync() {
+      try {
+        daemon.kill("SIGKILL");
+      } catch { /* gone */ }
+      try {
+        Deno.removeSync(dir, { recursive: true });
+      } catch { /* gone */ }
+    },
     async stop() {
       try {
         daemon.kill("SIGTERM");

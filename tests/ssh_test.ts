@@ -1,0 +1,414 @@
+/**
+ * End-to-end tests through a real sshd on 127.0.0.1, started privately by the suite.
+ * No -h is given unless a test is about it: the remote half finds this host through the
+ * $SSH_CLIENT that sshd sets, as it would on a real network.
+ */
+import assert from "node:assert/strict";
+import {
+  block,
+  DENO,
+  processesMatching,
+  randomFile,
+  REMOTE_HALF,
+  REPO,
+  runCli,
+  runCliWithFiles,
+  sha256,
+  sha256File,
+  waitUntilGone,
+  waitUntilRunning,
+} from "./_run.ts";
+import { type PrivateSshd, sshdAvailable, startSshd } from "./_sshd.ts";
+
+const ignore = !sshdAvailable;
+const sshd: PrivateSshd | null = ignore ? null : await startSshd();
+globalThis.addEventListener("unload", () => sshd?.stopSync());
+const LOGIN = sshd ? block("-l", ...sshd.login) : [];
+const work = await Deno.makeTempDir({ prefix: "socketpipe-e2e-" });
+globalThis.addEventListener("unload", () => Deno.removeSync(work, { recursive: true }));
+const SIXTY_FOUR_MB = 64 * 1024 * 1024;
+const bigFile = ignore ? "" : await randomFile(work, "random-64M", SIXTY_FOUR_MB);
+const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+const unique = () => `sp${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
+
+function sshTest(name: string, fn: () => Promise<void>) {
+  Deno.test({ name: ignore ? `${name} (not run: no sshd installed)` : name, ignore, fn });
+}
+
+async function assertSameTree(a: string, b: string) {
+  const diff = await new Deno.Command("diff", { args: ["-r", a, b], stdout: "piped" }).output();
+  assert.equal(diff.code, 0, `diff -r ${a} ${b}:\n${text(diff.stdout)}`);
+}
+
+async function makeTree(dir: string) {
+  await Deno.mkdir(`${dir}/etc/deep/deeper`, { recursive: true });
+  await randomFile(`${dir}/etc`, "blob.bin", 3_000_000);
+  await randomFile(`${dir}/etc/deep/deeper`, "small.bin", 1234);
+  await Deno.writeTextFile(`${dir}/name with spaces.txt`, "hello\n");
+  await Deno.writeTextFile(`${dir}/empty`, "");
+  await Deno.symlink("etc/blob.bin", `${dir}/link`);
+}
+
+// The C original's `make test`: four transfers through ssh with -r { dd }.
+
+sshTest(
+  "make test 1: input command reading a file → output command writing a file, 64 MB",
+  async () => {
+    const out = `${work}/make1.out`;
+    const run = await runCli([
+      ...block("-i", "cat", bigFile),
+      ...LOGIN,
+      ...REMOTE_HALF,
+      ...block("-r", "dd", "bs=64k"),
+      ...block("-o", "dd", `of=${out}`, "bs=64k"),
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(await sha256File(out), await sha256File(bigFile));
+  },
+);
+
+sshTest("make test 2: input from socketpipe's stdin, 64 MB", async () => {
+  const out = `${work}/make2.out`;
+  const run = await runCliWithFiles(
+    [
+      ...block("-i", "cat"),
+      ...LOGIN,
+      ...REMOTE_HALF,
+      ...block("-r", "dd"),
+      ...block("-o", "dd", `of=${out}`),
+    ],
+    { stdin: bigFile },
+  );
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(await sha256File(out), await sha256File(bigFile));
+});
+
+sshTest("make test 3: output to socketpipe's stdout, 64 MB", async () => {
+  const out = `${work}/make3.out`;
+  const run = await runCliWithFiles(
+    [
+      ...block("-i", "cat", bigFile),
+      ...LOGIN,
+      ...REMOTE_HALF,
+      ...block("-r", "dd"),
+      ...block("-o", "cat"),
+    ],
+    { stdout: out },
+  );
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(await sha256File(out), await sha256File(bigFile));
+});
+
+sshTest("make test 4: input from stdin and output to stdout, 64 MB", async () => {
+  const out = `${work}/make4.out`;
+  const run = await runCliWithFiles(
+    [...block("-i", "cat"), ...LOGIN, ...REMOTE_HALF, ...block("-r", "dd"), ...block("-o", "cat")],
+    { stdin: bigFile, stdout: out },
+  );
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(await sha256File(out), await sha256File(bigFile));
+});
+
+// The manual's three examples, with a file standing in for the tape drive.
+
+sshTest(
+  "manual example: back up a directory tree to a remote 'tape', then restore it",
+  async () => {
+    const source = `${work}/tree`;
+    await makeTree(source);
+    const tape = `${work}/tape.tar`;
+    const backup = await runCli([
+      "-b",
+      ...block("-i", "tar", "cf", "-", "-C", source, "."),
+      ...LOGIN,
+      ...REMOTE_HALF,
+      ...block("-r", "dd", `of=${tape}`, "bs=32k"),
+    ]);
+    assert.equal(backup.code, 0, backup.stderr);
+
+    const restored = `${work}/restored`;
+    await Deno.mkdir(restored);
+    const restore = await runCli([
+      "-b",
+      ...LOGIN,
+      ...REMOTE_HALF,
+      ...block("-r", "dd", `if=${tape}`, "bs=32k"),
+      ...block("-o", "tar", "xpf", "-", "-C", restored),
+    ]);
+    assert.equal(restore.code, 0, restore.stderr);
+    await assertSameTree(source, restored);
+  },
+);
+
+sshTest("manual example: compress on the remote host, write a local 'tape'", async () => {
+  const source = `${work}/tree2`;
+  await makeTree(source);
+  const tape = `${work}/tape.tar.bz2`;
+  const run = await runCli([
+    "-b",
+    ...block("-i", "tar", "cf", "-", "-C", source, "."),
+    ...LOGIN,
+    ...REMOTE_HALF,
+    ...block("-r", "bzip2", "-c"),
+    ...block("-o", "dd", `of=${tape}`, "bs=32k"),
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  const restored = `${work}/restored2`;
+  await Deno.mkdir(restored);
+  const unpack = await new Deno.Command("sh", {
+    args: ["-c", `bunzip2 -c '${tape}' | tar xpf - -C '${restored}'`],
+  }).output();
+  assert.ok(unpack.success);
+  await assertSameTree(source, restored);
+});
+
+// Edge sizes.
+
+for (
+  const [name, data] of [
+    ["empty input", new Uint8Array(0)],
+    ["1 byte", new Uint8Array([42])],
+    ["all 256 byte values", Uint8Array.from({ length: 256 }, (_, i) => i)],
+  ] as const
+) {
+  sshTest(`${name} arrives exactly, both ways`, async () => {
+    const run = await runCli(
+      [
+        ...block("-i", "cat"),
+        ...LOGIN,
+        ...REMOTE_HALF,
+        ...block("-r", "cat"),
+        ...block("-o", "cat"),
+      ],
+      { stdin: data },
+    );
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(await sha256(run.stdout), await sha256(data));
+    assert.equal(run.stdout.length, data.length);
+  });
+}
+
+sshTest("1 GB of zeros is counted exactly by the remote command", async () => {
+  const run = await runCli([
+    ...block("-i", "head", "-c", "1073741824", "/dev/zero"),
+    ...LOGIN,
+    ...REMOTE_HALF,
+    ...block("-r", "wc", "-c"),
+    ...block("-o", "cat"),
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(text(run.stdout).trim(), "1073741824");
+});
+
+sshTest(
+  "the remote command receives exactly the argv written: spaces, quotes, $, ;, *, newline",
+  async () => {
+    const words = ["a b", "it's", '"double"', "$HOME", "a;b", "*", "line\nbreak", "", "`id`", "\\"];
+    const run = await runCli([
+      ...block("-i", "true"),
+      ...LOGIN,
+      ...REMOTE_HALF,
+      ...block("-r", "printf", "%s\\0", ...words),
+      ...block("-o", "cat"),
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(text(run.stdout).split("\0").slice(0, -1), words);
+  },
+);
+
+sshTest("-r { sh -c 'cat > file' } works (it deadlocks in the C original)", async () => {
+  const out = `${work}/sh-c.out`;
+  const run = await runCli(
+    [...block("-i", "cat"), ...LOGIN, ...REMOTE_HALF, ...block("-r", "sh", "-c", `cat > '${out}'`)],
+    { stdin: "through a shell\n" },
+  );
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(await Deno.readTextFile(out), "through a shell\n");
+});
+
+sshTest("one login per transfer", async () => {
+  const before = sshd!.logins();
+  const run = await runCli([
+    ...block("-i", "echo", "x"),
+    ...LOGIN,
+    ...REMOTE_HALF,
+    ...block("-r", "cat"),
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(sshd!.logins() - before, 1);
+});
+
+sshTest("without -h the remote half connects back to the address in $SSH_CLIENT", async () => {
+  const run = await runCli([
+    "-v",
+    ...block("-i", "true"),
+    ...LOGIN,
+    ...REMOTE_HALF,
+    ...block("-r", "cat"),
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  const attempts = run.stderr.split("\n").filter((line) =>
+    line.includes("socketpipe -s: connecting to")
+  );
+  assert.equal(attempts.length, 1, run.stderr);
+  assert.match(attempts[0], /connecting to 127\.0\.0\.1:\d+$/);
+});
+
+sshTest("the data channel works over IPv6 (-h ::1)", async () => {
+  const data = crypto.getRandomValues(new Uint8Array(60_000));
+  const run = await runCli(
+    [
+      "-v",
+      "-h",
+      "::1",
+      ...block("-i", "cat"),
+      ...LOGIN,
+      ...REMOTE_HALF,
+      ...block("-r", "cat"),
+      ...block("-o", "cat"),
+    ],
+    { stdin: data },
+  );
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(await sha256(run.stdout), await sha256(data));
+  assert.match(run.stderr, /socketpipe: connected from \[::1\]:\d+/);
+});
+
+// Failures, each with its exit status and its line.
+
+sshTest(
+  "a connection with a wrong token is refused and the transfer still completes byte-exact",
+  async () => {
+    const out = `${work}/intruded.out`;
+    const run = await runCli([
+      ...block("-i", "cat", bigFile),
+      ...LOGIN,
+      ...block("-x", DENO, "run", "-A", "--quiet", `${REPO}/tests/fixtures/intruder_then_serve.ts`),
+      ...block("-r", "dd", `of=${out}`, "bs=64k"),
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /^intruder refused$/m);
+    assert.deepEqual(run.errorLines, ["socketpipe: refused 1 unauthenticated data connection(s)"]);
+    assert.equal(await sha256File(out), await sha256File(bigFile));
+  },
+);
+
+sshTest(
+  "a remote command killed mid-stream: its status, and a line saying the stream was truncated",
+  async () => {
+    const run = await runCli([
+      ...block("-i", "cat", bigFile),
+      ...LOGIN,
+      ...REMOTE_HALF,
+      ...block("-r", "sh", "-c", "head -c 1000000 > /dev/null; kill -KILL $$"),
+    ]);
+    assert.equal(run.code, 137, run.stderr);
+    assert.equal(run.errorLines.length, 1, run.stderr);
+    assert.match(
+      run.errorLines[0],
+      /^socketpipe: remote command \{ sh -c .* \} killed by SIGKILL after taking \d+ of \d+ bytes: stream truncated$/,
+    );
+  },
+);
+
+sshTest(
+  "login failure (nothing listening): exit 2 and a line saying the login failed",
+  async () => {
+    const closedPort = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = closedPort.addr.port;
+    closedPort.close();
+    const run = await runCli([
+      ...block("-i", "true"),
+      ...block("-l", ...sshd!.login.slice(0, -1), "-p", String(port), "testhost"),
+      ...REMOTE_HALF,
+      ...block("-r", "cat"),
+    ]);
+    assert.equal(run.code, 2);
+    assert.equal(run.errorLines.length, 1, run.stderr);
+    assert.match(
+      run.errorLines[0],
+      /^socketpipe: login \{ ssh .* \} failed \(status 255\); check that the login alone works/,
+    );
+  },
+);
+
+sshTest("remote socketpipe missing: exit 2 and a hint to name it with -x", async () => {
+  const run = await runCli([
+    ...block("-i", "true"),
+    ...LOGIN,
+    ...block("-x", "socketpipe-not-installed"),
+    ...block("-r", "cat"),
+  ]);
+  assert.equal(run.code, 2);
+  assert.equal(run.errorLines.length, 1, run.stderr);
+  assert.match(
+    run.errorLines[0],
+    /remote socketpipe \{ socketpipe-not-installed \} not found \(status 127\); .*-x/,
+  );
+});
+
+sshTest(
+  "the remote half vanishing mid-transfer: exit 2, a line saying so, nothing left running",
+  async () => {
+    const marker = unique();
+    const child = new Deno.Command(DENO, {
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        `${REPO}/main.ts`,
+        ...block("-i", "yes", marker),
+        ...LOGIN,
+        ...REMOTE_HALF,
+        ...block("-r", "grep", "-c", `no-${marker}`),
+      ],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    await waitUntilRunning(`(^|/)grep -c no-${marker}`, 20_000);
+    const remoteHalf = await processesMatching(
+      `^${DENO} run .*main\\.ts -s -- grep -c no-${marker}`,
+    );
+    assert.equal(remoteHalf.length, 1, remoteHalf.join("\n"));
+    Deno.kill(Number(remoteHalf[0].split(" ")[0]), "SIGKILL");
+    const output = await child.output();
+    const lines = text(output.stderr).split("\n").filter((l) => l.startsWith("socketpipe: "));
+    assert.equal(output.code, 2, text(output.stderr));
+    assert.ok(lines.some((l) => /^socketpipe: remote half vanished/.test(l)), lines.join("\n"));
+    assert.deepEqual(await waitUntilGone(marker, 5000), []);
+  },
+);
+
+sshTest(
+  "SIGINT to the local half mid-transfer: exit 130 and no process of the run left on either host",
+  async () => {
+    const marker = unique();
+    const child = new Deno.Command(DENO, {
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        `${REPO}/main.ts`,
+        ...block("-i", "yes", marker),
+        ...LOGIN,
+        ...REMOTE_HALF,
+        ...block("-r", "grep", "-c", `no-${marker}`),
+      ],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    await waitUntilRunning(`(^|/)grep -c no-${marker}`, 20_000);
+    const interruptedAt = Date.now();
+    child.kill("SIGINT");
+    const output = await child.output();
+    const remaining = await waitUntilGone(marker, 5000);
+    const cleanupMs = Date.now() - interruptedAt;
+    assert.equal(output.code, 130, text(output.stderr));
+    assert.match(
+      text(output.stderr),
+      /^socketpipe: interrupted by SIGINT: stopped every command of this run on both hosts$/m,
+    );
+    assert.deepEqual(remaining, []);
+    assert.ok(cleanupMs < 5000, `cleanup took ${cleanupMs} ms`);
+  },
+);
