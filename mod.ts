@@ -22,8 +22,17 @@ export { type RunControl, socketpipe, type SocketpipeResult } from "./lib/local_
 export { parseArgs, type ParsedCommandLine, type SocketpipeOptions } from "./lib/parse_args.ts";
 export { type RemoteHalfOptions, serveRemoteHalf } from "./lib/remote_half.ts";
 export { runCommandLine } from "./lib/cli.ts";
-export { TransportError, UsageError } from "./lib/errors.ts";
+export { UsageError } from "./lib/errors.ts";
 export type { CommandStatus } from "./lib/command_status.ts";
 export type { RoleReport } from "./lib/outcome.ts";
-export type { ByteCounts, DataPath } from "./lib/data_path.ts";
+export type {
+  ByteCounts,
+  DataPath,
+  LocalTransfer,
+  RemoteTransfer,
+  RemoteWiring,
+  RunningCommand,
+  Transfer,
+  TransferResult,
+} from "./lib/data_path.ts";
 export { PROTOCOL_VERSION, VERSION } from "./lib/version.ts";

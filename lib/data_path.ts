@@ -22,6 +22,7 @@ export interface RunningCommand {
 
 /** How a transfer ended on one half. */
 export interface TransferResult {
+  /** The bytes this half moved. */
   counts: ByteCounts;
   /** The data connection's failure, on one line, or null. */
   error: string | null;
@@ -42,12 +43,15 @@ export interface Transfer {
 
 /** The local half's transfer: the input command feeds the socket, the output command drains it. */
 export interface LocalTransfer extends Transfer {
+  /** The input command, if one was given. */
   readonly input?: RunningCommand;
+  /** The output command, if one was given. */
   readonly output?: RunningCommand;
 }
 
 /** The remote half's transfer: one command reads the socket and writes it. */
 export interface RemoteTransfer extends Transfer {
+  /** The remote command. */
   readonly command: RunningCommand;
 }
 

@@ -11,28 +11,10 @@
 export class UsageError extends Error {
   /** The exit status for a usage error. */
   readonly exitStatus = 1;
+  /** Makes a usage error; `message` names the problem on one line. */
   constructor(message: string) {
     super(message);
     this.name = "UsageError";
-  }
-}
-
-/**
- * A setup or transport failure (login, connection, handshake, truncation). Its message is
- * one line: the step, the cause and what to try. The CLI exits 2.
- *
- * @example
- * ```ts
- * import { TransportError } from "./errors.ts";
- * throw new TransportError("connect: no authenticated connection within 10 s");
- * ```
- */
-export class TransportError extends Error {
-  /** The exit status for a setup or transport failure. */
-  readonly exitStatus = 2;
-  constructor(message: string) {
-    super(message);
-    this.name = "TransportError";
   }
 }
 

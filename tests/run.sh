@@ -1,0 +1,31 @@
+#!/bin/sh
+# The whole test suite, as `npm test` (the README's test command) runs it: installs the
+# one thing the suite needs that the machine may lack (sshd, for the end-to-end tests),
+# runs every test, and ends with one line "N passed, N failed".
+set -u
+cd "$(dirname "$0")/.." || exit 2
+
+if [ ! -x /usr/sbin/sshd ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "tests/run.sh: installing openssh-server for the end-to-end tests" >&2
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server) \
+    >/dev/null 2>&1 || echo "tests/run.sh: could not install openssh-server; ssh tests will not run" >&2
+fi
+
+log=$(mktemp)
+trap 'rm -f "$log" "$log.status"' EXIT
+{ deno test -A tests/ 2>&1; echo $? > "$log.status"; } | tee "$log"
+status=$(cat "$log.status")
+# Deno's summary: "ok | 60 passed (2 steps) | 0 failed | 1 ignored (14s)".
+summary=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E '^(ok|FAILED) \| [0-9]+ passed' | tail -n 1)
+passed=$(printf '%s\n' "$summary" | sed -n 's/.*| \([0-9][0-9]*\) passed.*/\1/p')
+failed=$(printf '%s\n' "$summary" | sed -n 's/.*| \([0-9][0-9]*\) failed.*/\1/p')
+ignored=$(printf '%s\n' "$summary" | sed -n 's/.*| \([0-9][0-9]*\) ignored.*/\1/p')
+if [ -z "$passed" ]; then
+  echo "tests/run.sh: deno test printed no summary (exit $status)" >&2
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+line="${passed} passed, ${failed:-0} failed"
+[ -n "$ignored" ] && line="${line}, ${ignored} skipped"
+echo "$line"
+[ "${failed:-0}" = 0 ] && [ "$status" = 0 ]
