@@ -35,6 +35,12 @@ export interface Transfer {
    * output is closed (it sees SIGPIPE on its next write) and the socket is half-closed.
    */
   stopSending(): void;
+  /**
+   * Ends the data connection now, both ways (the run is being stopped): reads end and
+   * writes fail, so that `finished` settles. The connection is closed by the transfer
+   * itself, never by the caller.
+   */
+  abort(): void;
   /** Resolves if the consumer stops taking data before the end of the stream. */
   readonly consumerGone: Promise<void>;
   /** Resolves when both directions are finished and the connection is closed. */
@@ -73,7 +79,7 @@ export interface RemoteWiring {
  * import { streamPath } from "./stream_path.ts";
  * const path: DataPath = streamPath;
  * declare const conn: Deno.TcpConn;
- * const transfer = path.startLocal(conn, { input: ["tar", "cf", "-", "."] });
+ * const transfer = await path.startLocal(conn, { input: ["tar", "cf", "-", "."] });
  * console.log((await transfer.finished).counts.sent);
  * ```
  */
@@ -84,11 +90,11 @@ export interface DataPath {
   startLocal(
     conn: Deno.TcpConn,
     commands: { input?: readonly string[]; output?: readonly string[] },
-  ): LocalTransfer;
+  ): Promise<LocalTransfer>;
   /** Starts the remote command on the connection. */
   startRemote(
     conn: Deno.TcpConn,
     command: readonly string[],
     wiring: RemoteWiring,
-  ): RemoteTransfer;
+  ): Promise<RemoteTransfer>;
 }

@@ -6,18 +6,18 @@ import {
   statusFromDeno,
   statusOfSpawnFailure,
 } from "./command_status.ts";
+import { chooseDataPath } from "./choose_data_path.ts";
 import { formatAddress } from "./connect_back.ts";
 import { type ControlMessage, ControlSender, readControlMessages } from "./control_channel.ts";
 import { acceptAuthenticated, candidateAddresses, openDataListener } from "./data_listener.ts";
 import type { ByteCounts, DataPath, LocalTransfer } from "./data_path.ts";
 import { UsageError } from "./errors.ts";
-import { closeQuietly, newToken, toHex } from "./handshake.ts";
+import { newToken, toHex } from "./handshake.ts";
 import { StepLog } from "./log.ts";
 import { decideOutcome, formatBlock, type RoleReport, type RunReport } from "./outcome.ts";
 import type { SocketpipeOptions } from "./parse_args.ts";
 import { shellQuote } from "./shell_quote.ts";
 import { stopCommand } from "./stop_command.ts";
-import { streamPath } from "./stream_path.ts";
 import { PROTOCOL_VERSION } from "./version.ts";
 
 /** How a run is controlled from outside. */
@@ -28,8 +28,8 @@ export interface RunControl {
    */
   signal?: AbortSignal;
   /**
-   * How the commands get the data.
-   * @default {streamPath}
+   * How the local commands get the data.
+   * @default {the zero-copy path where it can run (unless `copy`), else the stream path}
    */
   dataPath?: DataPath;
 }
@@ -78,7 +78,10 @@ export async function socketpipe(
 ): Promise<SocketpipeResult> {
   validateOptions(options);
   const log = new StepLog(options.verbose ?? false, "socketpipe");
-  const dataPath = control.dataPath ?? streamPath;
+  const chosen = control.dataPath
+    ? { path: control.dataPath, why: "chosen by the caller" }
+    : chooseDataPath(options.copy ?? false);
+  const dataPath = chosen.path;
   const local: ByteCounts = { sent: 0, received: 0, delivered: 0 };
   const failure = (status: number, message: string): SocketpipeResult => ({
     status,
@@ -129,6 +132,7 @@ export async function socketpipe(
     candidates: candidateAddresses(listensOnIpv6),
     input: options.input !== undefined,
     output: options.output !== undefined,
+    copy: options.copy ?? false,
   });
 
   // Meet: accept the one connection that presents the token.
@@ -179,12 +183,15 @@ export async function socketpipe(
   if (refused) log.always(`refused ${refused} unauthenticated data connection(s)`);
   log.step(
     `connected from ${formatAddress(conn.remoteAddr.hostname, conn.remoteAddr.port)}; ` +
-      `data path: ${dataPath.name}`,
+      `data path: ${dataPath.name} (${chosen.why})`,
   );
 
   // Move data. When the remote command ends, stop feeding it, as a pipe would; when the
   // output command stops reading, tell the remote half to stop feeding us.
-  const transfer = dataPath.startLocal(conn, { input: options.input, output: options.output });
+  const transfer = await dataPath.startLocal(conn, {
+    input: options.input,
+    output: options.output,
+  });
   let inputCutOff = false;
   const cutOffInput = () => {
     inputCutOff = true;
@@ -193,7 +200,7 @@ export async function socketpipe(
   remote.stopSending.then(cutOffInput);
   transfer.consumerGone.then(() => sender.trySend({ event: "consumer-gone" }));
   let stopped: Promise<void> | null = null;
-  const stopEverything = () => stopped ??= stopTransfer(transfer, conn, login).then(() => {});
+  const stopEverything = () => stopped ??= stopTransfer(transfer, login).then(() => {});
   control.signal?.addEventListener("abort", stopEverything, { once: true });
 
   const exit = await remote.exit;
@@ -325,12 +332,8 @@ function remoteReport(argv: readonly string[], exit: ControlMessage) {
 }
 
 /** Stops the local commands and the login, and closes the data connection. */
-async function stopTransfer(
-  transfer: LocalTransfer,
-  conn: Deno.TcpConn,
-  login: Deno.ChildProcess,
-): Promise<void> {
-  closeQuietly(conn);
+async function stopTransfer(transfer: LocalTransfer, login: Deno.ChildProcess): Promise<void> {
+  transfer.abort();
   try {
     login.kill("SIGTERM");
   } catch {

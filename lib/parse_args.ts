@@ -34,6 +34,12 @@ export interface SocketpipeOptions {
    * @default {false}
    */
   verbose?: boolean;
+  /**
+   * Move the data through socketpipe (the stream path) instead of handing the socket to
+   * the commands (the zero-copy path), on both hosts.
+   * @default {false}
+   */
+  copy?: boolean;
 }
 
 /** The command line, parsed: what to do. */
@@ -87,10 +93,11 @@ export function parseArgs(argv: readonly string[]): ParsedCommandLine {
       const { words, next } = readBlock(argv, index + 1, option);
       options[BLOCK_OPTIONS[option]] = words;
       index = next;
-    } else if (word === "-b" || word === "-v") {
+    } else if (word === "-b" || word === "-v" || word === "--copy") {
       once(word);
       if (word === "-b") options.batch = true;
-      else options.verbose = true;
+      else if (word === "-v") options.verbose = true;
+      else options.copy = true;
       index++;
     } else if (word.startsWith("-h") || word.startsWith("-t")) {
       const option = word.slice(0, 2);

@@ -1,4 +1,5 @@
 import type { CommandStatus } from "./command_status.ts";
+import { chooseDataPath } from "./choose_data_path.ts";
 import { connectBack, formatAddress } from "./connect_back.ts";
 import { type ControlMessage, ControlSender, readControlMessages } from "./control_channel.ts";
 import type { DataPath } from "./data_path.ts";
@@ -6,7 +7,6 @@ import { messageOf } from "./errors.ts";
 import { StepLog } from "./log.ts";
 import { sessionFromMessage } from "./session.ts";
 import { stopCommand } from "./stop_command.ts";
-import { streamPath } from "./stream_path.ts";
 import { PROTOCOL_VERSION, VERSION } from "./version.ts";
 
 /** Where the remote half talks to the local half, and how it moves data. */
@@ -33,7 +33,7 @@ export interface RemoteHalfOptions {
   sshClient?: string | null;
   /**
    * How the command gets the data.
-   * @default {streamPath}
+   * @default {the zero-copy path where it can run, else the stream path}
    */
   dataPath?: DataPath;
 }
@@ -83,7 +83,11 @@ export async function serveRemoteHalf(
   }
   log.step(`connected to ${formatAddress(conn.remoteAddr.hostname, conn.remoteAddr.port)}`);
 
-  const transfer = (options.dataPath ?? streamPath).startRemote(conn, command, session);
+  const chosen = options.dataPath
+    ? { path: options.dataPath, why: "chosen by the caller" }
+    : chooseDataPath(session.copy);
+  log.step(`data path: ${chosen.path.name} (${chosen.why})`);
+  const transfer = await chosen.path.startRemote(conn, command, session);
   let cutOff = false;
   const localHalfGone = (async () => {
     for await (const message of messages as AsyncIterable<ControlMessage>) {
@@ -98,7 +102,7 @@ export async function serveRemoteHalf(
   const ended = await Promise.race([transfer.command.status, localHalfGone.then(() => null)]);
   if (!ended) {
     await stopCommand(transfer.command);
-    conn.close();
+    transfer.abort();
     log.always("the local half is gone (login channel closed); stopped the remote command");
     return 2;
   }

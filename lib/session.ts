@@ -18,6 +18,8 @@ export interface Session {
   input: boolean;
   /** Whether an output command reads the remote command's output. */
   output: boolean;
+  /** Whether the stream path is forced (`--copy`). */
+  copy: boolean;
 }
 
 /**
@@ -54,5 +56,6 @@ export function sessionFromMessage(message: ControlMessage): Session | string {
     candidates,
     input: message.input === true,
     output: message.output === true,
+    copy: message.copy === true,
   };
 }

@@ -22,14 +22,14 @@ const CHUNK_SIZE = 256 * 1024;
  * ```ts
  * import { streamPath } from "./stream_path.ts";
  * declare const conn: Deno.TcpConn;
- * const transfer = streamPath.startRemote(conn, ["gzip", "-c"], { input: true, output: true });
+ * const transfer = await streamPath.startRemote(conn, ["gzip", "-c"], { input: true, output: true });
  * console.log(await transfer.command.status);
  * ```
  */
 export const streamPath: DataPath = {
   name: "stream",
 
-  startLocal(conn, commands): LocalTransfer {
+  startLocal(conn, commands): Promise<LocalTransfer> {
     const input = commands.input
       ? startCommand(commands.input, { stdin: "inherit", stdout: "piped", stderr: "inherit" })
       : undefined;
@@ -37,10 +37,10 @@ export const streamPath: DataPath = {
       ? startCommand(commands.output, { stdin: "piped", stdout: "inherit", stderr: "inherit" })
       : undefined;
     const transfer = copyBothWays(conn, input?.child?.stdout, output?.child?.stdin);
-    return { ...transfer, input: input?.running, output: output?.running };
+    return Promise.resolve({ ...transfer, input: input?.running, output: output?.running });
   },
 
-  startRemote(conn, command, wiring): RemoteTransfer {
+  startRemote(conn, command, wiring): Promise<RemoteTransfer> {
     const started = startCommand(command, {
       stdin: wiring.input ? "piped" : "null",
       stdout: wiring.output ? "piped" : "null",
@@ -52,7 +52,7 @@ export const streamPath: DataPath = {
       wiring.output ? child?.stdout : undefined,
       wiring.input ? child?.stdin : undefined,
     );
-    return { ...transfer, command: started.running };
+    return Promise.resolve({ ...transfer, command: started.running });
   },
 };
 
@@ -100,7 +100,15 @@ function copyBothWays(
     closeQuietly(conn);
     return { counts, error: sendError ?? receiveError };
   });
-  return { stopSending: () => stop.abort(), consumerGone, finished };
+  return {
+    stopSending: () => stop.abort(),
+    abort: () => {
+      stop.abort();
+      closeQuietly(conn);
+    },
+    consumerGone,
+    finished,
+  };
 }
 
 /** Returns the connection's failure as one line, or null. */

@@ -1,0 +1,235 @@
+import { settledWithin } from "./_settled_within.ts";
+import { type CommandStatus, signalNumber, statusOfSpawnFailure } from "./command_status.ts";
+import type {
+  ByteCounts,
+  DataPath,
+  LocalTransfer,
+  RemoteTransfer,
+  RunningCommand,
+  TransferResult,
+} from "./data_path.ts";
+import { messageOf } from "./errors.ts";
+import { HANDSHAKE_LENGTH } from "./handshake.ts";
+import {
+  closeFd,
+  makePipe,
+  openDevNull,
+  readSome,
+  setBlocking,
+  shutdownBoth,
+  shutdownWrite,
+  signalProcess,
+  socketFdOf,
+  SpawnError,
+  spawnWithFds,
+  tcpInfo,
+  unreadBytes,
+  waitForExit,
+} from "./libc.ts";
+
+/** TCP states in which the peer's FIN has arrived. */
+const PEER_FIN_STATES = new Set([6, 7, 8, 9, 11]); // TIME-WAIT, CLOSE, CLOSE-WAIT, LAST-ACK, CLOSING
+/** TCP states in which our FIN has been acknowledged. */
+const OUR_FIN_ACKED_STATES = new Set([5, 6, 7]); // FIN-WAIT-2, TIME-WAIT, CLOSE
+/** How long to wait for the kernel to settle (acknowledgements in flight) before counting. */
+const SETTLE_MS = 2000;
+const DRAIN_CHUNK = 256 * 1024;
+
+/**
+ * The zero-copy data path (Linux): the commands get the data socket itself as their
+ * stdin and stdout, through posix_spawnp and dup2, as in the C original, so socketpipe
+ * never touches a data byte. Byte counts come from the kernel (TCP_INFO). When a
+ * command stops reading, the other half shuts the socket's sending side, so the command
+ * writing to it gets SIGPIPE on its next write, as in a pipe; afterwards the half whose
+ * command ended drains what is still arriving, so the peer is never stalled or reset.
+ *
+ * @example
+ * ```ts
+ * import { zeroCopyPath } from "./zero_copy_path.ts";
+ * declare const conn: Deno.TcpConn;
+ * const transfer = await zeroCopyPath.startRemote(conn, ["dd", "of=/dev/null"], { input: true, output: false });
+ * console.log((await transfer.finished).counts.received);
+ * ```
+ */
+export const zeroCopyPath: DataPath = {
+  name: "zero-copy",
+
+  async startLocal(conn, commands): Promise<LocalTransfer> {
+    const socket = await DataSocket.open(conn, HANDSHAKE_LENGTH);
+    const input = commands.input
+      ? startCommand(commands.input, { stdin: 0, stdout: socket.fd, stderr: 2 })
+      : undefined;
+    const output = commands.output
+      ? startCommand(commands.output, { stdin: socket.fd, stdout: 1, stderr: 2 })
+      : undefined;
+    if (input) input.status.then(() => socket.stopSending());
+    else socket.stopSending();
+
+    let reportConsumerGone = () => {};
+    const consumerGone = new Promise<void>((resolve) => reportConsumerGone = resolve);
+    output?.status.then(() => {
+      if (!socket.atEndOfStream()) reportConsumerGone();
+    });
+    const finished = (async () => {
+      await Promise.all([input?.status, output?.status]);
+      return await socket.finish();
+    })();
+    return {
+      input,
+      output,
+      stopSending: () => socket.stopSending(),
+      abort: () => socket.abort(),
+      consumerGone,
+      finished,
+    };
+  },
+
+  async startRemote(conn, command, wiring): Promise<RemoteTransfer> {
+    const socket = await DataSocket.open(conn, 1);
+    const devNull = wiring.input && wiring.output ? -1 : openDevNull();
+    // The command's stderr comes through this half rather than straight from the login
+    // channel: if this half dies, the login channel then closes, so the local half
+    // learns of it even while the command, holding the socket, lives on.
+    const [stderrIn, stderrOut] = makePipe();
+    const running = startCommand(command, {
+      stdin: wiring.input ? socket.fd : devNull,
+      stdout: wiring.output ? socket.fd : devNull,
+      stderr: stderrOut,
+    });
+    closeFd(stderrOut);
+    if (devNull >= 0) closeFd(devNull);
+    const stderrRelayed = relayToStderr(stderrIn);
+    if (!wiring.output) socket.stopSending();
+    const finished = running.status.then(async () => {
+      socket.stopSending(); // the command's output has ended: the local half reads EOF
+      await settledWithin(stderrRelayed, 1000); // a background child may keep stderr open
+      return socket.finish();
+    });
+    return {
+      command: running,
+      stopSending: () => socket.stopSending(),
+      abort: () => socket.abort(),
+      consumerGone: new Promise<void>(() => {}), // the remote half reports the command's end
+      finished,
+    };
+  },
+};
+
+function startCommand(
+  argv: readonly string[],
+  fds: { stdin: number; stdout: number; stderr: number },
+): RunningCommand {
+  let pid = 0;
+  let status: Promise<CommandStatus>;
+  try {
+    pid = spawnWithFds(argv, fds);
+    status = waitForExit(pid);
+  } catch (error) {
+    const reason = error instanceof SpawnError && error.notFound
+      ? new Deno.errors.NotFound(error.message)
+      : error;
+    status = Promise.resolve(statusOfSpawnFailure(reason));
+  }
+  let ended = pid === 0;
+  status.then(() => ended = true);
+  return {
+    argv,
+    status,
+    kill(signal) {
+      if (!ended) signalProcess(pid, signalNumber(signal));
+    },
+  };
+}
+
+/** The data socket as the zero-copy path uses it: its fd, and the kernel's counts. */
+class DataSocket {
+  #sendingStopped = false;
+
+  private constructor(
+    readonly conn: Deno.TcpConn,
+    readonly fd: number,
+    readonly handshakeReceived: number,
+    readonly ackedAtStart: number,
+  ) {}
+
+  /**
+   * Takes over the connection's socket after the handshake. `handshakeReceived` is how
+   * many handshake bytes this half read; the acknowledged count is measured once what
+   * this half sent of the handshake has been acknowledged.
+   */
+  static async open(conn: Deno.TcpConn, handshakeReceived: number): Promise<DataSocket> {
+    const fd = socketFdOf(conn);
+    setBlocking(fd);
+    await waitUntil(() => tcpInfo(fd).unacked === 0, SETTLE_MS);
+    return new DataSocket(conn, fd, handshakeReceived, tcpInfo(fd).bytesAcked);
+  }
+
+  /** Shuts the sending side (once). */
+  stopSending(): void {
+    if (this.#sendingStopped) return;
+    this.#sendingStopped = true;
+    shutdownWrite(this.fd);
+  }
+
+  /** Ends the connection both ways; `finish` still closes it (the fd stays ours until then). */
+  abort(): void {
+    this.#sendingStopped = true;
+    shutdownBoth(this.fd);
+  }
+
+  /** Whether everything the peer sent has arrived and been read. */
+  atEndOfStream(): boolean {
+    return PEER_FIN_STATES.has(tcpInfo(this.fd).state) && unreadBytes(this.fd) === 0;
+  }
+
+  /** Drains what is still arriving, then counts from the kernel, and closes. */
+  async finish(): Promise<TransferResult> {
+    this.stopSending();
+    let drained = 0;
+    let error: string | null = null;
+    const buffer = new Uint8Array(DRAIN_CHUNK);
+    try {
+      for (let count; (count = await readSome(this.fd, buffer)) > 0;) drained += count;
+    } catch (failure) {
+      error = `receiving failed: ${messageOf(failure)}`;
+    }
+    await waitUntil(() => OUR_FIN_ACKED_STATES.has(tcpInfo(this.fd).state), SETTLE_MS);
+    const info = tcpInfo(this.fd);
+    const finReceived = error === null ? 1 : 0;
+    const finAcked = OUR_FIN_ACKED_STATES.has(info.state) ? 1 : 0;
+    const received = Math.max(0, info.bytesReceived - this.handshakeReceived - finReceived);
+    const counts: ByteCounts = {
+      sent: Math.max(0, info.bytesAcked - this.ackedAtStart - finAcked),
+      received,
+      delivered: received - drained,
+    };
+    try {
+      this.conn.close();
+    } catch {
+      // Already closed.
+    }
+    return { counts, error };
+  }
+}
+
+/** Copies what arrives on `fd` to this process's stderr until end of file, then closes it. */
+async function relayToStderr(fd: number): Promise<void> {
+  const buffer = new Uint8Array(64 * 1024);
+  try {
+    for (let count; (count = await readSome(fd, buffer)) > 0;) {
+      await Deno.stderr.write(buffer.subarray(0, count));
+    }
+  } catch {
+    // stderr gone: nothing more to show.
+  } finally {
+    closeFd(fd);
+  }
+}
+
+/** Polls `condition` until it holds or `ms` pass; the kernel gives no event for these. */
+async function waitUntil(condition: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition() && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
