@@ -5,6 +5,12 @@ export const DENO = Deno.execPath();
 /** How the tests start the remote half: the same deno and the repository's main.ts. */
 export const REMOTE_SOCKETPIPE = [DENO, "run", "-A", "--quiet", MAIN];
 
+/** The two data paths every end-to-end test runs on, and the words that select each. */
+export const DATA_PATHS = [
+  { label: "zero-copy", args: [] as string[] },
+  { label: "--copy", args: ["--copy"] },
+];
+
 export interface CliRun {
   code: number;
   stdout: Uint8Array;

@@ -3,11 +3,34 @@
  * about ssh itself.
  */
 import assert from "node:assert/strict";
-import { block, LOCAL_LOGIN, REMOTE_HALF, REPO, runCli, sha256 } from "./_run.ts";
+import {
+  block,
+  DATA_PATHS,
+  LOCAL_LOGIN,
+  REMOTE_HALF,
+  REPO,
+  runCli as runCliOnDefaultPath,
+  sha256,
+} from "./_run.ts";
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
-Deno.test("input → remote → output moves bytes exactly and exits 0", async () => {
+/** The data path the current test runs on (tests in a file run one at a time). */
+let pathArgs: string[] = [];
+const runCli: typeof runCliOnDefaultPath = (args, options) =>
+  runCliOnDefaultPath([...pathArgs, ...args], options);
+
+/** Registers a test once per data path. */
+function pathTest(name: string, fn: () => Promise<void>) {
+  for (const path of DATA_PATHS) {
+    Deno.test(`${name} [${path.label}]`, async () => {
+      pathArgs = path.args;
+      await fn();
+    });
+  }
+}
+
+pathTest("input → remote → output moves bytes exactly and exits 0", async () => {
   const data = crypto.getRandomValues(new Uint8Array(60000));
   const run = await runCli([
     ...block("-i", "cat"),
@@ -22,7 +45,7 @@ Deno.test("input → remote → output moves bytes exactly and exits 0", async (
   assert.equal(run.stderr, "");
 });
 
-Deno.test("without -i the remote command's stdin is at end of file", async () => {
+pathTest("without -i the remote command's stdin is at end of file", async () => {
   const run = await runCli([...LOCAL_LOGIN, ...block("-r", "wc", "-c"), ...block("-o", "cat")], {
     stdin: "this must not reach the remote command",
   });
@@ -30,29 +53,35 @@ Deno.test("without -i the remote command's stdin is at end of file", async () =>
   assert.equal(text(run.stdout).trim(), "0");
 });
 
-Deno.test("without -o the remote command's stdout is discarded and nothing reaches socketpipe's stdout", async () => {
-  const run = await runCli([
-    ...block("-i", "echo", "hi"),
-    ...LOCAL_LOGIN,
-    ...block("-r", "echo", "remote"),
-  ]);
-  assert.equal(run.code, 0, run.stderr);
-  assert.equal(run.stdout.length, 0);
-});
+pathTest(
+  "without -o the remote command's stdout is discarded and nothing reaches socketpipe's stdout",
+  async () => {
+    const run = await runCli([
+      ...block("-i", "echo", "hi"),
+      ...LOCAL_LOGIN,
+      ...block("-r", "echo", "remote"),
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout.length, 0);
+  },
+);
 
-Deno.test("a failing remote command's status is the exit status, with one line naming it", async () => {
-  const run = await runCli([
-    ...block("-i", "true"),
-    ...LOCAL_LOGIN,
-    ...block("-r", "sh", "-c", "exit 7"),
-  ]);
-  assert.equal(run.code, 7);
-  assert.deepEqual(run.errorLines, [
-    "socketpipe: remote command { sh -c 'exit 7' } exited with status 7",
-  ]);
-});
+pathTest(
+  "a failing remote command's status is the exit status, with one line naming it",
+  async () => {
+    const run = await runCli([
+      ...block("-i", "true"),
+      ...LOCAL_LOGIN,
+      ...block("-r", "sh", "-c", "exit 7"),
+    ]);
+    assert.equal(run.code, 7);
+    assert.deepEqual(run.errorLines, [
+      "socketpipe: remote command { sh -c 'exit 7' } exited with status 7",
+    ]);
+  },
+);
 
-Deno.test("a failing input command is reported even when the rest succeeds", async () => {
+pathTest("a failing input command is reported even when the rest succeeds", async () => {
   const run = await runCli([
     ...block("-i", "sh", "-c", "echo x; exit 3"),
     ...LOCAL_LOGIN,
@@ -64,7 +93,7 @@ Deno.test("a failing input command is reported even when the rest succeeds", asy
   ]);
 });
 
-Deno.test("the output command's failure wins over the remote command's (rightmost)", async () => {
+pathTest("the output command's failure wins over the remote command's (rightmost)", async () => {
   const run = await runCli([
     ...LOCAL_LOGIN,
     ...block("-r", "sh", "-c", "echo data; exit 4"),
@@ -77,7 +106,7 @@ Deno.test("the output command's failure wins over the remote command's (rightmos
   ]);
 });
 
-Deno.test("a command killed by a signal gives 128+N", async () => {
+pathTest("a command killed by a signal gives 128+N", async () => {
   const run = await runCli([
     ...block("-i", "true"),
     ...LOCAL_LOGIN,
@@ -88,28 +117,34 @@ Deno.test("a command killed by a signal gives 128+N", async () => {
   assert.match(run.errorLines[0], /^socketpipe: remote command \{ sh -c .* \} killed by SIGUSR1$/);
 });
 
-Deno.test("-i { yes } -r { head -c 1000 } ends promptly with exit 0 (the input's SIGPIPE is expected)", async () => {
-  const run = await runCli([
-    ...block("-i", "yes"),
-    ...LOCAL_LOGIN,
-    ...block("-r", "head", "-c", "1000"),
-    ...block("-o", "wc", "-c"),
-  ]);
-  assert.equal(run.code, 0, run.stderr);
-  assert.equal(text(run.stdout).trim(), "1000");
-});
+pathTest(
+  "-i { yes } -r { head -c 1000 } ends promptly with exit 0 (the input's SIGPIPE is expected)",
+  async () => {
+    const run = await runCli([
+      ...block("-i", "yes"),
+      ...LOCAL_LOGIN,
+      ...block("-r", "head", "-c", "1000"),
+      ...block("-o", "wc", "-c"),
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(text(run.stdout).trim(), "1000");
+  },
+);
 
-Deno.test("-r { yes } -o { head -c 1000 } ends promptly with exit 0 (the remote SIGPIPE is expected)", async () => {
-  const run = await runCli([
-    ...LOCAL_LOGIN,
-    ...block("-r", "yes"),
-    ...block("-o", "head", "-c", "1000"),
-  ]);
-  assert.equal(run.code, 0, run.stderr);
-  assert.equal(run.stdout.length, 1000);
-});
+pathTest(
+  "-r { yes } -o { head -c 1000 } ends promptly with exit 0 (the remote SIGPIPE is expected)",
+  async () => {
+    const run = await runCli([
+      ...LOCAL_LOGIN,
+      ...block("-r", "yes"),
+      ...block("-o", "head", "-c", "1000"),
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout.length, 1000);
+  },
+);
 
-Deno.test("a local command that does not exist: status 127 and a line saying so", async () => {
+pathTest("a local command that does not exist: status 127 and a line saying so", async () => {
   const run = await runCli([
     ...block("-i", "no-such-command-xyz"),
     ...LOCAL_LOGIN,
@@ -121,7 +156,7 @@ Deno.test("a local command that does not exist: status 127 and a line saying so"
   ]);
 });
 
-Deno.test("a remote command that does not exist: status 127 and a line saying so", async () => {
+pathTest("a remote command that does not exist: status 127 and a line saying so", async () => {
   const run = await runCli([
     ...block("-i", "echo", "x"),
     ...LOCAL_LOGIN,
@@ -133,7 +168,7 @@ Deno.test("a remote command that does not exist: status 127 and a line saying so
   ]);
 });
 
-Deno.test("a login command that does not exist: exit 2 and a line saying so", async () => {
+pathTest("a login command that does not exist: exit 2 and a line saying so", async () => {
   const run = await runCli([
     ...block("-i", "true"),
     ...block("-l", "no-such-login-xyz"),
@@ -145,7 +180,7 @@ Deno.test("a login command that does not exist: exit 2 and a line saying so", as
   ]);
 });
 
-Deno.test("remote socketpipe not found: exit 2 and a hint to use -x", async () => {
+pathTest("remote socketpipe not found: exit 2 and a hint to use -x", async () => {
   const run = await runCli([
     ...block("-i", "true"),
     ...block("-l", "env"),
@@ -160,7 +195,7 @@ Deno.test("remote socketpipe not found: exit 2 and a hint to use -x", async () =
   );
 });
 
-Deno.test("no connection within -t: exit 2 and a line naming the timeout", async () => {
+pathTest("no connection within -t: exit 2 and a line naming the timeout", async () => {
   const run = await runCli([
     "-t",
     "1",
@@ -177,7 +212,7 @@ Deno.test("no connection within -t: exit 2 and a line naming the timeout", async
   );
 });
 
-Deno.test("a remote half that cannot connect back says where it tried, and exit is 2", async () => {
+pathTest("a remote half that cannot connect back says where it tried, and exit is 2", async () => {
   const run = await runCli([
     ...block("-i", "true"),
     ...block("-l", "env"),
@@ -193,7 +228,7 @@ Deno.test("a remote half that cannot connect back says where it tried, and exit 
   );
 });
 
-Deno.test("noise on the login channel is shown on stderr and otherwise ignored", async () => {
+pathTest("noise on the login channel is shown on stderr and otherwise ignored", async () => {
   const run = await runCli([
     ...block("-i", "echo", "payload"),
     ...block("-l", "sh", "-c", 'echo "Welcome to the remote host"; exec "$@"', "sh"),
@@ -208,7 +243,7 @@ Deno.test("noise on the login channel is shown on stderr and otherwise ignored",
   assert.deepEqual(run.errorLines, ["socketpipe: login: Welcome to the remote host"]);
 });
 
-Deno.test("only the input command reads socketpipe's stdin", async () => {
+pathTest("only the input command reads socketpipe's stdin", async () => {
   const run = await runCli([
     ...block("-i", "cat"),
     ...LOCAL_LOGIN,

@@ -6,13 +6,14 @@
 import assert from "node:assert/strict";
 import {
   block,
+  DATA_PATHS,
   DENO,
   processesMatching,
   randomFile,
   REMOTE_HALF,
   REPO,
-  runCli,
-  runCliWithFiles,
+  runCli as runCliOnDefaultPath,
+  runCliWithFiles as runCliWithFilesOnDefaultPath,
   sha256,
   sha256File,
   waitUntilGone,
@@ -31,8 +32,26 @@ const bigFile = ignore ? "" : await randomFile(work, "random-64M", SIXTY_FOUR_MB
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 const unique = () => `sp${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
 
+/** The data path the current test runs on (tests in a file run one at a time). */
+let pathArgs: string[] = [];
+const runCli: typeof runCliOnDefaultPath = (args, options) =>
+  runCliOnDefaultPath([...pathArgs, ...args], options);
+const runCliWithFiles: typeof runCliWithFilesOnDefaultPath = (args, files) =>
+  runCliWithFilesOnDefaultPath([...pathArgs, ...args], files);
+
+/** Registers an end-to-end test once per data path. */
 function sshTest(name: string, fn: () => Promise<void>) {
-  Deno.test({ name: ignore ? `${name} (not run: no sshd installed)` : name, ignore, fn });
+  for (const path of DATA_PATHS) {
+    const label = `${name} [${path.label}]`;
+    Deno.test({
+      name: ignore ? `${label} (not run: no sshd installed)` : label,
+      ignore,
+      fn: async () => {
+        pathArgs = path.args;
+        await fn();
+      },
+    });
+  }
 }
 
 async function assertSameTree(a: string, b: string) {
@@ -114,9 +133,9 @@ sshTest("make test 4: input from stdin and output to stdout, 64 MB", async () =>
 sshTest(
   "manual example: back up a directory tree to a remote 'tape', then restore it",
   async () => {
-    const source = `${work}/tree`;
+    const source = await Deno.makeTempDir({ dir: work });
     await makeTree(source);
-    const tape = `${work}/tape.tar`;
+    const tape = `${source}.tar`;
     const backup = await runCli([
       "-b",
       ...block("-i", "tar", "cf", "-", "-C", source, "."),
@@ -126,8 +145,7 @@ sshTest(
     ]);
     assert.equal(backup.code, 0, backup.stderr);
 
-    const restored = `${work}/restored`;
-    await Deno.mkdir(restored);
+    const restored = await Deno.makeTempDir({ dir: work });
     const restore = await runCli([
       "-b",
       ...LOGIN,
@@ -141,9 +159,9 @@ sshTest(
 );
 
 sshTest("manual example: compress on the remote host, write a local 'tape'", async () => {
-  const source = `${work}/tree2`;
+  const source = await Deno.makeTempDir({ dir: work });
   await makeTree(source);
-  const tape = `${work}/tape.tar.bz2`;
+  const tape = `${source}.tar.bz2`;
   const run = await runCli([
     "-b",
     ...block("-i", "tar", "cf", "-", "-C", source, "."),
@@ -153,8 +171,7 @@ sshTest("manual example: compress on the remote host, write a local 'tape'", asy
     ...block("-o", "dd", `of=${tape}`, "bs=32k"),
   ]);
   assert.equal(run.code, 0, run.stderr);
-  const restored = `${work}/restored2`;
-  await Deno.mkdir(restored);
+  const restored = await Deno.makeTempDir({ dir: work });
   const unpack = await new Deno.Command("sh", {
     args: ["-c", `bunzip2 -c '${tape}' | tar xpf - -C '${restored}'`],
   }).output();
@@ -357,6 +374,7 @@ sshTest(
         "-A",
         "--quiet",
         `${REPO}/main.ts`,
+        ...pathArgs,
         ...block("-i", "yes", marker),
         ...LOGIN,
         ...REMOTE_HALF,
@@ -389,6 +407,7 @@ sshTest(
         "-A",
         "--quiet",
         `${REPO}/main.ts`,
+        ...pathArgs,
         ...block("-i", "yes", marker),
         ...LOGIN,
         ...REMOTE_HALF,
