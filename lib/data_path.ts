@@ -41,6 +41,12 @@ export interface Transfer {
    * itself, never by the caller.
    */
   abort(): void;
+  /**
+   * Whether the consumer ended before the end of the stream (ask once it has ended).
+   * Only then is a producer's SIGPIPE the expected way for it to end, as in a pipe;
+   * a consumer that saw the whole stream cannot have cut its producer off.
+   */
+  consumerStoppedEarly(): boolean;
   /** Resolves if the consumer stops taking data before the end of the stream. */
   readonly consumerGone: Promise<void>;
   /** Resolves when both directions are finished and the connection is closed. */

@@ -28,6 +28,7 @@ const SYMBOLS = {
   close: { parameters: ["i32"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize", nonblocking: true },
   shutdown: { parameters: ["i32", "i32"], result: "i32" },
+  epoll_ctl: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
@@ -43,6 +44,7 @@ const POSIX_SPAWN_SETSIGDEF = 0x04;
 const POSIX_SPAWN_SETSIGMASK = 0x08;
 const F_GETFL = 3;
 const F_SETFL = 4;
+const EPOLL_CTL_DEL = 2;
 const O_NONBLOCK = 0o4000;
 const O_RDWR = 2;
 const O_CLOEXEC = 0o2000000;
@@ -342,6 +344,29 @@ function portOf(call: Libc["getsockname"], fd: number): number | null {
   const family = address[0] | (address[1] << 8);
   if (family !== 2 && family !== 10) return null; // AF_INET, AF_INET6
   return (address[2] << 8) | address[3];
+}
+
+/**
+ * Removes a file descriptor from every epoll set of this process (Deno's event loop),
+ * so that data arriving on it no longer wakes the loop. The descriptor stays open.
+ *
+ * @example
+ * ```ts
+ * import { detachFromEventLoops } from "./libc.ts";
+ * detachFromEventLoops(3);
+ * ```
+ */
+export function detachFromEventLoops(fd: number): void {
+  const c = must();
+  for (const entry of Deno.readDirSync("/proc/self/fd")) {
+    try {
+      if (Deno.readLinkSync(`/proc/self/fd/${entry.name}`) === "anon_inode:[eventpoll]") {
+        c.epoll_ctl(Number(entry.name), EPOLL_CTL_DEL, fd, null);
+      }
+    } catch {
+      // Closed meanwhile.
+    }
+  }
 }
 
 /**

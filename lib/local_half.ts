@@ -193,11 +193,12 @@ export async function socketpipe(
     output: options.output,
   });
   let inputCutOff = false;
-  const cutOffInput = () => {
-    inputCutOff = true;
+  remote.stopSending.then(({ early }) => {
+    // Only a remote command that stopped reading early cuts the input off, as a pipe
+    // would; one that read to the end cannot have, so the input's SIGPIPE then counts.
+    inputCutOff = early;
     transfer.stopSending();
-  };
-  remote.stopSending.then(cutOffInput);
+  });
   transfer.consumerGone.then(() => sender.trySend({ event: "consumer-gone" }));
   let stopped: Promise<void> | null = null;
   const stopEverything = () => stopped ??= stopTransfer(transfer, login).then(() => {});
@@ -366,15 +367,18 @@ async function stopLogin(
 class RemoteHalfChannel {
   /** Why the remote half cannot go on (its error report, a version mismatch), or null. */
   problem: string | null = null;
-  /** Resolves when the remote command has ended or no longer reads its input. */
-  readonly stopSending: Promise<void>;
+  /**
+   * Resolves when the remote command has ended or no longer reads its input, saying
+   * whether it stopped before the end of the stream.
+   */
+  readonly stopSending: Promise<{ early: boolean }>;
   /** Resolves on a problem, or when the channel closes without a final report. */
   readonly trouble: Promise<void>;
   /** The remote half's final report; null if the channel closed without one. */
   readonly exit: Promise<ControlMessage | null>;
 
   constructor(stream: ReadableStream<Uint8Array>, log: StepLog) {
-    const stop = Promise.withResolvers<void>();
+    const stop = Promise.withResolvers<{ early: boolean }>();
     const trouble = Promise.withResolvers<void>();
     this.stopSending = stop.promise;
     this.trouble = trouble.promise;
@@ -400,8 +404,10 @@ class RemoteHalfChannel {
             reportProblem(`remote half: ${message.step}: ${message.message}`);
             break;
           case "ended":
+            stop.resolve({ early: message.stoppedEarly === true });
+            break;
           case "consumer-gone":
-            stop.resolve();
+            stop.resolve({ early: true });
             break;
           case "exit":
             return message;

@@ -106,7 +106,11 @@ export async function serveRemoteHalf(
     log.always("the local half is gone (login channel closed); stopped the remote command");
     return 2;
   }
-  await control.trySend({ event: "ended", ...statusFields(ended) });
+  await control.trySend({
+    event: "ended",
+    ...statusFields(ended),
+    stoppedEarly: transfer.consumerStoppedEarly(),
+  });
   const result = await Promise.race([transfer.finished, localHalfGone.then(() => null)]);
   if (!result) {
     log.always("the local half is gone (login channel closed) before the end of the stream");

@@ -95,7 +95,8 @@ function copyBothWays(
   let reportConsumerGone = () => {};
   const consumerGone = new Promise<void>((resolve) => reportConsumerGone = resolve);
   const sending = copyIntoSocket(source, conn, counts, stop.signal);
-  const receiving = copyOutOfSocket(conn, sink, counts, reportConsumerGone);
+  const progress = { endOfStream: false };
+  const receiving = copyOutOfSocket(conn, sink, counts, reportConsumerGone, progress);
   const finished = Promise.all([sending, receiving]).then(([sendError, receiveError]) => {
     closeQuietly(conn);
     return { counts, error: sendError ?? receiveError };
@@ -106,6 +107,7 @@ function copyBothWays(
       stop.abort();
       closeQuietly(conn);
     },
+    consumerStoppedEarly: () => !progress.endOfStream,
     consumerGone,
     finished,
   };
@@ -159,6 +161,7 @@ async function copyOutOfSocket(
   sink: WritableStream<Uint8Array> | undefined,
   counts: ByteCounts,
   reportConsumerGone: () => void,
+  progress: { endOfStream: boolean },
 ): Promise<string | null> {
   const writer = sink?.getWriter();
   let consumerTakes = writer !== undefined;
@@ -183,6 +186,9 @@ async function copyOutOfSocket(
       reportConsumerGone();
     }
   }
+  // Set before the consumer can see end of file, so a consumer that ends after reading
+  // the whole stream is never taken for one that stopped early.
+  progress.endOfStream = failure === null && consumerTakes;
   if (writer) await writer.close().catch(() => {});
   return failure;
 }

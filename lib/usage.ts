@@ -50,7 +50,10 @@ Options:
                   own when it cannot connect).
   -b              batch mode, accepted for compatibility with socketpipe 1.x: the login
                   command never shares the terminal's stdin or socketpipe's stdout.
-  -v              print each step on stderr.
+  -v              print each step on stderr, including which data path ran and why.
+  --copy          move the data through socketpipe (the stream path) instead of handing
+                  the socket itself to the commands (the zero-copy path, the default on
+                  Linux when FFI is permitted, e.g. with deno run -A).
   --help          print this help.   --version  print the version.
 
 Exit status:

@@ -12,6 +12,7 @@ import { messageOf } from "./errors.ts";
 import { HANDSHAKE_LENGTH } from "./handshake.ts";
 import {
   closeFd,
+  detachFromEventLoops,
   makePipe,
   openDevNull,
   readSome,
@@ -79,6 +80,7 @@ export const zeroCopyPath: DataPath = {
       output,
       stopSending: () => socket.stopSending(),
       abort: () => socket.abort(),
+      consumerStoppedEarly: () => !socket.atEndOfStream(),
       consumerGone,
       finished,
     };
@@ -109,6 +111,7 @@ export const zeroCopyPath: DataPath = {
       command: running,
       stopSending: () => socket.stopSending(),
       abort: () => socket.abort(),
+      consumerStoppedEarly: () => wiring.input && !socket.atEndOfStream(),
       consumerGone: new Promise<void>(() => {}), // the remote half reports the command's end
       finished,
     };
@@ -158,7 +161,11 @@ class DataSocket {
    * this half sent of the handshake has been acknowledged.
    */
   static async open(conn: Deno.TcpConn, handshakeReceived: number): Promise<DataSocket> {
+    // Deno keeps the connection (closing it would shut the socket's sending side), but
+    // no longer watches it: otherwise every arriving segment wakes Deno's event loop
+    // for nothing, costing CPU on a path meant to cost none.
     const fd = socketFdOf(conn);
+    detachFromEventLoops(fd);
     setBlocking(fd);
     await waitUntil(() => tcpInfo(fd).unacked === 0, SETTLE_MS);
     return new DataSocket(conn, fd, handshakeReceived, tcpInfo(fd).bytesAcked);
@@ -171,7 +178,7 @@ class DataSocket {
     shutdownWrite(this.fd);
   }
 
-  /** Ends the connection both ways; `finish` still closes it (the fd stays ours until then). */
+  /** Ends the connection both ways; `finish` still closes the fd (it stays ours until then). */
   abort(): void {
     this.#sendingStopped = true;
     shutdownBoth(this.fd);

@@ -1,0 +1,285 @@
+/**
+ * `deno task bench`: socketpipe against ssh pipes and an nc pair, through the test
+ * suite's private sshd on 127.0.0.1. Prints a Markdown table: throughput in three shapes,
+ * socketpipe's own CPU time and peak RSS per half (sampled from /proc, so the commands'
+ * own CPU is not counted), and setup latency against `ssh host true`.
+ *
+ * BENCH_BYTES sets the stream size (default 2 GiB); BENCH_RUNS the latency runs (20).
+ */
+import { startSshd } from "../tests/_sshd.ts";
+
+const BYTES = Number(Deno.env.get("BENCH_BYTES") ?? 2 * 1024 ** 3);
+const LATENCY_RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 20);
+const DENO = Deno.execPath();
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const SOCKETPIPE = [DENO, "run", "-A", "--quiet", MAIN];
+const CLOCK_TICKS = 100; // Linux USER_HZ
+const decoder = new TextDecoder();
+
+const sshd = await startSshd();
+const ssh = sshd.login;
+const quoted = (words: string[]) => words.map((w) => `'${w.replaceAll("'", `'\\''`)}'`).join(" ");
+const zeros = `head -c ${BYTES} /dev/zero`;
+const sink = "dd of=/dev/null bs=1M status=none";
+
+interface Measurement {
+  seconds: number;
+  cpuSeconds?: number;
+  localRssMb?: number;
+  remoteRssMb?: number;
+}
+
+/** /proc/<pid>: CPU seconds (this process only) and peak RSS in MB; null once gone. */
+function sample(pid: number): { cpu: number; rssMb: number } | null {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const cpu = (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS; // utime + stime
+    const hwm = Deno.readTextFileSync(`/proc/${pid}/status`).match(/^VmHWM:\s+(\d+) kB/m);
+    return { cpu, rssMb: hwm ? Number(hwm[1]) / 1024 : 0 };
+  } catch {
+    return null;
+  }
+}
+
+function remoteHalfPid(): number | null {
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const cmdline = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).split("\0");
+      if (cmdline[0] === DENO && cmdline.includes("-s") && cmdline.includes(MAIN)) {
+        return Number(entry.name);
+      }
+    } catch {
+      // Gone.
+    }
+  }
+  return null;
+}
+
+/** Runs a shell command line; for socketpipe, samples both halves every 20 ms. */
+async function measure(script: string, watchSocketpipe = false): Promise<Measurement> {
+  const started = performance.now();
+  const child = new Deno.Command("sh", { args: ["-c", script], stdout: "null", stderr: "piped" })
+    .spawn();
+  const last = { local: { cpu: 0, rssMb: 0 }, remote: { cpu: 0, rssMb: 0 } };
+  let remotePid: number | null = null;
+  let localPid: number | null = null;
+  let done = false;
+  const status = child.status.then((s) => {
+    done = true;
+    return s;
+  });
+  while (watchSocketpipe && !done) {
+    localPid ??= childOf(child.pid);
+    remotePid ??= remoteHalfPid();
+    if (localPid) last.local = sample(localPid) ?? last.local;
+    if (remotePid) last.remote = sample(remotePid) ?? last.remote;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const result = await status;
+  const seconds = (performance.now() - started) / 1000;
+  if (!result.success) {
+    const stderr = decoder.decode(await new Response(child.stderr).arrayBuffer());
+    throw new Error(`failed (${result.code}): ${script}\n${stderr}`);
+  }
+  await child.stderr.cancel();
+  return watchSocketpipe
+    ? {
+      seconds,
+      cpuSeconds: last.local.cpu + last.remote.cpu,
+      localRssMb: last.local.rssMb,
+      remoteRssMb: last.remote.rssMb,
+    }
+    : { seconds };
+}
+
+/** The socketpipe process started by `sh -c` (sh execs it, so it is the child itself). */
+function childOf(pid: number): number | null {
+  return sample(pid) ? pid : null;
+}
+
+function socketpipeScript(args: string[]): string {
+  return `exec ${
+    quoted([...SOCKETPIPE, ...args, "-l", "{", ...ssh, "}", "-x", "{", ...SOCKETPIPE, "}"])
+  }`;
+}
+
+const shapes = {
+  "input → remote": {
+    ssh: (cipher: string[]) => `${zeros} | ${quoted([...ssh, ...cipher])} ${quoted([sink])}`,
+    socketpipe: [
+      "-i",
+      "{",
+      "head",
+      "-c",
+      String(BYTES),
+      "/dev/zero",
+      "}",
+      "-r",
+      "{",
+      ...sink.split(" "),
+      "}",
+    ],
+    nc: (port: number) =>
+      `nc -l 127.0.0.1 ${port} > /dev/null & sleep 0.2; ${zeros} | nc -N 127.0.0.1 ${port}; wait`,
+  },
+  "remote → output": {
+    ssh: (cipher: string[]) => `${quoted([...ssh, ...cipher])} ${quoted([zeros])} | ${sink}`,
+    socketpipe: [
+      "-r",
+      "{",
+      "head",
+      "-c",
+      String(BYTES),
+      "/dev/zero",
+      "}",
+      "-o",
+      "{",
+      ...sink.split(" "),
+      "}",
+    ],
+    nc: (port: number) =>
+      `${zeros} | nc -N -l 127.0.0.1 ${port} & sleep 0.2; nc 127.0.0.1 ${port} | ${sink}; wait`,
+  },
+  "input → remote → output": {
+    ssh: (cipher: string[]) => `${zeros} | ${quoted([...ssh, ...cipher])} cat | ${sink}`,
+    socketpipe: [
+      "-i",
+      "{",
+      "head",
+      "-c",
+      String(BYTES),
+      "/dev/zero",
+      "}",
+      "-r",
+      "{",
+      "cat",
+      "}",
+      "-o",
+      "{",
+      ...sink.split(" "),
+      "}",
+    ],
+    nc: null,
+  },
+};
+
+const haveNc =
+  (await new Deno.Command("sh", { args: ["-c", "command -v nc"], stdout: "null" }).output())
+    .success;
+const mb = BYTES / 1024 / 1024;
+const rows: string[] = [];
+const ratios: Record<string, number> = {};
+let zeroCopyCpuPerGb = 0;
+const fmt = (n: number, digits = 1) => n.toFixed(digits);
+
+for (const [shape, commands] of Object.entries(shapes)) {
+  const sshPipe = await measure(commands.ssh([]));
+  const variants: [string, Measurement | null][] = [
+    ["ssh pipe (default cipher)", sshPipe],
+    ["ssh pipe, aes128-gcm", await measure(commands.ssh(["-c", "aes128-gcm@openssh.com"]))],
+    ["socketpipe, zero-copy", await measure(socketpipeScript(commands.socketpipe), true)],
+    [
+      "socketpipe --copy",
+      await measure(socketpipeScript(["--copy", ...commands.socketpipe]), true),
+    ],
+    [
+      "nc pair",
+      haveNc && commands.nc
+        ? await measure(commands.nc(40000 + Math.floor(Math.random() * 20000)))
+        : null,
+    ],
+  ];
+  for (const [name, m] of variants) {
+    if (!m) {
+      rows.push(`| ${shape} | ${name} | n/a | | | | |`);
+      continue;
+    }
+    const ratio = sshPipe.seconds / m.seconds;
+    if (name === "socketpipe, zero-copy") {
+      ratios[shape] = ratio;
+      zeroCopyCpuPerGb = Math.max(zeroCopyCpuPerGb, (m.cpuSeconds ?? 0) / (BYTES / 1024 ** 3));
+    }
+    rows.push(
+      `| ${shape} | ${name} | ${fmt(mb / m.seconds, 0)} | ${fmt(ratio, 2)}× | ${
+        m.cpuSeconds === undefined ? "" : fmt(m.cpuSeconds, 2)
+      } | ${m.localRssMb === undefined ? "" : fmt(m.localRssMb)} | ${
+        m.remoteRssMb === undefined ? "" : fmt(m.remoteRssMb)
+      } |`,
+    );
+  }
+}
+
+const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)];
+const loginTimes: number[] = [];
+const transferTimes: number[] = [];
+for (let run = 0; run < LATENCY_RUNS; run++) {
+  loginTimes.push((await measure(`${quoted(ssh)} true`)).seconds);
+  transferTimes.push(
+    (await measure(
+      socketpipeScript([
+        "-i",
+        "{",
+        "printf",
+        "x",
+        "}",
+        "-r",
+        "{",
+        "cat",
+        "}",
+        "-o",
+        "{",
+        "cat",
+        "}",
+      ]),
+    ))
+      .seconds,
+  );
+}
+const loginMedian = median(loginTimes);
+const transferMedian = median(transferTimes);
+await sshd.stop();
+
+const cpu = decoder.decode(
+  (await new Deno.Command("sh", {
+    args: ["-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2; nproc; uname -r"],
+    stdout: "piped",
+  }).output()).stdout,
+).trim().split("\n");
+console.log(
+  `socketpipe benchmark, ${fmt(mb / 1024, 2)} GiB of zeros per run, through an sshd on 127.0.0.1`,
+);
+console.log(
+  `machine: ${cpu[0].trim()}, ${cpu[1]} cores, Linux ${cpu[2]}; ${
+    new Date().toISOString().slice(0, 10)
+  }\n`,
+);
+console.log(
+  "| shape | method | MB/s | vs ssh pipe | socketpipe CPU s | local RSS MB | remote RSS MB |",
+);
+console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+for (const row of rows) console.log(row);
+console.log(
+  `\nsetup latency (median of ${LATENCY_RUNS}): 1-byte socketpipe transfer ${
+    fmt(transferMedian * 1000, 0)
+  } ms, ` +
+    `ssh host true ${fmt(loginMedian * 1000, 0)} ms: ${fmt(transferMedian / loginMedian, 2)}×`,
+);
+console.log("\ntargets:");
+const verdict = (ok: boolean) => (ok ? "met" : "NOT MET");
+console.log(
+  `- zero-copy input → remote ≥ 2.5× the ssh pipe: ${fmt(ratios["input → remote"], 2)}× — ${
+    verdict(ratios["input → remote"] >= 2.5)
+  }`,
+);
+console.log(
+  `- socketpipe's CPU on the zero-copy path < 0.1 s per GB: ${fmt(zeroCopyCpuPerGb, 3)} s/GB — ${
+    verdict(zeroCopyCpuPerGb < 0.1)
+  }`,
+);
+console.log(
+  `- setup latency ≤ 1.25× ssh host true: ${fmt(transferMedian / loginMedian, 2)}× — ${
+    verdict(transferMedian / loginMedian <= 1.25)
+  }`,
+);
