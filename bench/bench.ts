@@ -36,7 +36,7 @@ function sample(pid: number): { cpu: number; rssMb: number } | null {
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     const cpu = (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS; // utime + stime
     const hwm = Deno.readTextFileSync(`/proc/${pid}/status`).match(/^VmHWM:\s+(\d+) kB/m);
-    return { cpu, rssMb: hwm ? Number(hwm[1]) / 1024 : 0 };
+    return hwm ? { cpu, rssMb: Number(hwm[1]) / 1024 } : null; // a zombie has no memory figures
   } catch {
     return null;
   }
@@ -73,8 +73,15 @@ async function measure(script: string, watchSocketpipe = false): Promise<Measure
   while (watchSocketpipe && !done) {
     localPid ??= childOf(child.pid);
     remotePid ??= remoteHalfPid();
-    if (localPid) last.local = sample(localPid) ?? last.local;
-    if (remotePid) last.remote = sample(remotePid) ?? last.remote;
+    for (const [half, pid] of [["local", localPid], ["remote", remotePid]] as const) {
+      const now = pid ? sample(pid) : null;
+      if (now) {
+        last[half] = {
+          cpu: Math.max(last[half].cpu, now.cpu),
+          rssMb: Math.max(last[half].rssMb, now.rssMb),
+        };
+      }
+    }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   const result = await status;
