@@ -34,6 +34,7 @@ const SYMBOLS = {
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   getpeername: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
+  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -53,6 +54,12 @@ const SHUT_RDWR = 2;
 const FIONREAD = 0x541b;
 const IPPROTO_TCP = 6;
 const TCP_INFO = 11;
+const SOL_SOCKET = 1;
+const SO_KEEPALIVE = 9;
+const TCP_KEEPIDLE = 4;
+const TCP_KEEPINTVL = 5;
+const TCP_KEEPCNT = 6;
+const TCP_USER_TIMEOUT = 18;
 const SIGNAL_NAMES: Record<number, string> = {
   1: "SIGHUP",
   2: "SIGINT",
@@ -482,4 +489,31 @@ export function tcpInfo(fd: number): TcpInfo {
     bytesAcked: Number(view.getBigUint64(120, true)),
     bytesReceived: Number(view.getBigUint64(128, true)),
   };
+}
+
+/**
+ * Bounds how long a TCP connection outlives a dead peer: keepalive probes after
+ * `seconds` / 3 of silence (three, `seconds` / 9 apart), and at most `seconds` for sent
+ * data to be acknowledged (TCP_USER_TIMEOUT). A dead peer then fails reads and writes on
+ * the socket with ETIMEDOUT within about `seconds`; a live but idle one answers probes.
+ *
+ * @example
+ * ```ts
+ * import { setPeerTimeout } from "./libc.ts";
+ * setPeerTimeout(3, 20);
+ * ```
+ */
+export function setPeerTimeout(fd: number, seconds: number): void {
+  const c = must();
+  const set = (level: number, option: number, value: number) => {
+    const buffer = new Int32Array([value]);
+    if (c.setsockopt(fd, level, option, new Uint8Array(buffer.buffer), 4) !== 0) {
+      throw new Error(`setsockopt(${option}) failed: errno ${errno()}`);
+    }
+  };
+  set(SOL_SOCKET, SO_KEEPALIVE, 1);
+  set(IPPROTO_TCP, TCP_KEEPIDLE, Math.max(1, Math.floor(seconds / 3)));
+  set(IPPROTO_TCP, TCP_KEEPINTVL, Math.max(1, Math.floor(seconds / 9)));
+  set(IPPROTO_TCP, TCP_KEEPCNT, 3);
+  set(IPPROTO_TCP, TCP_USER_TIMEOUT, Math.round(seconds * 1000));
 }

@@ -13,7 +13,9 @@ import { acceptAuthenticated, candidateAddresses, openDataListener } from "./dat
 import type { ByteCounts, DataPath, LocalTransfer } from "./data_path.ts";
 import { UsageError } from "./errors.ts";
 import { newToken, toHex } from "./handshake.ts";
+import { Heartbeat } from "./heartbeat.ts";
 import { StepLog } from "./log.ts";
+import { applyPeerTimeout, DEFAULT_PEER_TIMEOUT } from "./peer_timeout.ts";
 import { decideOutcome, formatBlock, type RoleReport, type RunReport } from "./outcome.ts";
 import type { SocketpipeOptions } from "./parse_args.ts";
 import { shellQuote } from "./shell_quote.ts";
@@ -51,6 +53,9 @@ export interface SocketpipeResult {
   /** The local half's byte counts. */
   local: ByteCounts;
 }
+
+/** Milliseconds to wait for the remote half's report once the data connection failed. */
+const REPORT_AFTER_FAILURE_MS = 2000;
 
 /** Milliseconds the login command may take to end after the remote half's last report. */
 const LOGIN_GRACE_MS = 5000;
@@ -122,6 +127,7 @@ export async function socketpipe(
   }
   const loginStatus = login.status.then(statusFromDeno);
   const sender = new ControlSender(login.stdin);
+  const peerTimeout = options.peerTimeout ?? DEFAULT_PEER_TIMEOUT;
   const remote = new RemoteHalfChannel(login.stdout, log);
   await sender.trySend({
     event: "session",
@@ -133,6 +139,7 @@ export async function socketpipe(
     input: options.input !== undefined,
     output: options.output !== undefined,
     copy: options.copy ?? false,
+    peerTimeout,
   });
 
   // Meet: accept the one connection that presents the token.
@@ -181,6 +188,8 @@ export async function socketpipe(
   }
   listener.close();
   if (refused) log.always(`refused ${refused} unauthenticated data connection(s)`);
+  const notBounded = applyPeerTimeout(conn, peerTimeout);
+  if (notBounded) log.step(`no dead-peer bound: ${notBounded}`);
   log.step(
     `connected from ${formatAddress(conn.remoteAddr.hostname, conn.remoteAddr.port)}; ` +
       `data path: ${dataPath.name} (${chosen.why})`,
@@ -204,7 +213,27 @@ export async function socketpipe(
   const stopEverything = () => stopped ??= stopTransfer(transfer, login).then(() => {});
   control.signal?.addEventListener("abort", stopEverything, { once: true });
 
-  const exit = await remote.exit;
+  // The remote half reports once its command has ended, which may be long after the data
+  // connection closed (a remote dd still flushing to tape): wait for it. But if the data
+  // connection failed, the peer is most likely gone with it: wait only briefly.
+  let silent = false;
+  const silence = Promise.withResolvers<null>();
+  const heartbeat = new Heartbeat(sender, peerTimeout, () => {
+    silent = true;
+    silence.resolve(null);
+  });
+  remote.heard = () => heartbeat.heard();
+  const exit = await Promise.race([
+    silence.promise,
+    remote.exit,
+    transfer.finished.then(async (result) => {
+      if (!result.error) return remote.exit;
+      if (await settledWithin(remote.exit, REPORT_AFTER_FAILURE_MS)) return remote.exit;
+      silent = true;
+      return null;
+    }),
+  ]);
+  heartbeat.stop();
   if (!exit) stopEverything(); // the remote half vanished: nothing more will arrive
   const [result, inputStatus, outputStatus] = await Promise.all([
     transfer.finished,
@@ -225,9 +254,14 @@ export async function socketpipe(
       : undefined,
     remote: exit ? remoteReport(options.remote, exit) : null,
     local,
-    remoteMissing: exit ? null : remote.problem ??
-      `remote half vanished: the login channel closed before its report ` +
-        `(login ${describeStatus(await loginStatus)})`,
+    remoteMissing: exit
+      ? null
+      : remote.problem ?? (silent
+        ? `remote half stopped answering: nothing heard from it for ${peerTimeout} s ` +
+          "(a cut link or a crashed host?)"
+        : null) ??
+        `remote half vanished: the login channel closed before its report ` +
+          `(login ${describeStatus(await loginStatus)})`,
     transportError: result.error ?? (exit && typeof exit.error === "string" ? exit.error : null),
   };
   const outcome = control.signal?.aborted
@@ -377,6 +411,9 @@ class RemoteHalfChannel {
   /** The remote half's final report; null if the channel closed without one. */
   readonly exit: Promise<ControlMessage | null>;
 
+  /** Called whenever anything arrives from the remote half (for the heartbeat). */
+  heard: () => void = () => {};
+
   constructor(stream: ReadableStream<Uint8Array>, log: StepLog) {
     const stop = Promise.withResolvers<{ early: boolean }>();
     const trouble = Promise.withResolvers<void>();
@@ -388,9 +425,13 @@ class RemoteHalfChannel {
     };
     this.exit = (async () => {
       const messages = readControlMessages(stream, {
-        onNoise: (line) => log.always(`login: ${line}`),
+        onNoise: (line) => {
+          this.heard();
+          log.always(`login: ${line}`);
+        },
       });
       for await (const message of messages) {
+        this.heard();
         switch (message.event) {
           case "hello":
             if (message.version !== PROTOCOL_VERSION) {

@@ -40,6 +40,12 @@ export interface SocketpipeOptions {
    * @default {false}
    */
   copy?: boolean;
+  /**
+   * Seconds after which a data connection whose peer stopped answering (a cut link, a
+   * crashed host) ends the run with exit 2; 0 leaves it to the kernel's own timeouts.
+   * @default {20}
+   */
+  peerTimeout?: number;
 }
 
 /** The command line, parsed: what to do. */
@@ -99,6 +105,15 @@ export function parseArgs(argv: readonly string[]): ParsedCommandLine {
       else if (word === "-v") options.verbose = true;
       else options.copy = true;
       index++;
+    } else if (word === "--peer-timeout") {
+      once(word);
+      const value = argv[index + 1];
+      if (value === undefined) throw new UsageError("--peer-timeout needs a value");
+      if (!/^\d+(\.\d+)?$/.test(value)) {
+        throw new UsageError(`bad value for --peer-timeout: '${value}' (seconds, 0 = no bound)`);
+      }
+      options.peerTimeout = Number(value);
+      index += 2;
     } else if (word.startsWith("-h") || word.startsWith("-t")) {
       const option = word.slice(0, 2);
       once(option);

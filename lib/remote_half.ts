@@ -4,7 +4,9 @@ import { connectBack, formatAddress } from "./connect_back.ts";
 import { type ControlMessage, ControlSender, readControlMessages } from "./control_channel.ts";
 import type { DataPath } from "./data_path.ts";
 import { messageOf } from "./errors.ts";
+import { Heartbeat } from "./heartbeat.ts";
 import { StepLog } from "./log.ts";
+import { applyPeerTimeout } from "./peer_timeout.ts";
 import { sessionFromMessage } from "./session.ts";
 import { stopCommand } from "./stop_command.ts";
 import { PROTOCOL_VERSION, VERSION } from "./version.ts";
@@ -56,8 +58,12 @@ export async function serveRemoteHalf(
 ): Promise<number> {
   const log = new StepLog(options.verbose ?? false, "socketpipe -s");
   const control = new ControlSender(options.controlOut ?? Deno.stdout.writable);
+  let heard = () => {};
   const messages = readControlMessages(options.controlIn ?? Deno.stdin.readable, {
-    onNoise: (line) => log.always(`login channel: ${line}`),
+    onNoise: (line) => {
+      heard();
+      log.always(`login channel: ${line}`);
+    },
   });
   const fail = async (step: string, message: string) => {
     log.always(`${step}: ${message}`);
@@ -83,27 +89,39 @@ export async function serveRemoteHalf(
   }
   log.step(`connected to ${formatAddress(conn.remoteAddr.hostname, conn.remoteAddr.port)}`);
 
+  const notBounded = applyPeerTimeout(conn, session.peerTimeout);
+  if (notBounded) log.step(`no dead-peer bound: ${notBounded}`);
   const chosen = options.dataPath
     ? { path: options.dataPath, why: "chosen by the caller" }
     : chooseDataPath(session.copy);
   log.step(`data path: ${chosen.path.name} (${chosen.why})`);
   const transfer = await chosen.path.startRemote(conn, command, session);
   let cutOff = false;
-  const localHalfGone = (async () => {
+  const silence = Promise.withResolvers<void>();
+  const heartbeat = new Heartbeat(control, session.peerTimeout, () => silence.resolve());
+  heard = () => heartbeat.heard();
+  const channelClosed = (async () => {
     for await (const message of messages as AsyncIterable<ControlMessage>) {
+      heard();
       if (message.event === "consumer-gone") {
         cutOff = true;
         transfer.stopSending();
       }
     }
   })();
+  // The local half is gone when the login channel closes, or falls silent (a cut link or
+  // a crashed host, which sshd may not notice for many minutes).
+  const localHalfGone = Promise.race([channelClosed, silence.promise]);
   transfer.consumerGone.then(() => control.trySend({ event: "consumer-gone" }));
 
   const ended = await Promise.race([transfer.command.status, localHalfGone.then(() => null)]);
   if (!ended) {
+    heartbeat.stop();
     await stopCommand(transfer.command);
     transfer.abort();
-    log.always("the local half is gone (login channel closed); stopped the remote command");
+    log.always(
+      "the local half is gone (login channel closed or silent); stopped the remote command",
+    );
     return 2;
   }
   await control.trySend({
@@ -112,8 +130,12 @@ export async function serveRemoteHalf(
     stoppedEarly: transfer.consumerStoppedEarly(),
   });
   const result = await Promise.race([transfer.finished, localHalfGone.then(() => null)]);
+  heartbeat.stop();
   if (!result) {
-    log.always("the local half is gone (login channel closed) before the end of the stream");
+    transfer.abort();
+    log.always(
+      "the local half is gone (login channel closed or silent) before the end of the stream",
+    );
     return 2;
   }
   log.step(`remote command ended; ${result.counts.received} bytes in, ${result.counts.sent} out`);

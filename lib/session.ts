@@ -1,3 +1,4 @@
+import { DEFAULT_PEER_TIMEOUT } from "./peer_timeout.ts";
 import type { ControlMessage } from "./control_channel.ts";
 import { fromHex, TOKEN_LENGTH } from "./handshake.ts";
 import { PROTOCOL_VERSION } from "./version.ts";
@@ -20,6 +21,8 @@ export interface Session {
   output: boolean;
   /** Whether the stream path is forced (`--copy`). */
   copy: boolean;
+  /** The dead-peer bound in seconds (0: none). */
+  peerTimeout: number;
 }
 
 /**
@@ -57,5 +60,8 @@ export function sessionFromMessage(message: ControlMessage): Session | string {
     input: message.input === true,
     output: message.output === true,
     copy: message.copy === true,
+    peerTimeout: typeof message.peerTimeout === "number" && message.peerTimeout >= 0
+      ? message.peerTimeout
+      : DEFAULT_PEER_TIMEOUT,
   };
 }

@@ -62,8 +62,28 @@ async function waitForPort(port: number, deadlineMs: number, log: string): Promi
   throw new Error(`private sshd did not listen on port ${port}: ${text}`);
 }
 
+/** Where the private sshd runs: by default on 127.0.0.1 in this network namespace. */
+export interface SshdPlace {
+  /** The address it listens on (and the client connects to). */
+  address?: string;
+  /** The network namespace it runs in (`ip netns exec`). */
+  netns?: string;
+}
+
+async function waitForLog(log: string, text: string, deadlineMs: number): Promise<void> {
+  const deadline = Date.now() + deadlineMs;
+  while (Date.now() < deadline) {
+    try {
+      if (Deno.readTextFileSync(log).includes(text)) return;
+    } catch { /* not yet */ }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`private sshd did not start: no '${text}' in ${log}`);
+}
+
 /** Starts the private sshd. PATH in ssh sessions is this process's PATH. */
-export async function startSshd(): Promise<PrivateSshd> {
+export async function startSshd(place: SshdPlace = {}): Promise<PrivateSshd> {
+  const address = place.address ?? "127.0.0.1";
   if (!SSHD) throw new Error("sshd is not installed (Debian: apt-get install openssh-server)");
   const dir = await Deno.makeTempDir({ prefix: "socketpipe-sshd-" });
   const user = Deno.env.get("USER") ?? new TextDecoder().decode(
@@ -79,7 +99,7 @@ export async function startSshd(): Promise<PrivateSshd> {
     `${dir}/sshd_config`,
     [
       `Port ${port}`,
-      "ListenAddress 127.0.0.1",
+      `ListenAddress ${address}`,
       `HostKey ${dir}/host_key`,
       `AuthorizedKeysFile ${dir}/authorized_keys`,
       `PidFile ${dir}/sshd.pid`,
@@ -100,7 +120,7 @@ export async function startSshd(): Promise<PrivateSshd> {
     `${dir}/ssh_config`,
     [
       "Host testhost",
-      "  HostName 127.0.0.1",
+      `  HostName ${address}`,
       `  Port ${port}`,
       `  User ${user}`,
       `  IdentityFile ${dir}/user_key`,
@@ -112,13 +132,16 @@ export async function startSshd(): Promise<PrivateSshd> {
       "",
     ].join("\n"),
   );
-  const daemon = new Deno.Command(SSHD, {
-    args: ["-D", "-f", `${dir}/sshd_config`, "-E", `${dir}/sshd.log`],
+  const sshdArgv = [SSHD, "-D", "-f", `${dir}/sshd_config`, "-E", `${dir}/sshd.log`];
+  const argv = place.netns ? ["ip", "netns", "exec", place.netns, ...sshdArgv] : sshdArgv;
+  const daemon = new Deno.Command(argv[0], {
+    args: argv.slice(1),
     stdin: "null",
     stdout: "null",
     stderr: "null",
   }).spawn();
-  await waitForPort(port, 10_000, `${dir}/sshd.log`);
+  if (place.netns) await waitForLog(`${dir}/sshd.log`, "Server listening", 10_000);
+  else await waitForPort(port, 10_000, `${dir}/sshd.log`);
   return {
     login: ["ssh", "-F", `${dir}/ssh_config`, "testhost"],
     dir,

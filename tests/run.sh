@@ -25,6 +25,10 @@ if [ -z "$passed" ]; then
   echo "0 passed, 1 failed"
   exit 1
 fi
+# The fault tests print "faults survived: N/M" per file; say it once for the suite.
+faults=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | sed -n 's/^faults survived: \([0-9]*\)\/\([0-9]*\)$/\1 \2/p' |
+  awk '{ survived += $1; total += $2 } END { if (total) printf "faults survived: %d/%d", survived, total }')
+[ -n "$faults" ] && echo "$faults"
 line="${passed} passed, ${failed:-0} failed"
 [ -n "$ignored" ] && line="${line}, ${ignored} skipped"
 echo "$line"
