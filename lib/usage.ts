@@ -10,8 +10,9 @@ import { VERSION } from "./version.ts";
  * ```
  */
 export const SYNOPSIS =
-  `usage: socketpipe [-b] [-v] [-h host] [-t timeout] [-x { remote socketpipe command }]
-                  [-i { input command [args…] }] -l { login command [args…] }
+  `usage: socketpipe [-b] [-v] [--copy] [--peer-timeout s] [-h host] [-t timeout]
+                  [-x { remote socketpipe command }] [-i { input command [args…] }]
+                  -l { login command [args…] }
                   -r { remote command [args…] } [-o { output command [args…] }]
        socketpipe --help | --version`;
 
@@ -48,6 +49,9 @@ Options:
   -t timeout      seconds to wait for the data connection, counted from the start of the
                   login (default 0: wait for ever; the remote half still gives up on its
                   own when it cannot connect).
+  --peer-timeout s  end the run (exit 2) once the other host has not answered for s
+                  seconds: a cut link, a crashed host (default 20; 0: leave it to the
+                  kernel and ssh). An idle but healthy transfer is not affected.
   -b              batch mode, accepted for compatibility with socketpipe 1.x: the login
                   command never shares the terminal's stdin or socketpipe's stdout.
   -v              print each step on stderr, including which data path ran and why.
