@@ -71,6 +71,11 @@ const usageErrors: [string, string][] = [
     "} -i { a } -l { ssh h } -r { cat }",
     "unexpected '}': a block must follow -i, -l, -r, -o or -x",
   ],
+  [
+    "--peer-timeout soon -i { a } -l { ssh h } -r { cat }",
+    "bad value for --peer-timeout: 'soon' (seconds, 0 = no bound)",
+  ],
+  ["-i { a } -l { ssh h } -r { cat } --peer-timeout", "--peer-timeout needs a value"],
 ];
 
 for (const [args, message] of usageErrors) {
@@ -96,7 +101,19 @@ Deno.test("--help and --version print to stdout and exit 0", async () => {
   assert.equal(help.code, 0);
   const text = new TextDecoder().decode(help.stdout);
   for (
-    const option of ["-i {", "-l {", "-r {", "-o {", "-x {", "-h host", "-t timeout", "-b", "-v"]
+    const option of [
+      "-i {",
+      "-l {",
+      "-r {",
+      "-o {",
+      "-x {",
+      "-h host",
+      "-t timeout",
+      "-b",
+      "-v",
+      "--copy",
+      "--peer-timeout s",
+    ]
   ) {
     assert.ok(text.includes(option), `--help mentions ${option}`);
   }
