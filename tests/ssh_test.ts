@@ -431,3 +431,60 @@ sshTest(
     assert.ok(cleanupMs < 5000, `cleanup took ${cleanupMs} ms`);
   },
 );
+
+sshTest(
+  "the local half killed outright mid-transfer: nothing of the run is left on either host",
+  async () => {
+    const marker = unique();
+    const child = new Deno.Command(DENO, {
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        `${REPO}/main.ts`,
+        ...pathArgs,
+        ...block("-i", "yes", marker),
+        ...LOGIN,
+        ...REMOTE_HALF,
+        ...block("-r", "grep", "-c", `no-${marker}`),
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    await waitUntilRunning(`(^|/)grep -c no-${marker}`, 20_000);
+    child.kill("SIGKILL");
+    await child.status;
+    assert.deepEqual(await waitUntilGone(marker, 5000), []);
+  },
+);
+
+sshTest(
+  "ssh killed mid-transfer: exit 2, a line saying the remote half vanished, nothing left running",
+  async () => {
+    const marker = unique();
+    const child = new Deno.Command(DENO, {
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        `${REPO}/main.ts`,
+        ...pathArgs,
+        ...block("-i", "yes", marker),
+        ...LOGIN,
+        ...REMOTE_HALF,
+        ...block("-r", "grep", "-c", `no-${marker}`),
+      ],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    await waitUntilRunning(`(^|/)grep -c no-${marker}`, 20_000);
+    const ssh = await processesMatching(`(^|/)ssh -F .* testhost .*${marker}`);
+    assert.equal(ssh.length, 1, ssh.join("\n"));
+    Deno.kill(Number(ssh[0].split(" ")[0]), "SIGKILL");
+    const output = await child.output();
+    const stderr = text(output.stderr);
+    assert.equal(output.code, 2, stderr);
+    assert.match(stderr, /^socketpipe: remote half vanished/m);
+    assert.deepEqual(await waitUntilGone(marker, 5000), []);
+  },
+);
