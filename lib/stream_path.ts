@@ -41,12 +41,16 @@ export const streamPath: DataPath = {
   },
 
   startRemote(conn, command, wiring): Promise<RemoteTransfer> {
+    // The command's stderr comes through this half rather than straight from the login
+    // channel: if this half dies, the login channel then closes, so the local half
+    // learns of it even while the command lives on.
     const started = startCommand(command, {
       stdin: wiring.input ? "piped" : "null",
       stdout: wiring.output ? "piped" : "null",
-      stderr: "inherit",
+      stderr: "piped",
     });
     const child = started.child;
+    child?.stderr.pipeTo(Deno.stderr.writable, { preventClose: true }).catch(() => {});
     const transfer = copyBothWays(
       conn,
       wiring.output ? child?.stdout : undefined,
