@@ -45,6 +45,20 @@ export function signalNumber(signal: string): number {
 }
 
 /**
+ * The name of a signal, by number, e.g. "SIGKILL" for 9.
+ *
+ * @example
+ * ```ts
+ * import { signalName } from "./command_status.ts";
+ * signalName(13); // "SIGPIPE"
+ * ```
+ */
+export function signalName(signal: number): string {
+  const entry = Object.entries(SIGNAL_NUMBERS).find(([, number]) => number === signal);
+  return entry ? entry[0] : `signal ${signal}`;
+}
+
+/**
  * Converts a `Deno.CommandStatus` into a {@link CommandStatus}.
  *
  * @example

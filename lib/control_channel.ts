@@ -43,15 +43,8 @@ export function encodeControlMessage(message: ControlMessage): Uint8Array {
 /**
  * Parses one line (without its newline). Returns the message, or a string saying why the
  * line is noise.
- *
- * @example
- * ```ts
- * import { parseControlLine } from "./control_channel.ts";
- * parseControlLine('#socketpipe:{"event":"exit","code":0}'); // { event: "exit", code: 0 }
- * parseControlLine("Welcome to host"); // "Welcome to host"
- * ```
  */
-export function parseControlLine(line: string): ControlMessage | string {
+function parseControlLine(line: string): ControlMessage | string {
   if (!line.startsWith(CONTROL_MARKER)) return line;
   try {
     const value = JSON.parse(line.slice(CONTROL_MARKER.length));

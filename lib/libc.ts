@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { signalName } from "./command_status.ts";
 
 const SYMBOLS = {
   posix_spawnp: {
@@ -60,24 +61,6 @@ const TCP_KEEPIDLE = 4;
 const TCP_KEEPINTVL = 5;
 const TCP_KEEPCNT = 6;
 const TCP_USER_TIMEOUT = 18;
-const SIGNAL_NAMES: Record<number, string> = {
-  1: "SIGHUP",
-  2: "SIGINT",
-  3: "SIGQUIT",
-  4: "SIGILL",
-  6: "SIGABRT",
-  7: "SIGBUS",
-  8: "SIGFPE",
-  9: "SIGKILL",
-  10: "SIGUSR1",
-  11: "SIGSEGV",
-  12: "SIGUSR2",
-  13: "SIGPIPE",
-  14: "SIGALRM",
-  15: "SIGTERM",
-  24: "SIGXCPU",
-  25: "SIGXFSZ",
-};
 /** Opaque libc structs: more room than glibc needs (80, 336 and 128 bytes). */
 const OPAQUE_SIZE = 1024;
 
@@ -251,7 +234,7 @@ export async function waitForExit(
   if (signal === 0) return { status: (raw >> 8) & 0xff, signal: null, failedToStart: null };
   return {
     status: 128 + signal,
-    signal: SIGNAL_NAMES[signal] ?? `signal ${signal}`,
+    signal: signalName(signal),
     failedToStart: null,
   };
 }
