@@ -6,6 +6,7 @@
  *
  * BENCH_BYTES sets the stream size (default 2 GiB); BENCH_RUNS the latency runs (20).
  */
+import { block } from "../tests/_run.ts";
 import { startSshd } from "../tests/_sshd.ts";
 
 const BYTES = Number(Deno.env.get("BENCH_BYTES") ?? 2 * 1024 ** 3);
@@ -116,17 +117,8 @@ const shapes = {
   "input → remote": {
     ssh: (cipher: string[]) => `${zeros} | ${quoted([...ssh, ...cipher])} ${quoted([sink])}`,
     socketpipe: [
-      "-i",
-      "{",
-      "head",
-      "-c",
-      String(BYTES),
-      "/dev/zero",
-      "}",
-      "-r",
-      "{",
-      ...sink.split(" "),
-      "}",
+      ...block("-i", "head", "-c", String(BYTES), "/dev/zero"),
+      ...block("-r", ...sink.split(" ")),
     ],
     nc: (port: number) =>
       `nc -l 127.0.0.1 ${port} > /dev/null & sleep 0.2; ${zeros} | nc -N 127.0.0.1 ${port}; wait`,
@@ -134,17 +126,8 @@ const shapes = {
   "remote → output": {
     ssh: (cipher: string[]) => `${quoted([...ssh, ...cipher])} ${quoted([zeros])} | ${sink}`,
     socketpipe: [
-      "-r",
-      "{",
-      "head",
-      "-c",
-      String(BYTES),
-      "/dev/zero",
-      "}",
-      "-o",
-      "{",
-      ...sink.split(" "),
-      "}",
+      ...block("-r", "head", "-c", String(BYTES), "/dev/zero"),
+      ...block("-o", ...sink.split(" ")),
     ],
     nc: (port: number) =>
       `${zeros} | nc -N -l 127.0.0.1 ${port} & sleep 0.2; nc 127.0.0.1 ${port} | ${sink}; wait`,
@@ -152,21 +135,9 @@ const shapes = {
   "input → remote → output": {
     ssh: (cipher: string[]) => `${zeros} | ${quoted([...ssh, ...cipher])} cat | ${sink}`,
     socketpipe: [
-      "-i",
-      "{",
-      "head",
-      "-c",
-      String(BYTES),
-      "/dev/zero",
-      "}",
-      "-r",
-      "{",
-      "cat",
-      "}",
-      "-o",
-      "{",
-      ...sink.split(" "),
-      "}",
+      ...block("-i", "head", "-c", String(BYTES), "/dev/zero"),
+      ...block("-r", "cat"),
+      ...block("-o", ...sink.split(" ")),
     ],
     nc: null,
   },

@@ -19,18 +19,38 @@ export interface CliRun {
   errorLines: string[];
 }
 
+/** How a test starts socketpipe: the words before its arguments. */
+export interface CliProgram {
+  /**
+   * The command that runs socketpipe.
+   * @default {[DENO, "run", "-A", "--quiet", MAIN]}
+   */
+  program?: string[];
+}
+
+/** Starts the CLI with `args` in the background. */
+export function spawnCli(
+  args: string[],
+  options: CliProgram & Pick<Deno.CommandOptions, "stdin" | "stdout" | "stderr"> = {},
+): Deno.ChildProcess {
+  const [command, ...programArgs] = options.program ?? [DENO, "run", "-A", "--quiet", MAIN];
+  return new Deno.Command(command, {
+    args: [...programArgs, ...args],
+    stdin: options.stdin ?? "null",
+    stdout: options.stdout ?? "piped",
+    stderr: options.stderr ?? "piped",
+  }).spawn();
+}
+
 /** Runs the CLI with `args`, optionally feeding `stdin`, and collects what it did. */
 export async function runCli(
   args: string[],
-  options: { stdin?: Uint8Array | string; env?: Record<string, string> } = {},
+  options: CliProgram & { stdin?: Uint8Array | string } = {},
 ): Promise<CliRun> {
-  const child = new Deno.Command(DENO, {
-    args: ["run", "-A", "--quiet", MAIN, ...args],
+  const child = spawnCli(args, {
+    program: options.program,
     stdin: options.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-    env: options.env,
-  }).spawn();
+  });
   if (options.stdin !== undefined) {
     const writer = child.stdin.getWriter();
     const bytes = typeof options.stdin === "string"
@@ -47,12 +67,6 @@ export async function runCli(
     errorLines: stderr.split("\n").filter((line) => line.startsWith("socketpipe: ")),
   };
 }
-
-/**
- * A local login that treats its arguments exactly as ssh does (joined with spaces and
- * parsed by a shell), so that quoting is tested as it happens over ssh.
- */
-export const SHELL_LOGIN = ["sh", "-c", 'eval "$*"', "sh"];
 
 /**
  * Runs the CLI with files as its stdin and stdout (for streams too large to hold), and
@@ -88,6 +102,12 @@ export async function runCliWithFiles(
     errorLines: stderr.split("\n").filter((line) => line.startsWith("socketpipe: ")),
   };
 }
+
+/**
+ * A local login that treats its arguments exactly as ssh does (joined with spaces and
+ * parsed by a shell), so that quoting is tested as it happens over ssh.
+ */
+export const SHELL_LOGIN = ["sh", "-c", 'eval "$*"', "sh"];
 
 /** `-l { sh -c 'eval "$*"' sh } -h 127.0.0.1 -x { deno run main.ts }`: for fast tests. */
 export const LOCAL_LOGIN = [

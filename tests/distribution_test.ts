@@ -44,28 +44,18 @@ Deno.test({
     try {
       const url = `http://127.0.0.1:${server.addr.port}/socketpipe.js`;
       const data = crypto.getRandomValues(new Uint8Array(50_000));
-      const child = new Deno.Command(DENO, {
-        args: [
-          "run",
-          "-A",
-          "--quiet",
-          bundle,
+      const run = await runCli(
+        [
           ...block("-i", "cat"),
           ...block("-l", ...sshd.login),
           ...block("-x", DENO, "run", "-A", "--quiet", "--reload", url),
           ...block("-r", "cat"),
           ...block("-o", "cat"),
         ],
-        stdin: "piped",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      const writer = child.stdin.getWriter();
-      await writer.write(data);
-      await writer.close();
-      const output = await child.output();
-      assert.equal(output.code, 0, decoder.decode(output.stderr));
-      assert.equal(await sha256(output.stdout), await sha256(data));
+        { program: [DENO, "run", "-A", "--quiet", bundle], stdin: data },
+      );
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(await sha256(run.stdout), await sha256(data));
     } finally {
       await sshd.stop();
       await server.shutdown();

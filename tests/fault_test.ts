@@ -7,7 +7,16 @@ import { parseArgs } from "../lib/parse_args.ts";
 import { UsageError } from "../lib/errors.ts";
 import { CONTROL_MARKER, readControlMessages } from "../lib/control_channel.ts";
 import { serveRemoteHalf } from "../lib/remote_half.ts";
-import { block, DENO, randomFile, REMOTE_HALF, REPO, runCli, sha256File } from "./_run.ts";
+import {
+  block,
+  DENO,
+  randomFile,
+  REMOTE_HALF,
+  REPO,
+  runCli,
+  sha256File,
+  spawnCli,
+} from "./_run.ts";
 import { sshdAvailable, startSshd } from "./_sshd.ts";
 
 let faults = 0;
@@ -244,22 +253,14 @@ for (const pathArgs of [[], ["--copy"]]) {
     }): peak RSS of each half stays under 100 MB`,
     async () => {
       const marker = `slow${crypto.randomUUID().slice(0, 8)}`;
-      const child = new Deno.Command(DENO, {
-        args: [
-          "run",
-          "-A",
-          "--quiet",
-          `${REPO}/main.ts`,
-          ...pathArgs,
-          ...block("-i", "head", "-c", String(256 * 1024 * 1024), "/dev/zero"),
-          ...block("-l", ...sshd!.login),
-          ...REMOTE_HALF,
-          ...block("-r", "sh", "-c", "exec cat", marker),
-          ...block("-o", DENO, "run", "--quiet", `${REPO}/tests/fixtures/slow_reader.ts`),
-        ],
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
+      const child = spawnCli([
+        ...pathArgs,
+        ...block("-i", "head", "-c", String(256 * 1024 * 1024), "/dev/zero"),
+        ...block("-l", ...sshd!.login),
+        ...REMOTE_HALF,
+        ...block("-r", "sh", "-c", "exec cat", marker),
+        ...block("-o", DENO, "run", "--quiet", `${REPO}/tests/fixtures/slow_reader.ts`),
+      ]);
       const ended = child.output();
       let done = false;
       ended.then(() => done = true);

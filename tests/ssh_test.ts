@@ -16,6 +16,7 @@ import {
   runCliWithFiles as runCliWithFilesOnDefaultPath,
   sha256,
   sha256File,
+  spawnCli,
   waitUntilGone,
   waitUntilRunning,
 } from "./_run.ts";
@@ -38,6 +39,22 @@ const runCli: typeof runCliOnDefaultPath = (args, options) =>
   runCliOnDefaultPath([...pathArgs, ...args], options);
 const runCliWithFiles: typeof runCliWithFilesOnDefaultPath = (args, files) =>
   runCliWithFilesOnDefaultPath([...pathArgs, ...args], files);
+
+/**
+ * Starts a transfer that runs until stopped (`yes` into a remote `grep`), every process
+ * of which carries `marker` in its command line; resolves once the remote command runs.
+ */
+async function startEndlessTransfer(marker: string): Promise<Deno.ChildProcess> {
+  const child = spawnCli([
+    ...pathArgs,
+    ...block("-i", "yes", marker),
+    ...LOGIN,
+    ...REMOTE_HALF,
+    ...block("-r", "grep", "-c", `no-${marker}`),
+  ], { stdout: "null" });
+  await waitUntilRunning(`(^|/)grep -c no-${marker}`, 20_000);
+  return child;
+}
 
 /** Registers an end-to-end test once per data path. */
 function sshTest(name: string, fn: () => Promise<void>) {
@@ -368,22 +385,7 @@ sshTest(
   "the remote half vanishing mid-transfer: exit 2, a line saying so, nothing left running",
   async () => {
     const marker = unique();
-    const child = new Deno.Command(DENO, {
-      args: [
-        "run",
-        "-A",
-        "--quiet",
-        `${REPO}/main.ts`,
-        ...pathArgs,
-        ...block("-i", "yes", marker),
-        ...LOGIN,
-        ...REMOTE_HALF,
-        ...block("-r", "grep", "-c", `no-${marker}`),
-      ],
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    await waitUntilRunning(`(^|/)grep -c no-${marker}`, 20_000);
+    const child = await startEndlessTransfer(marker);
     const remoteHalf = await processesMatching(
       `^${DENO} run .*main\\.ts -s -- grep -c no-${marker}`,
     );
@@ -401,22 +403,7 @@ sshTest(
   "SIGINT to the local half mid-transfer: exit 130 and no process of the run left on either host",
   async () => {
     const marker = unique();
-    const child = new Deno.Command(DENO, {
-      args: [
-        "run",
-        "-A",
-        "--quiet",
-        `${REPO}/main.ts`,
-        ...pathArgs,
-        ...block("-i", "yes", marker),
-        ...LOGIN,
-        ...REMOTE_HALF,
-        ...block("-r", "grep", "-c", `no-${marker}`),
-      ],
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    await waitUntilRunning(`(^|/)grep -c no-${marker}`, 20_000);
+    const child = await startEndlessTransfer(marker);
     const interruptedAt = Date.now();
     child.kill("SIGINT");
     const output = await child.output();
@@ -436,24 +423,9 @@ sshTest(
   "the local half killed outright mid-transfer: nothing of the run is left on either host",
   async () => {
     const marker = unique();
-    const child = new Deno.Command(DENO, {
-      args: [
-        "run",
-        "-A",
-        "--quiet",
-        `${REPO}/main.ts`,
-        ...pathArgs,
-        ...block("-i", "yes", marker),
-        ...LOGIN,
-        ...REMOTE_HALF,
-        ...block("-r", "grep", "-c", `no-${marker}`),
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    await waitUntilRunning(`(^|/)grep -c no-${marker}`, 20_000);
+    const child = await startEndlessTransfer(marker);
     child.kill("SIGKILL");
-    await child.status;
+    await child.output();
     assert.deepEqual(await waitUntilGone(marker, 5000), []);
   },
 );
@@ -462,22 +434,7 @@ sshTest(
   "ssh killed mid-transfer: exit 2, a line saying the remote half vanished, nothing left running",
   async () => {
     const marker = unique();
-    const child = new Deno.Command(DENO, {
-      args: [
-        "run",
-        "-A",
-        "--quiet",
-        `${REPO}/main.ts`,
-        ...pathArgs,
-        ...block("-i", "yes", marker),
-        ...LOGIN,
-        ...REMOTE_HALF,
-        ...block("-r", "grep", "-c", `no-${marker}`),
-      ],
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    await waitUntilRunning(`(^|/)grep -c no-${marker}`, 20_000);
+    const child = await startEndlessTransfer(marker);
     const ssh = await processesMatching(`(^|/)ssh -F .* testhost .*${marker}`);
     assert.equal(ssh.length, 1, ssh.join("\n"));
     Deno.kill(Number(ssh[0].split(" ")[0]), "SIGKILL");

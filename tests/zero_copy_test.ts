@@ -98,9 +98,8 @@ const WITHOUT_FFI = [
 
 Deno.test("without --allow-ffi socketpipe still works, on the stream path, and -v says so", async () => {
   const data = crypto.getRandomValues(new Uint8Array(50_000));
-  const child = new Deno.Command(DENO, {
-    args: [
-      ...WITHOUT_FFI,
+  const run = await runCli(
+    [
       "-v",
       ...block("-i", "cat"),
       ...block("-l", ...SHELL_LOGIN),
@@ -110,17 +109,11 @@ Deno.test("without --allow-ffi socketpipe still works, on the stream path, and -
       ...block("-r", "cat"),
       ...block("-o", "cat"),
     ],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(data);
-  await writer.close();
-  const output = await child.output();
-  const stderr = text(output.stderr);
-  assert.equal(output.code, 0, stderr);
-  assert.equal(await sha256(output.stdout), await sha256(data));
+    { program: [DENO, ...WITHOUT_FFI], stdin: data },
+  );
+  const stderr = run.stderr;
+  assert.equal(run.code, 0, stderr);
+  assert.equal(await sha256(run.stdout), await sha256(data));
   assert.match(
     stderr,
     /^socketpipe: connected from .*; data path: stream \(FFI is not permitted .*\)$/m,
