@@ -106,17 +106,12 @@ export async function checkHandshake(
   token: Uint8Array,
   timeoutMs: number,
 ): Promise<boolean> {
-  const timer = setTimeout(() => closeQuietly(conn), timeoutMs);
-  try {
+  return await trueWithin(conn, timeoutMs, async () => {
     const received = await readExactly(conn, HANDSHAKE_LENGTH);
     if (!received || !constantTimeEqual(received, encodeHandshake(token))) return false;
     await writeAll(conn, new Uint8Array([HANDSHAKE_ACCEPTED]));
     return true;
-  } catch {
-    return false;
-  } finally {
-    clearTimeout(timer);
-  }
+  });
 }
 
 /**
@@ -135,11 +130,25 @@ export async function presentToken(
   token: Uint8Array,
   timeoutMs: number,
 ): Promise<boolean> {
-  const timer = setTimeout(() => closeQuietly(conn), timeoutMs);
-  try {
+  return await trueWithin(conn, timeoutMs, async () => {
     await writeAll(conn, encodeHandshake(token));
     const answer = await readExactly(conn, 1);
     return answer !== null && answer[0] === HANDSHAKE_ACCEPTED;
+  });
+}
+
+/**
+ * Runs one side of the handshake with a deadline: at the deadline the connection is
+ * closed, which fails the pending read or write; any failure counts as a refusal.
+ */
+async function trueWithin(
+  conn: Deno.Conn,
+  timeoutMs: number,
+  step: () => Promise<boolean>,
+): Promise<boolean> {
+  const timer = setTimeout(() => closeQuietly(conn), timeoutMs);
+  try {
+    return await step();
   } catch {
     return false;
   } finally {

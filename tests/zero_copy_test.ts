@@ -96,16 +96,21 @@ const WITHOUT_FFI = [
   MAIN,
 ];
 
+/** A local login to a remote half that runs without --allow-ffi. */
+const TO_A_REMOTE_HALF_WITHOUT_FFI = [
+  ...block("-l", ...SHELL_LOGIN),
+  "-h",
+  "127.0.0.1",
+  ...block("-x", DENO, ...WITHOUT_FFI.slice(1)),
+];
+
 Deno.test("without --allow-ffi socketpipe still works, on the stream path, and -v says so", async () => {
   const data = crypto.getRandomValues(new Uint8Array(50_000));
   const run = await runCli(
     [
       "-v",
       ...block("-i", "cat"),
-      ...block("-l", ...SHELL_LOGIN),
-      "-h",
-      "127.0.0.1",
-      ...block("-x", DENO, ...WITHOUT_FFI.slice(1)),
+      ...TO_A_REMOTE_HALF_WITHOUT_FFI,
       ...block("-r", "cat"),
       ...block("-o", "cat"),
     ],
@@ -127,10 +132,7 @@ Deno.test("a zero-copy local half and a stream remote half move the same bytes",
     [
       "-v",
       ...block("-i", "cat"),
-      ...block("-l", ...SHELL_LOGIN),
-      "-h",
-      "127.0.0.1",
-      ...block("-x", DENO, ...WITHOUT_FFI.slice(1)),
+      ...TO_A_REMOTE_HALF_WITHOUT_FFI,
       ...block("-r", "cat"),
       ...block("-o", "cat"),
     ],
