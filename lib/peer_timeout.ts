@@ -1,4 +1,6 @@
-import { libc, libcUnavailableReason, setPeerTimeout, socketFdOf } from "./libc.ts";
+import { socketFdOf } from "./deno_internals.ts";
+import { libc, libcUnavailableReason } from "./libc.ts";
+import { setPeerTimeout } from "./tcp_socket_options.ts";
 
 /** The default bound, in seconds, on how long a transfer outlives a dead peer. */
 export const DEFAULT_PEER_TIMEOUT = 20;

@@ -96,6 +96,9 @@ function copyBothWays(
 ): Transfer {
   const counts: ByteCounts = { sent: 0, received: 0, delivered: 0 };
   const stop = new AbortController();
+  // Once the run stops the transfer, the failures that follow are its own doing (the
+  // connection it closed), not news about the connection: they are not reported.
+  const aborted = new AbortController();
   let reportConsumerGone = () => {};
   const consumerGone = new Promise<void>((resolve) => reportConsumerGone = resolve);
   const sending = copyIntoSocket(source, conn, counts, stop.signal);
@@ -103,11 +106,12 @@ function copyBothWays(
   const receiving = copyOutOfSocket(conn, sink, counts, reportConsumerGone, progress);
   const finished = Promise.all([sending, receiving]).then(([sendError, receiveError]) => {
     closeQuietly(conn);
-    return { counts, error: sendError ?? receiveError };
+    return { counts, error: aborted.signal.aborted ? null : sendError ?? receiveError };
   });
   return {
     stopSending: () => stop.abort(),
     abort: () => {
+      aborted.abort();
       stop.abort();
       closeQuietly(conn);
     },

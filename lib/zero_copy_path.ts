@@ -10,23 +10,20 @@ import type {
 } from "./data_path.ts";
 import { messageOf } from "./errors.ts";
 import { HANDSHAKE_LENGTH } from "./handshake.ts";
+import { detachFromEventLoops, socketFdOf } from "./deno_internals.ts";
 import {
   closeFd,
-  detachFromEventLoops,
   makePipe,
   openDevNull,
   readSome,
+  receiveSome,
   setBlocking,
   shutdownBoth,
   shutdownWrite,
-  signalProcess,
-  socketFdOf,
-  SpawnError,
-  spawnWithFds,
-  tcpInfo,
   unreadBytes,
-  waitForExit,
-} from "./libc.ts";
+} from "./file_descriptors.ts";
+import { signalProcess, SpawnError, spawnWithFds, waitForExit } from "./spawn_with_fds.ts";
+import { tcpInfo } from "./tcp_socket_options.ts";
 
 /** TCP states in which the peer's FIN has arrived. */
 const PEER_FIN_STATES = new Set([6, 7, 8, 9, 11]); // TIME-WAIT, CLOSE, CLOSE-WAIT, LAST-ACK, CLOSING
@@ -196,7 +193,7 @@ class DataSocket {
     let error: string | null = null;
     const buffer = new Uint8Array(DRAIN_CHUNK);
     try {
-      for (let count; (count = await readSome(this.fd, buffer)) > 0;) drained += count;
+      for (let count; (count = await receiveSome(this.fd, buffer)) > 0;) drained += count;
     } catch (failure) {
       error = `receiving failed: ${messageOf(failure)}`;
     }

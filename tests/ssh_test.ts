@@ -431,7 +431,7 @@ sshTest(
 );
 
 sshTest(
-  "ssh killed mid-transfer: exit 2, a line saying the remote half vanished, nothing left running",
+  "ssh killed mid-transfer: exit 2, a line saying the remote half vanished because the login was killed, no errno number anywhere, nothing left running",
   async () => {
     const marker = unique();
     const child = await startEndlessTransfer(marker);
@@ -442,6 +442,12 @@ sshTest(
     const stderr = text(output.stderr);
     assert.equal(output.code, 2, stderr);
     assert.match(stderr, /^socketpipe: remote half vanished/m);
+    assert.match(stderr, /^socketpipe: remote half vanished: .* \(login killed by SIGKILL\)$/m);
+    // errno is read on the thread that made the call, and named: never "errno 3".
+    assert.doesNotMatch(stderr, /errno|failed: \S+ \d+$/im);
+    for (const line of stderr.split("\n").filter((l) => /^socketpipe: data connection/.test(l))) {
+      assert.match(line, /: (connection reset by peer|broken pipe|connection timed out)$/, line);
+    }
     assert.deepEqual(await waitUntilGone(marker, 5000), []);
   },
 );

@@ -1,0 +1,194 @@
+/**
+ * File descriptor operations the zero-copy path needs: /dev/null, pipes, blocking mode,
+ * half-closing a socket, and reading without ever blocking this thread.
+ *
+ * @module
+ */
+import { Errno, lastError, requireLibc } from "./libc.ts";
+
+const F_GETFL = 3;
+const F_SETFL = 4;
+const O_NONBLOCK = 0o4000;
+const O_RDWR = 2;
+const O_CLOEXEC = 0o2000000;
+const SHUT_WR = 1;
+const SHUT_RDWR = 2;
+const FIONREAD = 0x541b;
+const MSG_DONTWAIT = 0x40;
+const POLLIN = 0x001;
+
+/**
+ * Opens /dev/null for reading and writing; returns the file descriptor.
+ *
+ * @example
+ * ```ts
+ * import { closeFd, openDevNull } from "./file_descriptors.ts";
+ * closeFd(openDevNull());
+ * ```
+ */
+export function openDevNull(): number {
+  const fd = requireLibc().open(new TextEncoder().encode("/dev/null\0"), O_RDWR | O_CLOEXEC);
+  if (fd < 0) throw lastError("open(/dev/null)");
+  return fd;
+}
+
+/**
+ * Makes a pipe whose ends are closed on exec and whose read end never blocks (it is this
+ * process's alone; the write end is for a command, which expects blocking writes).
+ * Returns [read end, write end].
+ *
+ * @example
+ * ```ts
+ * import { closeFd, makePipe } from "./file_descriptors.ts";
+ * const [readEnd, writeEnd] = makePipe();
+ * closeFd(readEnd);
+ * closeFd(writeEnd);
+ * ```
+ */
+export function makePipe(): [number, number] {
+  const c = requireLibc();
+  const fds = new Int32Array(2);
+  if (c.pipe2(new Uint8Array(fds.buffer), O_CLOEXEC) !== 0) throw lastError("pipe2");
+  setFlag(fds[0], O_NONBLOCK, true);
+  return [fds[0], fds[1]];
+}
+
+/**
+ * Closes a file descriptor.
+ *
+ * @example
+ * ```ts
+ * import { closeFd, openDevNull } from "./file_descriptors.ts";
+ * closeFd(openDevNull());
+ * ```
+ */
+export function closeFd(fd: number): void {
+  requireLibc().close(fd);
+}
+
+/**
+ * Puts a file descriptor in blocking mode, as commands expect of their stdin and stdout.
+ *
+ * @example
+ * ```ts
+ * import { closeFd, openDevNull, setBlocking } from "./file_descriptors.ts";
+ * const fd = openDevNull();
+ * setBlocking(fd);
+ * closeFd(fd);
+ * ```
+ */
+export function setBlocking(fd: number): void {
+  setFlag(fd, O_NONBLOCK, false);
+}
+
+function setFlag(fd: number, flag: number, on: boolean): void {
+  const c = requireLibc();
+  const flags = c.fcntl(fd, F_GETFL, 0);
+  if (flags < 0) throw lastError(`fcntl(${fd}, F_GETFL)`);
+  if (c.fcntl(fd, F_SETFL, on ? flags | flag : flags & ~flag) < 0) {
+    throw lastError(`fcntl(${fd}, F_SETFL)`);
+  }
+}
+
+/**
+ * Shuts the sending side of a socket: the peer reads end of file once the data already
+ * sent arrives, and whoever writes to the socket after this gets EPIPE (and SIGPIPE).
+ *
+ * @example
+ * ```ts ignore
+ * import { shutdownWrite } from "./file_descriptors.ts";
+ * shutdownWrite(socketFd);
+ * ```
+ */
+export function shutdownWrite(fd: number): void {
+  requireLibc().shutdown(fd, SHUT_WR);
+}
+
+/**
+ * Shuts both sides of a socket: pending and later reads return end of file, writes fail.
+ *
+ * @example
+ * ```ts ignore
+ * import { shutdownBoth } from "./file_descriptors.ts";
+ * shutdownBoth(socketFd);
+ * ```
+ */
+export function shutdownBoth(fd: number): void {
+  requireLibc().shutdown(fd, SHUT_RDWR);
+}
+
+/**
+ * Bytes received on a socket and not yet read.
+ *
+ * @example
+ * ```ts ignore
+ * import { unreadBytes } from "./file_descriptors.ts";
+ * unreadBytes(socketFd); // e.g. 0
+ * ```
+ */
+export function unreadBytes(fd: number): number {
+  const count = new Int32Array(1);
+  return requireLibc().ioctl(fd, BigInt(FIONREAD), new Uint8Array(count.buffer)) === 0
+    ? count[0]
+    : 0;
+}
+
+/**
+ * Reads up to `buffer.length` bytes from a socket, which may be in blocking mode and
+ * shared with commands: waits on a worker thread until it is readable, then reads here
+ * without blocking (another holder may have taken the bytes meanwhile: then it waits
+ * again). Resolves with the count, 0 at end of file; throws a named error.
+ *
+ * @example
+ * ```ts ignore
+ * import { receiveSome } from "./file_descriptors.ts";
+ * const count = await receiveSome(socketFd, new Uint8Array(65536));
+ * ```
+ */
+export function receiveSome(fd: number, buffer: Uint8Array<ArrayBuffer>): Promise<number> {
+  const c = requireLibc();
+  return readWhenReady(fd, () => c.recv(fd, buffer, BigInt(buffer.length), MSG_DONTWAIT), "recv");
+}
+
+/**
+ * Reads up to `buffer.length` bytes from the read end of a pipe made by {@link makePipe}
+ * (non-blocking): waits on a worker thread until it is readable, then reads here.
+ * Resolves with the count, 0 at end of file; throws a named error.
+ *
+ * @example
+ * ```ts
+ * import { closeFd, makePipe, readSome } from "./file_descriptors.ts";
+ * const [readEnd, writeEnd] = makePipe();
+ * closeFd(writeEnd);
+ * await readSome(readEnd, new Uint8Array(16)); // 0: end of file
+ * closeFd(readEnd);
+ * ```
+ */
+export function readSome(fd: number, buffer: Uint8Array<ArrayBuffer>): Promise<number> {
+  const c = requireLibc();
+  return readWhenReady(fd, () => c.read(fd, buffer, BigInt(buffer.length)), "read");
+}
+
+/**
+ * Waits with poll(2) on a worker thread, whose errno is never read (any failure there
+ * just means "look again"), then makes the non-blocking read on this thread, whose errno
+ * is then this thread's own.
+ */
+async function readWhenReady(
+  fd: number,
+  readNow: () => number | bigint,
+  call: string,
+): Promise<number> {
+  const c = requireLibc();
+  const pollFd = new Uint8Array(8);
+  const view = new DataView(pollFd.buffer);
+  view.setInt32(0, fd, true);
+  view.setInt16(4, POLLIN, true);
+  for (;;) {
+    await c.pollBlocking(pollFd, 1n, -1);
+    const count = Number(readNow());
+    if (count >= 0) return count;
+    const error = lastError(call);
+    if (error.errno !== Errno.EAGAIN && error.errno !== Errno.EINTR) throw error;
+  }
+}

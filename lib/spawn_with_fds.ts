@@ -1,0 +1,160 @@
+/**
+ * Starting and reaping commands through libc, so that a command can be given any file
+ * descriptor (the data socket itself) as its stdin and stdout, which `Deno.Command`
+ * cannot do.
+ *
+ * @module
+ */
+import { signalName } from "./command_status.ts";
+import { describeErrno, Errno, lastError, requireLibc } from "./libc.ts";
+
+const POSIX_SPAWN_SETSIGDEF = 0x04;
+const POSIX_SPAWN_SETSIGMASK = 0x08;
+const WNOHANG = 1;
+/** Opaque libc structs: more room than glibc needs (80, 336 and 128 bytes). */
+const OPAQUE_SIZE = 1024;
+
+const encoder = new TextEncoder();
+
+function cString(text: string): Uint8Array<ArrayBuffer> {
+  return encoder.encode(`${text}\0`);
+}
+
+/** A NULL-terminated array of pointers to the given C strings (which must stay alive). */
+function pointerArray(strings: Uint8Array<ArrayBuffer>[]): Uint8Array<ArrayBuffer> {
+  const pointers = new BigUint64Array(strings.length + 1);
+  strings.forEach((string, index) => {
+    pointers[index] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(string)));
+  });
+  return new Uint8Array(pointers.buffer);
+}
+
+/** Where a spawned command's stdin, stdout and stderr come from: file descriptors. */
+export interface SpawnFds {
+  /** The fd that becomes the command's stdin. */
+  stdin: number;
+  /** The fd that becomes the command's stdout. */
+  stdout: number;
+  /** The fd that becomes the command's stderr. */
+  stderr: number;
+}
+
+/**
+ * Starts `argv` (looked up on PATH) with the given file descriptors as its stdin, stdout
+ * and stderr, this process's environment, every signal at its default disposition
+ * (SIGPIPE above all) and an empty signal mask. Returns the pid; throws
+ * {@link SpawnError} with the cause.
+ *
+ * @example
+ * ```ts
+ * import { spawnWithFds, waitForExit } from "./spawn_with_fds.ts";
+ * const pid = spawnWithFds(["true"], { stdin: 0, stdout: 1, stderr: 2 });
+ * console.log(await waitForExit(pid)); // { status: 0, signal: null, failedToStart: null }
+ * ```
+ */
+export function spawnWithFds(argv: readonly string[], fds: SpawnFds): number {
+  const c = requireLibc();
+  const actions = new Uint8Array(OPAQUE_SIZE);
+  const attributes = new Uint8Array(OPAQUE_SIZE);
+  const allSignals = new Uint8Array(OPAQUE_SIZE);
+  const noSignals = new Uint8Array(OPAQUE_SIZE);
+  c.posix_spawn_file_actions_init(actions);
+  c.posix_spawnattr_init(attributes);
+  try {
+    // dup2 onto 0, 1, 2 in an order that cannot clobber a source still needed.
+    for (const [target, source] of [[0, fds.stdin], [1, fds.stdout], [2, fds.stderr]]) {
+      if (source !== target) c.posix_spawn_file_actions_adddup2(actions, source, target);
+    }
+    c.sigfillset(allSignals);
+    c.sigemptyset(noSignals);
+    c.posix_spawnattr_setsigdefault(attributes, allSignals);
+    c.posix_spawnattr_setsigmask(attributes, noSignals);
+    c.posix_spawnattr_setflags(attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    const argvStrings = argv.map(cString);
+    const environment = Object.entries(Deno.env.toObject()).map(([k, v]) => cString(`${k}=${v}`));
+    const pid = new Int32Array(1);
+    const result = c.posix_spawnp(
+      new Uint8Array(pid.buffer),
+      argvStrings[0],
+      actions,
+      attributes,
+      pointerArray(argvStrings),
+      pointerArray(environment),
+    );
+    if (result !== 0) throw new SpawnError(result);
+    return pid[0];
+  } finally {
+    c.posix_spawn_file_actions_destroy(actions);
+    c.posix_spawnattr_destroy(attributes);
+  }
+}
+
+/**
+ * posix_spawnp's failure, with its errno (posix_spawnp returns it rather than setting it).
+ *
+ * @example
+ * ```ts
+ * import { SpawnError } from "./spawn_with_fds.ts";
+ * new SpawnError(2).notFound; // true
+ * ```
+ */
+export class SpawnError extends Error {
+  /** Whether the command was not found on PATH. */
+  readonly notFound: boolean;
+  /** Makes the error from posix_spawnp's result code. */
+  constructor(readonly code: number) {
+    super(
+      code === Errno.ENOENT
+        ? "not found"
+        : code === Errno.EACCES
+        ? "permission denied"
+        : describeErrno(code),
+    );
+    this.notFound = code === Errno.ENOENT;
+  }
+}
+
+/**
+ * Waits, on a worker thread, for a child to end; resolves with its exit status and, if a
+ * signal ended it, the signal's name.
+ *
+ * @example
+ * ```ts
+ * import { spawnWithFds, waitForExit } from "./spawn_with_fds.ts";
+ * const pid = spawnWithFds(["sh", "-c", "exit 3"], { stdin: 0, stdout: 1, stderr: 2 });
+ * (await waitForExit(pid)).status; // 3
+ * ```
+ */
+export async function waitForExit(
+  pid: number,
+): Promise<{ status: number; signal: string | null; failedToStart: null }> {
+  const c = requireLibc();
+  const status = new Int32Array(1);
+  const statusBytes = new Uint8Array(status.buffer);
+  for (;;) {
+    if (await c.waitpidBlocking(pid, statusBytes, 0) === pid) break;
+    // The blocking wait failed on a worker thread, whose errno is out of reach: ask again
+    // without blocking, here, where a failure's errno is this thread's own. 0 means still
+    // running (the wait was interrupted): wait again.
+    const now = c.waitpid(pid, statusBytes, WNOHANG);
+    if (now === pid) break;
+    if (now === -1) throw lastError(`waitpid(${pid})`);
+  }
+  const raw = status[0];
+  const signal = raw & 0x7f;
+  if (signal === 0) return { status: (raw >> 8) & 0xff, signal: null, failedToStart: null };
+  return { status: 128 + signal, signal: signalName(signal), failedToStart: null };
+}
+
+/**
+ * Sends signal number `signal` to `pid`; ignores a process that has already ended.
+ *
+ * @example
+ * ```ts
+ * import { signalProcess, spawnWithFds } from "./spawn_with_fds.ts";
+ * signalProcess(spawnWithFds(["sleep", "9"], { stdin: 0, stdout: 1, stderr: 2 }), 15);
+ * ```
+ */
+export function signalProcess(pid: number, signal: number): void {
+  requireLibc().kill(pid, signal);
+}

@@ -1,0 +1,82 @@
+/**
+ * What the kernel knows and can be told about a TCP socket: its counters (TCP_INFO) and
+ * the options that bound how long it outlives a dead peer.
+ *
+ * @module
+ */
+import { lastError, requireLibc } from "./libc.ts";
+
+const IPPROTO_TCP = 6;
+const TCP_INFO = 11;
+const SOL_SOCKET = 1;
+const SO_KEEPALIVE = 9;
+const TCP_KEEPIDLE = 4;
+const TCP_KEEPINTVL = 5;
+const TCP_KEEPCNT = 6;
+const TCP_USER_TIMEOUT = 18;
+
+/** The kernel's view of a TCP connection: the fields socketpipe uses from TCP_INFO. */
+export interface TcpInfo {
+  /** The TCP state (1 established, 4 FIN-WAIT-1, 5 FIN-WAIT-2, 6 TIME-WAIT, 7 closed, …). */
+  state: number;
+  /** Segments sent and not yet acknowledged. */
+  unacked: number;
+  /** Sequence space acknowledged by the peer (data, plus SYN and FIN where counted). */
+  bytesAcked: number;
+  /** Sequence space received from the peer (data, plus FIN). */
+  bytesReceived: number;
+}
+
+/**
+ * Reads TCP_INFO for a socket.
+ *
+ * @example
+ * ```ts ignore
+ * import { tcpInfo } from "./tcp_socket_options.ts";
+ * tcpInfo(socketFd).bytesReceived;
+ * ```
+ */
+export function tcpInfo(fd: number): TcpInfo {
+  const info = new Uint8Array(256);
+  const length = new Uint32Array([256]);
+  if (
+    requireLibc().getsockopt(fd, IPPROTO_TCP, TCP_INFO, info, new Uint8Array(length.buffer)) !==
+      0
+  ) {
+    throw lastError("getsockopt(TCP_INFO)");
+  }
+  const view = new DataView(info.buffer);
+  return {
+    state: info[0],
+    unacked: view.getUint32(24, true),
+    bytesAcked: Number(view.getBigUint64(120, true)),
+    bytesReceived: Number(view.getBigUint64(128, true)),
+  };
+}
+
+/**
+ * Bounds how long a TCP connection outlives a dead peer: keepalive probes after
+ * `seconds` / 3 of silence (three, `seconds` / 9 apart), and at most `seconds` for sent
+ * data to be acknowledged (TCP_USER_TIMEOUT). A dead peer then fails reads and writes on
+ * the socket with ETIMEDOUT within about `seconds`; a live but idle one answers probes.
+ *
+ * @example
+ * ```ts ignore
+ * import { setPeerTimeout } from "./tcp_socket_options.ts";
+ * setPeerTimeout(socketFd, 20);
+ * ```
+ */
+export function setPeerTimeout(fd: number, seconds: number): void {
+  const c = requireLibc();
+  const set = (level: number, option: number, name: string, value: number) => {
+    const buffer = new Int32Array([value]);
+    if (c.setsockopt(fd, level, option, new Uint8Array(buffer.buffer), 4) !== 0) {
+      throw lastError(`setsockopt(${name})`);
+    }
+  };
+  set(SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE", 1);
+  set(IPPROTO_TCP, TCP_KEEPIDLE, "TCP_KEEPIDLE", Math.max(1, Math.floor(seconds / 3)));
+  set(IPPROTO_TCP, TCP_KEEPINTVL, "TCP_KEEPINTVL", Math.max(1, Math.floor(seconds / 9)));
+  set(IPPROTO_TCP, TCP_KEEPCNT, "TCP_KEEPCNT", 3);
+  set(IPPROTO_TCP, TCP_USER_TIMEOUT, "TCP_USER_TIMEOUT", Math.round(seconds * 1000));
+}
