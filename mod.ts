@@ -4,7 +4,7 @@
  * remote half is started through a login command (usually `ssh host`); the data then
  * bypasses the login command entirely.
  *
- * ```ts
+ * ```ts ignore
  * import { socketpipe } from "./mod.ts";
  *
  * const result = await socketpipe({
@@ -18,21 +18,16 @@
  *
  * @module
  */
-export { type RunControl, socketpipe, type SocketpipeResult } from "./lib/local_half.ts";
-export { parseArgs, type ParsedCommandLine, type SocketpipeOptions } from "./lib/parse_args.ts";
-export { type RemoteHalfOptions, serveRemoteHalf } from "./lib/remote_half.ts";
+export {
+  type RunControl,
+  socketpipe,
+  type SocketpipeOptions,
+  type SocketpipeResult,
+} from "./lib/local_half.ts";
+export { parseArgs, type ParsedCommandLine } from "./lib/parse_args.ts";
 export { runCommandLine } from "./lib/cli.ts";
 export { UsageError } from "./lib/errors.ts";
 export type { CommandStatus } from "./lib/command_status.ts";
 export type { RoleReport } from "./lib/outcome.ts";
-export type {
-  ByteCounts,
-  DataPath,
-  LocalTransfer,
-  RemoteTransfer,
-  RemoteWiring,
-  RunningCommand,
-  Transfer,
-  TransferResult,
-} from "./lib/data_path.ts";
+export type { ByteCounts } from "./lib/data_path.ts";
 export { PROTOCOL_VERSION, VERSION } from "./lib/version.ts";

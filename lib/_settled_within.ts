@@ -18,3 +18,19 @@ export async function settledWithin(promise: Promise<unknown>, ms: number): Prom
     clearTimeout(timer);
   }
 }
+
+/**
+ * The value of a promise that has already resolved, else null, without waiting. Promises
+ * resolved earlier have their reactions queued earlier, so one that resolved before this
+ * call wins the race against the fresh one.
+ *
+ * @example
+ * ```ts
+ * import { valueIfSettled } from "./_settled_within.ts";
+ * await valueIfSettled(Promise.resolve(3)); // 3
+ * await valueIfSettled(new Promise(() => {})); // null
+ * ```
+ */
+export function valueIfSettled<T>(promise: Promise<T>): Promise<T | null> {
+  return Promise.race([promise, Promise.resolve(null)]);
+}

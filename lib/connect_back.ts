@@ -1,4 +1,5 @@
-import { closeQuietly, presentToken } from "./handshake.ts";
+import { closeQuietly } from "./conn_io.ts";
+import { presentToken } from "./handshake.ts";
 
 /** Where and how the remote half connects back to the local half. */
 export interface ConnectBackOptions {
@@ -44,7 +45,7 @@ export function addressesToTry(
 /**
  * Connects back to the local half and presents the token, trying each address in turn.
  * Resolves with the connection once accepted; rejects with one line naming every
- * address tried and why it failed.
+ * address tried and why it failed (`192.0.2.7:40000: connection refused; …`).
  *
  * @example
  * ```ts
@@ -68,7 +69,7 @@ export async function connectBack(options: ConnectBackOptions): Promise<Deno.Tcp
       failures.push(`${formatAddress(address, options.port)}: ${reason}`);
     }
   }
-  throw new Error(`could not connect back (${failures.join("; ") || "no address to try"})`);
+  throw new Error(failures.join("; ") || "no address to try");
 }
 
 async function connectWithTimeout(

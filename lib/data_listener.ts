@@ -1,4 +1,5 @@
-import { checkHandshake, closeQuietly } from "./handshake.ts";
+import { closeQuietly } from "./conn_io.ts";
+import { checkHandshake } from "./handshake.ts";
 
 /** How {@link acceptAuthenticated} treats the connections it receives. */
 export interface AcceptOptions {

@@ -1,3 +1,4 @@
+import { closeQuietly, readExactly, writeAll } from "./conn_io.ts";
 import { PROTOCOL_VERSION } from "./version.ts";
 
 const MAGIC = new TextEncoder().encode("socketpipe");
@@ -50,43 +51,6 @@ function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   let difference = 0;
   for (let index = 0; index < a.length; index++) difference |= a[index] ^ b[index];
   return difference === 0;
-}
-
-/**
- * Reads exactly `length` bytes, never more, so that no data byte after them is consumed.
- * Returns null when the peer closes first.
- *
- * @example
- * ```ts
- * import { readExactly } from "./handshake.ts";
- * declare const conn: Deno.Conn;
- * const header = await readExactly(conn, 43);
- * ```
- */
-export async function readExactly(conn: Deno.Conn, length: number): Promise<Uint8Array | null> {
-  const bytes = new Uint8Array(length);
-  let filled = 0;
-  while (filled < length) {
-    const count = await conn.read(bytes.subarray(filled));
-    if (count === null) return null;
-    filled += count;
-  }
-  return bytes;
-}
-
-/**
- * Writes all of `bytes` to a connection.
- *
- * @example
- * ```ts
- * import { writeAll } from "./handshake.ts";
- * declare const conn: Deno.Conn;
- * await writeAll(conn, new TextEncoder().encode("hello"));
- * ```
- */
-export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < bytes.length) written += await conn.write(bytes.subarray(written));
 }
 
 /**
@@ -154,55 +118,4 @@ async function trueWithin(
   } finally {
     clearTimeout(timer);
   }
-}
-
-/**
- * Closes a connection, ignoring one that is already closed.
- *
- * @example
- * ```ts
- * import { closeQuietly } from "./handshake.ts";
- * declare const conn: Deno.Conn;
- * closeQuietly(conn);
- * ```
- */
-export function closeQuietly(closable: { close(): void }): void {
-  try {
-    closable.close();
-  } catch {
-    // Already closed.
-  }
-}
-
-/**
- * Encodes bytes as lowercase hex (tokens travel as hex in the session line).
- *
- * @example
- * ```ts
- * import { toHex } from "./handshake.ts";
- * toHex(new Uint8Array([1, 255])); // "01ff"
- * ```
- */
-export function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
-}
-
-/**
- * Decodes lowercase or uppercase hex; null when it is not hex of the expected length.
- *
- * @example
- * ```ts
- * import { fromHex } from "./handshake.ts";
- * fromHex("01ff", 2); // Uint8Array [1, 255]
- * ```
- */
-export function fromHex(text: unknown, length: number): Uint8Array | null {
-  if (typeof text !== "string" || text.length !== length * 2 || !/^[0-9a-fA-F]*$/.test(text)) {
-    return null;
-  }
-  const bytes = new Uint8Array(length);
-  for (let index = 0; index < length; index++) {
-    bytes[index] = parseInt(text.slice(index * 2, index * 2 + 2), 16);
-  }
-  return bytes;
 }

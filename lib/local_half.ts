@@ -1,26 +1,80 @@
-import { settledWithin } from "./_settled_within.ts";
-import {
-  type CommandStatus,
-  describeStatus,
-  signalNumber,
-  statusFromDeno,
-  statusOfSpawnFailure,
-} from "./command_status.ts";
+import { settledWithin, valueIfSettled } from "./_settled_within.ts";
+import { describeStatus } from "./command_status.ts";
 import { chooseDataPath } from "./choose_data_path.ts";
 import { formatAddress } from "./connect_back.ts";
-import { type ControlMessage, ControlSender, readControlMessages } from "./control_channel.ts";
-import { acceptAuthenticated, candidateAddresses, openDataListener } from "./data_listener.ts";
-import type { ByteCounts, DataPath, LocalTransfer } from "./data_path.ts";
+import { candidateAddresses, openDataListener } from "./data_listener.ts";
+import type { ByteCounts, DataPath } from "./data_path.ts";
 import { UsageError } from "./errors.ts";
-import { newToken, toHex } from "./handshake.ts";
-import { Heartbeat } from "./heartbeat.ts";
+import { type Fault, FAULTS } from "./faults.ts";
+import { newToken } from "./handshake.ts";
+import { toHex } from "./hex.ts";
 import { StepLog } from "./log.ts";
+import {
+  DEFAULT_REMOTE_SOCKETPIPE,
+  explainLoginEnd,
+  type LoginConnection,
+  startLogin,
+  stopLogin,
+} from "./login.ts";
+import { LoginChannel } from "./login_channel.ts";
+import {
+  type LocalTransferOutcome,
+  REPORT_AFTER_FAILURE_SECONDS,
+  runLocalTransfer,
+} from "./local_transfer.ts";
+import { meet, type Meeting } from "./meeting.ts";
+import { decideOutcome, formatBlock, type RoleReport } from "./outcome.ts";
 import { applyPeerTimeout, DEFAULT_PEER_TIMEOUT } from "./peer_timeout.ts";
-import { decideOutcome, formatBlock, type RoleReport, type RunReport } from "./outcome.ts";
-import type { SocketpipeOptions } from "./parse_args.ts";
-import { shellQuote } from "./shell_quote.ts";
-import { stopCommand } from "./stop_command.ts";
+import type { SessionMessage } from "./protocol.ts";
 import { PROTOCOL_VERSION } from "./version.ts";
+
+/** What a run of socketpipe is asked to do, as given on the command line. */
+export interface SocketpipeOptions {
+  /** The local input command; its stdout feeds the remote command's stdin. */
+  input?: string[];
+  /** The login command, e.g. `["ssh", "host"]`. */
+  login: string[];
+  /** The remote command, run on the host the login command reaches. */
+  remote: string[];
+  /** The local output command; the remote command's stdout feeds its stdin. */
+  output?: string[];
+  /**
+   * How to start socketpipe on the remote host.
+   * @default {["socketpipe"]}
+   */
+  remoteSocketpipe?: string[];
+  /** The address the remote half connects back to (`-h`); found automatically when absent. */
+  host?: string;
+  /**
+   * Seconds to wait for the authenticated data connection, from the start of the login;
+   * 0 waits for ever.
+   * @default {0}
+   */
+  timeout?: number;
+  /**
+   * Accepted for compatibility with socketpipe 1.x: the login command never shares the
+   * terminal's stdin or socketpipe's stdout, since they carry the control channel.
+   * @default {false}
+   */
+  batch?: boolean;
+  /**
+   * Print each step on stderr.
+   * @default {false}
+   */
+  verbose?: boolean;
+  /**
+   * Move the data through socketpipe (the stream path) instead of handing the socket to
+   * the commands (the zero-copy path), on both hosts.
+   * @default {false}
+   */
+  copy?: boolean;
+  /**
+   * Seconds after which a data connection whose peer stopped answering (a cut link, a
+   * crashed host) ends the run with exit 2; 0 leaves it to the kernel's own timeouts.
+   * @default {20}
+   */
+  peerTimeout?: number;
+}
 
 /** How a run is controlled from outside. */
 export interface RunControl {
@@ -29,11 +83,6 @@ export interface RunControl {
    * signal name such as "SIGINT", sets the exit status to 128 + N.
    */
   signal?: AbortSignal;
-  /**
-   * How the local commands get the data.
-   * @default {the zero-copy path where it can run (unless `copy`), else the stream path}
-   */
-  dataPath?: DataPath;
 }
 
 /** How a run ended: every role's status, both halves' byte counts, and the verdict. */
@@ -54,9 +103,6 @@ export interface SocketpipeResult {
   local: ByteCounts;
 }
 
-/** Milliseconds to wait for the remote half's report once the data connection failed. */
-const REPORT_AFTER_FAILURE_MS = 2000;
-
 /** Milliseconds the login command may take to end after the remote half's last report. */
 const LOGIN_GRACE_MS = 5000;
 
@@ -67,7 +113,7 @@ const LOGIN_GRACE_MS = 5000;
  *
  * @throws {UsageError} when the options are incomplete.
  * @example
- * ```ts
+ * ```ts ignore
  * import { socketpipe } from "./local_half.ts";
  * const result = await socketpipe({
  *   input: ["tar", "cf", "-", "/home"],
@@ -77,197 +123,97 @@ const LOGIN_GRACE_MS = 5000;
  * if (result.status !== 0) console.error(result.messages.join("\n"));
  * ```
  */
-export async function socketpipe(
+export function socketpipe(
   options: SocketpipeOptions,
   control: RunControl = {},
 ): Promise<SocketpipeResult> {
+  return runLocalHalf(options, control);
+}
+
+/** What a test may put in place of the real thing, to run the local half in-process. */
+export interface LocalHalfSeams {
+  /** The login, as a pair of streams (default: the login command, started). */
+  login?: LoginConnection;
+  /** How the local commands get the data (default: chosen as the CLI chooses). */
+  dataPath?: DataPath;
+}
+
+/**
+ * {@link socketpipe}, with the login and the data path replaceable for tests. The run, in
+ * order: listen, log in, send the session line, meet, move data, stop the login, report.
+ *
+ * @example
+ * ```ts ignore
+ * import { runLocalHalf } from "./local_half.ts";
+ * const result = await runLocalHalf(options, {}, { login: { readable, writable, status, kill } });
+ * ```
+ */
+export async function runLocalHalf(
+  options: SocketpipeOptions,
+  control: RunControl,
+  seams: LocalHalfSeams = {},
+): Promise<SocketpipeResult> {
   validateOptions(options);
   const log = new StepLog(options.verbose ?? false, "socketpipe");
-  const chosen = control.dataPath
-    ? { path: control.dataPath, why: "chosen by the caller" }
+  const chosen = seams.dataPath
+    ? { path: seams.dataPath, why: "chosen by the caller" }
     : chooseDataPath(options.copy ?? false);
-  const dataPath = chosen.path;
-  const local: ByteCounts = { sent: 0, received: 0, delivered: 0 };
-  const failure = (status: number, message: string): SocketpipeResult => ({
-    status,
-    messages: [message],
-    dataPath: dataPath.name,
-    remote: null,
-    local,
-  });
+  const failed = (fault: Fault) => resultOfFault(fault, chosen.path.name);
 
-  // Listen first, so that the port can go into the session line.
   const listener = openDataListener();
   const token = newToken();
-  const listensOnIpv6 = listener.addr.hostname === "::";
   log.step(`listening on ${formatAddress(listener.addr.hostname, listener.addr.port)}`);
-
-  // Log in: the login command starts the remote half; its stdin and stdout are the
-  // control channel, its stderr stays the terminal's (for password prompts and errors).
-  const loginArgv = loginInvocation(options);
-  log.step(
-    `login: ${
-      [...options.login.map(shellQuote), ...loginArgv.slice(options.login.length)].join(" ")
-    }`,
-  );
-  let login: Deno.ChildProcess;
-  try {
-    login = new Deno.Command(loginArgv[0], {
-      args: loginArgv.slice(1),
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "inherit",
-      env: loginEnvironment(),
-      clearEnv: true,
-    }).spawn();
-  } catch (error) {
+  const login = seams.login ?? startLogin(options, log);
+  if ("line" in login) {
     listener.close();
-    const status = statusOfSpawnFailure(error);
-    return failure(2, `login command ${formatBlock(options.login)} ${describeStatus(status)}`);
+    return failed(login);
   }
-  const loginStatus = login.status.then(statusFromDeno);
-  const sender = new ControlSender(login.stdin);
-  const peerTimeout = options.peerTimeout ?? DEFAULT_PEER_TIMEOUT;
-  const remote = new RemoteHalfChannel(login.stdout, log);
-  await sender.trySend({
-    event: "session",
-    version: PROTOCOL_VERSION,
-    token: toHex(token),
-    port: listener.addr.port,
-    host: options.host ?? null,
-    candidates: candidateAddresses(listensOnIpv6),
-    input: options.input !== undefined,
-    output: options.output !== undefined,
-    copy: options.copy ?? false,
-    peerTimeout,
+  const channel = new LoginChannel(login.readable, login.writable, {
+    peer: "remote",
+    onNoise: (line) => log.always(`login: ${line}`),
   });
+  await channel.send(sessionMessage(options, listener, token));
 
-  // Meet: accept the one connection that presents the token.
-  const stopWaiting = new AbortController();
-  const timeoutMs = (options.timeout ?? 0) * 1000;
-  const deadline = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : null;
-  deadline?.addEventListener("abort", () => stopWaiting.abort("timeout"), { once: true });
-  remote.trouble.then(() => stopWaiting.abort("remote"));
-  control.signal?.addEventListener("abort", () => stopWaiting.abort("interrupted"), {
-    once: true,
+  const meeting = await meet(listener, token, {
+    channel,
+    timeoutSeconds: options.timeout ?? 0,
+    signal: control.signal,
+    log,
   });
-  let refused = 0;
-  let conn: Deno.TcpConn;
-  try {
-    conn = await acceptAuthenticated(listener, token, {
-      signal: stopWaiting.signal,
-      onRefused: (address, reason) => {
-        refused++;
-        log.step(
-          `refused a data connection from ${
-            formatAddress(address.hostname, address.port)
-          }: ${reason}`,
-        );
-      },
-    });
-  } catch {
-    listener.close();
-    const why = stopWaiting.signal.reason;
-    // A login that closed the channel may still be ending on its own: give it a moment,
-    // so that its own status can explain what happened, then stop it either way.
-    const loginEnded = why === "remote" && await settledWithin(loginStatus, LOGIN_GRACE_MS);
-    await stopLogin(login, sender, loginStatus, 0);
-    const message = why === "interrupted"
-      ? interruptedMessage(control.signal)
-      : why === "timeout"
-      ? `connect: no authenticated data connection within ${options.timeout} s; ` +
-        `check that the remote host can reach this one, or name this host's address with -h`
-      : remote.problem ?? (loginEnded
-        ? loginEndedMessage(options, await loginStatus)
-        : `login ${formatBlock(options.login)}: the login channel closed before the ` +
-          `remote half connected; check that ${
-            formatBlock(options.remoteSocketpipe ?? ["socketpipe"])
-          } is socketpipe of the same version`);
-    const status = why === "interrupted" ? interruptedStatus(control.signal) : 2;
-    return failure(status, message);
-  }
   listener.close();
-  if (refused) log.always(`refused ${refused} unauthenticated data connection(s)`);
-  const notBounded = applyPeerTimeout(conn, peerTimeout);
+  if (!meeting.met) {
+    const fault = await explainMissedMeeting(meeting, options, login, control.signal);
+    await channel.close();
+    await stopLogin(login, 0);
+    return failed(fault);
+  }
+  if (meeting.refused) log.always(FAULTS.refusedConnections.line(meeting.refused));
+  const peerTimeout = options.peerTimeout ?? DEFAULT_PEER_TIMEOUT;
+  const notBounded = applyPeerTimeout(meeting.conn, peerTimeout);
   if (notBounded) log.step(`no dead-peer bound: ${notBounded}`);
+  const { hostname, port } = meeting.conn.remoteAddr;
   log.step(
-    `connected from ${formatAddress(conn.remoteAddr.hostname, conn.remoteAddr.port)}; ` +
-      `data path: ${dataPath.name} (${chosen.why})`,
+    `connected from ${formatAddress(hostname, port)}; ` +
+      `data path: ${chosen.path.name} (${chosen.why})`,
   );
 
-  // Move data. When the remote command ends, stop feeding it, as a pipe would; when the
-  // output command stops reading, tell the remote half to stop feeding us.
-  const transfer = await dataPath.startLocal(conn, {
+  const transferred = await runLocalTransfer(meeting.conn, chosen.path, {
     input: options.input,
     output: options.output,
+    channel,
+    peerTimeout,
+    signal: control.signal,
+    stopLogin: () => login.kill("SIGTERM"),
   });
-  let inputCutOff = false;
-  remote.stopSending.then(({ early }) => {
-    // Only a remote command that stopped reading early cuts the input off, as a pipe
-    // would; one that read to the end cannot have, so the input's SIGPIPE then counts.
-    inputCutOff = early;
-    transfer.stopSending();
-  });
-  transfer.consumerGone.then(() => sender.trySend({ event: "consumer-gone" }));
-  let stopped: Promise<void> | null = null;
-  const stopEverything = () => stopped ??= stopTransfer(transfer, login).then(() => {});
-  control.signal?.addEventListener("abort", stopEverything, { once: true });
-
-  // The remote half reports once its command has ended, which may be long after the data
-  // connection closed (a remote dd still flushing to tape): wait for it. But if the data
-  // connection failed, the peer is most likely gone with it: wait only briefly.
-  let silent = false;
-  const silence = Promise.withResolvers<null>();
-  const heartbeat = new Heartbeat(sender, peerTimeout, () => {
-    silent = true;
-    silence.resolve(null);
-  });
-  remote.heard = () => heartbeat.heard();
-  const exit = await Promise.race([
-    silence.promise,
-    remote.exit,
-    transfer.finished.then(async (result) => {
-      if (!result.error) return remote.exit;
-      if (await settledWithin(remote.exit, REPORT_AFTER_FAILURE_MS)) return remote.exit;
-      silent = true;
-      return null;
-    }),
-  ]);
-  heartbeat.stop();
-  if (!exit) stopEverything(); // the remote half vanished: nothing more will arrive
-  const [result, inputStatus, outputStatus] = await Promise.all([
-    transfer.finished,
-    transfer.input?.status,
-    transfer.output?.status,
-  ]);
-  await stopLogin(login, sender, loginStatus, LOGIN_GRACE_MS);
-  await stopped;
-  Object.assign(local, result.counts);
-  log.step(`${local.sent} bytes sent, ${local.received} bytes received`);
-
-  const report: RunReport = {
-    input: transfer.input && inputStatus
-      ? { argv: transfer.input.argv, status: inputStatus, cutOff: inputCutOff }
-      : undefined,
-    output: transfer.output && outputStatus
-      ? { argv: transfer.output.argv, status: outputStatus, cutOff: false }
-      : undefined,
-    remote: exit ? remoteReport(options.remote, exit) : null,
-    local,
-    remoteMissing: exit
-      ? null
-      : remote.problem ?? (silent
-        ? `remote half stopped answering: nothing heard from it for ${peerTimeout} s ` +
-          "(a cut link or a crashed host?)"
-        : null) ??
-        `remote half vanished: the login channel closed before its report ` +
-          `(login ${describeStatus(await loginStatus)})`,
-    transportError: result.error ?? (exit && typeof exit.error === "string" ? exit.error : null),
-  };
-  const outcome = control.signal?.aborted
-    ? { status: interruptedStatus(control.signal), messages: [interruptedMessage(control.signal)] }
-    : decideOutcome(report);
-  return { ...outcome, dataPath: dataPath.name, ...report };
+  await channel.close();
+  await stopLogin(login, LOGIN_GRACE_MS);
+  log.step(`${transferred.counts.sent} bytes sent, ${transferred.counts.received} bytes received`);
+  return await reportRun(options, transferred, {
+    channel,
+    login,
+    signal: control.signal,
+    peerTimeout,
+  }, chosen.path.name);
 }
 
 function validateOptions(options: SocketpipeOptions): void {
@@ -294,168 +240,117 @@ function validateOptions(options: SocketpipeOptions): void {
   }
 }
 
-/**
- * The login command followed by the remote half's invocation. ssh joins its arguments
- * with spaces for the remote shell, so every word after the login command is quoted:
- * the remote command then receives exactly the argv written in `-r { … }`.
- */
-function loginInvocation(options: SocketpipeOptions): string[] {
-  const remoteHalf = [
-    ...(options.remoteSocketpipe ?? ["socketpipe"]),
-    "-s",
-    ...(options.verbose ? ["-v"] : []),
-    "--",
-    ...options.remote,
-  ];
-  return [...options.login, ...remoteHalf.map(shellQuote)];
-}
-
-/**
- * This process's environment for the login command, less `$SSH_CLIENT` and
- * `$SSH_CONNECTION`: a login that runs locally (`-l { env }`) must not make the remote
- * half connect back to whatever host this session itself came from.
- */
-function loginEnvironment(): Record<string, string> {
-  const environment = Deno.env.toObject();
-  delete environment.SSH_CLIENT;
-  delete environment.SSH_CONNECTION;
-  return environment;
-}
-
-function loginEndedMessage(options: SocketpipeOptions, status: CommandStatus): string {
-  const login = formatBlock(options.login);
-  const remoteHalf = formatBlock(options.remoteSocketpipe ?? ["socketpipe"]);
-  if (status.status === 127) {
-    return `login ${login}: remote socketpipe ${remoteHalf} not found (status 127); ` +
-      `install socketpipe on the remote host or name it with -x { /path/to/socketpipe }`;
-  }
-  if (status.status === 255) {
-    return `login ${login} failed (status 255); check that the login alone works, e.g. ${
-      options.login.map(shellQuote).join(" ")
-    } true`;
-  }
-  return `login ${login} ${describeStatus(status)} before the remote half connected; ` +
-    `check that ${remoteHalf} on the remote host is socketpipe of the same version`;
-}
-
-function interruptedStatus(signal: AbortSignal | undefined): number {
-  const reason = signal?.reason;
-  return typeof reason === "string" && signalNumber(reason) ? 128 + signalNumber(reason) : 130;
-}
-
-function interruptedMessage(signal: AbortSignal | undefined): string {
-  const reason = typeof signal?.reason === "string" ? signal.reason : "request";
-  return `interrupted by ${reason}: stopped every command of this run on both hosts`;
-}
-
-function remoteReport(argv: readonly string[], exit: ControlMessage) {
-  const count = (value: unknown) => (typeof value === "number" ? value : 0);
+/** The session line: everything the remote half needs to meet this half. */
+function sessionMessage(
+  options: SocketpipeOptions,
+  listener: Deno.TcpListener,
+  token: Uint8Array,
+): SessionMessage {
   return {
-    argv,
-    status: {
-      status: count(exit.code),
-      signal: typeof exit.signal === "string" ? exit.signal : null,
-      failedToStart: typeof exit.failedToStart === "string" ? exit.failedToStart : null,
-    },
-    cutOff: exit.cutOff === true,
-    counts: {
-      sent: count(exit.bytesOut),
-      received: count(exit.bytesIn),
-      delivered: count(exit.bytesDelivered),
-    },
+    event: "session",
+    version: PROTOCOL_VERSION,
+    token: toHex(token),
+    port: listener.addr.port,
+    host: options.host ?? null,
+    candidates: candidateAddresses(listener.addr.hostname === "::"),
+    input: options.input !== undefined,
+    output: options.output !== undefined,
+    copy: options.copy ?? false,
+    peerTimeout: options.peerTimeout ?? DEFAULT_PEER_TIMEOUT,
   };
 }
 
-/** Stops the local commands and the login, and closes the data connection. */
-async function stopTransfer(transfer: LocalTransfer, login: Deno.ChildProcess): Promise<void> {
-  transfer.abort();
-  try {
-    login.kill("SIGTERM");
-  } catch {
-    // Already ended.
-  }
-  await Promise.all(
-    [transfer.input, transfer.output].map((command) => command && stopCommand(command)),
-  );
-}
-
-/** Closes the control channel and waits for the login command, killing it after `graceMs`. */
-async function stopLogin(
-  login: Deno.ChildProcess,
-  sender: ControlSender,
-  status: Promise<CommandStatus>,
-  graceMs: number,
-): Promise<void> {
-  await sender.close();
-  if (!await settledWithin(status, graceMs)) {
-    try {
-      login.kill(graceMs === 0 ? "SIGTERM" : "SIGKILL");
-    } catch {
-      // Already ended.
-    }
-    await status;
-  }
-}
-
-/** The local end of the login channel: the remote half's messages, as they arrive. */
-class RemoteHalfChannel {
-  /** Why the remote half cannot go on (its error report, a version mismatch), or null. */
-  problem: string | null = null;
-  /**
-   * Resolves when the remote command has ended or no longer reads its input, saying
-   * whether it stopped before the end of the stream.
-   */
-  readonly stopSending: Promise<{ early: boolean }>;
-  /** Resolves on a problem, or when the channel closes without a final report. */
-  readonly trouble: Promise<void>;
-  /** The remote half's final report; null if the channel closed without one. */
-  readonly exit: Promise<ControlMessage | null>;
-
-  /** Called whenever anything arrives from the remote half (for the heartbeat). */
-  heard: () => void = () => {};
-
-  constructor(stream: ReadableStream<Uint8Array>, log: StepLog) {
-    const stop = Promise.withResolvers<{ early: boolean }>();
-    const trouble = Promise.withResolvers<void>();
-    this.stopSending = stop.promise;
-    this.trouble = trouble.promise;
-    const reportProblem = (problem: string) => {
-      this.problem ??= problem;
-      trouble.resolve();
-    };
-    this.exit = (async () => {
-      const messages = readControlMessages(stream, {
-        onNoise: (line) => {
-          this.heard();
-          log.always(`login: ${line}`);
-        },
-      });
-      for await (const message of messages) {
-        this.heard();
-        switch (message.event) {
-          case "hello":
-            if (message.version !== PROTOCOL_VERSION) {
-              reportProblem(
-                `protocol mismatch: the remote socketpipe speaks protocol ${message.version}, ` +
-                  `this one speaks ${PROTOCOL_VERSION}; install the same version on both hosts`,
-              );
-            }
-            break;
-          case "error":
-            reportProblem(`remote half: ${message.step}: ${message.message}`);
-            break;
-          case "ended":
-            stop.resolve({ early: message.stoppedEarly === true });
-            break;
-          case "consumer-gone":
-            stop.resolve({ early: true });
-            break;
-          case "exit":
-            return message;
-        }
+/** Why the remote half never connected, as a fault. */
+async function explainMissedMeeting(
+  meeting: Meeting & { met: false },
+  options: SocketpipeOptions,
+  login: LoginConnection,
+  signal: AbortSignal | undefined,
+): Promise<Fault> {
+  switch (meeting.cause) {
+    case "interrupted":
+      return FAULTS.interrupted.raise(signalName(signal));
+    case "timeout":
+      return FAULTS.connectTimeout.raise(options.timeout ?? 0);
+    case "remote-problem":
+      return { status: 2, line: meeting.line };
+    case "channel-closed":
+      // A login that closed the channel may still be ending on its own: give it a moment,
+      // so that its own status can explain what happened.
+      if (await settledWithin(login.status, LOGIN_GRACE_MS)) {
+        return explainLoginEnd(options, await login.status);
       }
-      trouble.resolve();
-      return null;
-    })();
+      return FAULTS.loginChannelClosed.raise(
+        formatBlock(options.login),
+        formatBlock(options.remoteSocketpipe ?? DEFAULT_REMOTE_SOCKETPIPE),
+      );
   }
+}
+
+/** Why no remote report came, on one line. */
+async function missingReportLine(
+  ending: LocalTransferOutcome["ending"],
+  channel: LoginChannel,
+  login: LoginConnection,
+  peerTimeout: number,
+): Promise<string> {
+  const problem = await valueIfSettled(channel.problem);
+  if (problem) return problem;
+  switch (ending.kind) {
+    case "silent":
+      return FAULTS.remoteSilent.line(peerTimeout);
+    case "no-report":
+      return FAULTS.remoteNoReport.line(REPORT_AFTER_FAILURE_SECONDS);
+    default:
+      return FAULTS.remoteVanished.line(describeStatus(await login.status));
+  }
+}
+
+/** The run's result: the verdict on everything the data phase found. */
+async function reportRun(
+  options: SocketpipeOptions,
+  transferred: LocalTransferOutcome,
+  context: {
+    channel: LoginChannel;
+    login: LoginConnection;
+    signal?: AbortSignal;
+    peerTimeout: number;
+  },
+  dataPath: string,
+): Promise<SocketpipeResult> {
+  const { ending } = transferred;
+  const exit = ending.kind === "reported" ? ending.exit : null;
+  const report = {
+    input: transferred.input,
+    output: transferred.output,
+    remote: exit
+      ? { argv: options.remote, status: exit.status, cutOff: exit.cutOff, counts: exit.counts }
+      : null,
+    local: transferred.counts,
+    remoteMissing: exit
+      ? null
+      : await missingReportLine(ending, context.channel, context.login, context.peerTimeout),
+    transportError: transferred.error ?? exit?.error ?? null,
+  };
+  const outcome = context.signal?.aborted
+    ? outcomeOfFault(FAULTS.interrupted.raise(signalName(context.signal)))
+    : decideOutcome(report);
+  return { ...outcome, dataPath, ...report };
+}
+
+function signalName(signal: AbortSignal | undefined): string {
+  return typeof signal?.reason === "string" ? signal.reason : "request";
+}
+
+function outcomeOfFault(fault: Fault): { status: number; messages: string[] } {
+  return { status: fault.status, messages: [fault.line] };
+}
+
+function resultOfFault(fault: Fault, dataPath: string): SocketpipeResult {
+  return {
+    ...outcomeOfFault(fault),
+    dataPath,
+    remote: null,
+    local: { sent: 0, received: 0, delivered: 0 },
+  };
 }

@@ -1,5 +1,6 @@
 import { type CommandStatus, describeStatus, SIGPIPE_STATUS } from "./command_status.ts";
 import type { ByteCounts } from "./data_path.ts";
+import { FAULTS, TRANSPORT_STATUS } from "./faults.ts";
 import { shellQuote } from "./shell_quote.ts";
 
 /** How one command of the run ended. */
@@ -79,21 +80,15 @@ export function decideOutcome(report: RunReport): Outcome {
   const transport: string[] = [];
   const commands: { line: string; status: number }[] = [];
 
-  if (report.transportError) transport.push(`data connection: ${report.transportError}`);
+  if (report.transportError) transport.push(FAULTS.dataConnection.line(report.transportError));
   if (!remote) {
     transport.push(report.remoteMissing ?? "remote half vanished before reporting");
   } else {
     if (local.sent !== remote.counts.received) {
-      transport.push(
-        `data connection: stream truncated: input sent ${local.sent} bytes, ` +
-          `the remote half received ${remote.counts.received}`,
-      );
+      transport.push(FAULTS.truncatedToRemote.line(local.sent, remote.counts.received));
     }
     if (remote.counts.sent !== local.received) {
-      transport.push(
-        `data connection: stream truncated: the remote command sent ${remote.counts.sent} bytes, ` +
-          `the local half received ${local.received}`,
-      );
+      transport.push(FAULTS.truncatedFromRemote.line(remote.counts.sent, local.received));
     }
   }
 
@@ -112,7 +107,7 @@ export function decideOutcome(report: RunReport): Outcome {
   }
 
   const messages = [...commands.map((command) => command.line), ...transport];
-  if (transport.length) return { status: 2, messages };
+  if (transport.length) return { status: TRANSPORT_STATUS, messages };
   if (commands.length) return { status: commands[commands.length - 1].status, messages };
   return { status: 0, messages: [] };
 }

@@ -1,52 +1,5 @@
 import { UsageError } from "./errors.ts";
-
-/** What a run of socketpipe is asked to do, as given on the command line. */
-export interface SocketpipeOptions {
-  /** The local input command; its stdout feeds the remote command's stdin. */
-  input?: string[];
-  /** The login command, e.g. `["ssh", "host"]`. */
-  login: string[];
-  /** The remote command, run on the host the login command reaches. */
-  remote: string[];
-  /** The local output command; the remote command's stdout feeds its stdin. */
-  output?: string[];
-  /**
-   * How to start socketpipe on the remote host.
-   * @default {["socketpipe"]}
-   */
-  remoteSocketpipe?: string[];
-  /** The address the remote half connects back to (`-h`); found automatically when absent. */
-  host?: string;
-  /**
-   * Seconds to wait for the authenticated data connection, from the start of the login;
-   * 0 waits for ever.
-   * @default {0}
-   */
-  timeout?: number;
-  /**
-   * Accepted for compatibility with socketpipe 1.x: the login command never shares the
-   * terminal's stdin or socketpipe's stdout, since they carry the control channel.
-   * @default {false}
-   */
-  batch?: boolean;
-  /**
-   * Print each step on stderr.
-   * @default {false}
-   */
-  verbose?: boolean;
-  /**
-   * Move the data through socketpipe (the stream path) instead of handing the socket to
-   * the commands (the zero-copy path), on both hosts.
-   * @default {false}
-   */
-  copy?: boolean;
-  /**
-   * Seconds after which a data connection whose peer stopped answering (a cut link, a
-   * crashed host) ends the run with exit 2; 0 leaves it to the kernel's own timeouts.
-   * @default {20}
-   */
-  peerTimeout?: number;
-}
+import type { SocketpipeOptions } from "./local_half.ts";
 
 /** The command line, parsed: what to do. */
 export type ParsedCommandLine =

@@ -1,13 +1,15 @@
-import type { CommandStatus } from "./command_status.ts";
+import { valueIfSettled } from "./_settled_within.ts";
 import { chooseDataPath } from "./choose_data_path.ts";
 import { connectBack, formatAddress } from "./connect_back.ts";
-import { type ControlMessage, ControlSender, readControlMessages } from "./control_channel.ts";
 import type { DataPath } from "./data_path.ts";
 import { messageOf } from "./errors.ts";
-import { Heartbeat } from "./heartbeat.ts";
+import { type Fault, FAULTS } from "./faults.ts";
+import { fromHex } from "./hex.ts";
+import { TOKEN_LENGTH } from "./handshake.ts";
 import { StepLog } from "./log.ts";
+import { LoginChannel } from "./login_channel.ts";
 import { applyPeerTimeout } from "./peer_timeout.ts";
-import { sessionFromMessage } from "./session.ts";
+import type { SessionMessage } from "./protocol.ts";
 import { stopCommand } from "./stop_command.ts";
 import { PROTOCOL_VERSION, VERSION } from "./version.ts";
 
@@ -47,7 +49,7 @@ export interface RemoteHalfOptions {
  * the command is stopped, so nothing is left running. Resolves with the exit status.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { serveRemoteHalf } from "./remote_half.ts";
  * Deno.exit(await serveRemoteHalf(["dd", "of=/dev/null"]));
  * ```
@@ -57,101 +59,92 @@ export async function serveRemoteHalf(
   options: RemoteHalfOptions = {},
 ): Promise<number> {
   const log = new StepLog(options.verbose ?? false, "socketpipe -s");
-  const control = new ControlSender(options.controlOut ?? Deno.stdout.writable);
-  let heard = () => {};
-  const messages = readControlMessages(options.controlIn ?? Deno.stdin.readable, {
-    onNoise: (line) => {
-      heard();
-      log.always(`login channel: ${line}`);
-    },
-  });
-  const fail = async (step: string, message: string) => {
-    log.always(`${step}: ${message}`);
-    await control.trySend({ event: "error", step, message });
-    return 2;
+  const channel = new LoginChannel(
+    options.controlIn ?? Deno.stdin.readable,
+    options.controlOut ?? Deno.stdout.writable,
+    { peer: "local", onNoise: (line) => log.always(`login channel: ${line}`) },
+  );
+  const fail = async (step: string, fault: Fault) => {
+    log.always(`${step}: ${fault.line}`);
+    await channel.send({ event: "error", step, message: fault.line });
+    return fault.status;
   };
-
-  await control.trySend({ event: "hello", version: PROTOCOL_VERSION, program: VERSION });
-  const first = await messages.next();
-  if (first.done) return fail("session", "login channel closed before the session line");
-  const session = sessionFromMessage(first.value);
-  if (typeof session === "string") return fail("session", session);
-
-  let conn: Deno.TcpConn;
   try {
-    conn = await connectBack({
-      ...session,
-      sshClient: options.sshClient !== undefined ? options.sshClient : Deno.env.get("SSH_CLIENT"),
-      onAttempt: (address) => log.step(`connecting to ${formatAddress(address, session.port)}`),
+    await channel.send({ event: "hello", version: PROTOCOL_VERSION, program: VERSION });
+    const session = await channel.first("session");
+    if (!session) {
+      const problem = await valueIfSettled(channel.problem);
+      return await fail(
+        "session",
+        problem ? { status: 2, line: problem } : FAULTS.noSessionLine.raise(),
+      );
+    }
+    let conn: Deno.TcpConn;
+    try {
+      conn = await connectBack({
+        ...session,
+        token: fromHex(session.token, TOKEN_LENGTH)!,
+        sshClient: options.sshClient !== undefined ? options.sshClient : Deno.env.get("SSH_CLIENT"),
+        onAttempt: (address) => log.step(`connecting to ${formatAddress(address, session.port)}`),
+      });
+    } catch (error) {
+      return await fail("connect", FAULTS.connectBackFailed.raise(messageOf(error)));
+    }
+    log.step(`connected to ${formatAddress(conn.remoteAddr.hostname, conn.remoteAddr.port)}`);
+    return await runRemoteCommand(conn, command, {
+      session,
+      channel,
+      log,
+      dataPath: options.dataPath,
     });
-  } catch (error) {
-    return fail("connect", `${messageOf(error)}; name a reachable address with -h`);
+  } finally {
+    await channel.close();
   }
-  log.step(`connected to ${formatAddress(conn.remoteAddr.hostname, conn.remoteAddr.port)}`);
+}
 
+/**
+ * Runs the remote command on the data connection and reports its end (`ended`), then,
+ * once the stream is finished, its status and byte counts (`exit`). Stops the command if
+ * the local half goes away first.
+ */
+async function runRemoteCommand(
+  conn: Deno.TcpConn,
+  command: readonly string[],
+  context: { session: SessionMessage; channel: LoginChannel; log: StepLog; dataPath?: DataPath },
+): Promise<number> {
+  const { session, channel, log } = context;
   const notBounded = applyPeerTimeout(conn, session.peerTimeout);
   if (notBounded) log.step(`no dead-peer bound: ${notBounded}`);
-  const chosen = options.dataPath
-    ? { path: options.dataPath, why: "chosen by the caller" }
+  const chosen = context.dataPath
+    ? { path: context.dataPath, why: "chosen by the caller" }
     : chooseDataPath(session.copy);
   log.step(`data path: ${chosen.path.name} (${chosen.why})`);
   const transfer = await chosen.path.startRemote(conn, command, session);
-  let cutOff = false;
-  const silence = Promise.withResolvers<void>();
-  const heartbeat = new Heartbeat(control, session.peerTimeout, () => silence.resolve());
-  heard = () => heartbeat.heard();
-  const channelClosed = (async () => {
-    for await (const message of messages as AsyncIterable<ControlMessage>) {
-      heard();
-      if (message.event === "consumer-gone") {
-        cutOff = true;
-        transfer.stopSending();
-      }
-    }
-  })();
+  const consumerGone = channel.first("consumer-gone");
+  consumerGone.then((gone) => gone && transfer.stopSending());
+  transfer.consumerGone.then(() => channel.send({ event: "consumer-gone" }));
   // The local half is gone when the login channel closes, or falls silent (a cut link or
   // a crashed host, which sshd may not notice for many minutes).
-  const localHalfGone = Promise.race([channelClosed, silence.promise]);
-  transfer.consumerGone.then(() => control.trySend({ event: "consumer-gone" }));
+  channel.watchLiveness(session.peerTimeout);
+  const localHalfGone = Promise.race([channel.closed, channel.silent]).then(() => null);
 
-  const ended = await Promise.race([transfer.command.status, localHalfGone.then(() => null)]);
-  if (!ended) {
-    heartbeat.stop();
+  const status = await Promise.race([transfer.command.status, localHalfGone]);
+  if (!status) {
     await stopCommand(transfer.command);
     transfer.abort();
-    log.always(
-      "the local half is gone (login channel closed or silent); stopped the remote command",
-    );
-    return 2;
+    log.always(FAULTS.localHalfGone.line());
+    return FAULTS.localHalfGone.status();
   }
-  await control.trySend({
-    event: "ended",
-    ...statusFields(ended),
-    stoppedEarly: transfer.consumerStoppedEarly(),
-  });
-  const result = await Promise.race([transfer.finished, localHalfGone.then(() => null)]);
-  heartbeat.stop();
+  await channel.send({ event: "ended", status, stoppedEarly: transfer.consumerStoppedEarly() });
+  const result = await Promise.race([transfer.finished, localHalfGone]);
   if (!result) {
     transfer.abort();
-    log.always(
-      "the local half is gone (login channel closed or silent) before the end of the stream",
-    );
-    return 2;
+    log.always(FAULTS.localHalfGoneBeforeEnd.line());
+    return FAULTS.localHalfGoneBeforeEnd.status();
   }
-  log.step(`remote command ended; ${result.counts.received} bytes in, ${result.counts.sent} out`);
-  const reported = await control.trySend({
-    event: "exit",
-    ...statusFields(ended),
-    cutOff,
-    bytesIn: result.counts.received,
-    bytesDelivered: result.counts.delivered,
-    bytesOut: result.counts.sent,
-    error: result.error,
-  });
-  await control.close();
+  const { counts, error } = result;
+  log.step(`remote command ended; ${counts.received} bytes in, ${counts.sent} out`);
+  const cutOff = (await valueIfSettled(consumerGone)) !== null;
+  const reported = await channel.send({ event: "exit", status, cutOff, counts, error });
   return reported ? 0 : 2;
-}
-
-function statusFields(status: CommandStatus) {
-  return { code: status.status, signal: status.signal, failedToStart: status.failedToStart };
 }

@@ -8,7 +8,7 @@ import type {
   Transfer,
 } from "./data_path.ts";
 import { messageOf } from "./errors.ts";
-import { closeQuietly, writeAll } from "./handshake.ts";
+import { closeQuietly, writeAll } from "./conn_io.ts";
 
 /** Bytes read from the socket at a time. */
 const CHUNK_SIZE = 256 * 1024;

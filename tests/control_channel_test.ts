@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import {
   CONTROL_MARKER,
-  encodeControlMessage,
+  encodeMarkedLine,
   MAX_CONTROL_LINE,
-  readControlMessages,
-} from "../lib/control_channel.ts";
+  readMarkedLines,
+} from "../lib/control_lines.ts";
 
 function streamOf(...chunks: (string | Uint8Array)[]): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
@@ -14,14 +14,14 @@ function streamOf(...chunks: (string | Uint8Array)[]): ReadableStream<Uint8Array
 async function readAll(stream: ReadableStream<Uint8Array>) {
   const noise: string[] = [];
   const messages = [];
-  for await (const message of readControlMessages(stream, { onNoise: (l) => noise.push(l) })) {
+  for await (const message of readMarkedLines(stream, { onNoise: (l) => noise.push(l) })) {
     messages.push(message);
   }
   return { messages, noise };
 }
 
 Deno.test("reads marked lines split across chunks and shows other lines as noise", async () => {
-  const line = new TextDecoder().decode(encodeControlMessage({ event: "exit", code: 3 }));
+  const line = new TextDecoder().decode(encodeMarkedLine({ event: "exit", code: 3 }));
   const { messages, noise } = await readAll(
     streamOf("Welcome to host\n", line.slice(0, 7), line.slice(7), "bye"),
   );
@@ -56,5 +56,5 @@ Deno.test("skips an oversized line whole and carries on with the next", async ()
 });
 
 Deno.test("refuses to encode a message over the size cap", () => {
-  assert.throws(() => encodeControlMessage({ event: "x", pad: "y".repeat(MAX_CONTROL_LINE) }));
+  assert.throws(() => encodeMarkedLine({ event: "x", pad: "y".repeat(MAX_CONTROL_LINE) }));
 });

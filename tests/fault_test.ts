@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { parseArgs } from "../lib/parse_args.ts";
 import { UsageError } from "../lib/errors.ts";
-import { CONTROL_MARKER, readControlMessages } from "../lib/control_channel.ts";
+import { CONTROL_MARKER, readMarkedLines } from "../lib/control_lines.ts";
+import { PROTOCOL_VERSION } from "../lib/version.ts";
 import { serveRemoteHalf } from "../lib/remote_half.ts";
 import {
   block,
@@ -126,7 +127,7 @@ faultTest(
     }
     let found = 0;
     for await (
-      const message of readControlMessages(ReadableStream.from(chunks), { onNoise: () => {} })
+      const message of readMarkedLines(ReadableStream.from(chunks), { onNoise: () => {} })
     ) {
       assert.equal(message.event, "ok");
       found++;
@@ -167,7 +168,10 @@ faultTest(
     const text = new TextDecoder().decode(new Uint8Array(output.flatMap((c) => [...c])));
     assert.match(
       text,
-      /protocol mismatch: the local socketpipe speaks protocol 99, this remote socketpipe speaks 1/,
+      new RegExp(
+        `protocol mismatch: the local socketpipe speaks protocol 99, ` +
+          `this remote socketpipe speaks ${PROTOCOL_VERSION}`,
+      ),
     );
   },
 );

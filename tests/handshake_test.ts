@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { acceptAuthenticated } from "../lib/data_listener.ts";
 import { addressesToTry, connectBack } from "../lib/connect_back.ts";
-import { encodeHandshake, newToken, readExactly, writeAll } from "../lib/handshake.ts";
+import { readExactly, writeAll } from "../lib/conn_io.ts";
+import { encodeHandshake, newToken } from "../lib/handshake.ts";
 
 Deno.test("refuses wrong, short and silent handshakes, then accepts the right token without eating data", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });

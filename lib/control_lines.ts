@@ -7,14 +7,24 @@ export const CONTROL_MARKER = "#socketpipe:";
 /** The longest control line, in bytes, newline included. */
 export const MAX_CONTROL_LINE = 64 * 1024;
 
-/** One message on the login channel: a JSON object with an `event` name. */
-export interface ControlMessage {
+/**
+ * The framing of the login channel: one JSON object per line, each line starting with a
+ * marker so that stray text from a login shell's rc files is recognised, shown, and
+ * otherwise ignored; lines have a size cap. What the objects mean is `protocol.ts`'s.
+ *
+ * @module
+ */
+
+/** One marked line's object: a JSON object with an `event` name, not yet checked further. */
+export interface MarkedObject {
+  /** The message's name. */
   event: string;
+  /** Its other fields. */
   [field: string]: unknown;
 }
 
 /** What the line reader does with lines that are not control messages. */
-export interface ControlReaderOptions {
+export interface MarkedLineReaderOptions {
   /** Called with each line that is not a control message, cut to a readable length. */
   onNoise(line: string): void;
 }
@@ -24,15 +34,15 @@ const decoder = new TextDecoder();
 const NOISE_SHOWN = 200;
 
 /**
- * Encodes a control message as one marked line.
+ * Encodes an object as one marked line.
  *
  * @example
  * ```ts
- * import { encodeControlMessage } from "./control_channel.ts";
- * encodeControlMessage({ event: "hello", version: 1 }); // bytes of '#socketpipe:{"event":"hello","version":1}\n'
+ * import { encodeMarkedLine } from "./control_lines.ts";
+ * encodeMarkedLine({ event: "alive" }); // bytes of '#socketpipe:{"event":"alive"}\n'
  * ```
  */
-export function encodeControlMessage(message: ControlMessage): Uint8Array {
+export function encodeMarkedLine(message: MarkedObject): Uint8Array<ArrayBuffer> {
   const line = encoder.encode(`${CONTROL_MARKER}${JSON.stringify(message)}\n`);
   if (line.length > MAX_CONTROL_LINE) {
     throw new RangeError(`control message '${message.event}' exceeds ${MAX_CONTROL_LINE} bytes`);
@@ -44,14 +54,14 @@ export function encodeControlMessage(message: ControlMessage): Uint8Array {
  * Parses one line (without its newline). Returns the message, or a string saying why the
  * line is noise.
  */
-function parseControlLine(line: string): ControlMessage | string {
+function parseMarkedLine(line: string): MarkedObject | string {
   if (!line.startsWith(CONTROL_MARKER)) return line;
   try {
     const value = JSON.parse(line.slice(CONTROL_MARKER.length));
     if (
       value && typeof value === "object" && !Array.isArray(value) && typeof value.event === "string"
     ) {
-      return value as ControlMessage;
+      return value as MarkedObject;
     }
   } catch {
     // Reported below as a garbled line.
@@ -60,27 +70,27 @@ function parseControlLine(line: string): ControlMessage | string {
 }
 
 /**
- * Reads control messages from a byte stream, one per line, showing every other line
+ * Reads marked objects from a byte stream, one per line, showing every other line
  * through `onNoise`. Lines longer than {@link MAX_CONTROL_LINE} are skipped whole (and
  * reported), so a flood of text cannot grow memory. Ends at the end of the stream.
  *
  * @example
  * ```ts
- * import { readControlMessages } from "./control_channel.ts";
- * const child = new Deno.Command("echo", { args: ['#socketpipe:{"event":"hello"}'], stdout: "piped" }).spawn();
- * for await (const message of readControlMessages(child.stdout, { onNoise: console.error })) {
- *   console.log(message.event); // "hello"
+ * import { readMarkedLines } from "./control_lines.ts";
+ * const lines = ReadableStream.from([new TextEncoder().encode('banner\n#socketpipe:{"event":"alive"}\n')]);
+ * for await (const object of readMarkedLines(lines, { onNoise: console.error })) {
+ *   console.log(object.event); // "alive"
  * }
  * ```
  */
-export async function* readControlMessages(
+export async function* readMarkedLines(
   stream: ReadableStream<Uint8Array>,
-  options: ControlReaderOptions,
-): AsyncGenerator<ControlMessage> {
+  options: MarkedLineReaderOptions,
+): AsyncGenerator<MarkedObject> {
   let pending: Uint8Array = new Uint8Array(0);
   let skipping = false; // inside an oversized line: drop bytes until its newline
   const reportLine = (bytes: Uint8Array) => {
-    const parsed = parseControlLine(decoder.decode(bytes).replace(/\r$/, ""));
+    const parsed = parseMarkedLine(decoder.decode(bytes).replace(/\r$/, ""));
     if (typeof parsed !== "string") return parsed;
     if (parsed !== "") options.onNoise(shorten(parsed));
     return null;
@@ -130,46 +140,4 @@ function shorten(line: string): string {
   // deno-lint-ignore no-control-regex
   const printable = line.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "?");
   return printable.length > NOISE_SHOWN ? `${printable.slice(0, NOISE_SHOWN)}…` : printable;
-}
-
-/**
- * Sends control messages on a byte stream, one whole line per write, in order.
- *
- * @example
- * ```ts
- * import { ControlSender } from "./control_channel.ts";
- * const sender = new ControlSender(Deno.stdout.writable);
- * await sender.send({ event: "hello", version: 1 });
- * ```
- */
-export class ControlSender {
-  #writer: WritableStreamDefaultWriter<Uint8Array>;
-  #closed = false;
-
-  constructor(stream: WritableStream<Uint8Array>) {
-    this.#writer = stream.getWriter();
-  }
-
-  /** Sends one message. Fails if the channel is closed. */
-  async send(message: ControlMessage): Promise<void> {
-    await this.#writer.write(encodeControlMessage(message));
-  }
-
-  /** Sends one message, ignoring a channel that is already gone. */
-  async trySend(message: ControlMessage): Promise<boolean> {
-    if (this.#closed) return false;
-    try {
-      await this.send(message);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  /** Closes the channel (the peer reads end of file); safe to call twice. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await this.#writer.close().catch(() => {});
-  }
 }

@@ -1,0 +1,192 @@
+/**
+ * Every fault socketpipe reports, defined once: its line on stderr (the step, the cause,
+ * what to try) and the exit status it gives. Both halves use these, and
+ * `tests/faults_test.ts` checks that the manual's FAULTS section shows every entry's
+ * example line, so the documents cannot drift from the code.
+ *
+ * @module
+ */
+import { signalNumber } from "./command_status.ts";
+import { PROTOCOL_VERSION } from "./version.ts";
+
+/** A fault that happened: the exit status it gives and its line. */
+export interface Fault {
+  /** The exit status. */
+  status: number;
+  /** The line, without the program's prefix. */
+  line: string;
+}
+
+/** One kind of fault in the catalogue. */
+export interface FaultEntry<A extends unknown[]> {
+  /** The line for these particulars. */
+  line(...args: A): string;
+  /** The exit status for these particulars. */
+  status(...args: A): number;
+  /** The fault, for these particulars. */
+  raise(...args: A): Fault;
+  /** Particulars for the example line the manual shows. */
+  readonly example: A;
+}
+
+function fault<A extends unknown[]>(
+  status: number | ((...args: A) => number),
+  line: (...args: A) => string,
+  example: A,
+): FaultEntry<A> {
+  const statusOf = typeof status === "number" ? () => status : status;
+  return {
+    line,
+    status: statusOf,
+    raise: (...args) => ({ status: statusOf(...args), line: line(...args) }),
+    example,
+  };
+}
+
+/** Exit status of a setup or transport failure. */
+export const TRANSPORT_STATUS = 2;
+
+/**
+ * The catalogue. Each entry's arguments are the particulars of one occurrence; blocks are
+ * given as written on the command line (`{ ssh host }`).
+ *
+ * @example
+ * ```ts
+ * import { FAULTS } from "./faults.ts";
+ * FAULTS.connectTimeout.raise(10);
+ * // { status: 2, line: "connect: no authenticated data connection within 10 s; …" }
+ * ```
+ */
+export const FAULTS = {
+  loginCouldNotStart: fault(
+    TRANSPORT_STATUS,
+    (login: string, cause: string) => `login command ${login} could not start: ${cause}`,
+    ["{ ssh host }", "not found"],
+  ),
+  loginFailed: fault(
+    TRANSPORT_STATUS,
+    (login: string, loginWords: string) =>
+      `login ${login} failed (status 255); check that the login alone works, e.g. ${loginWords} true`,
+    ["{ ssh host }", "ssh host"],
+  ),
+  remoteSocketpipeNotFound: fault(
+    TRANSPORT_STATUS,
+    (login: string, remoteSocketpipe: string) =>
+      `login ${login}: remote socketpipe ${remoteSocketpipe} not found (status 127); ` +
+      `install socketpipe on the remote host or name it with -x { /path/to/socketpipe }`,
+    ["{ ssh host }", "{ socketpipe }"],
+  ),
+  loginEndedEarly: fault(
+    TRANSPORT_STATUS,
+    (login: string, how: string, remoteSocketpipe: string) =>
+      `login ${login} ${how} before the remote half connected; ` +
+      `check that ${remoteSocketpipe} on the remote host is socketpipe of the same version`,
+    ["{ ssh host }", "exited with status 1", "{ socketpipe }"],
+  ),
+  loginChannelClosed: fault(
+    TRANSPORT_STATUS,
+    (login: string, remoteSocketpipe: string) =>
+      `login ${login}: the login channel closed before the remote half connected; ` +
+      `check that ${remoteSocketpipe} is socketpipe of the same version`,
+    ["{ ssh host }", "{ socketpipe }"],
+  ),
+  connectTimeout: fault(
+    TRANSPORT_STATUS,
+    (seconds: number) =>
+      `connect: no authenticated data connection within ${seconds} s; ` +
+      `check that the remote host can reach this one, or name this host's address with -h`,
+    [10],
+  ),
+  protocolMismatch: fault(
+    TRANSPORT_STATUS,
+    (peer: "local" | "remote", theirs: unknown) =>
+      `protocol mismatch: the ${peer} socketpipe speaks protocol ${theirs}, ` +
+      `this ${peer === "local" ? "remote" : "local"} socketpipe speaks ${PROTOCOL_VERSION}; ` +
+      `install the same version on both hosts`,
+    ["remote", 1] as ["local" | "remote", unknown],
+  ),
+  remoteHalfError: fault(
+    TRANSPORT_STATUS,
+    (step: string, message: string) => `remote half: ${step}: ${message}`,
+    [
+      "connect",
+      "could not connect back (192.0.2.7:40000: connection refused); " +
+      "name a reachable address with -h",
+    ],
+  ),
+  noSessionLine: fault(
+    TRANSPORT_STATUS,
+    () => "login channel closed before the session line",
+    [],
+  ),
+  connectBackFailed: fault(
+    TRANSPORT_STATUS,
+    (tried: string) => `could not connect back (${tried}); name a reachable address with -h`,
+    ["192.0.2.7:40000: connection refused"],
+  ),
+  remoteSilent: fault(
+    TRANSPORT_STATUS,
+    (seconds: number) =>
+      `remote half stopped answering: nothing heard from it for ${seconds} s ` +
+      `(a cut link or a crashed host?)`,
+    [20],
+  ),
+  remoteNoReport: fault(
+    TRANSPORT_STATUS,
+    (seconds: number) =>
+      `remote half sent no report within ${seconds} s of the data connection failing ` +
+      `(its host or the link may be down)`,
+    [2],
+  ),
+  remoteVanished: fault(
+    TRANSPORT_STATUS,
+    (loginEnd: string) =>
+      `remote half vanished: the login channel closed before its report (login ${loginEnd})`,
+    ["killed by SIGKILL"],
+  ),
+  localHalfGone: fault(
+    TRANSPORT_STATUS,
+    () => "the local half is gone (login channel closed or silent); stopped the remote command",
+    [],
+  ),
+  localHalfGoneBeforeEnd: fault(
+    TRANSPORT_STATUS,
+    () => "the local half is gone (login channel closed or silent) before the end of the stream",
+    [],
+  ),
+  dataConnection: fault(
+    TRANSPORT_STATUS,
+    (cause: string) => `data connection: ${cause}`,
+    ["receiving failed: recv: connection reset by peer"],
+  ),
+  truncatedToRemote: fault(
+    TRANSPORT_STATUS,
+    (sent: number, received: number) =>
+      `data connection: stream truncated: input sent ${sent} bytes, ` +
+      `the remote half received ${received}`,
+    [67108864, 1048576],
+  ),
+  truncatedFromRemote: fault(
+    TRANSPORT_STATUS,
+    (sent: number, received: number) =>
+      `data connection: stream truncated: the remote command sent ${sent} bytes, ` +
+      `the local half received ${received}`,
+    [67108864, 1048576],
+  ),
+  interrupted: fault(
+    (signal: string) => 128 + (signalNumber(signal) || 2),
+    (signal: string) => `interrupted by ${signal}: stopped every command of this run on both hosts`,
+    ["SIGINT"],
+  ),
+  internalError: fault(
+    TRANSPORT_STATUS,
+    (message: string) => `internal error: ${message}`,
+    ["…"],
+  ),
+  /** Not a failure: the transfer goes on, and the exit status is unchanged. */
+  refusedConnections: fault(
+    0,
+    (count: number) => `refused ${count} unauthenticated data connection(s)`,
+    [3],
+  ),
+};

@@ -1,0 +1,163 @@
+import { readMarkedLines } from "./control_lines.ts";
+import { FAULTS } from "./faults.ts";
+import {
+  type ControlEvent,
+  type ControlMessage,
+  decodeControlMessage,
+  encodeControlMessage,
+  type MessageOf,
+} from "./protocol.ts";
+
+/** How a {@link LoginChannel} treats what arrives. */
+export interface LoginChannelOptions {
+  /** Which half is at the other end (for the lines that name it). */
+  peer: "local" | "remote";
+  /** Called with each line that is not a message: a banner, an rc file's echo, garbage. */
+  onNoise(line: string): void;
+}
+
+/**
+ * One half's end of the login channel (the login command's stdin and stdout): sends and
+ * receives typed messages, and keeps the heartbeat. Every message a half waits for comes
+ * once per run, so they are awaited by name with {@link LoginChannel.first}; what can end
+ * a run from this side is a promise: the peer closed the channel, fell silent, or cannot
+ * go on.
+ *
+ * @example
+ * ```ts
+ * import { LoginChannel } from "./login_channel.ts";
+ * const fromRemote = ReadableStream.from([
+ *   new TextEncoder().encode('#socketpipe:{"event":"error","step":"connect","message":"refused"}\n'),
+ * ]);
+ * const channel = new LoginChannel(fromRemote, new WritableStream(), {
+ *   peer: "remote",
+ *   onNoise: console.error,
+ * });
+ * console.log(await channel.problem); // "remote half: connect: refused"
+ * await channel.close();
+ * ```
+ */
+export class LoginChannel {
+  /** Resolves when the peer has closed its side (end of the stream, or its failure). */
+  readonly closed: Promise<void>;
+  /** Resolves once nothing was heard for the bound given to {@link watchLiveness}. */
+  readonly silent: Promise<void>;
+  /** Resolves with a line when the peer cannot go on: another protocol version, or its error. */
+  readonly problem: Promise<string>;
+
+  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #sendingClosed = false;
+  #firsts = new Map<ControlEvent, ControlMessage>();
+  #waiting = new Map<ControlEvent, ((message: ControlMessage | null) => void)[]>();
+  #ended = false;
+  #lastHeard = Date.now();
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #becameSilent = Promise.withResolvers<void>();
+  #peerProblem = Promise.withResolvers<string>();
+
+  constructor(
+    readable: ReadableStream<Uint8Array>,
+    writable: WritableStream<Uint8Array>,
+    options: LoginChannelOptions,
+  ) {
+    this.#writer = writable.getWriter();
+    this.silent = this.#becameSilent.promise;
+    this.problem = this.#peerProblem.promise;
+    this.closed = this.#receive(readable, options);
+  }
+
+  /**
+   * The first message named `event`, whenever it came; null if the channel closed (or
+   * the peer turned out to speak another version) without one.
+   */
+  first<E extends ControlEvent>(event: E): Promise<MessageOf<E> | null> {
+    const seen = this.#firsts.get(event);
+    if (seen || this.#ended) return Promise.resolve((seen ?? null) as MessageOf<E> | null);
+    return new Promise((resolve) => {
+      const waiters = this.#waiting.get(event) ?? [];
+      waiters.push(resolve as (message: ControlMessage | null) => void);
+      this.#waiting.set(event, waiters);
+    });
+  }
+
+  /** Sends one message; false when the channel is gone (the caller's other signals say why). */
+  async send(message: ControlMessage): Promise<boolean> {
+    if (this.#sendingClosed) return false;
+    try {
+      await this.#writer.write(encodeControlMessage(message));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Starts the heartbeat: sends `alive` every `seconds` / 3, and resolves
+   * {@link silent} once nothing at all has been heard from the peer for `seconds`.
+   * A cut link or a crashed host leaves ssh itself unaware for many minutes; this bounds
+   * it. 0 leaves it to the kernel and the login command.
+   */
+  watchLiveness(seconds: number): void {
+    if (seconds <= 0 || this.#heartbeat !== undefined) return;
+    this.#lastHeard = Date.now();
+    this.#heartbeat = setInterval(() => {
+      if (Date.now() - this.#lastHeard > seconds * 1000) {
+        this.#stopHeartbeat();
+        this.#becameSilent.resolve();
+      } else {
+        this.send({ event: "alive" });
+      }
+    }, Math.max(200, (seconds * 1000) / 3));
+  }
+
+  /** Stops the heartbeat and closes this side (the peer reads end of file); safe twice. */
+  async close(): Promise<void> {
+    this.#stopHeartbeat();
+    if (this.#sendingClosed) return;
+    this.#sendingClosed = true;
+    await this.#writer.close().catch(() => {});
+  }
+
+  #stopHeartbeat(): void {
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+  }
+
+  async #receive(readable: ReadableStream<Uint8Array>, options: LoginChannelOptions) {
+    const onNoise = (line: string) => {
+      this.#lastHeard = Date.now();
+      options.onNoise(line);
+    };
+    try {
+      for await (const object of readMarkedLines(readable, { onNoise })) {
+        this.#lastHeard = Date.now();
+        const decoded = decodeControlMessage(object, options.peer);
+        if (decoded === null) continue;
+        if ("problem" in decoded) {
+          if (!decoded.mismatch) {
+            onNoise(decoded.problem);
+            continue;
+          }
+          this.#peerProblem.resolve(decoded.problem);
+          break; // nothing more from a peer of another version can be understood
+        }
+        this.#deliver(decoded);
+      }
+    } catch {
+      // The stream failed: the peer is as gone as at its end.
+    }
+    this.#ended = true;
+    for (const waiters of this.#waiting.values()) for (const resolve of waiters) resolve(null);
+    this.#waiting.clear();
+  }
+
+  #deliver(message: ControlMessage): void {
+    if (message.event === "error") {
+      this.#peerProblem.resolve(FAULTS.remoteHalfError.line(message.step, message.message));
+    }
+    if (this.#firsts.has(message.event)) return;
+    this.#firsts.set(message.event, message);
+    for (const resolve of this.#waiting.get(message.event) ?? []) resolve(message);
+    this.#waiting.delete(message.event);
+  }
+}

@@ -1,0 +1,212 @@
+/**
+ * The control protocol: every message the two halves exchange on the login channel, one
+ * encoder and one decoder. Field names on the wire are the names in memory. The greeting
+ * of each half (`hello` from the remote half, `session` from the local half) carries the
+ * protocol version, and `hello` and `error` keep their shape across versions, so that a
+ * mismatch is always reported with both versions named.
+ *
+ * @module
+ */
+import type { CommandStatus } from "./command_status.ts";
+import { encodeMarkedLine, type MarkedObject } from "./control_lines.ts";
+import type { ByteCounts } from "./data_path.ts";
+import { FAULTS } from "./faults.ts";
+import { PROTOCOL_VERSION } from "./version.ts";
+
+/** The remote half's greeting, sent as soon as it starts. */
+export interface HelloMessage {
+  event: "hello";
+  /** The protocol version the remote half speaks. */
+  version: number;
+  /** The remote socketpipe's own version. */
+  program: string;
+}
+
+/** The local half's greeting: everything the remote half needs to meet it. */
+export interface SessionMessage {
+  event: "session";
+  /** The protocol version the local half speaks. */
+  version: number;
+  /** The secret the data connection must present, in hex. */
+  token: string;
+  /** The port the local half listens on. */
+  port: number;
+  /** The `-h` address, or null. */
+  host: string | null;
+  /** The local half's own addresses, tried after `$SSH_CLIENT`. */
+  candidates: string[];
+  /** Whether an input command feeds the remote command. */
+  input: boolean;
+  /** Whether an output command reads the remote command's output. */
+  output: boolean;
+  /** Whether the stream path is forced (`--copy`). */
+  copy: boolean;
+  /** The dead-peer bound in seconds (0: none). */
+  peerTimeout: number;
+}
+
+/** Either half: still here (sent by the heartbeat). */
+export interface AliveMessage {
+  event: "alive";
+}
+
+/** The remote half cannot go on: which step failed, and why. */
+export interface ErrorMessage {
+  event: "error";
+  /** The step that failed ("session", "connect", …). */
+  step: string;
+  /** What happened, on one line. */
+  message: string;
+}
+
+/** The remote command has ended (its output may still be in flight). */
+export interface EndedMessage {
+  event: "ended";
+  /** How the remote command ended. */
+  status: CommandStatus;
+  /** Whether it stopped reading before the end of its input. */
+  stoppedEarly: boolean;
+}
+
+/** Either half: the consumer of the stream that comes from the other half has gone. */
+export interface ConsumerGoneMessage {
+  event: "consumer-gone";
+}
+
+/** The remote half's final report: its command's status and its byte counts. */
+export interface ExitMessage {
+  event: "exit";
+  /** How the remote command ended. */
+  status: CommandStatus;
+  /** Whether its output was cut off because the output command had gone. */
+  cutOff: boolean;
+  /** The remote half's byte counts. */
+  counts: ByteCounts;
+  /** The remote half's data connection failure, or null. */
+  error: string | null;
+}
+
+/** Every message of the protocol. */
+export type ControlMessage =
+  | HelloMessage
+  | SessionMessage
+  | AliveMessage
+  | ErrorMessage
+  | EndedMessage
+  | ConsumerGoneMessage
+  | ExitMessage;
+
+/** The name of each message. */
+export type ControlEvent = ControlMessage["event"];
+
+/** The message of a given name. */
+export type MessageOf<E extends ControlEvent> = Extract<ControlMessage, { event: E }>;
+
+/**
+ * Encodes a message as one marked line.
+ *
+ * @example
+ * ```ts
+ * import { encodeControlMessage } from "./protocol.ts";
+ * encodeControlMessage({ event: "alive" }); // bytes of '#socketpipe:{"event":"alive"}\n'
+ * ```
+ */
+export function encodeControlMessage(message: ControlMessage): Uint8Array<ArrayBuffer> {
+  return encodeMarkedLine(message as unknown as MarkedObject);
+}
+
+/** A marked line the decoder could not take: why, on one line. */
+export interface DecodeProblem {
+  /** Why the line was not taken. */
+  problem: string;
+  /** Whether the peer speaks another protocol version (the run cannot go on). */
+  mismatch: boolean;
+}
+
+/**
+ * Decodes a marked object into a message of the protocol, keeping only its known fields.
+ * A greeting of another protocol version is a mismatch, named with both versions; an
+ * unknown event is null (a newer peer may send more); a known event with bad fields is a
+ * problem.
+ *
+ * @example
+ * ```ts
+ * import { decodeControlMessage } from "./protocol.ts";
+ * decodeControlMessage({ event: "alive", extra: 1 }, "remote"); // { event: "alive" }
+ * decodeControlMessage({ event: "hello", version: 99, program: "9" }, "remote");
+ * // { problem: "protocol mismatch: the remote socketpipe speaks protocol 99, …", mismatch: true }
+ * ```
+ */
+export function decodeControlMessage(
+  object: MarkedObject,
+  peer: "local" | "remote",
+): ControlMessage | DecodeProblem | null {
+  const decode = DECODERS[object.event as ControlEvent];
+  if (!decode) return null;
+  if (
+    (object.event === "hello" || object.event === "session") &&
+    object.version !== PROTOCOL_VERSION
+  ) {
+    return { problem: FAULTS.protocolMismatch.line(peer, object.version), mismatch: true };
+  }
+  return decode(object) ??
+    { problem: `${object.event} message with missing or bad fields ignored`, mismatch: false };
+}
+
+const isString = (value: unknown): value is string => typeof value === "string";
+const isBoolean = (value: unknown): value is boolean => typeof value === "boolean";
+const isCount = (value: unknown): value is number =>
+  typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+const orNull = <T>(check: (value: unknown) => value is T) => (value: unknown): value is T | null =>
+  value === null || check(value);
+
+function commandStatus(value: unknown): CommandStatus | null {
+  const v = value as Record<string, unknown> | null;
+  if (!v || typeof v !== "object" || !isCount(v.status)) return null;
+  if (!orNull(isString)(v.signal) || !orNull(isString)(v.failedToStart)) return null;
+  return { status: v.status, signal: v.signal, failedToStart: v.failedToStart };
+}
+
+function byteCounts(value: unknown): ByteCounts | null {
+  const v = value as Record<string, unknown> | null;
+  if (!v || typeof v !== "object") return null;
+  if (!isCount(v.sent) || !isCount(v.received) || !isCount(v.delivered)) return null;
+  return { sent: v.sent, received: v.received, delivered: v.delivered };
+}
+
+type Decoders = { [E in ControlEvent]: (object: MarkedObject) => MessageOf<E> | null };
+
+const DECODERS: Decoders = {
+  hello: (o) =>
+    isString(o.program) ? { event: "hello", version: PROTOCOL_VERSION, program: o.program } : null,
+  session: (o) => {
+    const { token, port, host, candidates, input, output, copy, peerTimeout } = o;
+    if (!isString(token) || !/^[0-9a-f]{64}$/i.test(token)) return null;
+    if (!isCount(port) || port < 1 || port > 65535 || !orNull(isString)(host)) return null;
+    if (!Array.isArray(candidates) || !candidates.every(isString)) return null;
+    if (!isBoolean(input) || !isBoolean(output) || !isBoolean(copy)) return null;
+    if (typeof peerTimeout !== "number" || !(peerTimeout >= 0)) return null;
+    return {
+      event: "session",
+      version: PROTOCOL_VERSION,
+      ...{ token, port, host, candidates, input, output, copy, peerTimeout },
+    };
+  },
+  alive: () => ({ event: "alive" }),
+  error: (o) =>
+    isString(o.step) && isString(o.message)
+      ? { event: "error", step: o.step, message: o.message }
+      : null,
+  ended: (o) => {
+    const status = commandStatus(o.status);
+    if (!status || !isBoolean(o.stoppedEarly)) return null;
+    return { event: "ended", status, stoppedEarly: o.stoppedEarly };
+  },
+  "consumer-gone": () => ({ event: "consumer-gone" }),
+  exit: (o) => {
+    const status = commandStatus(o.status);
+    const counts = byteCounts(o.counts);
+    if (!status || !counts || !isBoolean(o.cutOff) || !orNull(isString)(o.error)) return null;
+    return { event: "exit", status, cutOff: o.cutOff, counts, error: o.error };
+  },
+};
