@@ -1,0 +1,52 @@
+/**
+ * The manual cannot drift from the code: every fault in the catalogue appears in the
+ * man page's FAULTS section with its example line and its exit status.
+ */
+import assert from "node:assert/strict";
+import { FAULTS } from "../lib/faults.ts";
+import { REPO } from "./_run.ts";
+
+/** The FAULTS section as plain text, one entry (a .TP paragraph) per element. */
+function faultsSection(): string[] {
+  const page = Deno.readTextFileSync(`${REPO}/man/socketpipe.1`);
+  const start = page.indexOf("\n.SH FAULTS\n");
+  const end = page.indexOf("\n.SH ", start + 1);
+  assert.ok(start >= 0 && end > start, "the man page has a FAULTS section");
+  const plain = page.slice(start, end)
+    .replaceAll("\\-", "-")
+    .replaceAll("\\(aq", "'")
+    .replaceAll("\\e", "\\")
+    .replace(/\\f[BIRP]/g, "")
+    .split("\n")
+    .filter((line) => !/^\.(nf|fi|RS|RE|IP|PP|B|BR|I)?$/.test(line))
+    .map((line) => line.replace(/^\.(B|I|BR|BI) /, ""))
+    .join("\n");
+  return plain.split("\n.TP\n").slice(1).map((entry) => `${entry}\n`);
+}
+
+Deno.test("every fault in the catalogue appears in the manual's FAULTS section with its line and exit status", () => {
+  const entries = faultsSection();
+  const missing: string[] = [];
+  for (const [name, fault] of Object.entries(FAULTS)) {
+    const line = (fault.line as (...args: unknown[]) => string)(...fault.example);
+    const status = (fault.status as (...args: unknown[]) => number)(...fault.example);
+    const entry = entries.find((text) => text.includes(`: ${line}\n`));
+    if (!entry) {
+      missing.push(`${name}: no line "${line}"`);
+      continue;
+    }
+    const said = status === 0 ? /exit status unchanged/i : new RegExp(`\\bexit ${status}\\b`, "i");
+    if (!said.test(entry)) missing.push(`${name}: its entry does not say ${said}`);
+  }
+  assert.deepEqual(missing, []);
+});
+
+Deno.test("a fault's line is one line, and its status is 2, 128+N for an interrupt, or unchanged", () => {
+  for (const [name, fault] of Object.entries(FAULTS)) {
+    const line = (fault.line as (...args: unknown[]) => string)(...fault.example);
+    const status = (fault.status as (...args: unknown[]) => number)(...fault.example);
+    assert.ok(!line.includes("\n") && line.length > 0, name);
+    assert.ok([0, 2, 130].includes(status), `${name}: ${status}`);
+  }
+  assert.equal(FAULTS.interrupted.status("SIGTERM"), 143);
+});
