@@ -5,8 +5,8 @@ import { zeroCopyPath } from "./zero_copy_path.ts";
 
 /**
  * Chooses how this half moves data: the zero-copy path where it can run (Linux, FFI
- * permitted, /proc readable), else the stream path; `--copy` forces the stream path.
- * Returns the path and, for -v, why.
+ * permitted, /proc readable), else the stream path; `--copy` forces the stream path, and
+ * a caller (a test) may impose one. Returns the path and, for -v, why.
  *
  * @example
  * ```ts
@@ -15,7 +15,11 @@ import { zeroCopyPath } from "./zero_copy_path.ts";
  * console.error(`data path: ${path.name} (${why})`);
  * ```
  */
-export function chooseDataPath(forceCopy: boolean): { path: DataPath; why: string } {
+export function chooseDataPath(
+  forceCopy: boolean,
+  imposed?: DataPath,
+): { path: DataPath; why: string } {
+  if (imposed) return { path: imposed, why: "chosen by the caller" };
   if (forceCopy) return { path: streamPath, why: "--copy" };
   if (!libc()) return { path: streamPath, why: libcUnavailableReason() ?? "libc unavailable" };
   if (Deno.permissions.querySync({ name: "read", path: "/proc/self/fd" }).state !== "granted") {

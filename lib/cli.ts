@@ -13,7 +13,7 @@ const STOP_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
  * the local half (a transfer), the remote half (`-s`), `--help` or `--version`.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { runCommandLine } from "./cli.ts";
  * Deno.exit(await runCommandLine(Deno.args));
  * ```

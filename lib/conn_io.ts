@@ -5,7 +5,7 @@
  * Returns null when the peer closes first.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { readExactly } from "./conn_io.ts";
  * declare const conn: Deno.Conn;
  * const header = await readExactly(conn, 43);
@@ -26,7 +26,7 @@ export async function readExactly(conn: Deno.Conn, length: number): Promise<Uint
  * Writes all of `bytes` to a connection.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { writeAll } from "./conn_io.ts";
  * declare const conn: Deno.Conn;
  * await writeAll(conn, new TextEncoder().encode("hello"));
@@ -41,7 +41,7 @@ export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void
  * Closes a connection, ignoring one that is already closed.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { closeQuietly } from "./conn_io.ts";
  * declare const conn: Deno.Conn;
  * closeQuietly(conn);

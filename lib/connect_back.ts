@@ -48,7 +48,7 @@ export function addressesToTry(
  * address tried and why it failed (`192.0.2.7:40000: connection refused; …`).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { connectBack } from "./connect_back.ts";
  * import { newToken } from "./handshake.ts";
  * const conn = await connectBack({ port: 40000, token: newToken(), host: "127.0.0.1" });

@@ -44,7 +44,7 @@ export function openDataListener(): Deno.TcpListener {
  * Every other connection is closed; the listener is left open for the caller to close.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { acceptAuthenticated, openDataListener } from "./data_listener.ts";
  * import { newToken } from "./handshake.ts";
  * const listener = openDataListener();

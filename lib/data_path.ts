@@ -80,7 +80,7 @@ export interface RemoteWiring {
  * The stream path copies through Deno; a zero-copy path hands the socket to the commands.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import type { DataPath } from "./data_path.ts";
  * import { streamPath } from "./stream_path.ts";
  * const path: DataPath = streamPath;

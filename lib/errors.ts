@@ -5,7 +5,8 @@
  * @example
  * ```ts
  * import { UsageError } from "./errors.ts";
- * throw new UsageError("missing -l { login command }");
+ * const error = new UsageError("missing -l { login command }");
+ * error.exitStatus; // 1
  * ```
  */
 export class UsageError extends Error {

@@ -59,7 +59,7 @@ function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
  * A peer that does not complete the handshake within `timeoutMs` is refused.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { checkHandshake, newToken } from "./handshake.ts";
  * declare const conn: Deno.Conn;
  * const accepted = await checkHandshake(conn, newToken(), 5000);
@@ -83,7 +83,7 @@ export async function checkHandshake(
  * Resolves true when accepted; false when the accepting side closes instead.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { presentToken, newToken } from "./handshake.ts";
  * declare const conn: Deno.Conn;
  * if (!await presentToken(conn, newToken(), 5000)) throw new Error("token rejected");

@@ -156,7 +156,9 @@ export class LibcError extends Error {
  * @example
  * ```ts
  * import { lastError, requireLibc } from "./libc.ts";
- * if (requireLibc().close(99) !== 0) throw lastError("close(99)");
+ * if (requireLibc().close(999) !== 0) {
+ *   console.log(lastError("close(999)").message); // "close(999): bad file descriptor"
+ * }
  * ```
  */
 export function lastError(call: string): LibcError {

@@ -155,9 +155,7 @@ export async function runLocalHalf(
 ): Promise<SocketpipeResult> {
   validateOptions(options);
   const log = new StepLog(options.verbose ?? false, "socketpipe");
-  const chosen = seams.dataPath
-    ? { path: seams.dataPath, why: "chosen by the caller" }
-    : chooseDataPath(options.copy ?? false);
+  const chosen = chooseDataPath(options.copy ?? false, seams.dataPath);
   const failed = (fault: Fault) => resultOfFault(fault, chosen.path.name);
 
   const listener = openDataListener();
@@ -187,10 +185,8 @@ export async function runLocalHalf(
     await stopLogin(login, 0);
     return failed(fault);
   }
-  if (meeting.refused) log.always(FAULTS.refusedConnections.line(meeting.refused));
   const peerTimeout = options.peerTimeout ?? DEFAULT_PEER_TIMEOUT;
-  const notBounded = applyPeerTimeout(meeting.conn, peerTimeout);
-  if (notBounded) log.step(`no dead-peer bound: ${notBounded}`);
+  applyPeerTimeout(meeting.conn, peerTimeout, log);
   const { hostname, port } = meeting.conn.remoteAddr;
   log.step(
     `connected from ${formatAddress(hostname, port)}; ` +
@@ -208,12 +204,8 @@ export async function runLocalHalf(
   await channel.close();
   await stopLogin(login, LOGIN_GRACE_MS);
   log.step(`${transferred.counts.sent} bytes sent, ${transferred.counts.received} bytes received`);
-  return await reportRun(options, transferred, {
-    channel,
-    login,
-    signal: control.signal,
-    peerTimeout,
-  }, chosen.path.name);
+  const context = { channel, login, signal: control.signal, peerTimeout };
+  return await reportRun(options, transferred, context, chosen.path.name);
 }
 
 function validateOptions(options: SocketpipeOptions): void {

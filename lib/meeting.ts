@@ -6,6 +6,7 @@
  */
 import { formatAddress } from "./connect_back.ts";
 import { acceptAuthenticated } from "./data_listener.ts";
+import { FAULTS } from "./faults.ts";
 import type { LoginChannel } from "./login_channel.ts";
 import type { StepLog } from "./log.ts";
 
@@ -28,8 +29,8 @@ export interface MeetingOptions {
 }
 
 /**
- * Accepts the one data connection that presents `token`, refusing (and counting) every
- * other; gives up at the `-t` deadline, on an interrupt, when the remote half reports a
+ * Accepts the one data connection that presents `token`, refusing every other (and
+ * saying how many, once met); gives up at the `-t` deadline, on an interrupt, when the remote half reports a
  * problem, or when the login channel closes.
  *
  * @example
@@ -73,6 +74,7 @@ export async function meet(
         );
       },
     });
+    if (refused) options.log.always(FAULTS.refusedConnections.line(refused));
     return { met: true, conn, refused };
   } catch (error) {
     if (cause) return cause;

@@ -1,5 +1,7 @@
 import { socketFdOf } from "./deno_internals.ts";
+import { messageOf } from "./errors.ts";
 import { libc, libcUnavailableReason } from "./libc.ts";
+import type { StepLog } from "./log.ts";
 import { setPeerTimeout } from "./tcp_socket_options.ts";
 
 /** The default bound, in seconds, on how long a transfer outlives a dead peer. */
@@ -7,23 +9,22 @@ export const DEFAULT_PEER_TIMEOUT = 20;
 
 /**
  * Applies the dead-peer bound to the data connection (see {@link setPeerTimeout}), on
- * either data path. Returns null when applied, else why not (0 disables it; without FFI
- * it cannot be set, and only the kernel's own, much longer, timeouts apply).
+ * either data path; says on the step log when it cannot (0 disables it; without FFI it
+ * cannot be set, and only the kernel's own, much longer, timeouts apply).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { applyPeerTimeout } from "./peer_timeout.ts";
- * declare const conn: Deno.TcpConn;
- * const notApplied = applyPeerTimeout(conn, 20);
+ * applyPeerTimeout(conn, 20, log);
  * ```
  */
-export function applyPeerTimeout(conn: Deno.TcpConn, seconds: number): string | null {
-  if (seconds <= 0) return "disabled (--peer-timeout 0)";
-  if (!libc()) return libcUnavailableReason();
+export function applyPeerTimeout(conn: Deno.TcpConn, seconds: number, log: StepLog): void {
+  const notApplied = (why: string | null) => log.step(`no dead-peer bound: ${why}`);
+  if (seconds <= 0) return notApplied("disabled (--peer-timeout 0)");
+  if (!libc()) return notApplied(libcUnavailableReason());
   try {
     setPeerTimeout(socketFdOf(conn), seconds);
-    return null;
   } catch (error) {
-    return error instanceof Error ? error.message : String(error);
+    notApplied(messageOf(error));
   }
 }

@@ -113,11 +113,8 @@ async function runRemoteCommand(
   context: { session: SessionMessage; channel: LoginChannel; log: StepLog; dataPath?: DataPath },
 ): Promise<number> {
   const { session, channel, log } = context;
-  const notBounded = applyPeerTimeout(conn, session.peerTimeout);
-  if (notBounded) log.step(`no dead-peer bound: ${notBounded}`);
-  const chosen = context.dataPath
-    ? { path: context.dataPath, why: "chosen by the caller" }
-    : chooseDataPath(session.copy);
+  applyPeerTimeout(conn, session.peerTimeout, log);
+  const chosen = chooseDataPath(session.copy, context.dataPath);
   log.step(`data path: ${chosen.path.name} (${chosen.why})`);
   const transfer = await chosen.path.startRemote(conn, command, session);
   const consumerGone = channel.first("consumer-gone");

@@ -6,7 +6,7 @@ import type { RunningCommand } from "./data_path.ts";
  * Resolves once it has ended.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { stopCommand } from "./stop_command.ts";
  * import type { RunningCommand } from "./data_path.ts";
  * declare const command: RunningCommand;

@@ -19,7 +19,7 @@ const CHUNK_SIZE = 256 * 1024;
  * direction, so memory stays bounded whatever the stream's size or speed).
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { streamPath } from "./stream_path.ts";
  * declare const conn: Deno.TcpConn;
  * const transfer = await streamPath.startRemote(conn, ["gzip", "-c"], { input: true, output: true });

@@ -42,7 +42,7 @@ const DRAIN_CHUNK = 256 * 1024;
  * command ended drains what is still arriving, so the peer is never stalled or reset.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { zeroCopyPath } from "./zero_copy_path.ts";
  * declare const conn: Deno.TcpConn;
  * const transfer = await zeroCopyPath.startRemote(conn, ["dd", "of=/dev/null"], { input: true, output: false });

@@ -13,7 +13,7 @@ fi
 
 log=$(mktemp)
 trap 'rm -f "$log" "$log.status"' EXIT
-{ deno test -A tests/ 2>&1; echo $? > "$log.status"; } | tee "$log"
+{ deno test -A --doc lib/ mod.ts tests/ 2>&1; echo $? > "$log.status"; } | tee "$log"
 status=$(cat "$log.status")
 # Deno's summary: "ok | 60 passed (2 steps) | 0 failed | 1 ignored (14s)".
 summary=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E '^(ok|FAILED) \| [0-9]+ passed' | tail -n 1)
