@@ -1,4 +1,5 @@
 import type { CommandStatus } from "./command_status.ts";
+import type { ProcessTree } from "./process_tree.ts";
 
 /** Bytes counted by one half of a transfer. */
 export interface ByteCounts {
@@ -14,10 +15,12 @@ export interface ByteCounts {
 export interface RunningCommand {
   /** The command's argv. */
   readonly argv: readonly string[];
+  /** Its role in the run ("input", "output", "remote"): whose processes are whose. */
+  readonly role: string;
   /** Resolves when the command has ended (at once if it could not start). */
   readonly status: Promise<CommandStatus>;
-  /** Sends a signal; ignores a command that has already ended. */
-  kill(signal: Deno.Signal): void;
+  /** Stops the command and every process it started; resolves once they have ended. */
+  stop(): Promise<void>;
 }
 
 /** How a transfer ended on one half. */
@@ -83,24 +86,27 @@ export interface RemoteWiring {
  * ```ts ignore
  * import type { DataPath } from "./data_path.ts";
  * import { streamPath } from "./stream_path.ts";
+ * import { ProcessTree } from "./process_tree.ts";
  * const path: DataPath = streamPath;
  * declare const conn: Deno.TcpConn;
- * const transfer = await path.startLocal(conn, { input: ["tar", "cf", "-", "."] });
+ * const transfer = await path.startLocal(conn, { input: ["tar", "cf", "-", "."] }, new ProcessTree());
  * console.log((await transfer.finished).counts.sent);
  * ```
  */
 export interface DataPath {
   /** The name `-v` prints. */
   readonly name: string;
-  /** Starts the local input and/or output command on the connection. */
+  /** Starts the local input and/or output command on the connection, in `tree`. */
   startLocal(
     conn: Deno.TcpConn,
     commands: { input?: readonly string[]; output?: readonly string[] },
+    tree: ProcessTree,
   ): Promise<LocalTransfer>;
-  /** Starts the remote command on the connection. */
+  /** Starts the remote command on the connection, in `tree`. */
   startRemote(
     conn: Deno.TcpConn,
     command: readonly string[],
     wiring: RemoteWiring,
+    tree: ProcessTree,
   ): Promise<RemoteTransfer>;
 }

@@ -149,11 +149,6 @@ export const FAULTS = {
     () => "the local half is gone (login channel closed or silent); stopped the remote command",
     [],
   ),
-  localHalfGoneBeforeEnd: fault(
-    TRANSPORT_STATUS,
-    () => "the local half is gone (login channel closed or silent) before the end of the stream",
-    [],
-  ),
   dataConnection: fault(
     TRANSPORT_STATUS,
     (cause: string) => `data connection: ${cause}`,

@@ -26,6 +26,7 @@ import { meet, type Meeting } from "./meeting.ts";
 import { decideOutcome, formatBlock, type RoleReport } from "./outcome.ts";
 import { applyPeerTimeout, DEFAULT_PEER_TIMEOUT } from "./peer_timeout.ts";
 import type { SessionMessage } from "./protocol.ts";
+import { becomeSubreaper, ProcessTree } from "./process_tree.ts";
 import { PROTOCOL_VERSION } from "./version.ts";
 
 /** What a run of socketpipe is asked to do, as given on the command line. */
@@ -161,7 +162,11 @@ export async function runLocalHalf(
   const listener = openDataListener();
   const token = newToken();
   log.step(`listening on ${formatAddress(listener.addr.hostname, listener.addr.port)}`);
-  const login = seams.login ?? startLogin(options, log);
+  // Orphans of the commands come back to this process, so that it can tell when every
+  // holder of a direction has let go, and leave none of them behind.
+  becomeSubreaper();
+  const tree = new ProcessTree();
+  const login = seams.login ?? startLogin(options, log, tree);
   if ("line" in login) {
     listener.close();
     return failed(login);
@@ -199,7 +204,8 @@ export async function runLocalHalf(
     channel,
     peerTimeout,
     signal: control.signal,
-    stopLogin: () => login.kill("SIGTERM"),
+    tree,
+    stopLogin: () => login.stop(),
   });
   await channel.close();
   await stopLogin(login, LOGIN_GRACE_MS);

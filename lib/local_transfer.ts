@@ -9,7 +9,7 @@ import type { ByteCounts, DataPath, LocalTransfer } from "./data_path.ts";
 import type { LoginChannel } from "./login_channel.ts";
 import type { RoleReport } from "./outcome.ts";
 import type { ExitMessage } from "./protocol.ts";
-import { stopCommand } from "./stop_command.ts";
+import type { ProcessTree } from "./process_tree.ts";
 
 /** Seconds to wait for the remote half's report once the data connection failed. */
 export const REPORT_AFTER_FAILURE_SECONDS = 2;
@@ -51,8 +51,10 @@ export interface LocalTransferOptions {
   peerTimeout: number;
   /** Aborted when the run is interrupted: every command is stopped. */
   signal?: AbortSignal;
+  /** The run's processes: the local commands are started in it. */
+  tree: ProcessTree;
   /** Stops the login (and with it the remote half), when the run is being stopped. */
-  stopLogin(): void;
+  stopLogin(): Promise<void>;
 }
 
 /**
@@ -72,7 +74,7 @@ export async function runLocalTransfer(
   options: LocalTransferOptions,
 ): Promise<LocalTransferOutcome> {
   const { channel } = options;
-  const transfer = await dataPath.startLocal(conn, options);
+  const transfer = await dataPath.startLocal(conn, options, options.tree);
   // When the remote command ends or stops reading, stop feeding it, as a pipe would; when
   // the output command stops reading, tell the remote half to stop feeding us.
   const remoteStopped = remoteStopsReading(channel);
@@ -109,14 +111,11 @@ export async function runLocalTransfer(
 }
 
 /**
- * Resolves when the remote command has ended or no longer reads its input, saying
- * whether it stopped before the end of the stream; null if the channel closed first.
+ * Resolves when the remote command (with everything it started) no longer reads its
+ * input before the end of the stream; null if the channel closed first.
  */
 function remoteStopsReading(channel: LoginChannel): Promise<{ early: boolean } | null> {
-  return Promise.race([
-    channel.first("ended").then((ended) => ended && { early: ended.stoppedEarly }),
-    channel.first("consumer-gone").then((gone) => gone && { early: true }),
-  ]);
+  return channel.first("consumer-gone").then((gone) => gone && { early: true });
 }
 
 /**
@@ -140,10 +139,10 @@ async function remoteEnding(channel: LoginChannel, transfer: LocalTransfer): Pro
 }
 
 /** Stops the local commands and the login, and ends the data connection. */
-async function stopTransfer(transfer: LocalTransfer, stopLogin: () => void): Promise<void> {
+async function stopTransfer(
+  transfer: LocalTransfer,
+  stopLogin: () => Promise<void>,
+): Promise<void> {
   transfer.abort();
-  stopLogin();
-  await Promise.all(
-    [transfer.input, transfer.output].map((command) => command && stopCommand(command)),
-  );
+  await Promise.all([stopLogin(), transfer.input?.stop(), transfer.output?.stop()]);
 }

@@ -15,6 +15,7 @@ import {
 import { type Fault, FAULTS } from "./faults.ts";
 import type { StepLog } from "./log.ts";
 import { formatBlock } from "./outcome.ts";
+import { type ProcessTree, stopRole } from "./process_tree.ts";
 import { shellQuote } from "./shell_quote.ts";
 
 /** How socketpipe is started on the remote host when `-x` is not given. */
@@ -45,6 +46,8 @@ export interface LoginConnection {
   readonly status: Promise<CommandStatus>;
   /** Sends a signal; ignores a login that has already ended. */
   kill(signal: Deno.Signal): void;
+  /** Stops the login and every process it started (an ssh ProxyCommand, a wrapper's children). */
+  stop(): Promise<void>;
 }
 
 /**
@@ -80,7 +83,11 @@ export function loginInvocation(options: LoginOptions): string[] {
  * const login = startLogin({ login: ["ssh", "host"], remote: ["true"] }, new StepLog(false, "x"));
  * ```
  */
-export function startLogin(options: LoginOptions, log: StepLog): LoginConnection | Fault {
+export function startLogin(
+  options: LoginOptions,
+  log: StepLog,
+  tree: ProcessTree,
+): LoginConnection | Fault {
   const argv = loginInvocation(options);
   log.step(
     `login: ${[...options.login.map(shellQuote), ...argv.slice(options.login.length)].join(" ")}`,
@@ -92,17 +99,19 @@ export function startLogin(options: LoginOptions, log: StepLog): LoginConnection
       stdin: "piped",
       stdout: "piped",
       stderr: "inherit",
-      env: loginEnvironment(),
+      env: { ...loginEnvironment(), ...tree.environment("login") },
       clearEnv: true,
     }).spawn();
+    tree.adopt("login", child.pid);
   } catch (error) {
     const cause = statusOfSpawnFailure(error).failedToStart ?? String(error);
     return FAULTS.loginCouldNotStart.raise(formatBlock(options.login), cause);
   }
+  const status = child.status.then(statusFromDeno);
   return {
     readable: child.stdout,
     writable: child.stdin,
-    status: child.status.then(statusFromDeno),
+    status,
     kill(signal) {
       try {
         child.kill(signal);
@@ -110,6 +119,7 @@ export function startLogin(options: LoginOptions, log: StepLog): LoginConnection
         // Already ended.
       }
     },
+    stop: () => stopRole(tree, "login", status),
   };
 }
 
@@ -149,8 +159,8 @@ export function explainLoginEnd(options: LoginOptions, status: CommandStatus): F
 
 /**
  * Waits up to `graceMs` for the login to end on its own (its channel should be closed
- * first), then stops it: SIGTERM when no grace was given (the run is being abandoned),
- * else SIGKILL. Resolves once it has ended.
+ * first), then stops it with every process it started (SIGTERM, then SIGKILL a second
+ * later). Resolves once it has ended.
  *
  * @example
  * ```ts ignore
@@ -159,7 +169,6 @@ export function explainLoginEnd(options: LoginOptions, status: CommandStatus): F
  * ```
  */
 export async function stopLogin(login: LoginConnection, graceMs: number): Promise<void> {
-  if (await settledWithin(login.status, graceMs)) return;
-  login.kill(graceMs === 0 ? "SIGTERM" : "SIGKILL");
-  await login.status;
+  if (graceMs > 0 && await settledWithin(login.status, graceMs)) return;
+  await login.stop();
 }

@@ -51,6 +51,8 @@ export class LoginChannel {
   #waiting = new Map<ControlEvent, ((message: ControlMessage | null) => void)[]>();
   #ended = false;
   #lastHeard = Date.now();
+  #heardAny = false;
+  #peerPaused = false;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #becameSilent = Promise.withResolvers<void>();
   #peerProblem = Promise.withResolvers<string>();
@@ -101,6 +103,9 @@ export class LoginChannel {
     if (seconds <= 0 || this.#heartbeat !== undefined) return;
     this.#lastHeard = Date.now();
     this.#heartbeat = setInterval(() => {
+      // Silence counts from the peer's first message (a login may wait at a password
+      // prompt for as long as it likes) and not while the peer said it is paused.
+      if (!this.#heardAny || this.#peerPaused) return;
       if (Date.now() - this.#lastHeard > seconds * 1000) {
         this.#stopHeartbeat();
         this.#becameSilent.resolve();
@@ -131,6 +136,7 @@ export class LoginChannel {
     try {
       for await (const object of readMarkedLines(readable, { onNoise })) {
         this.#lastHeard = Date.now();
+        this.#heardAny = true;
         const decoded = decodeControlMessage(object, options.peer);
         if (decoded === null) continue;
         if ("problem" in decoded) {
@@ -152,6 +158,10 @@ export class LoginChannel {
   }
 
   #deliver(message: ControlMessage): void {
+    if (message.event === "paused" || message.event === "resumed") {
+      this.#peerPaused = message.event === "paused";
+      return;
+    }
     if (message.event === "error") {
       this.#peerProblem.resolve(FAULTS.remoteHalfError.line(message.step, message.message));
     }

@@ -59,13 +59,17 @@ export interface ErrorMessage {
   message: string;
 }
 
-/** The remote command has ended (its output may still be in flight). */
-export interface EndedMessage {
-  event: "ended";
-  /** How the remote command ended. */
-  status: CommandStatus;
-  /** Whether it stopped reading before the end of its input. */
-  stoppedEarly: boolean;
+/**
+ * The local half: it is being stopped (Ctrl-Z, SIGTSTP) and will not answer until
+ * `resumed`; its silence meanwhile is not a fault.
+ */
+export interface PausedMessage {
+  event: "paused";
+}
+
+/** The local half: it runs again after `paused`. */
+export interface ResumedMessage {
+  event: "resumed";
 }
 
 /** Either half: the consumer of the stream that comes from the other half has gone. */
@@ -92,7 +96,8 @@ export type ControlMessage =
   | SessionMessage
   | AliveMessage
   | ErrorMessage
-  | EndedMessage
+  | PausedMessage
+  | ResumedMessage
   | ConsumerGoneMessage
   | ExitMessage;
 
@@ -197,11 +202,8 @@ const DECODERS: Decoders = {
     isString(o.step) && isString(o.message)
       ? { event: "error", step: o.step, message: o.message }
       : null,
-  ended: (o) => {
-    const status = commandStatus(o.status);
-    if (!status || !isBoolean(o.stoppedEarly)) return null;
-    return { event: "ended", status, stoppedEarly: o.stoppedEarly };
-  },
+  paused: () => ({ event: "paused" }),
+  resumed: () => ({ event: "resumed" }),
   "consumer-gone": () => ({ event: "consumer-gone" }),
   exit: (o) => {
     const status = commandStatus(o.status);

@@ -10,7 +10,7 @@ import { StepLog } from "./log.ts";
 import { LoginChannel } from "./login_channel.ts";
 import { applyPeerTimeout } from "./peer_timeout.ts";
 import type { SessionMessage } from "./protocol.ts";
-import { stopCommand } from "./stop_command.ts";
+import { becomeSubreaper, ProcessTree } from "./process_tree.ts";
 import { PROTOCOL_VERSION, VERSION } from "./version.ts";
 
 /** Where the remote half talks to the local half, and how it moves data. */
@@ -64,11 +64,15 @@ export async function serveRemoteHalf(
     options.controlOut ?? Deno.stdout.writable,
     { peer: "local", onNoise: (line) => log.always(`login channel: ${line}`) },
   );
+  // The local half prints what it is sent; the line is printed here only when it cannot
+  // be sent, so that a fault is told once.
   const fail = async (step: string, fault: Fault) => {
-    log.always(`${step}: ${fault.line}`);
-    await channel.send({ event: "error", step, message: fault.line });
+    if (!await channel.send({ event: "error", step, message: fault.line })) {
+      log.always(`${step}: ${fault.line}`);
+    }
     return fault.status;
   };
+  becomeSubreaper();
   try {
     await channel.send({ event: "hello", version: PROTOCOL_VERSION, program: VERSION });
     const session = await channel.first("session");
@@ -95,6 +99,7 @@ export async function serveRemoteHalf(
       session,
       channel,
       log,
+      tree: new ProcessTree(),
       dataPath: options.dataPath,
     });
   } finally {
@@ -110,13 +115,19 @@ export async function serveRemoteHalf(
 async function runRemoteCommand(
   conn: Deno.TcpConn,
   command: readonly string[],
-  context: { session: SessionMessage; channel: LoginChannel; log: StepLog; dataPath?: DataPath },
+  context: {
+    session: SessionMessage;
+    channel: LoginChannel;
+    log: StepLog;
+    tree: ProcessTree;
+    dataPath?: DataPath;
+  },
 ): Promise<number> {
   const { session, channel, log } = context;
   applyPeerTimeout(conn, session.peerTimeout, log);
   const chosen = chooseDataPath(session.copy, context.dataPath);
   log.step(`data path: ${chosen.path.name} (${chosen.why})`);
-  const transfer = await chosen.path.startRemote(conn, command, session);
+  const transfer = await chosen.path.startRemote(conn, command, session, context.tree);
   const consumerGone = channel.first("consumer-gone");
   consumerGone.then((gone) => gone && transfer.stopSending());
   transfer.consumerGone.then(() => channel.send({ event: "consumer-gone" }));
@@ -125,21 +136,21 @@ async function runRemoteCommand(
   channel.watchLiveness(session.peerTimeout);
   const localHalfGone = Promise.race([channel.closed, channel.silent]).then(() => null);
 
-  const status = await Promise.race([transfer.command.status, localHalfGone]);
-  if (!status) {
-    await stopCommand(transfer.command);
+  // The report waits for the command and for everything it started to be done with the
+  // data: as a pipe's reader sees its end only when the last writer has closed.
+  const ended = transfer.finished.then(async (result) => ({
+    result,
+    status: await transfer.command.status,
+  }));
+  const done = await Promise.race([ended, localHalfGone]);
+  if (!done) {
     transfer.abort();
+    await context.tree.stop(null);
+    await transfer.command.status;
     log.always(FAULTS.localHalfGone.line());
     return FAULTS.localHalfGone.status();
   }
-  await channel.send({ event: "ended", status, stoppedEarly: transfer.consumerStoppedEarly() });
-  const result = await Promise.race([transfer.finished, localHalfGone]);
-  if (!result) {
-    transfer.abort();
-    log.always(FAULTS.localHalfGoneBeforeEnd.line());
-    return FAULTS.localHalfGoneBeforeEnd.status();
-  }
-  const { counts, error } = result;
+  const { result: { counts, error }, status } = done;
   log.step(`remote command ended; ${counts.received} bytes in, ${counts.sent} out`);
   const cutOff = (await valueIfSettled(consumerGone)) !== null;
   const reported = await channel.send({ event: "exit", status, cutOff, counts, error });

@@ -52,7 +52,11 @@ export interface SpawnFds {
  * console.log(await waitForExit(pid)); // { status: 0, signal: null, failedToStart: null }
  * ```
  */
-export function spawnWithFds(argv: readonly string[], fds: SpawnFds): number {
+export function spawnWithFds(
+  argv: readonly string[],
+  fds: SpawnFds,
+  extraEnvironment: Record<string, string> = {},
+): number {
   const c = requireLibc();
   const actions = new Uint8Array(OPAQUE_SIZE);
   const attributes = new Uint8Array(OPAQUE_SIZE);
@@ -71,7 +75,9 @@ export function spawnWithFds(argv: readonly string[], fds: SpawnFds): number {
     c.posix_spawnattr_setsigmask(attributes, noSignals);
     c.posix_spawnattr_setflags(attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
     const argvStrings = argv.map(cString);
-    const environment = Object.entries(Deno.env.toObject()).map(([k, v]) => cString(`${k}=${v}`));
+    const environment = Object.entries({ ...Deno.env.toObject(), ...extraEnvironment }).map((
+      [k, v],
+    ) => cString(`${k}=${v}`));
     const pid = new Int32Array(1);
     const result = c.posix_spawnp(
       new Uint8Array(pid.buffer),
@@ -144,17 +150,4 @@ export async function waitForExit(
   const signal = raw & 0x7f;
   if (signal === 0) return { status: (raw >> 8) & 0xff, signal: null, failedToStart: null };
   return { status: 128 + signal, signal: signalName(signal), failedToStart: null };
-}
-
-/**
- * Sends signal number `signal` to `pid`; ignores a process that has already ended.
- *
- * @example
- * ```ts
- * import { signalProcess, spawnWithFds } from "./spawn_with_fds.ts";
- * signalProcess(spawnWithFds(["sleep", "9"], { stdin: 0, stdout: 1, stderr: 2 }), 15);
- * ```
- */
-export function signalProcess(pid: number, signal: number): void {
-  requireLibc().kill(pid, signal);
 }

@@ -9,6 +9,7 @@ import type {
 } from "./data_path.ts";
 import { messageOf } from "./errors.ts";
 import { closeQuietly, writeAll } from "./conn_io.ts";
+import { type ProcessTree, stopRole } from "./process_tree.ts";
 
 /** Bytes read from the socket at a time. */
 const CHUNK_SIZE = 256 * 1024;
@@ -29,26 +30,34 @@ const CHUNK_SIZE = 256 * 1024;
 export const streamPath: DataPath = {
   name: "stream",
 
-  startLocal(conn, commands): Promise<LocalTransfer> {
+  startLocal(conn, commands, tree): Promise<LocalTransfer> {
     const input = commands.input
-      ? startCommand(commands.input, { stdin: "inherit", stdout: "piped", stderr: "inherit" })
+      ? startCommand(commands.input, "input", {
+        stdin: "inherit",
+        stdout: "piped",
+        stderr: "inherit",
+      }, tree)
       : undefined;
     const output = commands.output
-      ? startCommand(commands.output, { stdin: "piped", stdout: "inherit", stderr: "inherit" })
+      ? startCommand(commands.output, "output", {
+        stdin: "piped",
+        stdout: "inherit",
+        stderr: "inherit",
+      }, tree)
       : undefined;
     const transfer = copyBothWays(conn, input?.child?.stdout, output?.child?.stdin);
     return Promise.resolve({ ...transfer, input: input?.running, output: output?.running });
   },
 
-  startRemote(conn, command, wiring): Promise<RemoteTransfer> {
+  startRemote(conn, command, wiring, tree): Promise<RemoteTransfer> {
     // The command's stderr comes through this half rather than straight from the login
     // channel: if this half dies, the login channel then closes, so the local half
     // learns of it even while the command lives on.
-    const started = startCommand(command, {
+    const started = startCommand(command, "remote", {
       stdin: wiring.input ? "piped" : "null",
       stdout: wiring.output ? "piped" : "null",
       stderr: "piped",
-    });
+    }, tree);
     const child = started.child;
     child?.stderr.pipeTo(Deno.stderr.writable, { preventClose: true }).catch(() => {});
     const transfer = copyBothWays(
@@ -64,27 +73,24 @@ type Stdio = Pick<Deno.CommandOptions, "stdin" | "stdout" | "stderr">;
 
 function startCommand(
   argv: readonly string[],
+  role: string,
   stdio: Stdio,
+  tree: ProcessTree,
 ): { running: RunningCommand; child: Deno.ChildProcess | null } {
   let child: Deno.ChildProcess | null = null;
   let status: Promise<CommandStatus>;
   try {
-    child = new Deno.Command(argv[0], { args: argv.slice(1), ...stdio }).spawn();
+    child = new Deno.Command(argv[0], {
+      args: argv.slice(1),
+      ...stdio,
+      env: tree.environment(role),
+    }).spawn();
+    tree.adopt(role, child.pid);
     status = child.status.then(statusFromDeno);
   } catch (error) {
     status = Promise.resolve(statusOfSpawnFailure(error));
   }
-  const running: RunningCommand = {
-    argv,
-    status,
-    kill(signal) {
-      try {
-        child?.kill(signal);
-      } catch {
-        // Already ended.
-      }
-    },
-  };
+  const running: RunningCommand = { argv, role, status, stop: () => stopRole(tree, role, status) };
   return { running, child };
 }
 

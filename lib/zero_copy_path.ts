@@ -1,5 +1,5 @@
 import { settledWithin } from "./_settled_within.ts";
-import { type CommandStatus, signalNumber, statusOfSpawnFailure } from "./command_status.ts";
+import { type CommandStatus, statusOfSpawnFailure } from "./command_status.ts";
 import type {
   ByteCounts,
   DataPath,
@@ -22,7 +22,8 @@ import {
   shutdownWrite,
   unreadBytes,
 } from "./file_descriptors.ts";
-import { signalProcess, SpawnError, spawnWithFds, waitForExit } from "./spawn_with_fds.ts";
+import { type ProcessTree, stopRole } from "./process_tree.ts";
+import { SpawnError, spawnWithFds, waitForExit } from "./spawn_with_fds.ts";
 import { tcpInfo } from "./tcp_socket_options.ts";
 
 /** TCP states in which the peer's FIN has arrived. */
@@ -52,24 +53,29 @@ const DRAIN_CHUNK = 256 * 1024;
 export const zeroCopyPath: DataPath = {
   name: "zero-copy",
 
-  async startLocal(conn, commands): Promise<LocalTransfer> {
+  async startLocal(conn, commands, tree): Promise<LocalTransfer> {
     const socket = await DataSocket.open(conn, HANDSHAKE_LENGTH);
+    const holds = new Set([socket.file]);
     const input = commands.input
-      ? startCommand(commands.input, { stdin: 0, stdout: socket.fd, stderr: 2 })
+      ? startCommand(commands.input, "input", { stdin: 0, stdout: socket.fd, stderr: 2 }, tree)
       : undefined;
     const output = commands.output
-      ? startCommand(commands.output, { stdin: socket.fd, stdout: 1, stderr: 2 })
+      ? startCommand(commands.output, "output", { stdin: socket.fd, stdout: 1, stderr: 2 }, tree)
       : undefined;
-    if (input) input.status.then(() => socket.stopSending());
+    // A direction ends when every process holding the socket for it has let go, however
+    // many background children the command left: as a pipe's end does.
+    const inputReleased = input && released(input, tree, holds);
+    const outputReleased = output && released(output, tree, holds);
+    if (inputReleased) inputReleased.then(() => socket.stopSending());
     else socket.stopSending();
 
     let reportConsumerGone = () => {};
     const consumerGone = new Promise<void>((resolve) => reportConsumerGone = resolve);
-    output?.status.then(() => {
+    outputReleased?.then(() => {
       if (!socket.atEndOfStream()) reportConsumerGone();
     });
     const finished = (async () => {
-      await Promise.all([input?.status, output?.status]);
+      await Promise.all([inputReleased, outputReleased]);
       return await socket.finish();
     })();
     return {
@@ -83,24 +89,29 @@ export const zeroCopyPath: DataPath = {
     };
   },
 
-  async startRemote(conn, command, wiring): Promise<RemoteTransfer> {
+  async startRemote(conn, command, wiring, tree): Promise<RemoteTransfer> {
     const socket = await DataSocket.open(conn, 1);
     const devNull = wiring.input && wiring.output ? -1 : openDevNull();
     // The command's stderr comes through this half rather than straight from the login
     // channel: if this half dies, the login channel then closes, so the local half
     // learns of it even while the command, holding the socket, lives on.
     const [stderrIn, stderrOut] = makePipe();
-    const running = startCommand(command, {
+    const running = startCommand(command, "remote", {
       stdin: wiring.input ? socket.fd : devNull,
       stdout: wiring.output ? socket.fd : devNull,
       stderr: stderrOut,
-    });
+    }, tree);
     closeFd(stderrOut);
     if (devNull >= 0) closeFd(devNull);
     const stderrRelayed = relayToStderr(stderrIn);
     if (!wiring.output) socket.stopSending();
-    const finished = running.status.then(async () => {
-      socket.stopSending(); // the command's output has ended: the local half reads EOF
+    // The command is done with the socket when neither it nor anything it started holds
+    // it: its output has then ended, and if the input has not, it stopped reading.
+    const done = released(running, tree, new Set([socket.file])).then(() => {
+      socket.stopSending();
+      return wiring.input && !socket.atEndOfStream();
+    });
+    const finished = done.then(async () => {
       await settledWithin(stderrRelayed, 1000); // a background child may keep stderr open
       return socket.finish();
     });
@@ -109,20 +120,32 @@ export const zeroCopyPath: DataPath = {
       stopSending: () => socket.stopSending(),
       abort: () => socket.abort(),
       consumerStoppedEarly: () => wiring.input && !socket.atEndOfStream(),
-      consumerGone: new Promise<void>(() => {}), // the remote half reports the command's end
+      consumerGone: done.then((early) => early ? undefined : new Promise<void>(() => {})),
       finished,
     };
   },
 };
 
+/** Resolves once `command` has ended and no process of its role holds any of `files`. */
+async function released(
+  command: RunningCommand,
+  tree: ProcessTree,
+  files: ReadonlySet<string>,
+): Promise<void> {
+  await command.status;
+  await tree.released(command.role, files);
+}
+
 function startCommand(
   argv: readonly string[],
+  role: string,
   fds: { stdin: number; stdout: number; stderr: number },
+  tree: ProcessTree,
 ): RunningCommand {
-  let pid = 0;
   let status: Promise<CommandStatus>;
   try {
-    pid = spawnWithFds(argv, fds);
+    const pid = spawnWithFds(argv, fds, tree.environment(role));
+    tree.adopt(role, pid);
     status = waitForExit(pid);
   } catch (error) {
     const reason = error instanceof SpawnError && error.notFound
@@ -130,15 +153,7 @@ function startCommand(
       : error;
     status = Promise.resolve(statusOfSpawnFailure(reason));
   }
-  let ended = pid === 0;
-  status.then(() => ended = true);
-  return {
-    argv,
-    status,
-    kill(signal) {
-      if (!ended) signalProcess(pid, signalNumber(signal));
-    },
-  };
+  return { argv, role, status, stop: () => stopRole(tree, role, status) };
 }
 
 /** The data socket as the zero-copy path uses it: its fd, and the kernel's counts. */
@@ -148,6 +163,8 @@ class DataSocket {
   private constructor(
     readonly conn: Deno.TcpConn,
     readonly fd: number,
+    /** The socket as `/proc/<pid>/fd` names it in every process that holds it. */
+    readonly file: string,
     readonly handshakeReceived: number,
     readonly ackedAtStart: number,
   ) {}
@@ -165,7 +182,8 @@ class DataSocket {
     detachFromEventLoops(fd);
     setBlocking(fd);
     await waitUntil(() => tcpInfo(fd).unacked === 0, SETTLE_MS);
-    return new DataSocket(conn, fd, handshakeReceived, tcpInfo(fd).bytesAcked);
+    const file = Deno.readLinkSync(`/proc/self/fd/${fd}`);
+    return new DataSocket(conn, fd, file, handshakeReceived, tcpInfo(fd).bytesAcked);
   }
 
   /** Shuts the sending side (once). */

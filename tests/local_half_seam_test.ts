@@ -34,12 +34,18 @@ function inProcessLogin(remote: (end: RemoteEnd) => Promise<number>): LoginConne
   const fromRemote = new TransformStream<Uint8Array, Uint8Array>();
   const killed = Promise.withResolvers<CommandStatus>();
   const ran = remote({ readable: toRemote.readable, writable: fromRemote.writable });
+  const status = Promise.race([ran.then((status) => ({ ...ok, status })), killed.promise]);
+  const kill = (signal: Deno.Signal) =>
+    killed.resolve({ status: 128 + signalNumber(signal), signal, failedToStart: null });
   return {
     readable: fromRemote.readable,
     writable: toRemote.writable,
-    status: Promise.race([ran.then((status) => ({ ...ok, status })), killed.promise]),
-    kill: (signal) =>
-      killed.resolve({ status: 128 + signalNumber(signal), signal, failedToStart: null }),
+    status,
+    kill,
+    stop: async () => {
+      kill("SIGTERM");
+      await status;
+    },
   };
 }
 
@@ -111,7 +117,6 @@ Deno.test("in-process: a remote report whose count disagrees is exit 2 with both
       const { conn } = await meetLocalHalf(channel);
       const received = (await readToEnd(conn)).length;
       conn.close();
-      await channel.send({ event: "ended", status: ok, stoppedEarly: false });
       await channel.send({
         event: "exit",
         status: ok,

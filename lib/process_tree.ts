@@ -1,0 +1,281 @@
+/**
+ * The processes a run started, as a tree it can walk, inspect and stop.
+ *
+ * A shell pipeline ends a direction of data when every process holding it has closed it,
+ * however many background children the commands left behind. To know the same, this
+ * process becomes a child subreaper (`PR_SET_CHILD_SUBREAPER`): a command's orphans come
+ * back to it instead of to init, so every process a command started stays a descendant
+ * it can find through `/proc/<pid>/task/<tid>/children`, see the files of (who still holds
+ * the data socket) and stop (no process left behind). Each process is attributed to the
+ * role whose command started it: by the tree while its parent lives, by what an earlier
+ * walk saw, and otherwise by the `SOCKETPIPE_RUN` variable every command gets in its
+ * environment. A process no walk can attribute counts for every role, so that no role
+ * ends while it might still hold data.
+ *
+ * Linux only; on other systems, or without FFI, the tree has only what is still linked.
+ *
+ * @module
+ */
+
+import { libc } from "./libc.ts";
+
+const PR_SET_CHILD_SUBREAPER = 36;
+const WNOHANG = 1;
+/** The environment variable that names a run and role in every command it starts. */
+export const RUN_VARIABLE = "SOCKETPIPE_RUN";
+
+let subreaper: boolean | null = null;
+
+/**
+ * Makes this process a child subreaper, once; true when it is one. Orphans of the
+ * commands it starts then come back to it rather than to init.
+ *
+ * @example
+ * ```ts
+ * import { becomeSubreaper } from "./process_tree.ts";
+ * becomeSubreaper(); // true on Linux with FFI permitted
+ * ```
+ */
+export function becomeSubreaper(): boolean {
+  if (subreaper === null) {
+    const c = libc();
+    subreaper = c !== null && c.prctl(PR_SET_CHILD_SUBREAPER, 1n, 0n, 0n, 0n) === 0;
+  }
+  return subreaper;
+}
+
+/** One process as `/proc` shows it. */
+interface ProcessEntry {
+  pid: number;
+  /** Start time in clock ticks since boot: with the pid, names the process uniquely. */
+  started: string;
+  zombie: boolean;
+}
+
+/**
+ * The processes of one run, each attributed to a role ("input", "output", "remote",
+ * "login").
+ *
+ * @example
+ * ```ts
+ * import { ProcessTree } from "./process_tree.ts";
+ * const tree = new ProcessTree();
+ * const child = new Deno.Command("sleep", { args: ["9"], env: tree.environment("input") })
+ *   .spawn();
+ * tree.adopt("input", child.pid);
+ * await tree.signal("input", "SIGTERM");
+ * await child.status;
+ * ```
+ */
+export class ProcessTree {
+  /** The direct children, by role. */
+  #roots = new Map<number, string>();
+  /** Every process a walk has attributed, by `pid:started`. */
+  #seen = new Map<string, string>();
+  readonly #run = crypto.randomUUID().slice(0, 8);
+
+  /** The environment entry that names this run and `role`, for a command's environment. */
+  environment(role: string): Record<string, string> {
+    return { [RUN_VARIABLE]: `${this.#run}:${role}` };
+  }
+
+  /** Records `pid`, a direct child of this process, as the command of `role`. */
+  adopt(role: string, pid: number): void {
+    if (pid > 0) this.#roots.set(pid, role);
+  }
+
+  /**
+   * Every living process of the run with its role (null: cannot be attributed), walking
+   * down from the direct children and from orphans that came back to this process.
+   * Orphans that have ended are reaped here: nobody else waits for them.
+   */
+  walk(): Map<number, string | null> {
+    const found = new Map<number, string | null>();
+    const visit = (pid: number, role: string | null) => {
+      const entry = readEntry(pid);
+      if (!entry || found.has(pid)) return;
+      const known = this.#seen.get(`${pid}:${entry.started}`);
+      const attributed = role ?? known ?? this.#roleFromEnvironment(pid);
+      if (attributed) this.#seen.set(`${pid}:${entry.started}`, attributed);
+      if (entry.zombie) {
+        if (!this.#roots.has(pid) && attributed !== null) reap(pid);
+        return;
+      }
+      found.set(pid, attributed);
+      for (const child of childrenOf(pid)) visit(child, attributed);
+    };
+    for (const [pid, role] of this.#roots) visit(pid, role);
+    for (const pid of childrenOf(Deno.pid)) {
+      if (this.#roots.has(pid)) continue;
+      const entry = readEntry(pid);
+      const known = entry && this.#seen.get(`${pid}:${entry.started}`);
+      // Only orphans of this run: a library caller's own children are not ours to touch.
+      if (known || this.#roleFromEnvironment(pid)) visit(pid, null);
+    }
+    return found;
+  }
+
+  /**
+   * The processes of `role` (or that cannot be attributed) that hold any of `targets`
+   * (what `/proc/<pid>/fd` links read, such as `socket:[1234]` or `pipe:[99]`).
+   */
+  holders(role: string, targets: ReadonlySet<string>): number[] {
+    const holding: number[] = [];
+    for (const [pid, owner] of this.walk()) {
+      if (owner !== null && owner !== role) continue;
+      if (openFiles(pid).some((file) => targets.has(file))) holding.push(pid);
+    }
+    return holding;
+  }
+
+  /**
+   * Resolves once no process of `role` holds any of `targets`, polling `/proc` (the
+   * kernel gives no event for a file closed in another process): every 10 ms at first,
+   * slowing to every 200 ms while a background holder lives on.
+   */
+  async released(role: string, targets: ReadonlySet<string>): Promise<void> {
+    for (let pause = 10; this.holders(role, targets).length > 0; pause = Math.min(200, pause * 2)) {
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+  }
+
+  /** Sends `signal` to every process of `role` (every role when null); returns how many. */
+  signal(role: string | null, signal: Deno.Signal): number {
+    let sent = 0;
+    for (const [pid, owner] of this.walk()) {
+      if (role !== null && owner !== null && owner !== role) continue;
+      try {
+        Deno.kill(pid, signal);
+        sent++;
+      } catch {
+        // Ended meanwhile.
+      }
+    }
+    return sent;
+  }
+
+  /**
+   * Stops every process of `role` (every role when null): SIGTERM, then SIGKILL for what
+   * is left after `graceMs`. Resolves when none is left (the direct children's statuses
+   * are their waiters' to collect).
+   */
+  async stop(role: string | null, graceMs = 1000): Promise<void> {
+    if (this.signal(role, "SIGTERM") === 0) return;
+    const deadline = Date.now() + graceMs;
+    while (this.#living(role) > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    this.signal(role, "SIGKILL");
+    for (let tries = 0; this.#living(role) > 0 && tries < 100; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  #living(role: string | null): number {
+    let living = 0;
+    for (const owner of this.walk().values()) {
+      if (role === null || owner === null || owner === role) living++;
+    }
+    return living;
+  }
+
+  #roleFromEnvironment(pid: number): string | null {
+    const prefix = `${RUN_VARIABLE}=${this.#run}:`;
+    try {
+      const variables = Deno.readTextFileSync(`/proc/${pid}/environ`).split("\0");
+      const entry = variables.find((variable) => variable.startsWith(prefix));
+      return entry ? entry.slice(prefix.length) : null;
+    } catch {
+      return null;
+    }
+  }
+}
+
+/**
+ * The children of `pid`, from every thread's `children` list.
+ *
+ * @example
+ * ```ts
+ * import { childrenOf } from "./process_tree.ts";
+ * childrenOf(Deno.pid); // [] when this process has started none
+ * ```
+ */
+export function childrenOf(pid: number): number[] {
+  const children: number[] = [];
+  try {
+    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+      try {
+        const text = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/children`);
+        for (const word of text.split(" ")) if (word) children.push(Number(word));
+      } catch {
+        // The thread ended meanwhile.
+      }
+    }
+  } catch {
+    // The process ended meanwhile.
+  }
+  return children;
+}
+
+/**
+ * What each of `pid`'s open files is, as `/proc/<pid>/fd` links read (`socket:[…]`,
+ * `pipe:[…]`, a path); empty for a process that has ended.
+ *
+ * @example
+ * ```ts
+ * import { openFiles } from "./process_tree.ts";
+ * openFiles(Deno.pid).length > 0; // true
+ * ```
+ */
+export function openFiles(pid: number): string[] {
+  const files: string[] = [];
+  try {
+    for (const fd of Deno.readDirSync(`/proc/${pid}/fd`)) {
+      try {
+        files.push(Deno.readLinkSync(`/proc/${pid}/fd/${fd.name}`));
+      } catch {
+        // Closed meanwhile.
+      }
+    }
+  } catch {
+    // Ended meanwhile.
+  }
+  return files;
+}
+
+function readEntry(pid: number): ProcessEntry | null {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    // The command name may hold spaces and parentheses: the fields follow its last ")".
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { pid, started: fields[19], zombie: fields[0] === "Z" };
+  } catch {
+    return null;
+  }
+}
+
+function reap(pid: number): void {
+  libc()?.waitpid(pid, new Uint8Array(4), WNOHANG);
+}
+
+/**
+ * Stops the command of `role` and everything it started, then waits for the command's
+ * own status (its waiter collects it).
+ *
+ * @example
+ * ```ts ignore
+ * import { ProcessTree, stopRole } from "./process_tree.ts";
+ * declare const tree: ProcessTree;
+ * declare const status: Promise<unknown>;
+ * await stopRole(tree, "input", status);
+ * ```
+ */
+export async function stopRole(
+  tree: ProcessTree,
+  role: string,
+  status: Promise<unknown>,
+  graceMs = 1000,
+): Promise<void> {
+  await tree.stop(role, graceMs);
+  await status;
+}
