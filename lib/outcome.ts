@@ -52,26 +52,28 @@ export function formatBlock(argv: readonly string[]): string {
 }
 
 function failed(role: RoleReport | undefined): role is RoleReport {
-  if (!role || role.status.status === 0) return false;
-  return !(role.cutOff && role.status.status === SIGPIPE_STATUS);
+  return role !== undefined && role.status.status !== 0;
 }
 
 /**
- * Decides a run's exit status, as `set -o pipefail` would plus socketpipe's own checks:
- * 2 when the data connection failed, the remote report is missing, or the byte counts of
- * the two halves disagree; otherwise the status of the rightmost failing command in
- * input → remote → output order; otherwise 0. A command killed by SIGPIPE after its
- * reader had ended has not failed.
+ * Decides the run's exit status and lines as `set -o pipefail` would: the rightmost
+ * command (in input → remote → output order) that did not exit 0 gives the status, a
+ * SIGPIPE included, as in a shell; a transport fault (a lost or truncated stream, a
+ * missing report) overrides with 2, since then no command's status can be trusted to
+ * describe the data. Every failure gets its own line; a SIGPIPE line names the reader
+ * that stopped early.
  *
  * @example
  * ```ts
  * import { decideOutcome } from "./outcome.ts";
  * const ok = { status: 0, signal: null, failedToStart: null };
- * const counts = { sent: 5, received: 0, delivered: 0 };
+ * const counts = { sent: 0, received: 5, delivered: 5 };
  * decideOutcome({
- *   input: { argv: ["cat"], status: ok, cutOff: false },
- *   remote: { argv: ["dd"], status: ok, cutOff: false, counts: { sent: 0, received: 5, delivered: 5 } },
- *   local: counts, remoteMissing: null, transportError: null,
+ *   input: { argv: ["printf", "hello"], status: ok, cutOff: false },
+ *   remote: { argv: ["cat"], status: ok, cutOff: false, counts },
+ *   local: { sent: 5, received: 0, delivered: 0 },
+ *   remoteMissing: null,
+ *   transportError: null,
  * }); // { status: 0, messages: [] }
  * ```
  */
@@ -93,17 +95,27 @@ export function decideOutcome(report: RunReport): Outcome {
   }
 
   if (failed(input)) {
-    commands.push({ line: commandLine("input", input), status: input.status.status });
+    const reader = remote
+      ? { role: "remote", argv: remote.argv, took: remote.counts.delivered }
+      : null;
+    commands.push({ line: commandLine("input", input, reader), status: input.status.status });
   }
   if (remote && failed(remote)) {
-    const taken = input && !remote.status.failedToStart
+    const taken = input && !remote.status.failedToStart && !isCutOff(remote)
       ? takenClause(remote.counts.delivered, remote.counts.received)
       : "";
-    commands.push({ line: commandLine("remote", remote) + taken, status: remote.status.status });
+    const reader = output ? { role: "output", argv: output.argv, took: local.delivered } : null;
+    commands.push({
+      line: commandLine("remote", remote, reader) + taken,
+      status: remote.status.status,
+    });
   }
   if (failed(output)) {
     const taken = output.status.failedToStart ? "" : takenClause(local.delivered, local.received);
-    commands.push({ line: commandLine("output", output) + taken, status: output.status.status });
+    commands.push({
+      line: commandLine("output", output, null) + taken,
+      status: output.status.status,
+    });
   }
 
   const messages = [...commands.map((command) => command.line), ...transport];
@@ -112,11 +124,23 @@ export function decideOutcome(report: RunReport): Outcome {
   return { status: 0, messages: [] };
 }
 
-function commandLine(role: string, report: RoleReport): string {
-  const where = role === "remote" ? " on the remote host" : "";
-  return `${role} command ${formatBlock(report.argv)} ${describeStatus(report.status)}${
-    report.status.failedToStart ? where : ""
-  }`;
+/** A command killed by SIGPIPE after its reader stopped reading early. */
+function isCutOff(role: RoleReport): boolean {
+  return role.cutOff && role.status.status === SIGPIPE_STATUS;
+}
+
+function commandLine(
+  role: string,
+  report: RoleReport,
+  reader: { role: string; argv: readonly string[]; took: number } | null,
+): string {
+  const where = report.status.failedToStart && role === "remote" ? " on the remote host" : "";
+  const line = `${role} command ${formatBlock(report.argv)} ${
+    describeStatus(report.status)
+  }${where}`;
+  if (!isCutOff(report) || !reader) return line;
+  return `${line}: the ${reader.role} command ${formatBlock(reader.argv)} stopped reading ` +
+    `after ${reader.took} bytes`;
 }
 
 function takenClause(delivered: number, available: number): string {

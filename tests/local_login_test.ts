@@ -118,7 +118,7 @@ pathTest("a command killed by a signal gives 128+N", async () => {
 });
 
 pathTest(
-  "-i { yes } -r { head -c 1000 } ends promptly with exit 0 (the input's SIGPIPE is expected)",
+  "-i { yes } -r { head -c 1000 } ends promptly with 141, the input's SIGPIPE, as set -o pipefail",
   async () => {
     const run = await runCli([
       ...block("-i", "yes"),
@@ -126,21 +126,29 @@ pathTest(
       ...block("-r", "head", "-c", "1000"),
       ...block("-o", "wc", "-c"),
     ]);
-    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.code, 141, run.stderr);
     assert.equal(text(run.stdout).trim(), "1000");
+    assert.deepEqual(run.errorLines.map((line) => line.replace(/\d+ bytes$/, "N bytes")), [
+      "socketpipe: input command { yes } killed by SIGPIPE: " +
+      "the remote command { head -c 1000 } stopped reading after N bytes",
+    ]);
   },
 );
 
 pathTest(
-  "-r { yes } -o { head -c 1000 } ends promptly with exit 0 (the remote SIGPIPE is expected)",
+  "-r { yes } -o { head -c 1000 } ends promptly with 141, the remote SIGPIPE, as set -o pipefail",
   async () => {
     const run = await runCli([
       ...LOCAL_LOGIN,
       ...block("-r", "yes"),
       ...block("-o", "head", "-c", "1000"),
     ]);
-    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.code, 141, run.stderr);
     assert.equal(run.stdout.length, 1000);
+    assert.deepEqual(run.errorLines.map((line) => line.replace(/\d+ bytes$/, "N bytes")), [
+      "socketpipe: remote command { yes } killed by SIGPIPE: " +
+      "the output command { head -c 1000 } stopped reading after N bytes",
+    ]);
   },
 );
 

@@ -61,18 +61,45 @@ Deno.test("a command killed by signal N gives 128+N", () => {
   assert.deepEqual(outcome.messages, ["output command { dd of=x } killed by SIGKILL"]);
 });
 
-Deno.test("SIGPIPE after the reader ended is not a failure; SIGPIPE otherwise is", () => {
-  assert.equal(
-    decideOutcome(report((r) => r.input = { ...r.input!, status: sigpipe, cutOff: true })).status,
-    0,
+Deno.test("SIGPIPE counts as in set -o pipefail, and its line names the reader that stopped", () => {
+  const cutInput = decideOutcome(
+    report((r) => r.input = { ...r.input!, status: sigpipe, cutOff: true }),
   );
-  assert.equal(
-    decideOutcome(
-      report((r) => r.remote!.cutOff = true && (r.remote!.status = exited(141)) !== null),
-    ).status,
-    0,
+  assert.equal(cutInput.status, 141);
+  assert.deepEqual(cutInput.messages, [
+    "input command { tar cf - . } killed by SIGPIPE: the remote command { gzip } " +
+    "stopped reading after 100 bytes",
+  ]);
+  const cutRemote = decideOutcome(report((r) => {
+    r.remote!.cutOff = true;
+    r.remote!.status = sigpipe;
+  }));
+  assert.equal(cutRemote.status, 141);
+  assert.match(
+    cutRemote.messages[0],
+    /killed by SIGPIPE: the output command \{ dd of=x \} stopped reading after \d+ bytes$/,
   );
   assert.equal(decideOutcome(report((r) => r.input!.status = sigpipe)).status, 141);
+  assert.deepEqual(decideOutcome(report((r) => r.input!.status = sigpipe)).messages, [
+    "input command { tar cf - . } killed by SIGPIPE",
+  ]);
+});
+
+Deno.test("the rightmost failing command gives the status, as in set -o pipefail", () => {
+  const outcome = decideOutcome(report((r) => {
+    r.input!.status = exited(3);
+    r.remote!.status = sigpipe;
+    r.output!.status = exited(5);
+  }));
+  assert.equal(outcome.status, 5);
+  assert.equal(outcome.messages.length, 3);
+  assert.equal(
+    decideOutcome(report((r) => {
+      r.input!.status = exited(3);
+      r.remote!.status = sigpipe;
+    })).status,
+    141,
+  );
 });
 
 Deno.test("a remote command that dies mid-stream is reported with what it took: stream truncated", () => {
