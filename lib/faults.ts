@@ -66,7 +66,8 @@ export const FAULTS = {
   loginFailed: fault(
     TRANSPORT_STATUS,
     (login: string, loginWords: string) =>
-      `login ${login} failed (status 255); check that the login alone works, e.g. ${loginWords} true`,
+      `login ${login} failed (status 255); check that the login alone works, e.g. ` +
+      `${loginWords} true; if it does, a busy sshd may have dropped it (MaxStartups): try again`,
     ["{ ssh host }", "ssh host"],
   ),
   remoteSocketpipeNotFound: fault(
@@ -89,6 +90,20 @@ export const FAULTS = {
       `login ${login}: the login channel closed before the remote half connected; ` +
       `check that ${remoteSocketpipe} is socketpipe of the same version`,
     ["{ ssh host }", "{ socketpipe }"],
+  ),
+  loginNotFinished: fault(
+    TRANSPORT_STATUS,
+    (login: string, seconds: number) =>
+      `login ${login} not finished within ${seconds} s: no word from the remote half yet ` +
+      `(a password prompt? a slow host?); raise -t or make the login work without a prompt`,
+    ["{ ssh host }", 10],
+  ),
+  remoteEndedWithoutConnecting: fault(
+    TRANSPORT_STATUS,
+    (remoteSocketpipe: string) =>
+      `remote half reported its end without connecting; ` +
+      `check that ${remoteSocketpipe} is socketpipe of the same version`,
+    ["{ socketpipe }"],
   ),
   connectTimeout: fault(
     TRANSPORT_STATUS,

@@ -176,6 +176,8 @@ export async function runLocalHalf(
     onNoise: (line) => log.always(`login: ${line}`),
   });
   await channel.send(sessionMessage(options, listener, token));
+  const peerTimeout = options.peerTimeout ?? DEFAULT_PEER_TIMEOUT;
+  channel.watchLiveness(peerTimeout); // from the remote half's first word on
 
   const meeting = await meet(listener, token, {
     channel,
@@ -185,12 +187,11 @@ export async function runLocalHalf(
   });
   listener.close();
   if (!meeting.met) {
-    const fault = await explainMissedMeeting(meeting, options, login, control.signal);
+    const fault = await explainMissedMeeting(meeting, options, { login, channel }, control.signal);
     await channel.close();
     await stopLogin(login, 0);
     return failed(fault);
   }
-  const peerTimeout = options.peerTimeout ?? DEFAULT_PEER_TIMEOUT;
   applyPeerTimeout(meeting.conn, peerTimeout, log);
   const { hostname, port } = meeting.conn.remoteAddr;
   log.step(
@@ -262,14 +263,25 @@ function sessionMessage(
 async function explainMissedMeeting(
   meeting: Meeting & { met: false },
   options: SocketpipeOptions,
-  login: LoginConnection,
+  { login, channel }: { login: LoginConnection; channel: LoginChannel },
   signal: AbortSignal | undefined,
 ): Promise<Fault> {
   switch (meeting.cause) {
     case "interrupted":
       return FAULTS.interrupted.raise(signalName(signal));
     case "timeout":
+      // Until the remote half speaks, the login is still going on (a password prompt,
+      // a slow host): the remote host's reachability is not yet in question.
+      if (!await valueIfSettled(channel.first("hello"))) {
+        return FAULTS.loginNotFinished.raise(formatBlock(options.login), options.timeout ?? 0);
+      }
       return FAULTS.connectTimeout.raise(options.timeout ?? 0);
+    case "silent":
+      return FAULTS.remoteSilent.raise(options.peerTimeout ?? DEFAULT_PEER_TIMEOUT);
+    case "remote-ended":
+      return FAULTS.remoteEndedWithoutConnecting.raise(
+        formatBlock(options.remoteSocketpipe ?? DEFAULT_REMOTE_SOCKETPIPE),
+      );
     case "remote-problem":
       return { status: 2, line: meeting.line };
     case "channel-closed":

@@ -13,7 +13,10 @@ import type { StepLog } from "./log.ts";
 /** How a meeting ended: the data connection, or why there is none. */
 export type Meeting =
   | { met: true; conn: Deno.TcpConn; refused: number }
-  | { met: false; cause: "timeout" | "interrupted" | "channel-closed" }
+  | {
+    met: false;
+    cause: "timeout" | "interrupted" | "channel-closed" | "silent" | "remote-ended";
+  }
   | { met: false; cause: "remote-problem"; line: string };
 
 /** What the meeting watches besides the listener. */
@@ -60,6 +63,12 @@ export async function meet(
   options.signal?.addEventListener("abort", onAbort, { once: true });
   options.channel.problem.then((line) => stopWith({ met: false, cause: "remote-problem", line }));
   options.channel.closed.then(() => stopWith({ met: false, cause: "channel-closed" }));
+  // A remote half that is stopped, or that reports an end without connecting, must not
+  // leave this half waiting for ever (even with no -t).
+  options.channel.silent.then(() => stopWith({ met: false, cause: "silent" }));
+  options.channel.first("exit").then((exit) =>
+    exit && stopWith({ met: false, cause: "remote-ended" })
+  );
 
   let refused = 0;
   try {

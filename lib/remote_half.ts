@@ -83,6 +83,8 @@ export async function serveRemoteHalf(
         problem ? { status: 2, line: problem } : FAULTS.noSessionLine.raise(),
       );
     }
+    // From here the local half listens for silence: a heartbeat even while connecting.
+    channel.watchLiveness(session.peerTimeout);
     let conn: Deno.TcpConn;
     try {
       conn = await connectBack({

@@ -3,6 +3,7 @@
  * about ssh itself.
  */
 import assert from "node:assert/strict";
+import { PROTOCOL_VERSION } from "../lib/version.ts";
 import {
   block,
   DATA_PATHS,
@@ -209,7 +210,7 @@ pathTest("no connection within -t: exit 2 and a line naming the timeout", async 
     "1",
     ...block("-i", "true"),
     ...block("-l", "env"),
-    ...block("-x", "sh", `${REPO}/tests/fixtures/silent_remote.sh`),
+    ...block("-x", "sh", `${REPO}/tests/fixtures/silent_remote.sh`, String(PROTOCOL_VERSION)),
     ...block("-r", "cat"),
   ]);
   assert.equal(run.code, 2);
@@ -218,6 +219,65 @@ pathTest("no connection within -t: exit 2 and a line naming the timeout", async 
     run.errorLines[0],
     /^socketpipe: connect: no authenticated data connection within 1 s; /,
   );
+});
+
+pathTest(
+  "a remote half stopped before it connects ends the run after --peer-timeout, even with -t 0",
+  async () => {
+    const run = await runCli([
+      "--peer-timeout",
+      "1",
+      ...block("-i", "true"),
+      ...block("-l", "env"),
+      ...block(
+        "-x",
+        "sh",
+        `${REPO}/tests/fixtures/unconnecting_remote.sh`,
+        "stop",
+        String(PROTOCOL_VERSION),
+      ),
+      ...block("-r", "cat"),
+    ]);
+    assert.equal(run.code, 2);
+    assert.deepEqual(run.errorLines, [
+      "socketpipe: remote half stopped answering: nothing heard from it for 1 s " +
+      "(a cut link or a crashed host?)",
+    ]);
+  },
+);
+
+pathTest("a remote half that reports an end without connecting ends the run at once", async () => {
+  const run = await runCli([
+    ...block("-i", "true"),
+    ...block("-l", "env"),
+    ...block(
+      "-x",
+      "sh",
+      `${REPO}/tests/fixtures/unconnecting_remote.sh`,
+      "report",
+      String(PROTOCOL_VERSION),
+    ),
+    ...block("-r", "cat"),
+  ]);
+  assert.equal(run.code, 2);
+  assert.equal(run.errorLines.length, 1, run.stderr);
+  assert.match(run.errorLines[0], /^socketpipe: remote half reported its end without connecting; /);
+});
+
+pathTest("-t expiring before the remote half spoke says the login had not finished", async () => {
+  const run = await runCli([
+    "-t",
+    "1",
+    ...block("-i", "true"),
+    ...block("-l", "env"),
+    ...block("-x", "sh", `${REPO}/tests/fixtures/silent_remote.sh`),
+    ...block("-r", "cat"),
+  ]);
+  assert.equal(run.code, 2);
+  assert.deepEqual(run.errorLines, [
+    "socketpipe: login { env } not finished within 1 s: no word from the remote half yet " +
+    "(a password prompt? a slow host?); raise -t or make the login work without a prompt",
+  ]);
 });
 
 pathTest("a remote half that cannot connect back says where it tried, and exit is 2", async () => {
