@@ -1,6 +1,6 @@
 import { messageOf, UsageError } from "./errors.ts";
 import { socketpipe } from "./local_half.ts";
-import { logLine } from "./log.ts";
+import { logLine, printText } from "./log.ts";
 import { parseArgs } from "./parse_args.ts";
 import { serveRemoteHalf } from "./remote_half.ts";
 import { HELP, SYNOPSIS } from "./usage.ts";
@@ -25,15 +25,15 @@ export async function runCommandLine(args: readonly string[]): Promise<number> {
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     logLine(error.message);
-    console.error(SYNOPSIS);
+    printText(SYNOPSIS, Deno.stderr);
     return error.exitStatus;
   }
   switch (parsed.mode) {
     case "help":
-      console.log(HELP);
+      printText(HELP, Deno.stdout);
       return 0;
     case "version":
-      console.log(`socketpipe ${VERSION}`);
+      printText(`socketpipe ${VERSION}`, Deno.stdout);
       return 0;
     case "serve":
       return await serveRemoteHalf(parsed.command, { verbose: parsed.verbose });

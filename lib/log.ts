@@ -12,9 +12,15 @@ const encoder = new TextEncoder();
  */
 export function logLine(message: string, prefix = "socketpipe"): void {
   const bytes = encoder.encode(`${prefix}: ${message}\n`);
-  let written = 0;
-  while (written < bytes.length) {
-    written += Deno.stderr.writeSync(bytes.subarray(written));
+  // stderr may be gone (a closed pipe, `2>&-`): the line is lost, but the exit status,
+  // which is what a script reads, must not change because of it.
+  try {
+    let written = 0;
+    while (written < bytes.length) {
+      written += Deno.stderr.writeSync(bytes.subarray(written));
+    }
+  } catch {
+    // Nowhere left to say it.
   }
 }
 
@@ -39,5 +45,26 @@ export class StepLog {
   /** Logs a line always. */
   always(message: string): void {
     logLine(message, this.prefix);
+  }
+}
+
+/**
+ * Writes `text` and a newline to stdout or stderr, as is: for --help and --version. A
+ * stream that is gone is not an error (`socketpipe --help | head -1`).
+ *
+ * @example
+ * ```ts
+ * import { printText } from "./log.ts";
+ * printText("socketpipe 1.0.0", Deno.stdout);
+ * ```
+ */
+export function printText(text: string, stream: typeof Deno.stdout | typeof Deno.stderr): void {
+  const bytes = encoder.encode(`${text}\n`);
+  try {
+    for (let written = 0; written < bytes.length;) {
+      written += stream.writeSync(bytes.subarray(written));
+    }
+  } catch {
+    // The reader has gone.
   }
 }

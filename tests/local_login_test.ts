@@ -12,6 +12,7 @@ import {
   REPO,
   runCli as runCliOnDefaultPath,
   sha256,
+  spawnCli,
 } from "./_run.ts";
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
@@ -322,4 +323,15 @@ pathTest("only the input command reads socketpipe's stdin", async () => {
   });
   assert.equal(run.code, 0, run.stderr);
   assert.equal(text(run.stdout), "line one\nline two\n");
+});
+
+pathTest("socketpipe's own stderr gone: the exit status is still the command's", async () => {
+  const child = spawnCli([
+    ...pathArgs,
+    ...block("-i", "printf", "data"),
+    ...LOCAL_LOGIN,
+    ...block("-r", "sh", "-c", "cat >/dev/null; echo remote complains >&2; exit 7"),
+  ], { stdin: "null", stdout: "null", stderr: "piped" });
+  await child.stderr.cancel(); // the read end closes: every write to stderr fails
+  assert.equal((await child.status).code, 7);
 });
