@@ -31,7 +31,10 @@ export interface CliProgram {
 /** Starts the CLI with `args` in the background. */
 export function spawnCli(
   args: string[],
-  options: CliProgram & Pick<Deno.CommandOptions, "stdin" | "stdout" | "stderr"> = {},
+  options:
+    & CliProgram
+    & Pick<Deno.CommandOptions, "stdin" | "stdout" | "stderr">
+    & { environment?: Record<string, string> } = {},
 ): Deno.ChildProcess {
   const [command, ...programArgs] = options.program ?? [DENO, "run", "-A", "--quiet", MAIN];
   return new Deno.Command(command, {
@@ -39,16 +42,18 @@ export function spawnCli(
     stdin: options.stdin ?? "null",
     stdout: options.stdout ?? "piped",
     stderr: options.stderr ?? "piped",
+    env: options.environment,
   }).spawn();
 }
 
 /** Runs the CLI with `args`, optionally feeding `stdin`, and collects what it did. */
 export async function runCli(
   args: string[],
-  options: CliProgram & { stdin?: Uint8Array | string } = {},
+  options: CliProgram & { stdin?: Uint8Array | string; environment?: Record<string, string> } = {},
 ): Promise<CliRun> {
   const child = spawnCli(args, {
     program: options.program,
+    environment: options.environment,
     stdin: options.stdin === undefined ? "null" : "piped",
   });
   if (options.stdin !== undefined) {

@@ -29,6 +29,8 @@ fi
 faults=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | sed -n 's/^faults survived: \([0-9]*\)\/\([0-9]*\)$/\1 \2/p' |
   awk '{ survived += $1; total += $2 } END { if (total) printf "faults survived: %d/%d", survived, total }')
 [ -n "$faults" ] && echo "$faults"
+# The pipe-exact table prints "pipe-exact: N/M shapes": say it again here, at the end.
+sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E '^pipe-exact: [0-9]+/[0-9]+ shapes$' | tail -n 1
 line="${passed} passed, ${failed:-0} failed"
 [ -n "$ignored" ] && line="${line}, ${ignored} skipped"
 echo "$line"
