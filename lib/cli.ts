@@ -36,13 +36,29 @@ export async function runCommandLine(args: readonly string[]): Promise<number> {
       printText(`socketpipe ${VERSION}`, Deno.stdout);
       return 0;
     case "serve":
-      return await serveRemoteHalf(parsed.command, { verbose: parsed.verbose });
+      return await withStopSignals((signal) =>
+        serveRemoteHalf(parsed.command, { verbose: parsed.verbose, signal })
+      );
     case "run":
       return await runTransfer(parsed.options);
   }
 }
 
 async function runTransfer(options: Parameters<typeof socketpipe>[0]): Promise<number> {
+  return await withStopSignals(async (signal) => {
+    try {
+      const result = await socketpipe(options, { signal });
+      for (const message of result.messages) logLine(message);
+      return result.status;
+    } catch (error) {
+      logLine(`internal error: ${messageOf(error)}`);
+      return 2;
+    }
+  });
+}
+
+/** Runs `run` with SIGINT, SIGTERM and SIGHUP turned into an abort of its signal. */
+async function withStopSignals(run: (signal: AbortSignal) => Promise<number>): Promise<number> {
   const stop = new AbortController();
   const listeners = STOP_SIGNALS.map((signal) => {
     const listener = () => stop.abort(signal);
@@ -50,12 +66,7 @@ async function runTransfer(options: Parameters<typeof socketpipe>[0]): Promise<n
     return () => Deno.removeSignalListener(signal, listener);
   });
   try {
-    const result = await socketpipe(options, { signal: stop.signal });
-    for (const message of result.messages) logLine(message);
-    return result.status;
-  } catch (error) {
-    logLine(`internal error: ${messageOf(error)}`);
-    return 2;
+    return await run(stop.signal);
   } finally {
     for (const removeListener of listeners) removeListener();
   }

@@ -19,6 +19,11 @@ export interface RunningCommand {
   readonly role: string;
   /** Resolves when the command has ended (at once if it could not start). */
   readonly status: Promise<CommandStatus>;
+  /**
+   * The process group the command leads, if it was given one (the remote command: its
+   * watchdog stops the group if the remote half dies); null otherwise.
+   */
+  readonly group: number | null;
   /** Stops the command and every process it started; resolves once they have ended. */
   stop(): Promise<void>;
 }

@@ -1,7 +1,7 @@
 import { valueIfSettled } from "./_settled_within.ts";
 import { chooseDataPath } from "./choose_data_path.ts";
 import { connectBack, formatAddress } from "./connect_back.ts";
-import type { DataPath } from "./data_path.ts";
+import type { DataPath, RemoteTransfer } from "./data_path.ts";
 import { messageOf } from "./errors.ts";
 import { type Fault, FAULTS } from "./faults.ts";
 import { fromHex } from "./hex.ts";
@@ -12,6 +12,7 @@ import { applyPeerTimeout } from "./peer_timeout.ts";
 import type { SessionMessage } from "./protocol.ts";
 import { becomeSubreaper, ProcessTree } from "./process_tree.ts";
 import { PROTOCOL_VERSION, VERSION } from "./version.ts";
+import { startWatchdog } from "./watchdog.ts";
 
 /** Where the remote half talks to the local half, and how it moves data. */
 export interface RemoteHalfOptions {
@@ -35,6 +36,11 @@ export interface RemoteHalfOptions {
    * @default {Deno.env.get("SSH_CLIENT")}
    */
   sshClient?: string | null;
+  /**
+   * Aborted when this half is told to stop (SIGHUP from sshd, SIGTERM, SIGINT): the
+   * command and everything it started are stopped, as when the local half is gone.
+   */
+  signal?: AbortSignal;
   /**
    * How the command gets the data.
    * @default {the zero-copy path where it can run, else the stream path}
@@ -103,6 +109,7 @@ export async function serveRemoteHalf(
       log,
       tree: new ProcessTree(),
       dataPath: options.dataPath,
+      signal: options.signal,
     });
   } finally {
     await channel.close();
@@ -123,20 +130,45 @@ async function runRemoteCommand(
     log: StepLog;
     tree: ProcessTree;
     dataPath?: DataPath;
+    signal?: AbortSignal;
   },
 ): Promise<number> {
-  const { session, channel, log } = context;
+  const { session, log } = context;
   applyPeerTimeout(conn, session.peerTimeout, log);
   const chosen = chooseDataPath(session.copy, context.dataPath);
   log.step(`data path: ${chosen.path.name} (${chosen.why})`);
   const transfer = await chosen.path.startRemote(conn, command, session, context.tree);
+  // Should this process be killed outright, the watchdog stops what the command started.
+  const watchdog = transfer.command.group ? startWatchdog(transfer.command.group) : null;
+  try {
+    return await superviseRemoteCommand(transfer, context);
+  } finally {
+    watchdog?.release();
+  }
+}
+
+async function superviseRemoteCommand(
+  transfer: RemoteTransfer,
+  context: {
+    session: SessionMessage;
+    channel: LoginChannel;
+    log: StepLog;
+    tree: ProcessTree;
+    signal?: AbortSignal;
+  },
+): Promise<number> {
+  const { session, channel, log } = context;
   const consumerGone = channel.first("consumer-gone");
   consumerGone.then((gone) => gone && transfer.stopSending());
   transfer.consumerGone.then(() => channel.send({ event: "consumer-gone" }));
   // The local half is gone when the login channel closes, or falls silent (a cut link or
   // a crashed host, which sshd may not notice for many minutes).
   channel.watchLiveness(session.peerTimeout);
-  const localHalfGone = Promise.race([channel.closed, channel.silent]).then(() => null);
+  const stopped = new Promise<void>((resolve) => {
+    if (context.signal?.aborted) resolve();
+    context.signal?.addEventListener("abort", () => resolve(), { once: true });
+  });
+  const localHalfGone = Promise.race([channel.closed, channel.silent, stopped]).then(() => null);
 
   // The report waits for the command and for everything it started to be done with the
   // data: as a pipe's reader sees its end only when the last writer has closed.
@@ -156,5 +188,9 @@ async function runRemoteCommand(
   log.step(`remote command ended; ${counts.received} bytes in, ${counts.sent} out`);
   const cutOff = (await valueIfSettled(consumerGone)) !== null;
   const reported = await channel.send({ event: "exit", status, cutOff, counts, error });
+  // Nothing of the run stays on the remote host: what the command left running (holding
+  // no data, or the run would not have ended) is stopped with the session, whether the
+  // end was clean or the local half was interrupted.
+  await context.tree.stop(null);
   return reported ? 0 : 2;
 }

@@ -10,6 +10,7 @@ import { describeErrno, Errno, lastError, requireLibc } from "./libc.ts";
 
 const POSIX_SPAWN_SETSIGDEF = 0x04;
 const POSIX_SPAWN_SETSIGMASK = 0x08;
+const POSIX_SPAWN_SETPGROUP = 0x02;
 const WNOHANG = 1;
 /** Opaque libc structs: more room than glibc needs (80, 336 and 128 bytes). */
 const OPAQUE_SIZE = 1024;
@@ -56,6 +57,7 @@ export function spawnWithFds(
   argv: readonly string[],
   fds: SpawnFds,
   extraEnvironment: Record<string, string> = {},
+  ownProcessGroup = false,
 ): number {
   const c = requireLibc();
   const actions = new Uint8Array(OPAQUE_SIZE);
@@ -73,7 +75,13 @@ export function spawnWithFds(
     c.sigemptyset(noSignals);
     c.posix_spawnattr_setsigdefault(attributes, allSignals);
     c.posix_spawnattr_setsigmask(attributes, noSignals);
-    c.posix_spawnattr_setflags(attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    // A process group of its own (pgid = its pid) only where no terminal's job control
+    // is at stake: the remote command, which its watchdog can then stop as a group.
+    const group = ownProcessGroup ? POSIX_SPAWN_SETPGROUP : 0;
+    c.posix_spawnattr_setflags(
+      attributes,
+      POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | group,
+    );
     const argvStrings = argv.map(cString);
     const environment = Object.entries({ ...Deno.env.toObject(), ...extraEnvironment }).map((
       [k, v],

@@ -84,13 +84,23 @@ function startCommand(
       args: argv.slice(1),
       ...stdio,
       env: tree.environment(role),
+      // The remote command leads a group of its own (a new session), which its watchdog
+      // stops if the remote half dies; local commands stay in the terminal's job.
+      detached: role === "remote",
     }).spawn();
     tree.adopt(role, child.pid);
     status = child.status.then(statusFromDeno);
   } catch (error) {
     status = Promise.resolve(statusOfSpawnFailure(error));
   }
-  const running: RunningCommand = { argv, role, status, stop: () => stopRole(tree, role, status) };
+  const group = role === "remote" && child ? child.pid : null;
+  const running: RunningCommand = {
+    argv,
+    role,
+    status,
+    group,
+    stop: () => stopRole(tree, role, status),
+  };
   return { running, child };
 }
 

@@ -143,9 +143,12 @@ function startCommand(
   tree: ProcessTree,
 ): RunningCommand {
   let status: Promise<CommandStatus>;
+  let group: number | null = null;
   try {
-    const pid = spawnWithFds(argv, fds, tree.environment(role));
+    const ownGroup = role === "remote";
+    const pid = spawnWithFds(argv, fds, tree.environment(role), ownGroup);
     tree.adopt(role, pid);
+    if (ownGroup) group = pid;
     status = waitForExit(pid);
   } catch (error) {
     const reason = error instanceof SpawnError && error.notFound
@@ -153,7 +156,7 @@ function startCommand(
       : error;
     status = Promise.resolve(statusOfSpawnFailure(reason));
   }
-  return { argv, role, status, stop: () => stopRole(tree, role, status) };
+  return { argv, role, status, group, stop: () => stopRole(tree, role, status) };
 }
 
 /** The data socket as the zero-copy path uses it: its fd, and the kernel's counts. */

@@ -160,12 +160,24 @@ export async function randomFile(dir: string, name: string, size: number): Promi
 }
 
 /** Processes whose command line contains `marker` (other than the search itself). */
-export async function processesMatching(marker: string): Promise<string[]> {
-  const out = await new Deno.Command("pgrep", { args: ["-af", marker], stdout: "piped" })
-    .output();
-  return new TextDecoder().decode(out.stdout).split("\n").filter((line) =>
-    line.trim() !== "" && !line.includes("pgrep")
-  );
+export function processesMatching(marker: string): Promise<string[]> {
+  // As `pgrep -af marker`, and also every process whose environment holds the marker
+  // (grandchildren such as a `sleep` carry it only there).
+  const pattern = new RegExp(marker);
+  const found: string[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name) || Number(entry.name) === Deno.pid) continue;
+    try {
+      const cmdline = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).split("\0")
+        .join(" ").trim();
+      if (cmdline === "") continue; // a zombie: it has ended, its parent has yet to reap it
+      const environ = Deno.readTextFileSync(`/proc/${entry.name}/environ`);
+      if (pattern.test(cmdline) || environ.includes(marker)) found.push(`${entry.name} ${cmdline}`);
+    } catch {
+      // Ended meanwhile.
+    }
+  }
+  return Promise.resolve(found);
 }
 
 /** Polls until no process matches `marker`, or the deadline; returns what remains. */

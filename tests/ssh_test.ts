@@ -21,6 +21,8 @@ import {
   waitUntilRunning,
 } from "./_run.ts";
 import { type PrivateSshd, sshdAvailable, startSshd } from "./_sshd.ts";
+import { signalNumber } from "../lib/command_status.ts";
+import { PROTOCOL_VERSION } from "../lib/version.ts";
 
 const ignore = !sshdAvailable;
 const sshd: PrivateSshd | null = ignore ? null : await startSshd();
@@ -44,16 +46,40 @@ const runCliWithFiles: typeof runCliWithFilesOnDefaultPath = (args, files) =>
  * Starts a transfer that runs until stopped (`yes` into a remote `grep`), every process
  * of which carries `marker` in its command line; resolves once the remote command runs.
  */
-async function startEndlessTransfer(marker: string): Promise<Deno.ChildProcess> {
+async function startEndlessTransfer(
+  marker: string,
+  options: { grandchildren?: boolean } = {},
+): Promise<Deno.ChildProcess> {
+  // With grandchildren, each command first starts a background subshell whose `sleep`
+  // never touches the data and carries the marker only in its environment.
+  const family = (command: string) =>
+    options.grandchildren
+      ? ["sh", "-c", `export TEST_MARK=$0; (sleep 300; true) & exec ${command}`, marker]
+      : command.replace("$0", marker).split(" ");
   const child = spawnCli([
     ...pathArgs,
-    ...block("-i", "yes", marker),
+    ...block("-i", ...family("yes $0")),
     ...LOGIN,
     ...REMOTE_HALF,
-    ...block("-r", "grep", "-c", `no-${marker}`),
+    ...block("-r", ...family("grep -c no-$0")),
   ], { stdout: "null" });
   await waitUntilRunning(`(^|/)grep -c no-${marker}`, 20_000);
+  if (options.grandchildren) await waitForSleeps(marker);
   return child;
+}
+
+/** The sleeps of a run started with grandchildren (each host has one). */
+async function sleepsOf(marker: string): Promise<string[]> {
+  return (await processesMatching(marker)).filter((line) => / sleep 300$/.test(line));
+}
+
+/** Waits until both hosts' grandchild sleeps of `marker` run. */
+async function waitForSleeps(marker: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while ((await sleepsOf(marker)).length < 2) {
+    if (Date.now() > deadline) throw new Error("the grandchildren did not start");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 /** Registers an end-to-end test once per data path. */
@@ -337,9 +363,15 @@ sshTest(
       ...block("-r", "sh", "-c", "head -c 1000000 > /dev/null; kill -KILL $$"),
     ]);
     assert.equal(run.code, 137, run.stderr);
-    assert.equal(run.errorLines.length, 1, run.stderr);
+    // As with set -o pipefail: the input's SIGPIPE is a failure too, named first; the
+    // remote command's, rightmost, gives the status.
+    assert.equal(run.errorLines.length, 2, run.stderr);
     assert.match(
       run.errorLines[0],
+      /^socketpipe: input command \{ cat .* \} killed by SIGPIPE: the remote command \{ sh -c .* \} stopped reading after \d+ bytes$/,
+    );
+    assert.match(
+      run.errorLines[1],
       /^socketpipe: remote command \{ sh -c .* \} killed by SIGKILL after taking \d+ of \d+ bytes: stream truncated$/,
     );
   },
@@ -448,6 +480,74 @@ sshTest(
     for (const line of stderr.split("\n").filter((l) => /^socketpipe: data connection/.test(l))) {
       assert.match(line, /: (connection reset by peer|broken pipe|connection timed out)$/, line);
     }
+    assert.deepEqual(await waitUntilGone(marker, 5000), []);
+  },
+);
+
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  sshTest(
+    `${signal} mid-transfer: no process of the run is left on either host, grandchildren included`,
+    async () => {
+      const marker = unique();
+      const child = await startEndlessTransfer(marker, { grandchildren: true });
+      child.kill(signal);
+      const output = await child.output();
+      assert.equal(output.code, 128 + signalNumber(signal), text(output.stderr));
+      assert.match(
+        text(output.stderr),
+        new RegExp(`^socketpipe: interrupted by ${signal}: stopped every command`, "m"),
+      );
+      assert.deepEqual(await waitUntilGone(marker, 5000), []);
+    },
+  );
+}
+
+sshTest(
+  "the remote half killed outright: its watchdog stops the remote command's group, grandchildren included",
+  async () => {
+    const marker = unique();
+    const child = await startEndlessTransfer(marker, { grandchildren: true });
+    const remoteHalf = await processesMatching(`^${DENO} run .*main\\.ts -s -- sh -c`);
+    const ours = remoteHalf.filter((line) => line.endsWith(marker));
+    assert.equal(ours.length, 1, remoteHalf.join("\n"));
+    Deno.kill(Number(ours[0].split(" ")[0]), "SIGKILL");
+    const output = await child.output();
+    assert.equal(output.code, 2, text(output.stderr));
+    assert.deepEqual(await waitUntilGone(marker, 5000), []);
+  },
+);
+
+sshTest(
+  "ssh killed mid-transfer: nothing is left on either host, grandchildren included",
+  async () => {
+    const marker = unique();
+    const child = await startEndlessTransfer(marker, { grandchildren: true });
+    const ssh = await processesMatching(`(^|/)ssh -F .* testhost .*${marker}`);
+    assert.equal(ssh.length, 1, ssh.join("\n"));
+    Deno.kill(Number(ssh[0].split(" ")[0]), "SIGKILL");
+    const output = await child.output();
+    assert.equal(output.code, 2, text(output.stderr));
+    assert.deepEqual(await waitUntilGone(marker, 5000), []);
+  },
+);
+
+sshTest(
+  "-t expiring: the login's own children are stopped too (a wrapper's sleep), and the remote half ends",
+  async () => {
+    const marker = unique();
+    const wrapper = ["sh", "-c", 'export TEST_MARK=$0; (sleep 300; true) & exec "$@"', marker];
+    // A remote half that says hello but never connects back.
+    const silent = ["sh", `${REPO}/tests/fixtures/silent_remote.sh`, String(PROTOCOL_VERSION)];
+    const run = await runCli([
+      "-t",
+      "2",
+      ...block("-i", "true"),
+      ...block("-l", ...wrapper, ...sshd!.login),
+      ...block("-x", ...silent),
+      ...block("-r", "cat"),
+    ]);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.errorLines[0] ?? "", /no authenticated data connection within 2 s/);
     assert.deepEqual(await waitUntilGone(marker, 5000), []);
   },
 );
