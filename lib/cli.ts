@@ -4,6 +4,8 @@ import { logLine, printText } from "./log.ts";
 import { parseArgs } from "./parse_args.ts";
 import { serveRemoteHalf } from "./remote_half.ts";
 import { HELP, SYNOPSIS } from "./usage.ts";
+import { onStatusRequest, reexecWithStatusSignalBlocked } from "./status_signal.ts";
+import { statusLine } from "./status_line.ts";
 import { VERSION } from "./version.ts";
 
 const STOP_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
@@ -36,23 +38,37 @@ export async function runCommandLine(args: readonly string[]): Promise<number> {
       printText(`socketpipe ${VERSION}`, Deno.stdout);
       return 0;
     case "serve":
+      reexecWithStatusSignalBlocked();
       return await withStopSignals((signal) =>
         serveRemoteHalf(parsed.command, { verbose: parsed.verbose, signal })
       );
     case "run":
+      reexecWithStatusSignalBlocked();
       return await runTransfer(parsed.options);
   }
 }
 
 async function runTransfer(options: Parameters<typeof socketpipe>[0]): Promise<number> {
   return await withStopSignals(async (signal) => {
+    const startedAt = Date.now();
+    let moved: (() => { sent: number; received: number }) | null = null;
+    let dataAt = startedAt;
+    const stopListening = onStatusRequest(() =>
+      logLine(statusLine(moved?.() ?? null, Date.now() - (moved ? dataAt : startedAt)))
+    );
+    const onData = (reader: typeof moved) => {
+      moved = reader;
+      dataAt = Date.now();
+    };
     try {
-      const result = await socketpipe(options, { signal });
+      const result = await socketpipe(options, { signal, onData, jobControl: true });
       for (const message of result.messages) logLine(message);
       return result.status;
     } catch (error) {
       logLine(`internal error: ${messageOf(error)}`);
       return 2;
+    } finally {
+      stopListening();
     }
   });
 }

@@ -59,6 +59,11 @@ export interface Transfer {
   readonly consumerGone: Promise<void>;
   /** Resolves when both directions are finished and the connection is closed. */
   readonly finished: Promise<TransferResult>;
+  /**
+   * The bytes moved so far, each way, without touching the stream: the kernel's counts
+   * on the zero-copy path, the copy loops' on the stream path.
+   */
+  moved(): { sent: number; received: number };
 }
 
 /** The local half's transfer: the input command feeds the socket, the output command drains it. */

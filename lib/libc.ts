@@ -26,6 +26,13 @@ const SYMBOLS = {
   posix_spawnattr_destroy: { parameters: ["buffer"], result: "i32" },
   sigemptyset: { parameters: ["buffer"], result: "i32" },
   sigfillset: { parameters: ["buffer"], result: "i32" },
+  sigaddset: { parameters: ["buffer", "i32"], result: "i32" },
+  sigismember: { parameters: ["buffer", "i32"], result: "i32" },
+  sigprocmask: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  sigpending: { parameters: ["buffer"], result: "i32" },
+  sigtimedwait: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
+  signal: { parameters: ["i32", "usize"], result: "usize" },
+  execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
   /** Blocks until the child ends: on a worker thread, so its errno is never read. */
   waitpidBlocking: {
     name: "waitpid",
@@ -182,4 +189,37 @@ export function describeErrno(errno: number): string {
   const pointer = libc()?.strerror(errno);
   const text = pointer ? Deno.UnsafePointerView.getCString(pointer) : `system error ${errno}`;
   return text.charAt(0).toLowerCase() + text.slice(1);
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * A C string: the text's UTF-8 bytes and a NUL.
+ *
+ * @example
+ * ```ts
+ * import { cString } from "./libc.ts";
+ * cString("sh").length; // 3
+ * ```
+ */
+export function cString(text: string): Uint8Array<ArrayBuffer> {
+  return encoder.encode(`${text}\0`);
+}
+
+/**
+ * A NULL-terminated array of pointers to C strings (which must stay alive while it is
+ * used), as `argv` and `envp` are.
+ *
+ * @example
+ * ```ts
+ * import { cString, cStringArray } from "./libc.ts";
+ * cStringArray([cString("sh"), cString("-c")]).length; // 24: three pointers
+ * ```
+ */
+export function cStringArray(strings: Uint8Array<ArrayBuffer>[]): Uint8Array<ArrayBuffer> {
+  const pointers = new BigUint64Array(strings.length + 1);
+  strings.forEach((string, index) => {
+    pointers[index] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(string)));
+  });
+  return new Uint8Array(pointers.buffer);
 }

@@ -84,6 +84,18 @@ export interface RunControl {
    * signal name such as "SIGINT", sets the exit status to 128 + N.
    */
   signal?: AbortSignal;
+  /**
+   * Called once the commands run on the data connection, with a function that reads the
+   * bytes moved so far each way, for a status line or a progress meter; it reads the
+   * kernel's counts and copies nothing.
+   */
+  onData?(moved: () => { sent: number; received: number }): void;
+  /**
+   * Handle SIGTSTP as a shell job would, for a command line (Ctrl-Z): tell the remote
+   * half the run is paused, stop, and tell it the run resumed on SIGCONT, so that a pause
+   * of any length does not end the run. Off for a library caller.
+   */
+  jobControl?: boolean;
 }
 
 /** How a run ended: every role's status, both halves' byte counts, and the verdict. */
@@ -207,6 +219,7 @@ export async function runLocalHalf(
     signal: control.signal,
     tree,
     stopLogin: () => login.stop(),
+    onData: control.onData,
   });
   await channel.close();
   await stopLogin(login, LOGIN_GRACE_MS);

@@ -55,6 +55,8 @@ export interface LocalTransferOptions {
   tree: ProcessTree;
   /** Stops the login (and with it the remote half), when the run is being stopped. */
   stopLogin(): Promise<void>;
+  /** Told, once the commands run, how to read the bytes moved so far. */
+  onData?(moved: () => { sent: number; received: number }): void;
 }
 
 /**
@@ -75,6 +77,7 @@ export async function runLocalTransfer(
 ): Promise<LocalTransferOutcome> {
   const { channel } = options;
   const transfer = await dataPath.startLocal(conn, options, options.tree);
+  options.onData?.(() => transfer.moved());
   // When the remote command ends or stops reading, stop feeding it, as a pipe would; when
   // the output command stops reading, tell the remote half to stop feeding us.
   const remoteStopped = remoteStopsReading(channel);

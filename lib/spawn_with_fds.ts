@@ -6,7 +6,7 @@
  * @module
  */
 import { signalName } from "./command_status.ts";
-import { describeErrno, Errno, lastError, requireLibc } from "./libc.ts";
+import { cString, cStringArray, describeErrno, Errno, lastError, requireLibc } from "./libc.ts";
 
 const POSIX_SPAWN_SETSIGDEF = 0x04;
 const POSIX_SPAWN_SETSIGMASK = 0x08;
@@ -14,21 +14,6 @@ const POSIX_SPAWN_SETPGROUP = 0x02;
 const WNOHANG = 1;
 /** Opaque libc structs: more room than glibc needs (80, 336 and 128 bytes). */
 const OPAQUE_SIZE = 1024;
-
-const encoder = new TextEncoder();
-
-function cString(text: string): Uint8Array<ArrayBuffer> {
-  return encoder.encode(`${text}\0`);
-}
-
-/** A NULL-terminated array of pointers to the given C strings (which must stay alive). */
-function pointerArray(strings: Uint8Array<ArrayBuffer>[]): Uint8Array<ArrayBuffer> {
-  const pointers = new BigUint64Array(strings.length + 1);
-  strings.forEach((string, index) => {
-    pointers[index] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(string)));
-  });
-  return new Uint8Array(pointers.buffer);
-}
 
 /** Where a spawned command's stdin, stdout and stderr come from: file descriptors. */
 export interface SpawnFds {
@@ -92,8 +77,8 @@ export function spawnWithFds(
       argvStrings[0],
       actions,
       attributes,
-      pointerArray(argvStrings),
-      pointerArray(environment),
+      cStringArray(argvStrings),
+      cStringArray(environment),
     );
     if (result !== 0) throw new SpawnError(result);
     return pid[0];

@@ -134,6 +134,7 @@ function copyBothWays(
     consumerStoppedEarly: () => !progress.endOfStream,
     consumerGone,
     finished,
+    moved: () => ({ sent: counts.sent, received: counts.received }),
   };
 }
 

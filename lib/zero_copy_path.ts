@@ -86,6 +86,7 @@ export const zeroCopyPath: DataPath = {
       consumerStoppedEarly: () => !socket.atEndOfStream(),
       consumerGone,
       finished,
+      moved: () => socket.moved(),
     };
   },
 
@@ -122,6 +123,7 @@ export const zeroCopyPath: DataPath = {
       consumerStoppedEarly: () => wiring.input && !socket.atEndOfStream(),
       consumerGone: done.then((early) => early ? undefined : new Promise<void>(() => {})),
       finished,
+      moved: () => socket.moved(),
     };
   },
 };
@@ -162,6 +164,8 @@ function startCommand(
 /** The data socket as the zero-copy path uses it: its fd, and the kernel's counts. */
 class DataSocket {
   #sendingStopped = false;
+  #closed = false;
+  #final = { sent: 0, received: 0 };
 
   private constructor(
     readonly conn: Deno.TcpConn,
@@ -202,6 +206,19 @@ class DataSocket {
     shutdownBoth(this.fd);
   }
 
+  /** The bytes acknowledged by the peer and received from it so far (until closed). */
+  moved(): { sent: number; received: number } {
+    if (this.#closed) return { ...this.#final };
+    const info = tcpInfo(this.fd);
+    // A FIN takes one sequence number, which the kernel counts as a byte.
+    const finAcked = OUR_FIN_ACKED_STATES.has(info.state) ? 1 : 0;
+    const finReceived = PEER_FIN_STATES.has(info.state) ? 1 : 0;
+    return {
+      sent: Math.max(0, info.bytesAcked - this.ackedAtStart - finAcked),
+      received: Math.max(0, info.bytesReceived - this.handshakeReceived - finReceived),
+    };
+  }
+
   /** Whether everything the peer sent has arrived and been read. */
   atEndOfStream(): boolean {
     return PEER_FIN_STATES.has(tcpInfo(this.fd).state) && unreadBytes(this.fd) === 0;
@@ -228,6 +245,8 @@ class DataSocket {
       received,
       delivered: received - drained,
     };
+    this.#final = { sent: counts.sent, received: counts.received };
+    this.#closed = true;
     try {
       this.conn.close();
     } catch {

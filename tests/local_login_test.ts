@@ -7,12 +7,14 @@ import { PROTOCOL_VERSION } from "../lib/version.ts";
 import {
   block,
   DATA_PATHS,
+  DENO,
   LOCAL_LOGIN,
   REMOTE_HALF,
   REPO,
   runCli as runCliOnDefaultPath,
   sha256,
   spawnCli,
+  waitUntilRunning,
 } from "./_run.ts";
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
@@ -334,4 +336,55 @@ pathTest("socketpipe's own stderr gone: the exit status is still the command's",
   ], { stdin: "null", stdout: "null", stderr: "piped" });
   await child.stderr.cancel(); // the read end closes: every write to stderr fails
   assert.equal((await child.status).code, 7);
+});
+
+/** Whether process `pid` has a TCP socket in the LISTEN state. */
+function listens(pid: number): boolean {
+  const inodes = new Set<string>();
+  for (const fd of Deno.readDirSync(`/proc/${pid}/fd`)) {
+    try {
+      const target = Deno.readLinkSync(`/proc/${pid}/fd/${fd.name}`);
+      const inode = target.match(/^socket:\[(\d+)\]$/)?.[1];
+      if (inode) inodes.add(inode);
+    } catch {
+      // Closed meanwhile.
+    }
+  }
+  const listening = ["tcp", "tcp6"].flatMap((table) =>
+    Deno.readTextFileSync(`/proc/${pid}/net/${table}`).split("\n").slice(1)
+      .map((line) => line.trim().split(/\s+/))
+      .filter((fields) => fields[3] === "0A")
+      .map((fields) => fields[9])
+  );
+  return listening.some((inode) => inodes.has(inode));
+}
+
+Deno.test("SIGUSR1: the local half prints a status line, and neither half opens a debugger", async () => {
+  const marker = `usr1-${crypto.randomUUID().slice(0, 8)}`;
+  const child = spawnCli([
+    ...block("-i", "sh", "-c", "head -c 50000000 /dev/zero; sleep 3", marker),
+    ...LOCAL_LOGIN,
+    ...block("-r", "sh", "-c", "cat > /dev/null", marker),
+  ], { stdout: "null" });
+  const remote = await waitUntilRunning(`^${DENO} .*main\\.ts -s -- sh -c .*${marker}`, 20_000);
+  // Deno would start its inspector (on 127.0.0.1:9229) from half a second after start-up.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const remotePid = Number(remote[0].split(" ")[0]);
+  Deno.kill(child.pid, "SIGUSR1");
+  Deno.kill(remotePid, "SIGUSR1");
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  assert.equal(listens(child.pid), false, "the local half listens on a port");
+  assert.equal(listens(remotePid), false, "the remote half listens on a port");
+  await assert.rejects(
+    Deno.connect({ hostname: "127.0.0.1", port: 9229 }),
+    Deno.errors.ConnectionRefused,
+  );
+  const output = await child.output();
+  const stderr = text(output.stderr);
+  assert.equal(output.code, 0, stderr);
+  assert.match(
+    stderr,
+    /^socketpipe: status: \d+ bytes sent, 0 bytes received in \d+\.\d s \(\d+\.\d MB\/s\)$/m,
+  );
+  assert.doesNotMatch(stderr, /Debugger listening/);
 });
