@@ -31,7 +31,7 @@ const SYMBOLS = {
   sigprocmask: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   sigpending: { parameters: ["buffer"], result: "i32" },
   sigtimedwait: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
-  signal: { parameters: ["i32", "usize"], result: "usize" },
+  signal: { parameters: ["i32", "i64"], result: "i64" },
   execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
   /** Blocks until the child ends: on a worker thread, so its errno is never read. */
   waitpidBlocking: {

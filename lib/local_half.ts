@@ -27,6 +27,7 @@ import { decideOutcome, formatBlock, type RoleReport } from "./outcome.ts";
 import { applyPeerTimeout, DEFAULT_PEER_TIMEOUT } from "./peer_timeout.ts";
 import type { SessionMessage } from "./protocol.ts";
 import { becomeSubreaper, ProcessTree } from "./process_tree.ts";
+import { handleStopRequests, ignoreStopsForLogin } from "./job_control.ts";
 import { PROTOCOL_VERSION } from "./version.ts";
 
 /** What a run of socketpipe is asked to do, as given on the command line. */
@@ -178,6 +179,7 @@ export async function runLocalHalf(
   // holder of a direction has let go, and leave none of them behind.
   becomeSubreaper();
   const tree = new ProcessTree();
+  if (control.jobControl) ignoreStopsForLogin(); // ssh must not stop on Ctrl-Z
   const login = seams.login ?? startLogin(options, log, tree);
   if ("line" in login) {
     listener.close();
@@ -187,6 +189,7 @@ export async function runLocalHalf(
     peer: "remote",
     onNoise: (line) => log.always(`login: ${line}`),
   });
+  const stopHandlingStops = control.jobControl ? handleStopRequests(channel) : () => {};
   await channel.send(sessionMessage(options, listener, token));
   const peerTimeout = options.peerTimeout ?? DEFAULT_PEER_TIMEOUT;
   channel.watchLiveness(peerTimeout); // from the remote half's first word on
@@ -200,6 +203,7 @@ export async function runLocalHalf(
   listener.close();
   if (!meeting.met) {
     const fault = await explainMissedMeeting(meeting, options, { login, channel }, control.signal);
+    stopHandlingStops();
     await channel.close();
     await stopLogin(login, 0);
     return failed(fault);
@@ -221,6 +225,7 @@ export async function runLocalHalf(
     stopLogin: () => login.stop(),
     onData: control.onData,
   });
+  stopHandlingStops();
   await channel.close();
   await stopLogin(login, LOGIN_GRACE_MS);
   log.step(`${transferred.counts.sent} bytes sent, ${transferred.counts.received} bytes received`);

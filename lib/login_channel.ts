@@ -116,6 +116,23 @@ export class LoginChannel {
   }
 
   /** Stops the heartbeat and closes this side (the peer reads end of file); safe twice. */
+  /**
+   * Tells the peer that this half is about to stop (SIGTSTP), so that its silence until
+   * {@link announceResume} is not taken for a dead peer.
+   */
+  async announcePause(): Promise<void> {
+    await this.send({ event: "paused" });
+  }
+
+  /**
+   * Tells the peer that this half runs again, and starts counting the peer's silence
+   * afresh: nothing could be heard while this half was stopped.
+   */
+  async announceResume(): Promise<void> {
+    this.#lastHeard = Date.now();
+    await this.send({ event: "resumed" });
+  }
+
   async close(): Promise<void> {
     this.#stopHeartbeat();
     if (this.#sendingClosed) return;

@@ -551,3 +551,54 @@ sshTest(
     assert.deepEqual(await waitUntilGone(marker, 5000), []);
   },
 );
+
+sshTest(
+  "Ctrl-Z (SIGTSTP to the whole job) for longer than --peer-timeout, then fg: exit 0, byte-exact",
+  async () => {
+    const marker = unique();
+    const twice = `${work}/${marker}-twice`;
+    await new Deno.Command("sh", { args: ["-c", 'cat "$0" "$0" > "$1"', bigFile, twice] }).output();
+    // A job of its own (a new session), so that the test can signal the whole of it as a
+    // terminal does: socketpipe, its input command and ssh.
+    const child = new Deno.Command(DENO, {
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        `${REPO}/main.ts`,
+        ...pathArgs,
+        "--peer-timeout",
+        "1",
+        ...block("-i", "sh", "-c", 'cat "$0"; sleep 2; cat "$0"', bigFile),
+        ...LOGIN,
+        ...REMOTE_HALF,
+        ...block("-r", "sh", "-c", "sha256sum", marker),
+        ...block("-o", "cat"),
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      detached: true,
+    }).spawn();
+    await waitUntilRunning(`(^|/)sh -c sha256sum ${marker}`, 20_000);
+    Deno.kill(-child.pid, "SIGTSTP");
+    await waitForState(child.pid, "T");
+    await new Promise((resolve) => setTimeout(resolve, 3000)); // three peer timeouts
+    Deno.kill(-child.pid, "SIGCONT");
+    const output = await child.output();
+    assert.equal(output.code, 0, text(output.stderr));
+    assert.equal(text(output.stdout).split(" ")[0], await sha256File(twice));
+    await Deno.remove(twice);
+  },
+);
+
+/** Waits until process `pid` is in `state` (a letter of /proc/<pid>/stat: "T" stopped). */
+async function waitForState(pid: number, state: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+    if (stat.slice(stat.lastIndexOf(")") + 2).startsWith(state)) return;
+    if (Date.now() > deadline) throw new Error(`process ${pid} never reached state ${state}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
