@@ -139,6 +139,13 @@ export const FAULTS = {
     (tried: string) => `could not connect back (${tried}); name a reachable address with -h`,
     ["192.0.2.7:40000: connection refused"],
   ),
+  remoteHalfNotPermitted: fault(
+    TRANSPORT_STATUS,
+    (cause: string) =>
+      `the remote half may not connect back (${cause}); ` +
+      `run it with every permission, e.g. -x { deno run -A main.ts }`,
+    ['Requires net access to "192.0.2.7:40000"'],
+  ),
   remoteSilent: fault(
     TRANSPORT_STATUS,
     (seconds: number) =>

@@ -100,7 +100,16 @@ export async function serveRemoteHalf(
         onAttempt: (address) => log.step(`connecting to ${formatAddress(address, session.port)}`),
       });
     } catch (error) {
-      return await fail("connect", FAULTS.connectBackFailed.raise(messageOf(error)));
+      // Without --allow-net (a -x without -A) no address would do: say what is missing.
+      const cause = messageOf(error);
+      return await fail(
+        "connect",
+        /Requires net access|NotCapable/.test(cause)
+          ? FAULTS.remoteHalfNotPermitted.raise(
+            cause.match(/Requires net access[^,;)]*/)?.[0] ?? cause,
+          )
+          : FAULTS.connectBackFailed.raise(cause),
+      );
     }
     log.step(`connected to ${formatAddress(conn.remoteAddr.hostname, conn.remoteAddr.port)}`);
     return await runRemoteCommand(conn, command, {

@@ -388,3 +388,30 @@ Deno.test("SIGUSR1: the local half prints a status line, and neither half opens 
   );
   assert.doesNotMatch(stderr, /Debugger listening/);
 });
+
+pathTest("a remote half run without -A names the missing permission, not -h", async () => {
+  const run = await runCli([
+    ...block("-i", "printf", "hi"),
+    ...block("-l", "sh", "-c", 'eval "$*"', "sh"),
+    "-h",
+    "127.0.0.1",
+    ...block(
+      "-x",
+      DENO,
+      "run",
+      "--allow-read",
+      "--allow-env",
+      "--allow-ffi",
+      "--allow-run",
+      "--quiet",
+      `${REPO}/main.ts`,
+    ),
+    ...block("-r", "cat"),
+  ]);
+  assert.equal(run.code, 2);
+  assert.equal(run.errorLines.length, 1, run.stderr);
+  assert.match(
+    run.errorLines[0],
+    /^socketpipe: remote half: connect: the remote half may not connect back \(Requires net access to "127\.0\.0\.1:\d+"\); run it with every permission, e\.g\. -x \{ deno run -A main\.ts \}$/,
+  );
+});
