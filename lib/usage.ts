@@ -65,11 +65,20 @@ Exit status:
   1        usage error
   2        setup or transport failure: login failed, remote socketpipe missing, no
            connection within -t, data connection failed, stream truncated
-  N        otherwise the status of the rightmost failing command in input, remote,
-           output order (like set -o pipefail); 128+N for a command killed by signal N.
-           A command killed by SIGPIPE after its reader ended has not failed.
+  N        otherwise exactly as set -o pipefail: the status of the rightmost command
+           that did not exit 0, in input, remote, output order; 128+N for a command
+           killed by signal N, SIGPIPE included (141: its reader stopped early).
   Every non-zero exit prints one line per failure on stderr naming the role, the command
   and what happened.
+
+Signals:
+  SIGINT, SIGTERM, SIGHUP  stop every process of the run on both hosts, grandchildren
+                  included; exit 128+N.
+  SIGUSR1         print one status line (bytes each way, time, rate), as dd does.
+  SIGTSTP (Ctrl-Z), SIGCONT (fg)  pause and resume the run, however long the pause.
+
+A direction of data ends when every process holding it has let go, as in a pipe:
+background children of the commands are waited for, and nothing is left running.
 
 Example:
   socketpipe -i { tar cf - / } -l { ssh backuphost } -r { dd of=/dev/st0 bs=32k }`;
