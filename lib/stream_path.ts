@@ -13,6 +13,8 @@ import { type ProcessTree, stopRole } from "./process_tree.ts";
 
 /** Bytes read from the socket at a time. */
 const CHUNK_SIZE = 256 * 1024;
+/** The default capacity of a Linux pipe. */
+const PIPE_PIECE = 64 * 1024;
 
 /**
  * The portable data path: commands run under `Deno.Command` with pipes, and socketpipe
@@ -206,12 +208,17 @@ async function copyOutOfSocket(
     if (count === null) break;
     counts.received += count;
     if (!consumerTakes) continue; // keep draining, so the peer is never reset mid-stream
-    try {
-      await writer!.write(buffer.subarray(0, count));
-      counts.delivered += count;
-    } catch {
-      consumerTakes = false;
-      reportConsumerGone();
+    // In pieces no larger than a pipe holds, so that a consumer that stops is known to
+    // have been handed what it was counted for, not a whole chunk or nothing.
+    for (let at = 0; at < count && consumerTakes; at += PIPE_PIECE) {
+      const piece = buffer.subarray(at, Math.min(count, at + PIPE_PIECE));
+      try {
+        await writer!.write(piece);
+        counts.delivered += piece.length;
+      } catch {
+        consumerTakes = false;
+        reportConsumerGone();
+      }
     }
   }
   // Set before the consumer can see end of file, so a consumer that ends after reading
