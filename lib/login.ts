@@ -17,6 +17,7 @@ import type { StepLog } from "./log.ts";
 import { formatBlock } from "./outcome.ts";
 import { type ProcessTree, stopRole } from "./process_tree.ts";
 import { shellQuote } from "./shell_quote.ts";
+import { spawnWithStatusSignalUnblocked } from "./status_signal.ts";
 
 /** How socketpipe is started on the remote host when `-x` is not given. */
 export const DEFAULT_REMOTE_SOCKETPIPE: readonly string[] = ["socketpipe"];
@@ -94,14 +95,15 @@ export function startLogin(
   );
   let child: Deno.ChildProcess;
   try {
-    child = new Deno.Command(argv[0], {
+    const command = new Deno.Command(argv[0], {
       args: argv.slice(1),
       stdin: "piped",
       stdout: "piped",
       stderr: "inherit",
       env: { ...loginEnvironment(), ...tree.environment("login") },
       clearEnv: true,
-    }).spawn();
+    });
+    child = spawnWithStatusSignalUnblocked(() => command.spawn());
     tree.adopt("login", child.pid);
   } catch (error) {
     const cause = statusOfSpawnFailure(error).failedToStart ?? String(error);

@@ -23,6 +23,7 @@ export { VERIFIED_ON_DENO };
 
 const SIGUSR1 = 10;
 const SIG_BLOCK = 0;
+const SIG_UNBLOCK = 1;
 const SIGSET_SIZE = 128;
 /** An environment variable that marks the re-executed process: exec happens once. */
 const REEXECUTED = "SOCKETPIPE_SIGUSR1_BLOCKED";
@@ -103,4 +104,37 @@ export function onStatusRequest(onRequest: () => void): () => void {
   }, 250);
   Deno.unrefTimer(timer);
   return () => clearInterval(timer);
+}
+
+/**
+ * Runs `spawn` (a `Deno.Command` spawn) with SIGUSR1 unblocked in this thread, so that
+ * the child does not inherit the blocked signal (Deno keeps the spawning thread's mask
+ * in the child; commands started with FFI get an empty mask anyway). A SIGUSR1 already
+ * pending is taken off first; one that arrives within the spawn itself, a fraction of a
+ * millisecond, would still reach Deno.
+ *
+ * @example
+ * ```ts
+ * import { spawnWithStatusSignalUnblocked } from "./status_signal.ts";
+ * const child = spawnWithStatusSignalUnblocked(() => new Deno.Command("true").spawn());
+ * await child.status;
+ * ```
+ */
+export function spawnWithStatusSignalUnblocked<T>(spawn: () => T): T {
+  const c = libc();
+  if (!c || !statusSignalBlocked()) return spawn();
+  const set = new Uint8Array(SIGSET_SIZE);
+  c.sigemptyset(set);
+  c.sigaddset(set, SIGUSR1);
+  const pending = new Uint8Array(SIGSET_SIZE);
+  c.sigpending(pending);
+  const requested = c.sigismember(pending, SIGUSR1) === 1;
+  if (requested) c.sigtimedwait(set, null, new Uint8Array(16));
+  c.sigprocmask(SIG_UNBLOCK, set, null);
+  try {
+    return spawn();
+  } finally {
+    c.sigprocmask(SIG_BLOCK, set, null);
+    if (requested) Deno.kill(Deno.pid, "SIGUSR1"); // pending again, for the status line
+  }
 }

@@ -10,6 +10,7 @@ import type {
 import { messageOf } from "./errors.ts";
 import { closeQuietly, writeAll } from "./conn_io.ts";
 import { type ProcessTree, stopRole } from "./process_tree.ts";
+import { spawnWithStatusSignalUnblocked } from "./status_signal.ts";
 
 /** Bytes read from the socket at a time. */
 const CHUNK_SIZE = 256 * 1024;
@@ -82,14 +83,15 @@ function startCommand(
   let child: Deno.ChildProcess | null = null;
   let status: Promise<CommandStatus>;
   try {
-    child = new Deno.Command(argv[0], {
+    const command = new Deno.Command(argv[0], {
       args: argv.slice(1),
       ...stdio,
       env: tree.environment(role),
       // The remote command leads a group of its own (a new session), which its watchdog
       // stops if the remote half dies; local commands stay in the terminal's job.
       detached: role === "remote",
-    }).spawn();
+    });
+    child = spawnWithStatusSignalUnblocked(() => command.spawn());
     tree.adopt(role, child.pid);
     status = child.status.then(statusFromDeno);
   } catch (error) {

@@ -121,6 +121,18 @@ pathTest("a command killed by a signal gives 128+N", async () => {
   assert.match(run.errorLines[0], /^socketpipe: remote command \{ sh -c .* \} killed by SIGUSR1$/);
 });
 
+pathTest("commands get SIGUSR1 unblocked, though socketpipe itself keeps it blocked", async () => {
+  const run = await runCli([
+    ...block("-i", "sh", "-c", "kill -USR1 $$"),
+    ...LOCAL_LOGIN,
+    ...block("-r", "cat"),
+  ]);
+  assert.equal(run.code, 128 + 10, run.stderr);
+  assert.deepEqual(run.errorLines, [
+    "socketpipe: input command { sh -c 'kill -USR1 $$' } killed by SIGUSR1",
+  ]);
+});
+
 pathTest(
   "-i { yes } -r { head -c 1000 } ends promptly with 141, the input's SIGPIPE, as set -o pipefail",
   async () => {
