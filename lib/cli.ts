@@ -4,7 +4,7 @@ import { logLine, printText } from "./log.ts";
 import { parseArgs } from "./parse_args.ts";
 import { serveRemoteHalf } from "./remote_half.ts";
 import { HELP, SYNOPSIS } from "./usage.ts";
-import { onStatusRequest, reexecWithStatusSignalBlocked } from "./status_signal.ts";
+import { onStatusRequest } from "./status_signal.ts";
 import { statusLine } from "./status_line.ts";
 import { VERSION } from "./version.ts";
 
@@ -38,12 +38,10 @@ export async function runCommandLine(args: readonly string[]): Promise<number> {
       printText(`socketpipe ${VERSION}`, Deno.stdout);
       return 0;
     case "serve":
-      reexecWithStatusSignalBlocked();
       return await withStopSignals((signal) =>
         serveRemoteHalf(parsed.command, { verbose: parsed.verbose, signal })
       );
     case "run":
-      reexecWithStatusSignalBlocked();
       return await runTransfer(parsed.options);
   }
 }

@@ -24,6 +24,7 @@ export { VERIFIED_ON_DENO };
 const SIGUSR1 = 10;
 const SIG_BLOCK = 0;
 const SIG_UNBLOCK = 1;
+const SIG_SETMASK = 2;
 const SIGSET_SIZE = 128;
 /** An environment variable that marks the re-executed process: exec happens once. */
 const REEXECUTED = "SOCKETPIPE_SIGUSR1_BLOCKED";
@@ -55,7 +56,7 @@ export function reexecWithStatusSignalBlocked(): void {
     return;
   }
   if (statusSignalBlocked()) return;
-  const c = libc();
+  const c = execSymbols();
   if (!c) return;
   let argv: string[];
   try {
@@ -73,7 +74,26 @@ export function reexecWithStatusSignalBlocked(): void {
     .map(([name, value]) => cString(`${name}=${value}`));
   c.execve(cString(Deno.execPath()), cStringArray(argvStrings), cStringArray(environment));
   // Still here: the exec failed. Carry on as before, with SIGUSR1 as it was.
-  c.sigprocmask(2, /* SIG_SETMASK */ previous, null);
+  c.sigprocmask(SIG_SETMASK, previous, null);
+}
+
+/**
+ * The four symbols the exec needs, loaded on their own: binding all of libc's symbols
+ * costs several milliseconds, paid twice (before and after the exec) otherwise.
+ */
+function execSymbols() {
+  if (Deno.build.os !== "linux") return null;
+  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
+  try {
+    return Deno.dlopen("libc.so.6", {
+      sigemptyset: { parameters: ["buffer"], result: "i32" },
+      sigaddset: { parameters: ["buffer", "i32"], result: "i32" },
+      sigprocmask: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+      execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
+    }).symbols;
+  } catch {
+    return null;
+  }
 }
 
 /**

@@ -14,6 +14,8 @@ import { block, DATA_PATHS, LOCAL_LOGIN, runCli, sha256 } from "./_run.ts";
 
 interface Shape {
   name: string;
+  /** Whether socketpipe's (and the pipe's) stdin is the data file; else /dev/null. */
+  stdin?: boolean;
   input?: string;
   remote: string;
   output?: string;
@@ -22,6 +24,12 @@ interface Shape {
 const SHAPES: Shape[] = [
   { name: "plain", input: 'cat "$F"', remote: "cat", output: "cat" },
   { name: "background writer", input: 'cat "$F" &', remote: 'sha256sum > "$D/r"' },
+  {
+    name: "background reader on the input (of socketpipe's stdin)",
+    stdin: true,
+    input: "exec 3<&0; cat <&3 &",
+    remote: 'sha256sum > "$D/r"',
+  },
   { name: "delayed writer", input: '(sleep 0.3; cat "$F") &', remote: 'sha256sum > "$D/r"' },
   { name: "nohup'd writer", input: 'nohup cat "$F" 2>/dev/null &', remote: 'sha256sum > "$D/r"' },
   { name: "setsid writer", input: 'setsid cat "$F" &', remote: 'sha256sum > "$D/r"' },
@@ -185,10 +193,14 @@ function throughPipe(shape: Shape) {
     const child = new Deno.Command("bash", {
       args: ["-c", pipeline, "bash", shape.input ?? "", shape.remote, shape.output ?? ""],
       env: environment,
-      stdin: "null",
+      stdin: shape.stdin ? "piped" : "null",
       stdout: "piped",
       stderr: "null",
-    });
+    }).spawn();
+    if (shape.stdin) {
+      const writer = child.stdin.getWriter();
+      writer.write(data).then(() => writer.close()).catch(() => {});
+    }
     const { code, stdout } = await child.output();
     return { code, stdout };
   };
@@ -204,7 +216,7 @@ function throughSocketpipe(shape: Shape, pathArgs: string[]) {
       ...block("-r", "sh", "-c", shape.remote),
       ...(shape.output ? block("-o", "sh", "-c", shape.output) : []),
     ];
-    return await runCli(args, { environment });
+    return await runCli(args, { environment, stdin: shape.stdin ? data : undefined });
   };
 }
 
