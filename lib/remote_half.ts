@@ -152,7 +152,7 @@ async function runRemoteCommand(
   try {
     return await superviseRemoteCommand(transfer, context);
   } finally {
-    watchdog?.release();
+    await watchdog?.release();
   }
 }
 

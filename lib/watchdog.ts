@@ -19,8 +19,8 @@ const WATCH = 'trap "" HUP INT TERM; read -r line || kill -KILL -"$1" 2>/dev/nul
 
 /** A started watchdog: release it on a clean end. */
 export interface Watchdog {
-  /** Tells the watchdog the remote half ended cleanly: it leaves the group alone. */
-  release(): void;
+  /** Tells the watchdog the remote half ended cleanly, and waits for it to leave. */
+  release(): Promise<void>;
 }
 
 /**
@@ -41,25 +41,27 @@ export function startWatchdog(group: number): Watchdog | null {
     setBlocking(readEnd);
     // Its stdout is not the login channel: the session must close when the half ends.
     const devNull = openDevNull();
+    let left: Promise<unknown>;
     try {
       const pid = spawnWithFds(["sh", "-c", WATCH, "socketpipe-watchdog", String(group)], {
         stdin: readEnd,
         stdout: devNull,
         stderr: devNull,
       });
-      waitForExit(pid).catch(() => {}); // reaped when it leaves
+      left = waitForExit(pid).catch(() => {});
     } finally {
       closeFd(devNull);
       closeFd(readEnd);
     }
     const done = new TextEncoder().encode("done\n");
     return {
-      release() {
+      async release() {
         try {
           libc()!.write(writeEnd, done, BigInt(done.length));
         } finally {
           closeFd(writeEnd);
         }
+        await left; // nothing of the run outlives the remote half, the watchdog included
       },
     };
   } catch {
