@@ -1,75 +1,108 @@
+/**
+ * The connecting side of the meeting: which addresses to try, and trying them, until one
+ * completes the mutual proof of `handshake.ts`. Used by the remote half (the default:
+ * the local half listens) and by the local half (`--listen remote`).
+ *
+ * @module
+ */
 import { closeQuietly } from "./conn_io.ts";
-import { presentToken } from "./handshake.ts";
+import { proveAsConnector } from "./handshake.ts";
+import { isLoopback } from "./host_identity.ts";
 
-/** Where and how the remote half connects back to the local half. */
-export interface ConnectBackOptions {
-  /** The port the local half listens on. */
+/** What {@link dialListener} needs. */
+export interface DialOptions {
+  /** Addresses to try, in order. */
+  addresses: readonly string[];
+  /** The listening side's port. */
   port: number;
-  /** The session token to present. */
+  /** The run's token, which both sides prove they know. */
   token: Uint8Array;
-  /** The `-h` address: when given, the only one tried. */
-  host?: string | null;
-  /** `$SSH_CLIENT` as sshd set it for this session, if any. */
-  sshClient?: string | null;
-  /** The local half's own addresses, tried after `$SSH_CLIENT`. */
-  candidates?: string[];
   /**
-   * Milliseconds to wait for each address to connect and accept the token.
+   * Milliseconds to wait for each address to connect and complete the handshake.
    * @default {5000}
    */
   attemptTimeoutMs?: number;
-  /** Called before each attempt, for -v. */
+  /** Called before each address is tried. */
   onAttempt?(address: string): void;
 }
 
+/** The address choices of the side that connects. */
+export interface AddressChoice {
+  /** `-h`, if given: the only address tried. */
+  host?: string | null;
+  /** The address the login came from or reached (from `$SSH_CLIENT` / `$SSH_CONNECTION`). */
+  fromLogin?: string | null;
+  /** The listening host's own addresses, as it reported them. */
+  candidates?: readonly string[];
+  /**
+   * Whether both halves share one network namespace (the same host, not a container of
+   * it): only then do loopback addresses reach the listening side.
+   */
+  sameNetwork?: boolean;
+}
+
 /**
- * The addresses to try, in order: `-h` alone if given, else the first field of
- * `$SSH_CLIENT` (the address the login came from), then the candidates.
+ * The addresses to try, in order: `-h` alone if given, else the address the login came
+ * from, then the candidates; loopback addresses only when both halves share a network
+ * namespace (elsewhere they name the connecting host itself).
  *
  * @example
  * ```ts
  * import { addressesToTry } from "./connect_back.ts";
- * addressesToTry({ sshClient: "10.0.0.2 51234 22", candidates: ["10.0.0.2", "127.0.0.1"] });
+ * addressesToTry({ fromLogin: "10.0.0.2", candidates: ["10.0.0.2", "127.0.0.1"] });
+ * // ["10.0.0.2"]
+ * addressesToTry({ candidates: ["10.0.0.2", "127.0.0.1"], sameNetwork: true });
  * // ["10.0.0.2", "127.0.0.1"]
  * ```
  */
-export function addressesToTry(
-  options: Pick<ConnectBackOptions, "host" | "sshClient" | "candidates">,
-): string[] {
-  if (options.host) return [options.host];
-  const fromSsh = options.sshClient?.trim().split(/\s+/)[0];
-  const addresses = [...(fromSsh ? [fromSsh] : []), ...(options.candidates ?? [])];
-  return [...new Set(addresses.filter((address) => address !== ""))];
+export function addressesToTry(choice: AddressChoice): string[] {
+  if (choice.host) return [choice.host];
+  const addresses = [...(choice.fromLogin ? [choice.fromLogin] : []), ...(choice.candidates ?? [])]
+    .filter((address) => address !== "" && (choice.sameNetwork || !isLoopback(address)));
+  return [...new Set(addresses)];
 }
 
 /**
- * Connects back to the local half and presents the token, trying each address in turn.
- * Resolves with the connection once accepted; rejects with one line naming every
- * address tried and why it failed (`192.0.2.7:40000: connection refused; …`).
+ * Connects to the first address that answers and completes the handshake. An address
+ * that cannot be reached is skipped; one where a socketpipe listener answered but the
+ * proof failed ends the search: the next address could only be another host, and the
+ * refusal is the news. Throws with every attempt named.
  *
  * @example
  * ```ts ignore
- * import { connectBack } from "./connect_back.ts";
- * import { newToken } from "./handshake.ts";
- * const conn = await connectBack({ port: 40000, token: newToken(), host: "127.0.0.1" });
+ * import { dialListener } from "./connect_back.ts";
+ * const conn = await dialListener({ addresses: ["10.0.0.1"], port: 40000, token });
  * ```
  */
-export async function connectBack(options: ConnectBackOptions): Promise<Deno.TcpConn> {
+export async function dialListener(options: DialOptions): Promise<Deno.TcpConn> {
   const timeoutMs = options.attemptTimeoutMs ?? 5000;
   const failures: string[] = [];
-  for (const address of addressesToTry(options)) {
+  for (const address of options.addresses) {
     options.onAttempt?.(address);
+    const where = formatAddress(address, options.port);
+    let conn: Deno.TcpConn;
     try {
-      const conn = await connectWithTimeout(address, options.port, timeoutMs);
-      if (await presentToken(conn, options.token, timeoutMs)) return conn;
-      closeQuietly(conn);
-      failures.push(`${formatAddress(address, options.port)}: token refused`);
+      conn = await connectWithTimeout(address, options.port, timeoutMs);
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      failures.push(`${formatAddress(address, options.port)}: ${reason}`);
+      failures.push(`${where}: ${error instanceof Error ? error.message : String(error)}`);
+      continue;
     }
+    const result = await proveAsConnector(conn, options.token, timeoutMs);
+    if (result.ok) return conn;
+    closeQuietly(conn);
+    failures.push(`${where}: ${result.detail}`);
+    if (result.kind === "refused") throw new RefusedError(failures.join("; "));
   }
   throw new Error(failures.join("; ") || "no address to try");
+}
+
+/** A socketpipe listener answered but the mutual proof failed: not the run's peer. */
+export class RefusedError extends Error {
+  /** Makes the error from the attempts, the refused one last. */
+  constructor(message: string) {
+    super(message);
+    this.name = "RefusedError";
+  }
 }
 
 async function connectWithTimeout(
@@ -96,12 +129,12 @@ async function connectWithTimeout(
 }
 
 /**
- * Formats an address and port, bracketing IPv6 addresses.
+ * Formats an address and port as `host:port` or `[v6]:port`.
  *
  * @example
  * ```ts
  * import { formatAddress } from "./connect_back.ts";
- * formatAddress("::1", 22); // "[::1]:22"
+ * formatAddress("::1", 40000); // "[::1]:40000"
  * ```
  */
 export function formatAddress(hostname: string, port: number): string {

@@ -136,8 +136,36 @@ export const FAULTS = {
   ),
   connectBackFailed: fault(
     TRANSPORT_STATUS,
-    (tried: string) => `could not connect back (${tried}); name a reachable address with -h`,
+    (tried: string) =>
+      `could not connect back (${tried}); name a reachable address with -h, ` +
+      `or let the remote host listen: --listen remote`,
     ["192.0.2.7:40000: connection refused"],
+  ),
+  connectBackRefused: fault(
+    TRANSPORT_STATUS,
+    (tried: string) =>
+      `the data connection was refused (${tried}): ` +
+      `that listener is not this run's local half; name the right address with -h`,
+    ["127.0.0.1:40000: the listener did not prove the token"],
+  ),
+  cannotReachRemote: fault(
+    TRANSPORT_STATUS,
+    (tried: string) =>
+      `connect: could not reach the remote half's listener (${tried}); ` +
+      `name its address with -h, or let this host listen: --listen local`,
+    ["192.0.2.9:40000: no answer within 5 s"],
+  ),
+  remoteListenerRefused: fault(
+    TRANSPORT_STATUS,
+    (tried: string) =>
+      `connect: the data connection was refused (${tried}): ` +
+      `that listener is not this run's remote half`,
+    ["192.0.2.9:40000: the listener did not prove the token"],
+  ),
+  cannotListen: fault(
+    TRANSPORT_STATUS,
+    (cause: string) => `listen: ${cause}; choose other ports with --port, or another --bind`,
+    ["cannot listen on every interface, port 40000-40009: every port is in use"],
   ),
   remoteHalfNotPermitted: fault(
     TRANSPORT_STATUS,

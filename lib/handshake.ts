@@ -1,19 +1,43 @@
+/**
+ * The data connection's handshake: each end proves that it knows the run's token, and
+ * neither reveals it. The listening side speaks first with a fresh nonce; the connecting
+ * side answers with its own nonce and an HMAC-SHA-256, under the token, of both nonces,
+ * its role and the protocol version; the listening side checks it and answers with the
+ * HMAC of the same under its own role. The connecting side hands its command the socket
+ * only after that second proof: a listener that is not the real peer learns two nonces
+ * and one MAC it cannot reuse (the next connection has another nonce), and gets no data.
+ *
+ * Each side sends {@link HANDSHAKE_LENGTH} bytes and receives as many, whichever
+ * listens, so that the data paths count the same on both halves.
+ *
+ * What it does not do: encrypt or authenticate the data that follows. Someone on the path
+ * between the hosts can read the stream and change it (see SECURITY in the manual).
+ *
+ * @module
+ */
 import { closeQuietly, readExactly, writeAll } from "./conn_io.ts";
 import { PROTOCOL_VERSION } from "./version.ts";
 
 const MAGIC = new TextEncoder().encode("socketpipe");
 
-/** The length in bytes of a token. */
+/** The length of the token the local half makes for each run and sends over the login. */
 export const TOKEN_LENGTH = 32;
+const NONCE_LENGTH = 32;
+const MAC_LENGTH = 32;
+const HELLO_LENGTH = MAGIC.length + 1 + NONCE_LENGTH;
+/** Bytes each side sends, and receives, during the handshake. */
+export const HANDSHAKE_LENGTH = HELLO_LENGTH + MAC_LENGTH;
 
-/** The length in bytes of the handshake the connecting side sends: magic, version, token. */
-export const HANDSHAKE_LENGTH = MAGIC.length + 1 + TOKEN_LENGTH;
-
-/** The one byte the accepting side answers when the token is right. */
-const HANDSHAKE_ACCEPTED = 0x2b; // "+"
+/** How a handshake ended, for the side that connected. */
+export type ConnectorResult =
+  | { ok: true }
+  /** The peer is not a socketpipe listener (other bytes, or nothing, came back). */
+  | { ok: false; kind: "not-socketpipe"; detail: string }
+  /** The peer is a socketpipe listener but did not prove the token, or refused ours. */
+  | { ok: false; kind: "refused"; detail: string };
 
 /**
- * Makes a fresh random session token.
+ * A fresh token: 32 random bytes.
  *
  * @example
  * ```ts
@@ -25,27 +49,44 @@ export function newToken(): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(TOKEN_LENGTH));
 }
 
-/**
- * Encodes the handshake the connecting side sends before any data.
- *
- * @example
- * ```ts
- * import { encodeHandshake, newToken, HANDSHAKE_LENGTH } from "./handshake.ts";
- * encodeHandshake(newToken()).length === HANDSHAKE_LENGTH; // true
- * ```
- */
-export function encodeHandshake(token: Uint8Array, version = PROTOCOL_VERSION): Uint8Array {
-  const bytes = new Uint8Array(HANDSHAKE_LENGTH);
+function hello(nonce: Uint8Array, version: number): Uint8Array {
+  const bytes = new Uint8Array(HELLO_LENGTH);
   bytes.set(MAGIC);
   bytes[MAGIC.length] = version;
-  bytes.set(token, MAGIC.length + 1);
+  bytes.set(nonce, MAGIC.length + 1);
   return bytes;
 }
 
-/**
- * Compares two byte arrays in time that depends only on their length, so that a
- * connecting stranger learns nothing about the token from how fast it is refused.
- */
+/** Splits a hello into its version and nonce; null if it is not socketpipe's. */
+function parseHello(bytes: Uint8Array): { version: number; nonce: Uint8Array } | null {
+  if (!constantTimeEqual(bytes.subarray(0, MAGIC.length), MAGIC)) return null;
+  return { version: bytes[MAGIC.length], nonce: bytes.slice(MAGIC.length + 1, HELLO_LENGTH) };
+}
+
+/** The proof of `role`: HMAC-SHA-256 under the token of the role, version and nonces. */
+async function proof(
+  token: Uint8Array,
+  role: "connector" | "listener",
+  version: number,
+  listenerNonce: Uint8Array,
+  connectorNonce: Uint8Array,
+): Promise<Uint8Array> {
+  const key = await crypto.subtle.importKey(
+    "raw",
+    token as Uint8Array<ArrayBuffer>,
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
+  const label = new TextEncoder().encode(`socketpipe ${role} `);
+  const message = new Uint8Array(label.length + 1 + 2 * NONCE_LENGTH);
+  message.set(label);
+  message[label.length] = version;
+  message.set(listenerNonce, label.length + 1);
+  message.set(connectorNonce, label.length + 1 + NONCE_LENGTH);
+  return new Uint8Array(await crypto.subtle.sign("HMAC", key, message));
+}
+
 function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   let difference = 0;
@@ -54,56 +95,102 @@ function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /**
- * Checks the handshake on an accepted connection and answers it. Resolves true only
- * for the right magic, version and token; the caller closes a refused connection.
- * A peer that does not complete the handshake within `timeoutMs` is refused.
+ * The listening side: sends its nonce, checks the connecting side's proof within
+ * `timeoutMs`, and proves itself in turn. True when the connection is authenticated;
+ * `onActive` is called once the peer has sent its first byte (a prompt peer, not an idle
+ * one). The caller closes a refused connection.
  *
  * @example
  * ```ts ignore
- * import { checkHandshake, newToken } from "./handshake.ts";
- * declare const conn: Deno.Conn;
- * const accepted = await checkHandshake(conn, newToken(), 5000);
+ * import { proveAsListener } from "./handshake.ts";
+ * if (!await proveAsListener(conn, token, 3000)) conn.close();
  * ```
  */
-export async function checkHandshake(
+export async function proveAsListener(
   conn: Deno.Conn,
   token: Uint8Array,
   timeoutMs: number,
+  onActive: () => void = () => {},
+  version = PROTOCOL_VERSION,
 ): Promise<boolean> {
   return await trueWithin(conn, timeoutMs, async () => {
-    const received = await readExactly(conn, HANDSHAKE_LENGTH);
-    if (!received || !constantTimeEqual(received, encodeHandshake(token))) return false;
-    await writeAll(conn, new Uint8Array([HANDSHAKE_ACCEPTED]));
+    const ours = crypto.getRandomValues(new Uint8Array(NONCE_LENGTH));
+    await writeAll(conn, hello(ours, version));
+    const first = await readExactly(conn, 1);
+    if (!first) return false;
+    onActive();
+    const rest = await readExactly(conn, HANDSHAKE_LENGTH - 1);
+    if (!rest) return false;
+    const received = new Uint8Array(HANDSHAKE_LENGTH);
+    received.set(first);
+    received.set(rest, 1);
+    const theirs = parseHello(received.subarray(0, HELLO_LENGTH));
+    if (!theirs || theirs.version !== version) return false;
+    const expected = await proof(token, "connector", version, ours, theirs.nonce);
+    if (!constantTimeEqual(received.subarray(HELLO_LENGTH), expected)) return false;
+    await writeAll(conn, await proof(token, "listener", version, ours, theirs.nonce));
     return true;
   });
 }
 
 /**
- * Presents the token on a new connection and waits for the acceptance byte.
- * Resolves true when accepted; false when the accepting side closes instead.
+ * The connecting side: reads the listener's nonce, proves itself, and checks the
+ * listener's proof, all within `timeoutMs`. Only `{ ok: true }` means the socket may be
+ * handed to a command.
  *
  * @example
  * ```ts ignore
- * import { presentToken, newToken } from "./handshake.ts";
- * declare const conn: Deno.Conn;
- * if (!await presentToken(conn, newToken(), 5000)) throw new Error("token rejected");
+ * import { proveAsConnector } from "./handshake.ts";
+ * const result = await proveAsConnector(conn, token, 3000);
+ * if (!result.ok) console.error(result.detail);
  * ```
  */
-export async function presentToken(
+export async function proveAsConnector(
   conn: Deno.Conn,
   token: Uint8Array,
   timeoutMs: number,
-): Promise<boolean> {
-  return await trueWithin(conn, timeoutMs, async () => {
-    await writeAll(conn, encodeHandshake(token));
-    const answer = await readExactly(conn, 1);
-    return answer !== null && answer[0] === HANDSHAKE_ACCEPTED;
+  version = PROTOCOL_VERSION,
+): Promise<ConnectorResult> {
+  let result: ConnectorResult = {
+    ok: false,
+    kind: "not-socketpipe",
+    detail: `no socketpipe handshake within ${timeoutMs / 1000} s`,
+  };
+  await trueWithin(conn, timeoutMs, async () => {
+    const greeting = await readExactly(conn, HELLO_LENGTH);
+    const theirs = greeting && parseHello(greeting);
+    if (!theirs) {
+      result = { ok: false, kind: "not-socketpipe", detail: "the peer is not socketpipe" };
+      return false;
+    }
+    if (theirs.version !== version) {
+      const detail = `the listener speaks protocol ${theirs.version}, this side ${version}`;
+      result = { ok: false, kind: "refused", detail };
+      return false;
+    }
+    const ours = crypto.getRandomValues(new Uint8Array(NONCE_LENGTH));
+    const mine = await proof(token, "connector", version, theirs.nonce, ours);
+    const message = new Uint8Array(HANDSHAKE_LENGTH);
+    message.set(hello(ours, version));
+    message.set(mine, HELLO_LENGTH);
+    await writeAll(conn, message);
+    result = { ok: false, kind: "refused", detail: "the listener refused this side's proof" };
+    const answer = await readExactly(conn, MAC_LENGTH);
+    if (!answer) return false;
+    const expected = await proof(token, "listener", version, theirs.nonce, ours);
+    if (!constantTimeEqual(answer, expected)) {
+      result = { ok: false, kind: "refused", detail: "the listener did not prove the token" };
+      return false;
+    }
+    result = { ok: true };
+    return true;
   });
+  return result;
 }
 
 /**
- * Runs one side of the handshake with a deadline: at the deadline the connection is
- * closed, which fails the pending read or write; any failure counts as a refusal.
+ * Runs `step` on `conn` with a deadline: past it, the connection is closed, which ends
+ * any read or write in progress. Any failure counts as a refusal.
  */
 async function trueWithin(
   conn: Deno.Conn,

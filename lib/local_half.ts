@@ -4,7 +4,7 @@ import { chooseDataPath } from "./choose_data_path.ts";
 import { formatAddress } from "./connect_back.ts";
 import { candidateAddresses, openDataListener } from "./data_listener.ts";
 import type { ByteCounts, DataPath } from "./data_path.ts";
-import { UsageError } from "./errors.ts";
+import { messageOf, UsageError } from "./errors.ts";
 import { type Fault, FAULTS } from "./faults.ts";
 import { newToken } from "./handshake.ts";
 import { toHex } from "./hex.ts";
@@ -22,7 +22,8 @@ import {
   REPORT_AFTER_FAILURE_SECONDS,
   runLocalTransfer,
 } from "./local_transfer.ts";
-import { meet, type Meeting } from "./meeting.ts";
+import { meet, type Meeting, type MeetingPlan } from "./meeting.ts";
+import { networkIdentity } from "./host_identity.ts";
 import { decideOutcome, formatBlock, type RoleReport } from "./outcome.ts";
 import { applyPeerTimeout, DEFAULT_PEER_TIMEOUT } from "./peer_timeout.ts";
 import type { SessionMessage } from "./protocol.ts";
@@ -76,6 +77,16 @@ export interface SocketpipeOptions {
    * @default {20}
    */
   peerTimeout?: number;
+  /**
+   * Which host listens for the data connection: "local" (this one, the default, as the
+   * C original) or "remote" (for a local host that may not receive connections).
+   * @default {"local"}
+   */
+  listen?: "local" | "remote";
+  /** The listening side's ports, first and last: the first free one is used (`--port`). */
+  ports?: [number, number];
+  /** The address the listening side binds (`--bind`); default every interface. */
+  bind?: string;
 }
 
 /** How a run is controlled from outside. */
@@ -172,9 +183,9 @@ export async function runLocalHalf(
   const chosen = chooseDataPath(options.copy ?? false, seams.dataPath);
   const failed = (fault: Fault) => resultOfFault(fault, chosen.path.name);
 
-  const listener = openDataListener();
+  const plan = planMeeting(options, log);
+  if ("line" in plan) return failed(plan);
   const token = newToken();
-  log.step(`listening on ${formatAddress(listener.addr.hostname, listener.addr.port)}`);
   // Orphans of the commands come back to this process, so that it can tell when every
   // holder of a direction has let go, and leave none of them behind.
   becomeSubreaper();
@@ -182,7 +193,7 @@ export async function runLocalHalf(
   if (control.jobControl) ignoreStopsForLogin(); // ssh must not stop on Ctrl-Z
   const login = seams.login ?? startLogin(options, log, tree);
   if ("line" in login) {
-    listener.close();
+    closePlan(plan);
     return failed(login);
   }
   const channel = new LoginChannel(login.readable, login.writable, {
@@ -190,17 +201,17 @@ export async function runLocalHalf(
     onNoise: (line) => log.always(`login: ${line}`),
   });
   const stopHandlingStops = control.jobControl ? handleStopRequests(channel) : () => {};
-  await channel.send(sessionMessage(options, listener, token));
+  await channel.send(sessionMessage(options, plan, token));
   const peerTimeout = options.peerTimeout ?? DEFAULT_PEER_TIMEOUT;
   channel.watchLiveness(peerTimeout); // from the remote half's first word on
 
-  const meeting = await meet(listener, token, {
+  const meeting = await meet(plan, token, {
     channel,
     timeoutSeconds: options.timeout ?? 0,
     signal: control.signal,
     log,
   });
-  listener.close();
+  closePlan(plan);
   if (!meeting.met) {
     const fault = await explainMissedMeeting(meeting, options, { login, channel }, control.signal);
     stopHandlingStops();
@@ -211,7 +222,7 @@ export async function runLocalHalf(
   applyPeerTimeout(meeting.conn, peerTimeout, log);
   const { hostname, port } = meeting.conn.remoteAddr;
   log.step(
-    `connected from ${formatAddress(hostname, port)}; ` +
+    `connected ${plan.listen === "local" ? "from" : "to"} ${formatAddress(hostname, port)}; ` +
       `data path: ${chosen.path.name} (${chosen.why})`,
   );
 
@@ -260,21 +271,44 @@ function validateOptions(options: SocketpipeOptions): void {
 /** The session line: everything the remote half needs to meet this half. */
 function sessionMessage(
   options: SocketpipeOptions,
-  listener: Deno.TcpListener,
+  plan: MeetingPlan,
   token: Uint8Array,
 ): SessionMessage {
+  const local = plan.listen === "local";
   return {
     event: "session",
     version: PROTOCOL_VERSION,
     token: toHex(token),
-    port: listener.addr.port,
+    listen: plan.listen,
+    port: local ? plan.listener.addr.port : 0,
+    ports: local ? null : options.ports ?? null,
+    bind: local ? null : options.bind ?? null,
     host: options.host ?? null,
-    candidates: candidateAddresses(listener.addr.hostname === "::"),
+    candidates: local ? candidateAddresses(plan.listener.addr.hostname === "::") : [],
+    identity: networkIdentity(),
     input: options.input !== undefined,
     output: options.output !== undefined,
     copy: options.copy ?? false,
     peerTimeout: options.peerTimeout ?? DEFAULT_PEER_TIMEOUT,
   };
+}
+
+/** Which side listens; when this one does, its listener, opened now (before the login). */
+function planMeeting(options: SocketpipeOptions, log: StepLog): MeetingPlan | Fault {
+  if (options.listen === "remote") {
+    return { listen: "remote", host: options.host ?? null, identity: networkIdentity() };
+  }
+  try {
+    const listener = openDataListener({ bind: options.bind, ports: options.ports });
+    log.step(`listening on ${formatAddress(listener.addr.hostname, listener.addr.port)}`);
+    return { listen: "local", listener };
+  } catch (error) {
+    return FAULTS.cannotListen.raise(messageOf(error));
+  }
+}
+
+function closePlan(plan: MeetingPlan): void {
+  if (plan.listen === "local") plan.listener.close();
 }
 
 /** Why the remote half never connected, as a fault. */

@@ -1,12 +1,15 @@
 /**
- * The meeting: the local half waits on its listener for the remote half's authenticated
- * data connection, and stops waiting for any reason that means it will not come.
+ * The meeting: the local half gets the authenticated data connection, either on its own
+ * listener (the remote half connects, the default) or by connecting to the remote half's
+ * (`--listen remote`), and stops waiting for any reason that means it will not come.
  *
  * @module
  */
-import { formatAddress } from "./connect_back.ts";
+import { addressesToTry, dialListener, formatAddress, RefusedError } from "./connect_back.ts";
 import { acceptAuthenticated } from "./data_listener.ts";
+import { messageOf } from "./errors.ts";
 import { FAULTS } from "./faults.ts";
+import { sameNetwork } from "./host_identity.ts";
 import type { LoginChannel } from "./login_channel.ts";
 import type { StepLog } from "./log.ts";
 
@@ -19,6 +22,11 @@ export type Meeting =
   }
   | { met: false; cause: "remote-problem"; line: string };
 
+/** Which side listens: this one, on `listener`, or the remote half, which says where. */
+export type MeetingPlan =
+  | { listen: "local"; listener: Deno.TcpListener }
+  | { listen: "remote"; host: string | null; identity: string | null };
+
 /** What the meeting watches besides the listener. */
 export interface MeetingOptions {
   /** The login channel: its closing, or the remote half's problem, ends the wait. */
@@ -27,24 +35,28 @@ export interface MeetingOptions {
   timeoutSeconds: number;
   /** Aborted when the run is interrupted. */
   signal?: AbortSignal;
-  /** For -v: each refused connection. */
+  /** For -v: each refused connection, each address tried. */
   log: StepLog;
 }
 
 /**
- * Accepts the one data connection that presents `token`, refusing every other (and
- * saying how many, once met); gives up at the `-t` deadline, on an interrupt, when the remote half reports a
- * problem, or when the login channel closes.
+ * Gets the one data connection whose peer proves `token`: accepts it on this half's
+ * listener, refusing every other (and saying how many, once met), or connects to the
+ * remote half's listener once it has said where it is. Gives up at the `-t` deadline,
+ * on an interrupt, when the remote half reports a problem or an end, falls silent, or
+ * when the login channel closes.
  *
  * @example
  * ```ts ignore
  * import { meet } from "./meeting.ts";
- * const meeting = await meet(listener, token, { channel, timeoutSeconds: 10, log });
+ * const meeting = await meet({ listen: "local", listener }, token, {
+ *   channel, timeoutSeconds: 10, log,
+ * });
  * if (!meeting.met) console.error(meeting.cause);
  * ```
  */
 export async function meet(
-  listener: Deno.TcpListener,
+  plan: MeetingPlan,
   token: Uint8Array,
   options: MeetingOptions,
 ): Promise<Meeting> {
@@ -61,35 +73,88 @@ export async function meet(
   const onAbort = () => stopWith({ met: false, cause: "interrupted" });
   if (options.signal?.aborted) onAbort();
   options.signal?.addEventListener("abort", onAbort, { once: true });
-  options.channel.problem.then((line) => stopWith({ met: false, cause: "remote-problem", line }));
-  options.channel.closed.then(() => stopWith({ met: false, cause: "channel-closed" }));
+  const { channel } = options;
+  channel.problem.then((line) => stopWith({ met: false, cause: "remote-problem", line }));
+  channel.closed.then(() => stopWith({ met: false, cause: "channel-closed" }));
   // A remote half that is stopped, or that reports an end without connecting, must not
   // leave this half waiting for ever (even with no -t).
-  options.channel.silent.then(() => stopWith({ met: false, cause: "silent" }));
-  options.channel.first("exit").then((exit) =>
-    exit && stopWith({ met: false, cause: "remote-ended" })
-  );
+  channel.silent.then(() => stopWith({ met: false, cause: "silent" }));
+  channel.first("exit").then((exit) => exit && stopWith({ met: false, cause: "remote-ended" }));
 
-  let refused = 0;
   try {
-    const conn = await acceptAuthenticated(listener, token, {
-      signal: stop.signal,
-      onRefused: (address, reason) => {
-        refused++;
-        options.log.step(
-          `refused a data connection from ${
-            formatAddress(address.hostname, address.port)
-          }: ${reason}`,
-        );
-      },
-    });
-    if (refused) options.log.always(FAULTS.refusedConnections.line(refused));
-    return { met: true, conn, refused };
+    if (plan.listen === "local") return await acceptOnListener(plan.listener, token, stop, options);
+    return await connectToRemote(plan, token, stop.signal, options);
   } catch (error) {
     if (cause) return cause;
+    if (error instanceof MeetingFailure) {
+      return { met: false, cause: "remote-problem", line: error.message };
+    }
     throw error;
   } finally {
     clearTimeout(timer);
     options.signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+async function acceptOnListener(
+  listener: Deno.TcpListener,
+  token: Uint8Array,
+  stop: AbortController,
+  options: MeetingOptions,
+): Promise<Meeting> {
+  let refused = 0;
+  const conn = await acceptAuthenticated(listener, token, {
+    signal: stop.signal,
+    onRefused: (address, reason) => {
+      refused++;
+      options.log.step(
+        `refused a data connection from ${
+          formatAddress(address.hostname, address.port)
+        }: ${reason}`,
+      );
+    },
+  });
+  if (refused) options.log.always(FAULTS.refusedConnections.line(refused));
+  return { met: true, conn, refused };
+}
+
+/** A meeting that failed for a reason the line says. */
+class MeetingFailure extends Error {}
+
+async function connectToRemote(
+  plan: { host: string | null; identity: string | null },
+  token: Uint8Array,
+  signal: AbortSignal,
+  options: MeetingOptions,
+): Promise<Meeting> {
+  const stopped = new Promise<never>((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+  });
+  const listening = await Promise.race([options.channel.first("listening"), stopped]);
+  if (!listening) return await stopped; // the channel closed: its cause is set
+  const addresses = addressesToTry({
+    host: plan.host,
+    fromLogin: listening.reached,
+    candidates: listening.addresses,
+    sameNetwork: sameNetwork(plan.identity, listening.identity),
+  });
+  try {
+    const dialing = dialListener({
+      addresses,
+      port: listening.port,
+      token,
+      onAttempt: (address) =>
+        options.log.step(`connecting to ${formatAddress(address, listening.port)}`),
+    });
+    dialing.then((conn) => signal.aborted && conn.close(), () => {});
+    const conn = await Promise.race([dialing, stopped]);
+    return { met: true, conn, refused: 0 };
+  } catch (error) {
+    if (signal.aborted) throw error;
+    const line = error instanceof RefusedError
+      ? FAULTS.remoteListenerRefused.line(messageOf(error))
+      : FAULTS.cannotReachRemote.line(messageOf(error));
+    throw new MeetingFailure(line);
   }
 }

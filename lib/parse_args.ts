@@ -58,14 +58,11 @@ export function parseArgs(argv: readonly string[]): ParsedCommandLine {
       else if (word === "-v") options.verbose = true;
       else options.copy = true;
       index++;
-    } else if (word === "--peer-timeout") {
+    } else if (word in VALUE_OPTIONS) {
       once(word);
       const value = argv[index + 1];
-      if (value === undefined) throw new UsageError("--peer-timeout needs a value");
-      if (!/^\d+(\.\d+)?$/.test(value)) {
-        throw new UsageError(`bad value for --peer-timeout: '${value}' (seconds, 0 = no bound)`);
-      }
-      options.peerTimeout = Number(value);
+      if (value === undefined) throw new UsageError(`${word} needs a value`);
+      VALUE_OPTIONS[word as ValueOption](value, options);
       index += 2;
     } else if (word.startsWith("-h") || word.startsWith("-t")) {
       const option = word.slice(0, 2);
@@ -90,6 +87,35 @@ export function parseArgs(argv: readonly string[]): ParsedCommandLine {
   }
   return { mode: "run", options: options as SocketpipeOptions };
 }
+
+/** The long options that take a value, and how each sets the options. */
+const VALUE_OPTIONS = {
+  "--peer-timeout": (value: string, options: Partial<SocketpipeOptions>) => {
+    if (!/^\d+(\.\d+)?$/.test(value)) {
+      throw new UsageError(`bad value for --peer-timeout: '${value}' (seconds, 0 = no bound)`);
+    }
+    options.peerTimeout = Number(value);
+  },
+  "--listen": (value: string, options: Partial<SocketpipeOptions>) => {
+    if (value !== "local" && value !== "remote") {
+      throw new UsageError(`bad value for --listen: '${value}' (local or remote)`);
+    }
+    options.listen = value;
+  },
+  "--port": (value: string, options: Partial<SocketpipeOptions>) => {
+    const match = value.match(/^(\d+)(?:-(\d+))?$/);
+    const first = Number(match?.[1]);
+    const last = Number(match?.[2] ?? match?.[1]);
+    if (!match || first < 1 || last > 65535 || first > last) {
+      throw new UsageError(`bad value for --port: '${value}' (N or N-M, 1 to 65535)`);
+    }
+    options.ports = [first, last];
+  },
+  "--bind": (value: string, options: Partial<SocketpipeOptions>) => {
+    options.bind = parseHost(value);
+  },
+};
+type ValueOption = keyof typeof VALUE_OPTIONS;
 
 /** Reads the block that starts at `argv[start]`, which must be `{`. */
 function readBlock(

@@ -29,12 +29,20 @@ export interface SessionMessage {
   version: number;
   /** The secret the data connection must present, in hex. */
   token: string;
-  /** The port the local half listens on. */
+  /** Which half listens for the data connection: "local" (default) or "remote". */
+  listen: "local" | "remote";
+  /** The port the local half listens on (0 when the remote half listens). */
   port: number;
+  /** For a listening remote half: the ports it may use (`--port`), or null: any. */
+  ports: [number, number] | null;
+  /** For a listening remote half: the address it binds (`--bind`), or null: all. */
+  bind: string | null;
   /** The `-h` address, or null. */
   host: string | null;
   /** The local half's own addresses, tried after `$SSH_CLIENT`. */
   candidates: string[];
+  /** The local half's network identity (boot id and network namespace), or null. */
+  identity: string | null;
   /** Whether an input command feeds the remote command. */
   input: boolean;
   /** Whether an output command reads the remote command's output. */
@@ -43,6 +51,19 @@ export interface SessionMessage {
   copy: boolean;
   /** The dead-peer bound in seconds (0: none). */
   peerTimeout: number;
+}
+
+/** The remote half listens (`--listen remote`): where the local half may reach it. */
+export interface ListeningMessage {
+  event: "listening";
+  /** The port it listens on. */
+  port: number;
+  /** Its own addresses. */
+  addresses: string[];
+  /** The address the login reached on its host (from `$SSH_CONNECTION`), or null. */
+  reached: string | null;
+  /** Its network identity, or null. */
+  identity: string | null;
 }
 
 /** Either half: still here (sent by the heartbeat). */
@@ -94,6 +115,7 @@ export interface ExitMessage {
 export type ControlMessage =
   | HelloMessage
   | SessionMessage
+  | ListeningMessage
   | AliveMessage
   | ErrorMessage
   | PausedMessage
@@ -159,6 +181,11 @@ export function decodeControlMessage(
 }
 
 const isString = (value: unknown): value is string => typeof value === "string";
+const isStringArray = (value: unknown): value is string[] =>
+  Array.isArray(value) && value.every(isString);
+const isPortRange = (value: unknown): value is [number, number] =>
+  Array.isArray(value) && value.length === 2 &&
+  value.every((port) => isCount(port) && port >= 1 && port <= 65535) && value[0] <= value[1];
 const isBoolean = (value: unknown): value is boolean => typeof value === "boolean";
 const isCount = (value: unknown): value is number =>
   typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
@@ -185,17 +212,28 @@ const DECODERS: Decoders = {
   hello: (o) =>
     isString(o.program) ? { event: "hello", version: PROTOCOL_VERSION, program: o.program } : null,
   session: (o) => {
-    const { token, port, host, candidates, input, output, copy, peerTimeout } = o;
+    const { token, listen, port, ports, bind, host, candidates, identity } = o;
+    const { input, output, copy, peerTimeout } = o;
     if (!isString(token) || !/^[0-9a-f]{64}$/i.test(token)) return null;
-    if (!isCount(port) || port < 1 || port > 65535 || !orNull(isString)(host)) return null;
-    if (!Array.isArray(candidates) || !candidates.every(isString)) return null;
+    if (listen !== "local" && listen !== "remote") return null;
+    if (!isCount(port) || port > 65535 || (listen === "local" && port < 1)) return null;
+    if (!orNull(isPortRange)(ports) || !orNull(isString)(bind)) return null;
+    if (!orNull(isString)(host) || !orNull(isString)(identity)) return null;
+    if (!isStringArray(candidates)) return null;
     if (!isBoolean(input) || !isBoolean(output) || !isBoolean(copy)) return null;
     if (typeof peerTimeout !== "number" || !(peerTimeout >= 0)) return null;
     return {
       event: "session",
       version: PROTOCOL_VERSION,
-      ...{ token, port, host, candidates, input, output, copy, peerTimeout },
+      ...{ token, listen, port, ports, bind, host, candidates, identity },
+      ...{ input, output, copy, peerTimeout },
     };
+  },
+  listening: (o) => {
+    const { port, addresses, reached, identity } = o;
+    if (!isCount(port) || port < 1 || port > 65535 || !isStringArray(addresses)) return null;
+    if (!orNull(isString)(reached) || !orNull(isString)(identity)) return null;
+    return { event: "listening", port, addresses, reached, identity };
   },
   alive: () => ({ event: "alive" }),
   error: (o) =>

@@ -1,6 +1,8 @@
 import { valueIfSettled } from "./_settled_within.ts";
 import { chooseDataPath } from "./choose_data_path.ts";
-import { connectBack, formatAddress } from "./connect_back.ts";
+import { addressesToTry, dialListener, formatAddress, RefusedError } from "./connect_back.ts";
+import { acceptAuthenticated, candidateAddresses, openDataListener } from "./data_listener.ts";
+import { networkIdentity, sameNetwork } from "./host_identity.ts";
 import type { DataPath, RemoteTransfer } from "./data_path.ts";
 import { messageOf } from "./errors.ts";
 import { type Fault, FAULTS } from "./faults.ts";
@@ -91,27 +93,10 @@ export async function serveRemoteHalf(
     }
     // From here the local half listens for silence: a heartbeat even while connecting.
     channel.watchLiveness(session.peerTimeout);
-    let conn: Deno.TcpConn;
-    try {
-      conn = await connectBack({
-        ...session,
-        token: fromHex(session.token, TOKEN_LENGTH)!,
-        sshClient: options.sshClient !== undefined ? options.sshClient : Deno.env.get("SSH_CLIENT"),
-        onAttempt: (address) => log.step(`connecting to ${formatAddress(address, session.port)}`),
-      });
-    } catch (error) {
-      // Without --allow-net (a -x without -A) no address would do: say what is missing.
-      const cause = messageOf(error);
-      return await fail(
-        "connect",
-        /Requires net access|NotCapable/.test(cause)
-          ? FAULTS.remoteHalfNotPermitted.raise(
-            cause.match(/Requires net access[^,;)]*/)?.[0] ?? cause,
-          )
-          : FAULTS.connectBackFailed.raise(cause),
-      );
-    }
-    log.step(`connected to ${formatAddress(conn.remoteAddr.hostname, conn.remoteAddr.port)}`);
+    const conn = await meetLocalHalf(session, channel, options, log);
+    if ("line" in conn) return await fail(session.listen === "local" ? "connect" : "listen", conn);
+    const peer = formatAddress(conn.remoteAddr.hostname, conn.remoteAddr.port);
+    log.step(`connected ${session.listen === "local" ? "to" : "from"} ${peer}`);
     return await runRemoteCommand(conn, command, {
       session,
       channel,
@@ -130,6 +115,79 @@ export async function serveRemoteHalf(
  * once the stream is finished, its status and byte counts (`exit`). Stops the command if
  * the local half goes away first.
  */
+/**
+ * Gets the data connection: connects to the local half's listener (the default), or
+ * listens and says where (`--listen remote`); a fault if neither works.
+ */
+async function meetLocalHalf(
+  session: SessionMessage,
+  channel: LoginChannel,
+  options: RemoteHalfOptions,
+  log: StepLog,
+): Promise<Deno.TcpConn | Fault> {
+  const token = fromHex(session.token, TOKEN_LENGTH)!;
+  if (session.listen === "remote") return await listenForLocalHalf(session, token, channel, log);
+  const sshClient = options.sshClient !== undefined
+    ? options.sshClient
+    : Deno.env.get("SSH_CLIENT");
+  try {
+    return await dialListener({
+      addresses: addressesToTry({
+        host: session.host,
+        fromLogin: sshClient?.trim().split(/\s+/)[0] ?? null,
+        candidates: session.candidates,
+        sameNetwork: sameNetwork(session.identity, networkIdentity()),
+      }),
+      port: session.port,
+      token,
+      onAttempt: (address) => log.step(`connecting to ${formatAddress(address, session.port)}`),
+    });
+  } catch (error) {
+    // Without --allow-net (a -x without -A) no address would do: say what is missing.
+    const cause = messageOf(error);
+    if (/Requires net access|NotCapable/.test(cause)) {
+      return FAULTS.remoteHalfNotPermitted.raise(
+        cause.match(/Requires net access[^,;)]*/)?.[0] ?? cause,
+      );
+    }
+    if (error instanceof RefusedError) return FAULTS.connectBackRefused.raise(cause);
+    return FAULTS.connectBackFailed.raise(cause);
+  }
+}
+
+/** `--listen remote`: listens, tells the local half where, accepts its proven connection. */
+async function listenForLocalHalf(
+  session: SessionMessage,
+  token: Uint8Array,
+  channel: LoginChannel,
+  log: StepLog,
+): Promise<Deno.TcpConn | Fault> {
+  let listener: Deno.TcpListener;
+  try {
+    listener = openDataListener({ bind: session.bind, ports: session.ports });
+  } catch (error) {
+    return FAULTS.cannotListen.raise(messageOf(error));
+  }
+  const { port } = listener.addr;
+  log.step(`listening on ${formatAddress(listener.addr.hostname, port)}`);
+  const reached = Deno.env.get("SSH_CONNECTION")?.trim().split(/\s+/)[2] ?? null;
+  const addresses = candidateAddresses(listener.addr.hostname === "::");
+  await channel.send({ event: "listening", port, addresses, reached, identity: networkIdentity() });
+  const gone = new AbortController();
+  Promise.race([channel.closed, channel.silent]).then(() => gone.abort());
+  try {
+    return await acceptAuthenticated(listener, token, {
+      signal: gone.signal,
+      onRefused: (address, reason) =>
+        log.step(`refused ${formatAddress(address.hostname, address.port)}: ${reason}`),
+    });
+  } catch {
+    return { status: FAULTS.localHalfGone.status(), line: FAULTS.localHalfGone.line() };
+  } finally {
+    listener.close();
+  }
+}
+
 async function runRemoteCommand(
   conn: Deno.TcpConn,
   command: readonly string[],

@@ -91,7 +91,7 @@ export const zeroCopyPath: DataPath = {
   },
 
   async startRemote(conn, command, wiring, tree): Promise<RemoteTransfer> {
-    const socket = await DataSocket.open(conn, 1);
+    const socket = await DataSocket.open(conn, HANDSHAKE_LENGTH);
     const devNull = wiring.input && wiring.output ? -1 : openDevNull();
     // The command's stderr comes through this half rather than straight from the login
     // channel: if this half dies, the login channel then closes, so the local half

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { type CommandStatus, signalNumber } from "../lib/command_status.ts";
-import { connectBack } from "../lib/connect_back.ts";
+import { dialListener } from "../lib/connect_back.ts";
 import { FAULTS } from "../lib/faults.ts";
 import { TOKEN_LENGTH } from "../lib/handshake.ts";
 import { fromHex } from "../lib/hex.ts";
@@ -63,10 +63,10 @@ async function meetLocalHalf(
   await channel.send({ event: "hello", version: PROTOCOL_VERSION, program: VERSION });
   const session = await channel.first("session");
   assert.ok(session, "the local half sends its session line");
-  const conn = await connectBack({
+  const conn = await dialListener({
+    addresses: ["127.0.0.1"],
     port: session.port,
     token: fromHex(session.token, TOKEN_LENGTH)!,
-    host: "127.0.0.1",
   });
   return { session, conn };
 }

@@ -1,0 +1,59 @@
+/**
+ * Which network a half is in. Loopback is private to a network namespace: 127.0.0.1 on
+ * the remote host is the remote host itself (or a process there posing as the local
+ * half), so loopback addresses are tried only when both halves share one namespace. That
+ * is decided from the kernel's boot id and the network namespace's inode, which both
+ * halves can read, never by guessing: `/etc/machine-id` alone is shared by containers and
+ * namespaces of one machine.
+ *
+ * @module
+ */
+
+/**
+ * This process's network identity: `<boot id>/<network namespace>`, or null where it
+ * cannot be read (not Linux, no permission): then no two halves count as one network.
+ *
+ * @example
+ * ```ts
+ * import { networkIdentity } from "./host_identity.ts";
+ * networkIdentity(); // e.g. "3f2b…/net:[4026531840]"
+ * ```
+ */
+export function networkIdentity(): string | null {
+  try {
+    const boot = Deno.readTextFileSync("/proc/sys/kernel/random/boot_id").trim();
+    const namespace = Deno.readLinkSync("/proc/self/ns/net");
+    return boot && namespace ? `${boot}/${namespace}` : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Whether two identities name one network namespace (false when either is unknown).
+ *
+ * @example
+ * ```ts
+ * import { sameNetwork } from "./host_identity.ts";
+ * sameNetwork("a/net:[1]", "a/net:[1]"); // true
+ * sameNetwork(null, null); // false
+ * ```
+ */
+export function sameNetwork(a: string | null, b: string | null): boolean {
+  return a !== null && b !== null && a === b;
+}
+
+/**
+ * Whether `address` is a loopback address (127.0.0.0/8, ::1, ::ffff:127.x.y.z).
+ *
+ * @example
+ * ```ts
+ * import { isLoopback } from "./host_identity.ts";
+ * isLoopback("127.0.0.53"); // true
+ * isLoopback("10.0.0.1"); // false
+ * ```
+ */
+export function isLoopback(address: string): boolean {
+  const plain = address.replace(/^\[|\]$/g, "").toLowerCase();
+  return plain === "::1" || /^(::ffff:)?127\./.test(plain) || plain === "localhost";
+}
