@@ -126,7 +126,7 @@ export const FAULTS = {
     [
       "connect",
       "could not connect back (192.0.2.7:40000: connection refused); " +
-      "name a reachable address with -h",
+      "name a reachable address with -h, or let the remote host listen: --listen remote",
     ],
   ),
   noSessionLine: fault(

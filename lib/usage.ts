@@ -10,7 +10,8 @@ import { VERSION } from "./version.ts";
  * ```
  */
 export const SYNOPSIS =
-  `usage: socketpipe [-b] [-v] [--copy] [--peer-timeout s] [-h host] [-t timeout]
+  `usage: socketpipe [-b] [-v] [--copy] [--peer-timeout s] [--listen local|remote]
+                  [--port N[-M]] [--bind addr] [-h host] [-t timeout]
                   [-x { remote socketpipe command }] [-i { input command [args…] }]
                   -l { login command [args…] }
                   -r { remote command [args…] } [-o { output command [args…] }]
@@ -44,14 +45,22 @@ Options:
                   At least one of -i and -o is required.
   -x { command }  how to start socketpipe on the remote host (default: socketpipe),
                   e.g. -x { /opt/bin/socketpipe } or -x { deno run -A https://host/socketpipe.js }.
-  -h host         address the remote half connects back to (default: the address the
-                  login came from, $SSH_CLIENT, then this host's own addresses).
+  -h host         address the connecting side connects to: this host's, for the remote
+                  half (default: the address the login came from, $SSH_CLIENT, then this
+                  host's own addresses); the remote host's with --listen remote.
   -t timeout      seconds to wait for the data connection, counted from the start of the
                   login (default 0: wait for ever; the remote half still gives up on its
                   own when it cannot connect).
   --peer-timeout s  end the run (exit 2) once the other host has not answered for s
                   seconds: a cut link, a crashed host (default 20; 0: leave it to the
                   kernel and ssh). An idle but healthy transfer is not affected.
+  --listen local|remote  which host listens for the data connection (default local,
+                  as socketpipe 1.x): remote when this host may not receive connections
+                  (a firewall, NAT); this host then connects to the remote half, at the
+                  address the login reached unless -h names it.
+  --port N[-M]    the listening side's port: the first free one of N to M (default: one
+                  the kernel chooses), for a firewall rule that names it.
+  --bind addr     the address the listening side listens on (default: every interface).
   -b              batch mode, accepted for compatibility with socketpipe 1.x: the login
                   command never shares the terminal's stdin or socketpipe's stdout.
   -v              print each step on stderr, including which data path ran and why.
