@@ -284,7 +284,11 @@ function sessionMessage(
     ports: local ? null : options.ports ?? null,
     bind: local ? null : options.bind ?? null,
     host: options.host ?? null,
-    candidates: local ? candidateAddresses(plan.listener.addr.hostname === "::") : [],
+    candidates: !local
+      ? []
+      : options.bind
+      ? [options.bind]
+      : candidateAddresses(plan.listener.addr.hostname === "::"),
     identity: networkIdentity(),
     input: options.input !== undefined,
     output: options.output !== undefined,

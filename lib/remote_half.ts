@@ -171,7 +171,9 @@ async function listenForLocalHalf(
   const { port } = listener.addr;
   log.step(`listening on ${formatAddress(listener.addr.hostname, port)}`);
   const reached = Deno.env.get("SSH_CONNECTION")?.trim().split(/\s+/)[2] ?? null;
-  const addresses = candidateAddresses(listener.addr.hostname === "::");
+  const addresses = session.bind
+    ? [session.bind]
+    : candidateAddresses(listener.addr.hostname === "::");
   await channel.send({ event: "listening", port, addresses, reached, identity: networkIdentity() });
   const gone = new AbortController();
   Promise.race([channel.closed, channel.silent]).then(() => gone.abort());

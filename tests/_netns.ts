@@ -11,6 +11,8 @@ export interface TestNetwork {
   remoteAddress: string;
   /** The local end of the link, inside localNs. */
   localLink: string;
+  /** The remote end of the link, inside remoteNs. */
+  remoteLink: string;
   /** Prefixes argv so that it runs inside a namespace. */
   inside(ns: string, argv: string[]): string[];
   /** Cuts or restores the link (the local end goes down or up). */
@@ -27,10 +29,13 @@ async function ip(...args: string[]): Promise<void> {
   }
 }
 
+let built = 0;
+
 /** Builds the network, or returns why it cannot be built here. */
 export async function buildNetwork(): Promise<TestNetwork | string> {
   if (Deno.uid() !== 0) return "needs root";
-  const tag = `${Deno.pid % 100000}`;
+  // Unique per build: test files of one run share the process.
+  const tag = `${Deno.pid % 100000}${built++ % 10}`;
   const localNs = `sp-local-${tag}`;
   const remoteNs = `sp-remote-${tag}`;
   const localLink = `spl${tag}`;
@@ -63,6 +68,7 @@ export async function buildNetwork(): Promise<TestNetwork | string> {
     localAddress: "10.231.0.1",
     remoteAddress: "10.231.0.2",
     localLink,
+    remoteLink,
     inside: (ns, argv) => ["ip", "netns", "exec", ns, ...argv],
     setLink: (up) => ip("-n", localNs, "link", "set", localLink, up ? "up" : "down"),
     async pids(ns) {
