@@ -174,14 +174,12 @@ export async function proveAsConnector(
     message.set(hello(ours, version));
     message.set(mine, HELLO_LENGTH);
     await writeAll(conn, message);
-    result = { ok: false, kind: "refused", detail: "the listener refused this side's proof" };
+    // From here, a listener that closes, stalls or answers wrong has not proved itself.
+    result = { ok: false, kind: "refused", detail: "the listener did not prove the token" };
     const answer = await readExactly(conn, MAC_LENGTH);
     if (!answer) return false;
     const expected = await proof(token, "listener", version, theirs.nonce, ours);
-    if (!constantTimeEqual(answer, expected)) {
-      result = { ok: false, kind: "refused", detail: "the listener did not prove the token" };
-      return false;
-    }
+    if (!constantTimeEqual(answer, expected)) return false;
     result = { ok: true };
     return true;
   });

@@ -80,3 +80,21 @@ export function setPeerTimeout(fd: number, seconds: number): void {
   set(IPPROTO_TCP, TCP_KEEPCNT, "TCP_KEEPCNT", 3);
   set(IPPROTO_TCP, TCP_USER_TIMEOUT, "TCP_USER_TIMEOUT", Math.round(seconds * 1000));
 }
+
+const TCP_QUICKACK = 12;
+
+/**
+ * Acknowledges at once what has arrived on `fd` (TCP_QUICKACK): after the handshake's
+ * back-and-forth the kernel delays acknowledgements (up to 40 ms), and the peer waits for
+ * the acknowledgement of its last handshake bytes before it starts counting.
+ *
+ * @example
+ * ```ts ignore
+ * import { acknowledgeNow } from "./tcp_socket_options.ts";
+ * acknowledgeNow(fd);
+ * ```
+ */
+export function acknowledgeNow(fd: number): void {
+  const one = new Int32Array([1]);
+  requireLibc().setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, new Uint8Array(one.buffer), 4);
+}

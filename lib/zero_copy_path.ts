@@ -24,7 +24,7 @@ import {
 } from "./file_descriptors.ts";
 import { type ProcessTree, stopRole } from "./process_tree.ts";
 import { SpawnError, spawnWithFds, waitForExit } from "./spawn_with_fds.ts";
-import { tcpInfo } from "./tcp_socket_options.ts";
+import { acknowledgeNow, tcpInfo } from "./tcp_socket_options.ts";
 
 /** TCP states in which the peer's FIN has arrived. */
 const PEER_FIN_STATES = new Set([6, 7, 8, 9, 11]); // TIME-WAIT, CLOSE, CLOSE-WAIT, LAST-ACK, CLOSING
@@ -188,6 +188,7 @@ class DataSocket {
     const fd = socketFdOf(conn);
     detachFromEventLoops(fd);
     setBlocking(fd);
+    acknowledgeNow(fd); // the peer's wait below ends when our acknowledgement arrives
     await waitUntil(() => tcpInfo(fd).unacked === 0, SETTLE_MS);
     const file = Deno.readLinkSync(`/proc/self/fd/${fd}`);
     return new DataSocket(conn, fd, file, handshakeReceived, tcpInfo(fd).bytesAcked);

@@ -246,3 +246,36 @@ meetingTest("--bind listens on one address of two", async () => {
     new RegExp(`connected from ${net!.remoteAddress.replaceAll(".", "\\.")}:`),
   );
 });
+
+meetingTest(
+  "-h names the remote host's own loopback, where a process poses as the local half: the proof fails, the line says so, and no data flows",
+  async () => {
+    const port = nextPort++;
+    for (const posing of ["pose-take", "pose-feed"] as const) {
+      const poser = hostile(net!.remoteNs, [posing, String(port)]);
+      await poser.ready;
+      try {
+        const run = await transfer(["--port", String(port), "-h", "127.0.0.1"]);
+        assert.equal(run.code, 2, run.stderr);
+        assert.match(
+          run.stderr,
+          /^socketpipe: remote half: connect: the data connection was refused \(127\.0\.0\.1:\d+: the listener did not prove the token\): that listener is not this run's local half/m,
+        );
+        assert.notEqual(run.hash, expected);
+        const deadline = Date.now() + 5000;
+        while (
+          !poser.lines.some((line) => line.startsWith("connection ")) && Date.now() < deadline
+        ) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      } finally {
+        await poser.stop();
+      }
+      // It saw one connection, and no more than the connecting side's half of the
+      // handshake: no data, and nothing it can use (no token crossed the wire).
+      const seen = poser.lines.filter((line) => line.startsWith("connection "));
+      assert.equal(seen.length, 1, poser.lines.join("\n"));
+      assert.ok(Number(seen[0].split(" ")[1]) <= 75, seen[0]);
+    }
+  },
+);
