@@ -4,12 +4,9 @@
  *
  * @module
  */
-import { reexecWithStatusSignalBlocked } from "./lib/status_signal.ts";
+import { runCommandLine } from "./lib/cli.ts";
+import { takeOverStatusSignal } from "./lib/status_signal.ts";
 
-// First, before the rest of the program is even loaded (so that it costs one bare
-// start-up of the runtime): SIGUSR1 must never open Deno's debugger.
-if (!Deno.args.some((word) => word === "--help" || word === "--version")) {
-  reexecWithStatusSignalBlocked();
-}
-const { runCommandLine } = await import("./lib/cli.ts");
+// First, within Deno's half-second grace: SIGUSR1 must never open Deno's debugger.
+takeOverStatusSignal();
 Deno.exit(await runCommandLine(Deno.args));

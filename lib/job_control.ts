@@ -12,7 +12,6 @@
  *
  * @module
  */
-import { libc } from "./libc.ts";
 import type { LoginChannel } from "./login_channel.ts";
 
 const SIGTSTP = 20;
@@ -30,8 +29,17 @@ const SIG_IGN = 1n;
  * ```
  */
 export function ignoreStopsForLogin(): boolean {
-  const c = libc();
-  return c !== null && c.signal(SIGTSTP, SIG_IGN) !== -1n;
+  // Its own binding, of one function: binding all of libc here would delay the login.
+  if (Deno.build.os !== "linux") return false;
+  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return false;
+  try {
+    const { signal } = Deno.dlopen("libc.so.6", {
+      signal: { parameters: ["i32", "i64"], result: "i64" },
+    }).symbols;
+    return signal(SIGTSTP, SIG_IGN) !== -1n;
+  } catch {
+    return false;
+  }
 }
 
 /**

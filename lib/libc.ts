@@ -26,13 +26,6 @@ const SYMBOLS = {
   posix_spawnattr_destroy: { parameters: ["buffer"], result: "i32" },
   sigemptyset: { parameters: ["buffer"], result: "i32" },
   sigfillset: { parameters: ["buffer"], result: "i32" },
-  sigaddset: { parameters: ["buffer", "i32"], result: "i32" },
-  sigismember: { parameters: ["buffer", "i32"], result: "i32" },
-  sigprocmask: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
-  sigpending: { parameters: ["buffer"], result: "i32" },
-  sigtimedwait: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
-  signal: { parameters: ["i32", "i64"], result: "i64" },
-  execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
   /** Blocks until the child ends: on a worker thread, so its errno is never read. */
   waitpidBlocking: {
     name: "waitpid",

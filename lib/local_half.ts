@@ -180,15 +180,12 @@ export async function runLocalHalf(
 ): Promise<SocketpipeResult> {
   validateOptions(options);
   const log = new StepLog(options.verbose ?? false, "socketpipe");
-  const chosen = chooseDataPath(options.copy ?? false, seams.dataPath);
-  const failed = (fault: Fault) => resultOfFault(fault, chosen.path.name);
+  const choose = () => chooseDataPath(options.copy ?? false, seams.dataPath);
+  const failed = (fault: Fault) => resultOfFault(fault, choose().path.name);
 
   const plan = planMeeting(options, log);
   if ("line" in plan) return failed(plan);
   const token = newToken();
-  // Orphans of the commands come back to this process, so that it can tell when every
-  // holder of a direction has let go, and leave none of them behind.
-  becomeSubreaper();
   const tree = new ProcessTree();
   if (control.jobControl) ignoreStopsForLogin(); // ssh must not stop on Ctrl-Z
   const login = seams.login ?? startLogin(options, log, tree);
@@ -196,6 +193,12 @@ export async function runLocalHalf(
     closePlan(plan);
     return failed(login);
   }
+  // While the login runs (ssh takes hundreds of milliseconds), bind libc for the data
+  // path: that costs milliseconds, off the critical path here. As a subreaper, this
+  // process gets its commands' orphans, so that it can tell when every holder of a
+  // direction has let go, and leave none of them behind.
+  const chosen = choose();
+  becomeSubreaper();
   const channel = new LoginChannel(login.readable, login.writable, {
     peer: "remote",
     onNoise: (line) => log.always(`login: ${line}`),

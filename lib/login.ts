@@ -17,7 +17,6 @@ import type { StepLog } from "./log.ts";
 import { formatBlock } from "./outcome.ts";
 import { type ProcessTree, stopRole } from "./process_tree.ts";
 import { shellQuote } from "./shell_quote.ts";
-import { spawnWithStatusSignalUnblocked } from "./status_signal.ts";
 
 /** How socketpipe is started on the remote host when `-x` is not given. */
 export const DEFAULT_REMOTE_SOCKETPIPE: readonly string[] = ["socketpipe"];
@@ -103,7 +102,7 @@ export function startLogin(
       env: { ...loginEnvironment(), ...tree.environment("login") },
       clearEnv: true,
     });
-    child = spawnWithStatusSignalUnblocked(() => command.spawn());
+    child = command.spawn();
     tree.adopt("login", child.pid);
   } catch (error) {
     const cause = statusOfSpawnFailure(error).failedToStart ?? String(error);

@@ -1,105 +1,87 @@
 /**
  * SIGUSR1 as `dd` has it: a request for one status line. Deno (since 2.9.2) answers
- * SIGUSR1 by opening its debugger on 127.0.0.1:9229, unauthenticated, so that any local
- * user could run code as the user running socketpipe, often root. A signal handler
- * cannot prevent that: Deno's own handler runs beside it. A *blocked* signal is never
- * delivered, though, and a thread's signal mask is inherited by every thread it creates
- * and kept across exec: so the command line, first thing, re-executes itself with
- * SIGUSR1 blocked (same pid, same argv and environment, one more start-up of the runtime)
- * and from then on collects the pending signal itself with `sigtimedwait`, polling
- * `sigpending` four times a second, which costs nothing measurable.
+ * SIGUSR1, from half a second after start-up, by opening its debugger on 127.0.0.1:9229,
+ * unauthenticated, so that any local user could run code as the user running
+ * socketpipe, often root. A JavaScript listener does not prevent that (Deno's own
+ * handler runs beside it), so socketpipe takes the signal over below Deno, first thing:
  *
+ * 1. It adds a listener for SIGUSR1 at once. Deno installs its one process-wide handler
+ *    for a signal the first time anything listens to it; when the inspector asks for
+ *    SIGUSR1 later, the handler is already there and nothing is installed again.
+ * 2. It then replaces that handler, in the kernel, with libc's `alarm`: the kernel calls
+ *    a handler with the signal's number, so each SIGUSR1 becomes `alarm(10)` — an
+ *    async-signal-safe call with a trace socketpipe can read (the process's real-time
+ *    timer is armed) and no other effect. Deno never sees the signal.
+ * 3. {@link onStatusRequest} reads the timer four times a second (`getitimer`, nothing
+ *    else), disarms it, and calls back. SIGALRM, should the timer ever run out (a
+ *    process stopped for ten seconds), has a listener, so it ends nothing.
+ *
+ * Commands get both signals at their defaults: a handler is reset by exec.
  * Relies on Deno's internals as verified on {@link VERIFIED_ON_DENO}; a test in
- * `tests/local_login_test.ts` checks that a SIGUSR1 to either half opens no port. The
- * remote half keeps SIGUSR1 blocked and prints nothing (its stderr is the login's).
- * Without FFI (Linux only) none of this can be done and SIGUSR1 keeps Deno's meaning.
+ * `tests/local_login_test.ts` checks that a SIGUSR1 to either half opens no port and
+ * prints the line. Without FFI (Linux only) none of this can be done, and SIGUSR1 keeps
+ * Deno's meaning.
  *
  * @module
  */
 import { VERIFIED_ON_DENO } from "./deno_internals.ts";
-import { cString, cStringArray, libc } from "./libc.ts";
 
 export { VERIFIED_ON_DENO };
 
 const SIGUSR1 = 10;
-const SIG_BLOCK = 0;
-const SIG_UNBLOCK = 1;
-const SIG_SETMASK = 2;
-const SIGSET_SIZE = 128;
-/** An environment variable that marks the re-executed process: exec happens once. */
-const REEXECUTED = "SOCKETPIPE_SIGUSR1_BLOCKED";
+const SA_RESTART = 0x10000000;
+/** glibc's struct sigaction on 64-bit Linux: handler, mask (128), flags, restorer. */
+const SIGACTION_SIZE = 152;
+const ITIMER_REAL = 0;
 
-/** Whether SIGUSR1 is blocked in this thread (and so, inherited, in all of them). */
-export function statusSignalBlocked(): boolean {
-  try {
-    const status = Deno.readTextFileSync("/proc/thread-self/status");
-    const blocked = status.match(/^SigBlk:\s*([0-9a-f]+)$/m)?.[1];
-    return blocked !== undefined && (BigInt(`0x${blocked}`) & (1n << BigInt(SIGUSR1 - 1))) !== 0n;
-  } catch {
-    return false;
-  }
-}
+const SYMBOLS = {
+  dlsym: { parameters: ["pointer", "buffer"], result: "pointer" },
+  sigaction: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  getitimer: { parameters: ["i32", "buffer"], result: "i32" },
+  alarm: { parameters: ["u32"], result: "u32" },
+} as const;
+
+let symbols: Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] | null = null;
+let takenOver = false;
 
 /**
- * Re-executes this process with SIGUSR1 blocked, unless it already is blocked (or FFI is
- * not permitted, or this is not Linux). Returns only when no exec took place.
+ * Takes SIGUSR1 over from Deno (see the module's description); true when done. Call it
+ * first thing, before Deno's half-second grace for its inspector ends.
  *
  * @example
  * ```ts ignore
- * import { reexecWithStatusSignalBlocked } from "./status_signal.ts";
- * reexecWithStatusSignalBlocked(); // first thing in main.ts
+ * import { takeOverStatusSignal } from "./status_signal.ts";
+ * takeOverStatusSignal(); // first thing in main.ts
  * ```
  */
-export function reexecWithStatusSignalBlocked(): void {
-  if (Deno.env.get(REEXECUTED) !== undefined) {
-    Deno.env.delete(REEXECUTED); // not for the commands: their mask is reset anyway
-    return;
+export function takeOverStatusSignal(): boolean {
+  if (takenOver) return true;
+  if (Deno.build.os !== "linux" || Deno.build.arch !== "x86_64" && Deno.build.arch !== "aarch64") {
+    return false;
   }
-  if (statusSignalBlocked()) return;
-  const c = execSymbols();
-  if (!c) return;
-  let argv: string[];
+  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return false;
   try {
-    argv = Deno.readTextFileSync("/proc/self/cmdline").split("\0").slice(0, -1);
+    symbols ??= Deno.dlopen("libc.so.6", SYMBOLS).symbols;
   } catch {
-    return;
+    return false;
   }
-  const set = new Uint8Array(SIGSET_SIZE);
-  c.sigemptyset(set);
-  c.sigaddset(set, SIGUSR1);
-  const previous = new Uint8Array(SIGSET_SIZE);
-  if (c.sigprocmask(SIG_BLOCK, set, previous) !== 0) return;
-  const argvStrings = argv.map(cString);
-  const environment = Object.entries({ ...Deno.env.toObject(), [REEXECUTED]: "1" })
-    .map(([name, value]) => cString(`${name}=${value}`));
-  c.execve(cString(Deno.execPath()), cStringArray(argvStrings), cStringArray(environment));
-  // Still here: the exec failed. Carry on as before, with SIGUSR1 as it was.
-  c.sigprocmask(SIG_SETMASK, previous, null);
+  const alarm = symbols.dlsym(null, new TextEncoder().encode("alarm\0"));
+  if (!alarm) return false;
+  const noop = () => {};
+  Deno.addSignalListener("SIGUSR1", noop); // Deno's handler for SIGUSR1, installed now
+  Deno.addSignalListener("SIGALRM", noop); // an unclaimed alarm must not end the run
+  const action = new Uint8Array(SIGACTION_SIZE);
+  const view = new DataView(action.buffer);
+  view.setBigUint64(0, BigInt(Deno.UnsafePointer.value(alarm)), true);
+  view.setInt32(8 + 128, SA_RESTART, true);
+  takenOver = symbols.sigaction(SIGUSR1, action, null) === 0;
+  return takenOver;
 }
 
 /**
- * The four symbols the exec needs, loaded on their own: binding all of libc's symbols
- * costs several milliseconds, paid twice (before and after the exec) otherwise.
- */
-function execSymbols() {
-  if (Deno.build.os !== "linux") return null;
-  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return null;
-  try {
-    return Deno.dlopen("libc.so.6", {
-      sigemptyset: { parameters: ["buffer"], result: "i32" },
-      sigaddset: { parameters: ["buffer", "i32"], result: "i32" },
-      sigprocmask: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
-      execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
-    }).symbols;
-  } catch {
-    return null;
-  }
-}
-
-/**
- * Calls `onRequest` for every SIGUSR1, polling four times a second; returns a function
- * that stops listening. Does nothing unless SIGUSR1 is blocked (see
- * {@link reexecWithStatusSignalBlocked}).
+ * Calls `onRequest` for every SIGUSR1 (requests closer than a quarter of a second apart
+ * count once), until the returned function is called. Does nothing unless
+ * {@link takeOverStatusSignal} succeeded.
  *
  * @example
  * ```ts
@@ -109,52 +91,16 @@ function execSymbols() {
  * ```
  */
 export function onStatusRequest(onRequest: () => void): () => void {
-  const c = libc();
-  if (!c || !statusSignalBlocked()) return () => {};
-  const wanted = new Uint8Array(SIGSET_SIZE);
-  c.sigemptyset(wanted);
-  c.sigaddset(wanted, SIGUSR1);
-  const pending = new Uint8Array(SIGSET_SIZE);
-  const noWait = new Uint8Array(16); // struct timespec { 0, 0 }
-  const timer = setInterval(() => {
-    c.sigpending(pending);
-    if (c.sigismember(pending, SIGUSR1) !== 1) return;
-    c.sigtimedwait(wanted, null, noWait); // takes it off the pending set
+  const c = symbols;
+  if (!c || !takenOver) return () => {};
+  const timer = new BigInt64Array(4); // it_interval, it_value: { tv_sec, tv_usec }
+  const bytes = new Uint8Array(timer.buffer);
+  const interval = setInterval(() => {
+    if (c.getitimer(ITIMER_REAL, bytes) !== 0) return;
+    if (timer[2] === 0n && timer[3] === 0n) return;
+    c.alarm(0);
     onRequest();
   }, 250);
-  Deno.unrefTimer(timer);
-  return () => clearInterval(timer);
-}
-
-/**
- * Runs `spawn` (a `Deno.Command` spawn) with SIGUSR1 unblocked in this thread, so that
- * the child does not inherit the blocked signal (Deno keeps the spawning thread's mask
- * in the child; commands started with FFI get an empty mask anyway). A SIGUSR1 already
- * pending is taken off first; one that arrives within the spawn itself, a fraction of a
- * millisecond, would still reach Deno.
- *
- * @example
- * ```ts
- * import { spawnWithStatusSignalUnblocked } from "./status_signal.ts";
- * const child = spawnWithStatusSignalUnblocked(() => new Deno.Command("true").spawn());
- * await child.status;
- * ```
- */
-export function spawnWithStatusSignalUnblocked<T>(spawn: () => T): T {
-  const c = libc();
-  if (!c || !statusSignalBlocked()) return spawn();
-  const set = new Uint8Array(SIGSET_SIZE);
-  c.sigemptyset(set);
-  c.sigaddset(set, SIGUSR1);
-  const pending = new Uint8Array(SIGSET_SIZE);
-  c.sigpending(pending);
-  const requested = c.sigismember(pending, SIGUSR1) === 1;
-  if (requested) c.sigtimedwait(set, null, new Uint8Array(16));
-  c.sigprocmask(SIG_UNBLOCK, set, null);
-  try {
-    return spawn();
-  } finally {
-    c.sigprocmask(SIG_BLOCK, set, null);
-    if (requested) Deno.kill(Deno.pid, "SIGUSR1"); // pending again, for the status line
-  }
+  Deno.unrefTimer(interval);
+  return () => clearInterval(interval);
 }

@@ -10,7 +10,6 @@ import type {
 import { messageOf } from "./errors.ts";
 import { closeQuietly, writeAll } from "./conn_io.ts";
 import { type ProcessTree, stopRole } from "./process_tree.ts";
-import { spawnWithStatusSignalUnblocked } from "./status_signal.ts";
 
 /** Bytes read from the socket at a time. */
 const CHUNK_SIZE = 256 * 1024;
@@ -91,7 +90,7 @@ function startCommand(
       // stops if the remote half dies; local commands stay in the terminal's job.
       detached: role === "remote",
     });
-    child = spawnWithStatusSignalUnblocked(() => command.spawn());
+    child = command.spawn();
     tree.adopt(role, child.pid);
     status = child.status.then(statusFromDeno);
   } catch (error) {
