@@ -1,0 +1,90 @@
+/**
+ * The installed command: after the install command, `socketpipe` runs from another
+ * directory and completes a transfer (both halves are the installed command, found on
+ * PATH, as on a real pair of hosts).
+ */
+import assert from "node:assert/strict";
+import { block, DENO, REPO, sha256 } from "./_run.ts";
+
+const decoder = new TextDecoder();
+const data = crypto.getRandomValues(new Uint8Array(60000));
+
+/** A transfer through a local login with `bin` (and `also`) first on PATH; run from `cwd`. */
+async function transferWith(bin: string, cwd: string, also: string[] = []) {
+  const path = [bin, ...also, Deno.env.get("PATH")].join(":");
+  const environment = { ...Deno.env.toObject(), PATH: path };
+  const child = new Deno.Command(`${bin}/socketpipe`, {
+    args: [
+      ...block("-i", "cat"),
+      ...block("-l", "sh", "-c", 'eval "$*"', "sh"),
+      "-h",
+      "127.0.0.1",
+      ...block("-r", "sha256sum"),
+      ...block("-o", "cat"),
+    ],
+    cwd,
+    env: environment,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(data);
+  await writer.close();
+  const output = await child.output();
+  return {
+    code: output.code,
+    hash: decoder.decode(output.stdout).split(" ")[0],
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+Deno.test("npm install -g . installs socketpipe and its man page; it works from another directory", async () => {
+  const prefix = await Deno.makeTempDir({ prefix: "socketpipe-npm-" });
+  const elsewhere = await Deno.makeTempDir({ prefix: "socketpipe-cwd-" });
+  try {
+    const install = await new Deno.Command("npm", {
+      args: ["install", "-g", "--prefix", prefix, "--no-audit", "--no-fund", "."],
+      cwd: REPO,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.ok(install.success, decoder.decode(install.stderr));
+    const version = await new Deno.Command(`${prefix}/bin/socketpipe`, {
+      args: ["--version"],
+      cwd: elsewhere,
+    })
+      .output();
+    assert.match(decoder.decode(version.stdout), /^socketpipe \d+\.\d+\.\d+\n$/);
+    assert.ok(Deno.statSync(`${prefix}/share/man/man1/socketpipe.1`).isFile);
+    const run = await transferWith(`${prefix}/bin`, elsewhere);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.hash, await sha256(data));
+  } finally {
+    await Deno.remove(prefix, { recursive: true });
+    await Deno.remove(elsewhere, { recursive: true });
+  }
+});
+
+Deno.test("deno install -g -A -n socketpipe main.ts installs a command that works from another directory", async () => {
+  const root = await Deno.makeTempDir({ prefix: "socketpipe-deno-install-" });
+  const elsewhere = await Deno.makeTempDir({ prefix: "socketpipe-cwd-" });
+  try {
+    const install = await new Deno.Command(DENO, {
+      args: ["install", "-g", "-A", "--root", root, "-n", "socketpipe", `${REPO}/main.ts`],
+      cwd: REPO,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.ok(install.success, decoder.decode(install.stderr));
+    // The shim runs `deno` from PATH: the suite's own.
+    const run = await transferWith(`${root}/bin`, elsewhere, [
+      DENO.slice(0, DENO.lastIndexOf("/")),
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.hash, await sha256(data));
+  } finally {
+    await Deno.remove(root, { recursive: true });
+    await Deno.remove(elsewhere, { recursive: true });
+  }
+});
