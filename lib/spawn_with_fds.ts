@@ -27,9 +27,10 @@ export interface SpawnFds {
 
 /**
  * Starts `argv` (looked up on PATH) with the given file descriptors as its stdin, stdout
- * and stderr, this process's environment, every signal at its default disposition
- * (SIGPIPE above all) and an empty signal mask. Returns the pid; throws
- * {@link SpawnError} with the cause.
+ * and stderr, this process's environment plus `extraEnvironment`, every signal at its
+ * default disposition (SIGPIPE above all) and an empty signal mask; in a process group of
+ * its own when `ownProcessGroup` (else in this process's, the terminal's job). Returns
+ * the pid; throws {@link SpawnError} with the cause.
  *
  * @example
  * ```ts
