@@ -22,7 +22,7 @@ import { libc } from "./libc.ts";
 const PR_SET_CHILD_SUBREAPER = 36;
 const WNOHANG = 1;
 /** The environment variable that names a run and role in every command it starts. */
-export const RUN_VARIABLE = "SOCKETPIPE_RUN";
+const RUN_VARIABLE = "SOCKETPIPE_RUN";
 
 let subreaper: boolean | null = null;
 
@@ -191,16 +191,8 @@ export class ProcessTree {
   }
 }
 
-/**
- * The children of `pid`, from every thread's `children` list.
- *
- * @example
- * ```ts
- * import { childrenOf } from "./process_tree.ts";
- * childrenOf(Deno.pid); // [] when this process has started none
- * ```
- */
-export function childrenOf(pid: number): number[] {
+/** The children of `pid`, from every thread's `children` list. */
+function childrenOf(pid: number): number[] {
   const children: number[] = [];
   try {
     for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
@@ -220,14 +212,8 @@ export function childrenOf(pid: number): number[] {
 /**
  * What each of `pid`'s open files is, as `/proc/<pid>/fd` links read (`socket:[…]`,
  * `pipe:[…]`, a path); empty for a process that has ended.
- *
- * @example
- * ```ts
- * import { openFiles } from "./process_tree.ts";
- * openFiles(Deno.pid).length > 0; // true
- * ```
  */
-export function openFiles(pid: number): string[] {
+function openFiles(pid: number): string[] {
   const files: string[] = [];
   try {
     for (const fd of Deno.readDirSync(`/proc/${pid}/fd`)) {

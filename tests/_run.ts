@@ -57,11 +57,10 @@ export async function runCli(
     stdin: options.stdin === undefined ? "null" : "piped",
   });
   if (options.stdin !== undefined) {
-    const writer = child.stdin.getWriter();
-    const bytes = typeof options.stdin === "string"
-      ? new TextEncoder().encode(options.stdin)
-      : options.stdin;
-    writer.write(bytes).then(() => writer.close()).catch(() => {});
+    feed(
+      child,
+      typeof options.stdin === "string" ? new TextEncoder().encode(options.stdin) : options.stdin,
+    );
   }
   const output = await child.output();
   const stderr = new TextDecoder().decode(output.stderr);
@@ -70,6 +69,34 @@ export async function runCli(
     stdout: output.stdout,
     stderr,
     errorLines: stderr.split("\n").filter((line) => line.startsWith("socketpipe: ")),
+  };
+}
+
+/** Writes `bytes` to a child's piped stdin and closes it (a child that stops reading is fine). */
+export function feed(child: Deno.ChildProcess, bytes: Uint8Array): void {
+  const writer = child.stdin.getWriter();
+  writer.write(bytes).then(() => writer.close()).catch(() => {});
+}
+
+/** Runs `argv` with `stdin` as its input (else /dev/null); collects its status and output. */
+export async function runFeeding(
+  argv: readonly string[],
+  options: { stdin?: Uint8Array; env?: Record<string, string>; cwd?: string } = {},
+): Promise<{ code: number; stdout: Uint8Array; stderr: string }> {
+  const child = new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    env: options.env,
+    cwd: options.cwd,
+    stdin: options.stdin ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (options.stdin) feed(child, options.stdin);
+  const output = await child.output();
+  return {
+    code: output.code,
+    stdout: output.stdout,
+    stderr: new TextDecoder().decode(output.stderr),
   };
 }
 
@@ -200,4 +227,16 @@ export async function waitUntilRunning(marker: string, deadlineMs: number): Prom
     if (Date.now() > deadline) throw new Error(`no process matching ${marker} appeared`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** Reads `conn` until the peer closes it (or resets it); returns how many bytes came. */
+export async function bytesUntilClosed(conn: Deno.Conn): Promise<number> {
+  const buffer = new Uint8Array(65536);
+  let total = 0;
+  try {
+    for (let count; (count = await conn.read(buffer)) !== null;) total += count;
+  } catch {
+    // Reset: closed.
+  }
+  return total;
 }

@@ -5,7 +5,7 @@
  * --listen remote, A connects to B).
  */
 import assert from "node:assert/strict";
-import { block, DENO, MAIN, REMOTE_SOCKETPIPE, sha256 } from "./_run.ts";
+import { block, DENO, MAIN, REMOTE_SOCKETPIPE, runFeeding, sha256 } from "./_run.ts";
 import { type PrivateSshd, sshdAvailable, startSshd } from "./_sshd.ts";
 
 const decoder = new TextDecoder();
@@ -98,16 +98,7 @@ async function chain(secondHop: string[], command: string[]) {
     ...block("-r", ...inner),
     ...block("-o", "cat"),
   ];
-  const child = new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  writer.write(data).then(() => writer.close()).catch(() => {});
-  const output = await child.output();
-  return { code: output.code, stdout: output.stdout, stderr: decoder.decode(output.stderr) };
+  return await runFeeding(argv, { stdin: data });
 }
 
 for (const secondHop of [[], ["--listen", "remote"]]) {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { bytesUntilClosed } from "./_run.ts";
 import { acceptAuthenticated } from "../lib/data_listener.ts";
 import { addressesToTry, dialListener, RefusedError } from "../lib/connect_back.ts";
 import { readExactly, writeAll } from "../lib/conn_io.ts";
@@ -140,12 +141,6 @@ Deno.test("tries -h alone, else the login's address, then the candidates, loopba
 });
 
 async function bytesAfterOpening(conn: Deno.Conn): Promise<number> {
-  const buffer = new Uint8Array(1024);
-  let total = 0;
-  try {
-    for (let count; (count = await conn.read(buffer)) !== null;) total += count;
-  } catch {
-    // Reset: closed.
-  }
-  return Math.max(0, total - 43); // 43: the listener's opening words, its nonce
+  // 43: the listener's opening words, its nonce.
+  return Math.max(0, await bytesUntilClosed(conn) - 43);
 }

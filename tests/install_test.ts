@@ -4,7 +4,7 @@
  * PATH, as on a real pair of hosts).
  */
 import assert from "node:assert/strict";
-import { block, DENO, REPO, sha256 } from "./_run.ts";
+import { block, DENO, REPO, runFeeding, sha256 } from "./_run.ts";
 
 const decoder = new TextDecoder();
 const data = crypto.getRandomValues(new Uint8Array(60000));
@@ -13,30 +13,16 @@ const data = crypto.getRandomValues(new Uint8Array(60000));
 async function transferWith(bin: string, cwd: string, also: string[] = []) {
   const path = [bin, ...also, Deno.env.get("PATH")].join(":");
   const environment = { ...Deno.env.toObject(), PATH: path };
-  const child = new Deno.Command(`${bin}/socketpipe`, {
-    args: [
-      ...block("-i", "cat"),
-      ...block("-l", "sh", "-c", 'eval "$*"', "sh"),
-      "-h",
-      "127.0.0.1",
-      ...block("-r", "sha256sum"),
-      ...block("-o", "cat"),
-    ],
-    cwd,
-    env: environment,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(data);
-  await writer.close();
-  const output = await child.output();
-  return {
-    code: output.code,
-    hash: decoder.decode(output.stdout).split(" ")[0],
-    stderr: decoder.decode(output.stderr),
-  };
+  const { code, stdout, stderr } = await runFeeding([
+    `${bin}/socketpipe`,
+    ...block("-i", "cat"),
+    ...block("-l", "sh", "-c", 'eval "$*"', "sh"),
+    "-h",
+    "127.0.0.1",
+    ...block("-r", "sha256sum"),
+    ...block("-o", "cat"),
+  ], { stdin: data, env: environment, cwd });
+  return { code, hash: decoder.decode(stdout).split(" ")[0], stderr };
 }
 
 Deno.test("npm install -g . installs socketpipe and its man page; it works from another directory", async () => {

@@ -6,7 +6,7 @@
  * --port and --bind. The rule of every case: exit 0 only with the right bytes.
  */
 import assert from "node:assert/strict";
-import { block, DENO, MAIN, REMOTE_SOCKETPIPE, REPO, sha256 } from "./_run.ts";
+import { block, DENO, MAIN, REMOTE_SOCKETPIPE, REPO, runFeeding, sha256 } from "./_run.ts";
 import { buildNetwork, type TestNetwork } from "./_netns.ts";
 import { type PrivateSshd, sshdAvailable, startSshd } from "./_sshd.ts";
 
@@ -45,20 +45,8 @@ async function transfer(args: string[]): Promise<{ code: number; hash: string; s
     ...block("-r", "sha256sum"),
     ...block("-o", "cat"),
   ]);
-  const child = new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  writer.write(data).then(() => writer.close()).catch(() => {});
-  const output = await child.output();
-  return {
-    code: output.code,
-    hash: decoder.decode(output.stdout).split(" ")[0],
-    stderr: decoder.decode(output.stderr),
-  };
+  const { code, stdout, stderr } = await runFeeding(argv, { stdin: data });
+  return { code, hash: decoder.decode(stdout).split(" ")[0], stderr };
 }
 
 /** Starts the hostile fixture inside `ns`; `ready` resolves with its first line. */

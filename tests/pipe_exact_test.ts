@@ -10,7 +10,7 @@
  * process carrying it is left (background holders end on their own, as in a pipe).
  */
 import assert from "node:assert/strict";
-import { block, DATA_PATHS, LOCAL_LOGIN, runCli, sha256 } from "./_run.ts";
+import { block, DATA_PATHS, LOCAL_LOGIN, runCli, runFeeding, sha256 } from "./_run.ts";
 
 interface Shape {
   name: string;
@@ -190,18 +190,19 @@ function throughPipe(shape: Shape) {
     const output = shape.output ? ' | sh -c "$3"' : " > /dev/null";
     const stdin = shape.input ? "" : " < /dev/null";
     const pipeline = `set -o pipefail; ${input}sh -c "$2"${stdin}${output}`;
-    const child = new Deno.Command("bash", {
-      args: ["-c", pipeline, "bash", shape.input ?? "", shape.remote, shape.output ?? ""],
+    const argv = [
+      "bash",
+      "-c",
+      pipeline,
+      "bash",
+      shape.input ?? "",
+      shape.remote,
+      shape.output ?? "",
+    ];
+    const { code, stdout } = await runFeeding(argv, {
+      stdin: shape.stdin ? data : undefined,
       env: environment,
-      stdin: shape.stdin ? "piped" : "null",
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
-    if (shape.stdin) {
-      const writer = child.stdin.getWriter();
-      writer.write(data).then(() => writer.close()).catch(() => {});
-    }
-    const { code, stdout } = await child.output();
+    });
     return { code, stdout };
   };
 }
