@@ -95,7 +95,7 @@ export class ProcessTree {
       const entry = readEntry(pid);
       if (!entry || found.has(pid)) return;
       const known = this.#seen.get(`${pid}:${entry.started}`);
-      const attributed = role ?? known ?? this.#roleFromEnvironment(pid);
+      const attributed = role ?? known ?? this.#roleFromEnvironment(pid) ?? null;
       if (attributed) this.#seen.set(`${pid}:${entry.started}`, attributed);
       if (entry.zombie) {
         if (!this.#roots.has(pid) && attributed !== null) reap(pid);
@@ -110,7 +110,10 @@ export class ProcessTree {
       const entry = readEntry(pid);
       const known = entry && this.#seen.get(`${pid}:${entry.started}`);
       // Only orphans of this run: a library caller's own children are not ours to touch.
-      if (known || this.#roleFromEnvironment(pid)) visit(pid, null);
+      // An orphan whose environment cannot be read yet (it is between fork and exec, or
+      // in exec: the kernel shows an empty environment then) may be ours and may hold
+      // the data: it counts, unattributed, until a later walk can read it.
+      if (known || this.#roleFromEnvironment(pid) !== null) visit(pid, null);
     }
     return found;
   }
@@ -179,14 +182,19 @@ export class ProcessTree {
     return living;
   }
 
-  #roleFromEnvironment(pid: number): string | null {
+  /**
+   * The role `pid`'s environment names for this run: null when it names none, undefined
+   * when it cannot be read (empty or gone) and so proves nothing either way.
+   */
+  #roleFromEnvironment(pid: number): string | null | undefined {
     const prefix = `${RUN_VARIABLE}=${this.#run}:`;
     try {
-      const variables = Deno.readTextFileSync(`/proc/${pid}/environ`).split("\0");
-      const entry = variables.find((variable) => variable.startsWith(prefix));
+      const text = Deno.readTextFileSync(`/proc/${pid}/environ`);
+      if (text === "") return undefined;
+      const entry = text.split("\0").find((variable) => variable.startsWith(prefix));
       return entry ? entry.slice(prefix.length) : null;
     } catch {
-      return null;
+      return undefined;
     }
   }
 }
