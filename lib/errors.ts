@@ -20,15 +20,20 @@ export class UsageError extends Error {
 }
 
 /**
- * The message of any thrown value, on one line.
+ * The message of any thrown value, on one line. A system error reads as the system names
+ * it, in lower case and without its number (`Broken pipe (os error 32)` → `broken pipe`),
+ * the same words either data path prints for the same fault.
  *
  * @example
  * ```ts
  * import { messageOf } from "./errors.ts";
  * messageOf(new Error("a\nb")); // "a b"
+ * messageOf(new Error("Broken pipe (os error 32)")); // "broken pipe"
  * ```
  */
 export function messageOf(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return text.replace(/\s*\n\s*/g, " ").trim();
+  const text = (error instanceof Error ? error.message : String(error))
+    .replace(/\s*\n\s*/g, " ").trim();
+  const system = text.match(/^(.*?)\s*\(os error \d+\)$/);
+  return system ? system[1].charAt(0).toLowerCase() + system[1].slice(1) : text;
 }
