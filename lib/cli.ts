@@ -6,7 +6,7 @@ import { serveRemoteHalf } from "./remote_half.ts";
 import { HELP, SYNOPSIS } from "./usage.ts";
 import { onStatusRequest } from "./status_signal.ts";
 import { statusLine } from "./status_line.ts";
-import { VERSION } from "./version.ts";
+import { PROTOCOL_VERSION, VERSION } from "./version.ts";
 
 const STOP_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 
@@ -35,7 +35,7 @@ export async function runCommandLine(args: readonly string[]): Promise<number> {
       printText(HELP, Deno.stdout);
       return 0;
     case "version":
-      printText(`socketpipe ${VERSION}`, Deno.stdout);
+      printText(`socketpipe ${VERSION}\nprotocol ${PROTOCOL_VERSION}`, Deno.stdout);
       return 0;
     case "serve":
       return await withStopSignals((signal) =>

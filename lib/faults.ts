@@ -223,6 +223,20 @@ export const FAULTS = {
     (signal: string) => `interrupted by ${signal}: stopped every command of this run on both hosts`,
     ["SIGINT"],
   ),
+  cannotProvision: fault(
+    TRANSPORT_STATUS,
+    (cause: string) =>
+      `provision: cannot send socketpipe to the remote host: ${cause}; ` +
+      `install socketpipe there and name it with -x { /path/to/socketpipe }`,
+    ["deno bundle failed: status 1"],
+  ),
+  provisionCutOff: fault(
+    TRANSPORT_STATUS,
+    (what: string, sent: number) =>
+      `provision: sending the ${what} failed after ${sent} bytes: the login channel closed; ` +
+      `try again, or see the remote half's line above`,
+    ["runtime", 1048576],
+  ),
   internalError: fault(
     TRANSPORT_STATUS,
     (message: string) => `internal error: ${message}`,

@@ -29,6 +29,7 @@ import { applyPeerTimeout, DEFAULT_PEER_TIMEOUT } from "./peer_timeout.ts";
 import type { SessionMessage } from "./protocol.ts";
 import { becomeSubreaper, ProcessTree } from "./process_tree.ts";
 import { handleStopRequests, ignoreStopsForLogin } from "./job_control.ts";
+import { prepareProvisioning, type Provisioning, type ProvisionMode } from "./provision.ts";
 import { PROTOCOL_VERSION } from "./version.ts";
 
 /** What a run of socketpipe is asked to do, as given on the command line. */
@@ -87,6 +88,13 @@ export interface SocketpipeOptions {
   ports?: [number, number];
   /** The address the listening side binds (`--bind`); default every interface. */
   bind?: string;
+  /**
+   * Without `-x`: "auto" runs what the remote host has cached or installed, else sends it
+   * this socketpipe (and the Deno runtime when it has none of this version) over the
+   * login; "always" sends it again; "never" runs only `socketpipe` from its PATH.
+   * @default {"auto"}
+   */
+  provision?: ProvisionMode;
 }
 
 /** How a run is controlled from outside. */
@@ -185,10 +193,16 @@ export async function runLocalHalf(
 
   const plan = planMeeting(options, log);
   if ("line" in plan) return failed(plan);
+  const provisioning = await provisioningFor(options, log);
+  if (provisioning && "line" in provisioning) {
+    closePlan(plan);
+    return failed(provisioning);
+  }
   const token = newToken();
   const tree = new ProcessTree();
   if (control.jobControl) ignoreStopsForLogin(); // ssh must not stop on Ctrl-Z
-  const login = seams.login ?? startLogin(options, log, tree);
+  const starter = provisioning?.words;
+  const login = seams.login ?? startLogin({ ...options, starter }, log, tree);
   if ("line" in login) {
     closePlan(plan);
     return failed(login);
@@ -204,15 +218,15 @@ export async function runLocalHalf(
     onNoise: (line) => log.always(`login: ${line}`),
   });
   const stopHandlingStops = control.jobControl ? handleStopRequests(channel) : () => {};
-  await channel.send(sessionMessage(options, plan, token));
   const peerTimeout = options.peerTimeout ?? DEFAULT_PEER_TIMEOUT;
-  channel.watchLiveness(peerTimeout); // from the remote half's first word on
-
   const meeting = await meet(plan, token, {
     channel,
     timeoutSeconds: options.timeout ?? 0,
     signal: control.signal,
     log,
+    session: sessionMessage(options, plan, token),
+    provisioning: provisioning ?? undefined,
+    peerTimeout,
   });
   closePlan(plan);
   if (!meeting.met) {
@@ -262,6 +276,12 @@ function validateOptions(options: SocketpipeOptions): void {
   block("-i", options.input, false);
   block("-o", options.output, false);
   block("-x", options.remoteSocketpipe, false);
+  if (options.remoteSocketpipe && options.provision && options.provision !== "never") {
+    throw new UsageError(`--provision ${options.provision} sends socketpipe itself; drop -x`);
+  }
+  if (!["auto", "always", "never", undefined].includes(options.provision)) {
+    throw new UsageError(`bad --provision: ${options.provision} (never, auto or always)`);
+  }
   if (!options.input && !options.output) {
     throw new UsageError("give -i { input command }, -o { output command }, or both");
   }
@@ -269,6 +289,19 @@ function validateOptions(options: SocketpipeOptions): void {
   if (typeof timeout !== "number" || !(timeout >= 0)) {
     throw new UsageError(`bad timeout: ${timeout} (seconds, 0 = wait for ever)`);
   }
+}
+
+/**
+ * The remote half is provisioned unless `-x` names it or `--provision never` says to use
+ * only what is installed there.
+ */
+async function provisioningFor(
+  options: SocketpipeOptions,
+  log: StepLog,
+): Promise<Provisioning | Fault | null> {
+  const mode = options.provision ?? "auto";
+  if (options.remoteSocketpipe || mode === "never") return null;
+  return await prepareProvisioning(mode, log);
 }
 
 /** The session line: everything the remote half needs to meet this half. */

@@ -31,6 +31,8 @@ export interface LoginOptions {
   remoteSocketpipe?: readonly string[];
   /** Whether the remote half prints its steps. */
   verbose?: boolean;
+  /** Words that start the remote half in place of `-x` (a provisioning bootstrap). */
+  starter?: readonly string[];
 }
 
 /**
@@ -64,7 +66,7 @@ export interface LoginConnection {
  */
 export function loginInvocation(options: LoginOptions): string[] {
   const remoteHalf = [
-    ...(options.remoteSocketpipe ?? DEFAULT_REMOTE_SOCKETPIPE),
+    ...(options.starter ?? options.remoteSocketpipe ?? DEFAULT_REMOTE_SOCKETPIPE),
     "-s",
     ...(options.verbose ? ["-v"] : []),
     "--",
@@ -89,9 +91,10 @@ export function startLogin(
   tree: ProcessTree,
 ): LoginConnection | Fault {
   const argv = loginInvocation(options);
-  log.step(
-    `login: ${[...options.login.map(shellQuote), ...argv.slice(options.login.length)].join(" ")}`,
-  );
+  const shown = argv.slice(options.login.length);
+  // The bootstrap script is long: -v shows where it goes, not its text.
+  if (options.starter) shown.splice(0, options.starter.length, "<socketpipe bootstrap>");
+  log.step(`login: ${[...options.login.map(shellQuote), ...shown].join(" ")}`);
   let child: Deno.ChildProcess;
   try {
     const command = new Deno.Command(argv[0], {

@@ -94,6 +94,20 @@ export class LoginChannel {
   }
 
   /**
+   * Sends bytes that are not a message: a payload the bootstrap of a provisioned remote
+   * half reads by count. False when the channel is gone.
+   */
+  async sendBytes(bytes: Uint8Array): Promise<boolean> {
+    if (this.#sendingClosed) return false;
+    try {
+      await this.#writer.write(bytes);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
    * Starts the heartbeat: sends `alive` every `seconds` / 3, and resolves
    * {@link silent} once nothing at all has been heard from the peer for `seconds`.
    * A cut link or a crashed host leaves ssh itself unaware for many minutes; this bounds

@@ -12,6 +12,8 @@ import { FAULTS } from "./faults.ts";
 import { sameNetwork } from "./host_identity.ts";
 import type { LoginChannel } from "./login_channel.ts";
 import type { StepLog } from "./log.ts";
+import type { SessionMessage } from "./protocol.ts";
+import { type Provisioning, serveNeed } from "./provision.ts";
 
 /** How a meeting ended: the data connection, or why there is none. */
 export type Meeting =
@@ -37,6 +39,12 @@ export interface MeetingOptions {
   signal?: AbortSignal;
   /** For -v: each refused connection, each address tried. */
   log: StepLog;
+  /** The session line, sent once the remote half can read it. */
+  session: SessionMessage;
+  /** When the remote half is provisioned: what its bootstrap may ask for. */
+  provisioning?: Provisioning;
+  /** The dead-peer bound in seconds, watched from the session on (0: none). */
+  peerTimeout: number;
 }
 
 /**
@@ -82,6 +90,7 @@ export async function meet(
   channel.first("exit").then((exit) => exit && stopWith({ met: false, cause: "remote-ended" }));
 
   try {
+    await introduce(options, stop.signal);
     if (plan.listen === "local") return await acceptOnListener(plan.listener, token, stop, options);
     return await connectToRemote(plan, token, stop.signal, options);
   } catch (error) {
@@ -94,6 +103,30 @@ export async function meet(
     clearTimeout(timer);
     options.signal?.removeEventListener("abort", onAbort);
   }
+}
+
+/**
+ * Sends the session line, first serving a provisioning bootstrap what it asks for (it
+ * reads its payloads on the login channel before the remote half reads the session), then
+ * starts the heartbeat: only now, lest a heartbeat land inside a payload.
+ */
+async function introduce(options: MeetingOptions, signal: AbortSignal): Promise<void> {
+  const { channel, provisioning } = options;
+  if (provisioning) {
+    const stopped = new Promise<never>((_, reject) => {
+      if (signal.aborted) reject(signal.reason);
+      signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+    });
+    const need = await Promise.race([channel.first("need"), stopped]);
+    if (!need) return await stopped; // the channel closed: its cause is set
+    const fault = await Promise.race([
+      serveNeed(need, provisioning, channel, options.log),
+      stopped,
+    ]);
+    if (fault) throw new MeetingFailure(fault.line);
+  }
+  await channel.send(options.session);
+  channel.watchLiveness(options.peerTimeout); // from the remote half's first word on
 }
 
 async function acceptOnListener(

@@ -111,6 +111,12 @@ const VALUE_OPTIONS = {
     }
     options.ports = [first, last];
   },
+  "--provision": (value: string, options: Partial<SocketpipeOptions>) => {
+    if (value !== "never" && value !== "auto" && value !== "always") {
+      throw new UsageError(`bad value for --provision: '${value}' (never, auto or always)`);
+    }
+    options.provision = value;
+  },
   "--bind": (value: string, options: Partial<SocketpipeOptions>) => {
     options.bind = parseHost(value);
   },

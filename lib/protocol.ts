@@ -111,8 +111,26 @@ export interface ExitMessage {
   error: string | null;
 }
 
+/**
+ * The bootstrap of a provisioned remote half, before the remote half runs: what it lacks
+ * and will read next on the login channel (the bundle, then the runtime), and what it
+ * will run.
+ */
+export interface NeedMessage {
+  event: "need";
+  /** Whether it needs this version's bundle. */
+  bundle: boolean;
+  /** Whether it needs the Deno runtime too. */
+  runtime: boolean;
+  /** Whether it can decompress gzip. */
+  gzip: boolean;
+  /** What it found and will use, for `-v`. */
+  using: string;
+}
+
 /** Every message of the protocol. */
 export type ControlMessage =
+  | NeedMessage
   | HelloMessage
   | SessionMessage
   | ListeningMessage
@@ -209,6 +227,13 @@ function byteCounts(value: unknown): ByteCounts | null {
 type Decoders = { [E in ControlEvent]: (object: MarkedObject) => MessageOf<E> | null };
 
 const DECODERS: Decoders = {
+  need: (o) => {
+    const { bundle, runtime, gzip, using } = o;
+    if (!isBoolean(bundle) || !isBoolean(runtime) || !isBoolean(gzip) || !isString(using)) {
+      return null;
+    }
+    return { event: "need", bundle, runtime, gzip, using };
+  },
   hello: (o) =>
     isString(o.program) ? { event: "hello", version: PROTOCOL_VERSION, program: o.program } : null,
   session: (o) => {

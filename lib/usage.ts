@@ -12,7 +12,7 @@ import { VERSION } from "./version.ts";
 export const SYNOPSIS =
   `usage: socketpipe [-b] [-v] [--copy] [--peer-timeout s] [--listen local|remote]
                   [--port N[-M]] [--bind addr] [-h host] [-t timeout]
-                  [-x { remote socketpipe command }] [-i { input command [args…] }]
+                  [--provision never|auto|always] [-x { remote socketpipe command }] [-i { input command [args…] }]
                   -l { login command [args…] }
                   -r { remote command [args…] } [-o { output command [args…] }]
        socketpipe --help | --version`;
@@ -43,8 +43,14 @@ Options:
   -o { command }  output command: the remote command's stdout feeds its stdin. Only it
                   writes socketpipe's stdout. Without -o the remote stdout is discarded.
                   At least one of -i and -o is required.
-  -x { command }  how to start socketpipe on the remote host (default: socketpipe),
-                  e.g. -x { /opt/bin/socketpipe } or -x { deno run -A https://host/socketpipe.js }.
+  -x { command }  how to start socketpipe on the remote host, e.g. -x { /opt/bin/socketpipe }
+                  (default: provisioned, see --provision).
+  --provision never|auto|always  without -x, how the remote host gets socketpipe. auto
+                  (default): a cached copy of this version, else socketpipe on its PATH
+                  if it speaks this protocol, else sent over the login and cached in
+                  ~/.cache/socketpipe (this version's bundle, and the Deno runtime when
+                  the host has no Deno of this version), checked by sha256. always: send
+                  it again. never: run socketpipe from its PATH only. It needs only sh.
   -h host         address the connecting side connects to: this host's, for the remote
                   half (default: the address the login came from, $SSH_CLIENT, then this
                   host's own addresses); the remote host's with --listen remote.
@@ -67,7 +73,7 @@ Options:
   --copy          move the data through socketpipe (the stream path) instead of handing
                   the socket itself to the commands (the zero-copy path, the default on
                   Linux when FFI is permitted, e.g. with deno run -A).
-  --help          print this help.   --version  print the version.
+  --help          print this help.   --version  print the version and its protocol.
 
 Exit status:
   0        every command exited 0 and every byte sent was received

@@ -41,7 +41,7 @@ Deno.test("npm install -g . installs socketpipe and its man page; it works from 
       cwd: elsewhere,
     })
       .output();
-    assert.match(decoder.decode(version.stdout), /^socketpipe \d+\.\d+\.\d+\n$/);
+    assert.match(decoder.decode(version.stdout), /^socketpipe \d+\.\d+\.\d+\nprotocol \d+\n$/);
     assert.ok(Deno.statSync(`${prefix}/share/man/man1/socketpipe.1`).isFile);
     const run = await transferWith(`${prefix}/bin`, elsewhere);
     assert.equal(run.code, 0, run.stderr);

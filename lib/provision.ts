@@ -1,0 +1,177 @@
+/**
+ * Provisioning the remote half: with no `-x`, the login runs the bootstrap (see
+ * `remote_bootstrap.ts`) instead of `socketpipe`, and this half sends it, on the same login
+ * channel, what it lacks: this version's bundle and, when the remote host has no Deno of
+ * the same version, the runtime this process runs on. Each is checked by sha256 there and
+ * cached, so that the next run sends nothing.
+ *
+ * @module
+ */
+import { gzipSync } from "node:zlib";
+import { createHash } from "node:crypto";
+import { type Fault, FAULTS } from "./faults.ts";
+import { type Bundle, localBundle } from "./local_bundle.ts";
+import type { StepLog } from "./log.ts";
+import type { LoginChannel } from "./login_channel.ts";
+import type { NeedMessage } from "./protocol.ts";
+import { bootstrapWords } from "./remote_bootstrap.ts";
+import { PROTOCOL_VERSION, VERSION } from "./version.ts";
+
+/**
+ * How the remote half is found: "never" (only `socketpipe` on the remote PATH), "auto"
+ * (what is cached or installed there, else sent), "always" (sent again).
+ */
+export type ProvisionMode = "never" | "auto" | "always";
+
+/** A provisioning run's bundle and the words that start the bootstrap. */
+export interface Provisioning {
+  /** What the login runs on the remote host, before the remote half's arguments. */
+  words: string[];
+  /** The bundle to send if asked. */
+  bundle: Bundle;
+}
+
+/** Payloads go in chunks of this size: each is one `head -c` on the remote host. */
+const CHUNK_BYTES = 1 << 20;
+
+/**
+ * Prepares provisioning in `mode` ("auto" or "always"): finds or builds the bundle.
+ *
+ * @example
+ * ```ts ignore
+ * import { prepareProvisioning } from "./provision.ts";
+ * const provisioning = await prepareProvisioning("auto");
+ * ```
+ */
+export async function prepareProvisioning(
+  mode: "auto" | "always",
+  log: StepLog,
+): Promise<Provisioning | Fault> {
+  const bundle = await localBundle();
+  if (typeof bundle === "string") return FAULTS.cannotProvision.raise(bundle);
+  log.step(`provision: bundle ${bundle.sha256.slice(0, 16)} (${bundle.origin})`);
+  const words = bootstrapWords({
+    entry: `${VERSION}-${bundle.sha256.slice(0, 16)}`,
+    bundleHash: bundle.sha256,
+    protocol: PROTOCOL_VERSION,
+    denoVersion: Deno.version.deno,
+    platform: unamePlatform(),
+    mode,
+  });
+  return { words, bundle };
+}
+
+/**
+ * This host's platform as `uname -sm` prints it ("Linux x86_64"): the runtime this
+ * process runs on can be sent only to a host of the same.
+ *
+ * @example
+ * ```ts
+ * import { unamePlatform } from "./provision.ts";
+ * unamePlatform(); // "Linux x86_64" here
+ * ```
+ */
+export function unamePlatform(): string {
+  const system = Deno.build.os === "darwin"
+    ? "Darwin"
+    : Deno.build.os.charAt(0).toUpperCase() + Deno.build.os.slice(1);
+  return `${system} ${Deno.build.arch}`;
+}
+
+/**
+ * Sends the bootstrap what its `need` message asks for: the bundle, then the runtime,
+ * compressed when it can decompress. Null when all was sent; else the fault.
+ *
+ * @example
+ * ```ts ignore
+ * import { serveNeed } from "./provision.ts";
+ * const need = await channel.first("need");
+ * if (need) await serveNeed(need, provisioning, channel, log);
+ * ```
+ */
+export async function serveNeed(
+  need: NeedMessage,
+  provisioning: Provisioning,
+  channel: LoginChannel,
+  log: StepLog,
+): Promise<Fault | null> {
+  log.step(`provision: the remote host uses ${need.using}`);
+  if (need.bundle) {
+    const source = ReadableStream.from([provisioning.bundle.bytes]);
+    const fault = await sendPayload("bundle", source, need.gzip, channel, log);
+    if (fault) return fault;
+  }
+  if (need.runtime) {
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(Deno.execPath());
+    } catch (error) {
+      return FAULTS.cannotProvision.raise(`cannot read ${Deno.execPath()}: ${error}`);
+    }
+    const fault = await sendPayload("runtime", file.readable, need.gzip, channel, log);
+    if (fault) return fault;
+  }
+  return null;
+}
+
+/** One payload: its header, its chunks (each compressed on its own), its sha256. */
+async function sendPayload(
+  name: string,
+  source: ReadableStream<Uint8Array>,
+  gzip: boolean,
+  channel: LoginChannel,
+  log: StepLog,
+): Promise<Fault | null> {
+  const started = performance.now();
+  const hash = createHash("sha256");
+  const encoder = new TextEncoder();
+  let bytes = 0;
+  let sent = 0;
+  const send = async (data: Uint8Array) => {
+    if (!await channel.sendBytes(data)) throw FAULTS.provisionCutOff.raise(name, sent);
+    sent += data.length;
+  };
+  try {
+    await send(encoder.encode(`socketpipe-payload ${name} ${gzip ? "gzip" : "raw"}\n`));
+    for await (const chunk of inChunks(source, CHUNK_BYTES)) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      const payload = gzip ? gzipSync(chunk, { level: 1 }) : chunk;
+      await send(encoder.encode(`${payload.length}\n`));
+      await send(payload);
+    }
+    await send(encoder.encode(`0 ${hash.digest("hex")}\n`));
+  } catch (error) {
+    await source.cancel().catch(() => {});
+    if (error && typeof error === "object" && "line" in error) return error as Fault;
+    return FAULTS.cannotProvision.raise(`reading the ${name}: ${error}`);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  log.step(
+    `provision: sent the ${name}: ${bytes} bytes as ${sent} in ${seconds.toFixed(2)} s`,
+  );
+  return null;
+}
+
+/** The stream's bytes in chunks of `size` (the last may be shorter). */
+async function* inChunks(
+  source: ReadableStream<Uint8Array>,
+  size: number,
+): AsyncGenerator<Uint8Array> {
+  let buffer = new Uint8Array(size);
+  let filled = 0;
+  for await (let piece of source) {
+    while (piece.length > 0) {
+      const taken = Math.min(size - filled, piece.length);
+      buffer.set(piece.subarray(0, taken), filled);
+      filled += taken;
+      piece = piece.subarray(taken);
+      if (filled === size) {
+        yield buffer;
+        buffer = new Uint8Array(size);
+        filled = 0;
+      }
+    }
+  }
+  if (filled > 0) yield buffer.subarray(0, filled);
+}

@@ -1,0 +1,150 @@
+/**
+ * The bootstrap: a small POSIX `sh` script the login runs in place of `socketpipe -s` when
+ * the remote half is provisioned (no `-x`). On the remote host it finds a cached copy of
+ * this exact socketpipe, or a `socketpipe` on its PATH that speaks this protocol, or else
+ * asks the local half, on the login channel, for what it lacks: the one-file bundle, and
+ * the Deno runtime when no Deno of the same version is there. It checks what arrives
+ * (sha256), installs it by atomic rename in a private cache directory, and runs the remote
+ * half on the same login channel. Nothing needs to be installed there but `sh`.
+ *
+ * The payload format, local half to bootstrap, once for each thing asked for:
+ *
+ * ```
+ * socketpipe-payload <name> <raw|gzip>\n
+ * <n>\n <n bytes>          (repeated: chunks of the payload, compressed or not)
+ * 0 <sha256 of the file>\n  (the end)
+ * ```
+ *
+ * Every chunk is read with `head -c n`, which reads no byte past the chunk; nothing else
+ * arrives before the bootstrap has run the remote half, which then reads the session line.
+ *
+ * @module
+ */
+
+/** What the bootstrap needs to know of the local half. */
+export interface BootstrapArguments {
+  /** The name of this version's cache directory: `<version>-<hash prefix>`. */
+  entry: string;
+  /** The sha256 of the bundle, in hex. */
+  bundleHash: string;
+  /** The protocol version a `socketpipe` on the remote PATH must speak to be used. */
+  protocol: number;
+  /** The Deno version that runs the bundle, e.g. "2.9.6". */
+  denoVersion: string;
+  /** The platform a runtime from the local half runs on, as `uname -sm` says: "Linux x86_64". */
+  platform: string;
+  /** "auto": use what is there; "always": send the bundle (and runtime) again. */
+  mode: "auto" | "always";
+}
+
+/**
+ * The script. `$1`…`$6` are the {@link BootstrapArguments} in order; the rest are the
+ * remote half's arguments (`-s … -- command`). It writes only marked lines on stdout:
+ * one `need` message, or one `error` message before it exits 2.
+ */
+export const BOOTSTRAP_SCRIPT = `
+entry=$1 hash=$2 protocol=$3 deno_version=$4 platform=$5 mode=$6; shift 6
+say() { echo "#socketpipe:{$1}"; }
+text() { printf %s "$1" | tr -d '"\\\\'; }
+fail() {
+  say "\\"event\\":\\"error\\",\\"step\\":\\"provision\\",\\"message\\":\\"$(text "$1")\\""
+  exit 2
+}
+sum256() { if command -v sha256sum >/dev/null 2>&1; then sha256sum; else shasum -a 256; fi; }
+private_dir() {
+  [ ! -L "$1" ] && (umask 077 && mkdir -p "$1") 2>/dev/null && [ -O "$1" ] && [ -w "$1" ] &&
+    chmod 700 "$1" 2>/dev/null
+}
+top=\${XDG_CACHE_HOME:-$HOME/.cache}/socketpipe
+if ! private_dir "$top"; then
+  fallback=\${TMPDIR:-/tmp}/socketpipe-$(id -u)
+  private_dir "$fallback" ||
+    fail "cannot use $top nor $fallback as a private cache: make one writable, or use -x"
+  top=$fallback
+fi
+bundle=$top/$entry/socketpipe.js
+runtime_dir=$top/deno-$deno_version
+runtime=$runtime_dir/deno
+bundle_ok() { [ -f "$bundle" ] && [ "$(sum256 < "$bundle" | cut -c1-64)" = "$hash" ]; }
+deno_of_version() { "$1" --version 2>/dev/null | head -n 1 | grep -q "^deno $deno_version "; }
+need_bundle=true need_runtime=true deno=$runtime using="a new bundle"
+if [ "$mode" != always ] && bundle_ok; then need_bundle=false using="the cached bundle"; fi
+if [ "$mode" != always ] && [ -x "$runtime" ]; then
+  need_runtime=false
+elif command -v deno >/dev/null 2>&1 && deno_of_version "$(command -v deno)"; then
+  need_runtime=false deno=$(command -v deno)
+fi
+if [ "$mode" != always ] && { $need_bundle || $need_runtime; } &&
+  command -v socketpipe >/dev/null 2>&1 &&
+  socketpipe --version 2>/dev/null | grep -qx "protocol $protocol"; then
+  say "\\"event\\":\\"need\\",\\"bundle\\":false,\\"runtime\\":false,\\"gzip\\":false,\\"using\\":\\"$(text "$(command -v socketpipe)") on the PATH\\""
+  exec socketpipe "$@"
+fi
+if $need_runtime; then
+  machine=$(uname -sm)
+  case $machine in *" arm64") machine="\${machine% arm64} aarch64" ;; esac
+  [ "$machine" = "$platform" ] ||
+    fail "the remote host is $machine and has no Deno $deno_version; this socketpipe can send one only to $platform: install Deno $deno_version or socketpipe there, or use -x"
+fi
+gzip=false
+command -v gzip >/dev/null 2>&1 && gzip=true
+if $need_runtime; then using="$using, a new Deno $deno_version"; else using="$using, Deno at $deno"; fi
+say "\\"event\\":\\"need\\",\\"bundle\\":$need_bundle,\\"runtime\\":$need_runtime,\\"gzip\\":$gzip,\\"using\\":\\"$(text "$using, cache $top")\\""
+part=
+trap 'rm -f "$part" "$part.sum"; exit 2' HUP INT TERM
+receive() {
+  IFS=' ' read -r tag name encoding || fail "the $1 never came: the local half stopped"
+  [ "$tag $name" = "socketpipe-payload $1" ] || fail "expected the $1, got: $tag $name"
+  private_dir "$(dirname "$2")" || fail "cannot create $(dirname "$2")"
+  part=$2.$$.part
+  decode=cat
+  [ "$encoding" = gzip ] && decode="gzip -dc"
+  problem=$({
+    while IFS=' ' read -r size sum; do
+      [ "$size" = 0 ] && { echo "$sum" > "$part.sum"; break; }
+      head -c "$size"
+    done | $decode > "$part"
+  } 2>&1) || { rm -f "$part" "$part.sum"; fail "cannot store the $1 in $(dirname "$2"): $problem"; }
+  [ -f "$part.sum" ] || { rm -f "$part"; fail "the $1 was cut off: the local half stopped sending"; }
+  [ "$(sum256 < "$part" | cut -c1-64)" = "$(cat "$part.sum")" ] || {
+    rm -f "$part" "$part.sum"
+    fail "the $1 arrived damaged (its sha256 differs): try again"
+  }
+  rm -f "$part.sum"
+  chmod 700 "$part" && mv -f "$part" "$2" || fail "cannot install the $1 in $(dirname "$2")"
+}
+$need_bundle && receive bundle "$bundle"
+$need_runtime && receive runtime "$runtime"
+$need_bundle && ! bundle_ok && fail "the bundle in $top/$entry is not the one sent: try again"
+DENO_DIR=$top/deno-dir DENO_NO_UPDATE_CHECK=1 exec "$deno" run -A --quiet --no-config \\
+  --no-lock --cached-only "$bundle" "$@"
+`;
+
+/**
+ * The words the login runs on the remote host instead of `socketpipe`: `sh -c <script>`
+ * and its arguments; the remote half's own arguments follow.
+ *
+ * @example
+ * ```ts
+ * import { bootstrapWords } from "./remote_bootstrap.ts";
+ * const words = bootstrapWords({
+ *   entry: "0.1.0-0123456789abcdef", bundleHash: "0".repeat(64), protocol: 4,
+ *   denoVersion: "2.9.6", platform: "Linux x86_64", mode: "auto",
+ * });
+ * words.slice(0, 2); // ["sh", "-c"]
+ * ```
+ */
+export function bootstrapWords(bootstrap: BootstrapArguments): string[] {
+  return [
+    "sh",
+    "-c",
+    BOOTSTRAP_SCRIPT,
+    "socketpipe-bootstrap",
+    bootstrap.entry,
+    bootstrap.bundleHash,
+    String(bootstrap.protocol),
+    bootstrap.denoVersion,
+    bootstrap.platform,
+    bootstrap.mode,
+  ];
+}
