@@ -68,6 +68,8 @@ export interface SshdPlace {
   address?: string;
   /** The network namespace it runs in (`ip netns exec`). */
   netns?: string;
+  /** PATH in its ssh sessions (default: this process's PATH). */
+  sessionPath?: string;
 }
 
 async function waitForLog(log: string, text: string, deadlineMs: number): Promise<void> {
@@ -81,7 +83,7 @@ async function waitForLog(log: string, text: string, deadlineMs: number): Promis
   throw new Error(`private sshd did not start: no '${text}' in ${log}`);
 }
 
-/** Starts the private sshd. PATH in ssh sessions is this process's PATH. */
+/** Starts the private sshd. PATH in ssh sessions is this process's PATH unless told. */
 export async function startSshd(place: SshdPlace = {}): Promise<PrivateSshd> {
   const address = place.address ?? "127.0.0.1";
   if (!SSHD) throw new Error("sshd is not installed (Debian: apt-get install openssh-server)");
@@ -94,7 +96,7 @@ export async function startSshd(place: SshdPlace = {}): Promise<PrivateSshd> {
   await Deno.copyFile(`${dir}/user_key.pub`, `${dir}/authorized_keys`);
   if (Deno.uid() === 0) await Deno.mkdir("/run/sshd", { recursive: true });
   const port = freePort();
-  const path = Deno.env.get("PATH") ?? "/usr/bin:/bin";
+  const path = place.sessionPath ?? Deno.env.get("PATH") ?? "/usr/bin:/bin";
   await Deno.writeTextFile(
     `${dir}/sshd_config`,
     [

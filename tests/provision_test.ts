@@ -1,0 +1,303 @@
+/**
+ * Provisioning through a real sshd whose sessions have neither `deno` nor `socketpipe` on
+ * their PATH: the remote half is sent over the login, checked, cached and reused; every
+ * transfer is compared byte for byte. Each test has its own cache directory on the
+ * "remote" host (`XDG_CACHE_HOME`, or a home of its own), given by the login command.
+ */
+import assert from "node:assert/strict";
+import {
+  block,
+  type CliRun,
+  DENO,
+  MAIN,
+  processesMatching,
+  runCli,
+  sha256,
+  spawnCli,
+} from "./_run.ts";
+import { type PrivateSshd, sshdAvailable, startSshd } from "./_sshd.ts";
+import { shellQuote } from "../lib/shell_quote.ts";
+import { VERSION } from "../lib/version.ts";
+
+/** A session PATH with the system's directories only, none of which has deno or socketpipe. */
+const BARE_PATH = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+  .filter((dir) => !["deno", "socketpipe"].some((name) => exists(`${dir}/${name}`)))
+  .join(":");
+const ignore = !sshdAvailable;
+const sshd: PrivateSshd | null = ignore ? null : await startSshd({ sessionPath: BARE_PATH });
+globalThis.addEventListener("unload", () => sshd?.stopSync());
+const work = await Deno.makeTempDir({ prefix: "socketpipe-provision-" });
+globalThis.addEventListener("unload", () => Deno.removeSync(work, { recursive: true }));
+const data = crypto.getRandomValues(new Uint8Array(65536)).map((_, i) => i * 7);
+const unique = () => crypto.randomUUID().slice(0, 8);
+
+/** A directory holding only a `deno` of this version, for a remote PATH with Deno. */
+const denoOnly = `${work}/deno-only`;
+await Deno.mkdir(denoOnly);
+await Deno.symlink(DENO, `${denoOnly}/deno`);
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function provisionTest(name: string, fn: () => Promise<void>) {
+  Deno.test({ name: ignore ? `${name} (not run: no sshd installed)` : name, ignore, fn });
+}
+
+/** A fresh cache directory for the remote host. */
+async function freshCache(): Promise<string> {
+  return await Deno.makeTempDir({ dir: work, prefix: "cache-" });
+}
+
+/**
+ * `-v -i { cat } -l { ssh testhost env … } -r { cat } -o { cat }`, fed `data`: the
+ * login's `env` sets the remote session's variables (`XDG_CACHE_HOME`, `PATH`, …).
+ */
+async function transfer(
+  variables: string[],
+  options: { args?: string[]; before?: string[] } = {},
+): Promise<CliRun & { exact: boolean }> {
+  const login = [...sshd!.login, ...(options.before ?? []), "env", ...variables];
+  const run = await runCli([
+    "-v",
+    ...(options.args ?? []),
+    ...block("-i", "cat"),
+    ...block("-l", ...login),
+    ...block("-r", "cat"),
+    ...block("-o", "cat"),
+  ], { stdin: data });
+  return { ...run, exact: await sha256(run.stdout) === await sha256(data) };
+}
+
+const sent = (run: CliRun, what: string) =>
+  new RegExp(`^socketpipe: provision: sent the ${what}: \\d+ bytes`, "m").test(run.stderr);
+
+/** The files under `dir`, relative, sorted. */
+function filesUnder(dir: string, prefix = ""): string[] {
+  const found: string[] = [];
+  try {
+    for (const entry of Deno.readDirSync(dir)) {
+      const path = `${prefix}${entry.name}`;
+      if (entry.isDirectory) found.push(...filesUnder(`${dir}/${entry.name}`, `${path}/`));
+      else found.push(path);
+    }
+  } catch { /* no such directory */ }
+  return found.sort();
+}
+
+/** What socketpipe keeps in a cache directory: its entries, the runtime, any partial file. */
+function cached(cache: string) {
+  const files = filesUnder(`${cache}/socketpipe`).filter((file) => !file.startsWith("deno-dir/"));
+  return {
+    bundles: files.filter((file) => file.endsWith("/socketpipe.js")),
+    runtimes: files.filter((file) => /^deno-[^/]+\/deno$/.test(file)),
+    partial: files.filter((file) => file.includes(".part")),
+  };
+}
+
+provisionTest("provision: the test sshd's sessions have neither deno nor socketpipe", async () => {
+  const probe = await new Deno.Command(sshd!.login[0], {
+    args: [...sshd!.login.slice(1), "command -v deno; command -v socketpipe; echo end"],
+    stdout: "piped",
+  }).output();
+  assert.equal(new TextDecoder().decode(probe.stdout), "end\n");
+});
+
+provisionTest(
+  "provision: a first transfer sends the bundle and the runtime; the next sends nothing; --provision always sends again; --provision never: not found, with the hint",
+  async () => {
+    const cache = await freshCache();
+    const first = await transfer([`XDG_CACHE_HOME=${cache}`]);
+    assert.equal(first.code, 0, first.stderr);
+    assert.ok(first.exact);
+    assert.ok(sent(first, "bundle") && sent(first, "runtime"), first.stderr);
+    assert.deepEqual(cached(cache).bundles.length, 1);
+    assert.deepEqual(cached(cache).runtimes, [`deno-${Deno.version.deno}/deno`]);
+    assert.ok(cached(cache).bundles[0].startsWith(`${VERSION}-`));
+    assert.equal(Deno.statSync(`${cache}/socketpipe`).mode! & 0o777, 0o700);
+    const runtimeWritten = Deno.statSync(`${cache}/socketpipe/${cached(cache).runtimes[0]}`).mtime;
+
+    const second = await transfer([`XDG_CACHE_HOME=${cache}`]);
+    assert.equal(second.code, 0, second.stderr);
+    assert.ok(second.exact);
+    assert.ok(!sent(second, "bundle") && !sent(second, "runtime"), second.stderr);
+    assert.match(second.stderr, /provision: the remote host uses the cached bundle, Deno at /);
+    assert.deepEqual(
+      Deno.statSync(`${cache}/socketpipe/${cached(cache).runtimes[0]}`).mtime,
+      runtimeWritten,
+    );
+
+    const again = await transfer([`XDG_CACHE_HOME=${cache}`], { args: ["--provision", "always"] });
+    assert.equal(again.code, 0, again.stderr);
+    assert.ok(again.exact && sent(again, "bundle") && sent(again, "runtime"), again.stderr);
+    assert.deepEqual(cached(cache).partial, []);
+
+    const never = await transfer([`XDG_CACHE_HOME=${cache}`], { args: ["--provision", "never"] });
+    assert.equal(never.code, 2);
+    assert.match(
+      never.errorLines.at(-1)!,
+      /^socketpipe: login \{ .* \}: remote socketpipe \{ socketpipe \} not found \(status 127\); .*-x \{ \/path\/to\/socketpipe \}$/,
+    );
+    await Deno.remove(cache, { recursive: true });
+  },
+);
+
+provisionTest(
+  "provision: with a Deno of this version on the remote PATH, only the bundle is sent",
+  async () => {
+    const cache = await freshCache();
+    const run = await transfer([`XDG_CACHE_HOME=${cache}`, `PATH=${denoOnly}:${BARE_PATH}`]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.ok(run.exact);
+    assert.ok(sent(run, "bundle") && !sent(run, "runtime"), run.stderr);
+    assert.match(run.stderr, new RegExp(`uses a new bundle, Deno at ${denoOnly}/deno`));
+    assert.deepEqual(cached(cache).runtimes, []);
+    await Deno.remove(cache, { recursive: true });
+  },
+);
+
+provisionTest(
+  "provision: a socketpipe on the remote PATH that speaks this protocol is used; nothing is sent",
+  async () => {
+    const cache = await freshCache();
+    const bin = await Deno.makeTempDir({ dir: work, prefix: "bin-" });
+    await Deno.writeTextFile(
+      `${bin}/socketpipe`,
+      `#!/bin/sh\nexec ${shellQuote(DENO)} run -A --quiet ${shellQuote(MAIN)} "$@"\n`,
+      { mode: 0o755 },
+    );
+    const run = await transfer([`XDG_CACHE_HOME=${cache}`, `PATH=${bin}:${BARE_PATH}`]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.ok(run.exact);
+    assert.ok(!sent(run, "bundle") && !sent(run, "runtime"), run.stderr);
+    assert.match(run.stderr, new RegExp(`uses ${bin}/socketpipe on the PATH`));
+    assert.deepEqual(cached(cache).bundles, []);
+    await Deno.remove(cache, { recursive: true });
+  },
+);
+
+provisionTest(
+  "provision: five first runs at once all succeed and leave one cache entry",
+  async () => {
+    const cache = await freshCache();
+    const runs = await Promise.all(
+      Array.from({ length: 5 }, () => transfer([`XDG_CACHE_HOME=${cache}`])),
+    );
+    for (const run of runs) {
+      assert.equal(run.code, 0, run.stderr);
+      assert.ok(run.exact);
+    }
+    const entry = cached(cache);
+    assert.equal(entry.bundles.length, 1);
+    assert.equal(entry.runtimes.length, 1);
+    assert.deepEqual(entry.partial, []);
+    const again = await transfer([`XDG_CACHE_HOME=${cache}`]);
+    assert.ok(again.exact && !sent(again, "bundle") && !sent(again, "runtime"), again.stderr);
+    await Deno.remove(cache, { recursive: true });
+  },
+);
+
+provisionTest(
+  "provision: a truncated bundle and a bundle whose hash differs are found and replaced",
+  async () => {
+    const cache = await freshCache();
+    const variables = [`XDG_CACHE_HOME=${cache}`, `PATH=${denoOnly}:${BARE_PATH}`];
+    const first = await transfer(variables);
+    assert.equal(first.code, 0, first.stderr);
+    const bundle = `${cache}/socketpipe/${cached(cache).bundles[0]}`;
+    const original = await Deno.readFile(bundle);
+    const damages = {
+      truncated: original.subarray(0, original.length >> 1),
+      tampered: original.map((byte, i) => i === original.length - 2 ? byte ^ 1 : byte),
+    };
+    for (const [damage, bytes] of Object.entries(damages)) {
+      await Deno.writeFile(bundle, bytes);
+      const run = await transfer(variables);
+      assert.equal(run.code, 0, `${damage}: ${run.stderr}`);
+      assert.ok(run.exact, damage);
+      assert.ok(sent(run, "bundle"), `${damage}: ${run.stderr}`);
+      assert.deepEqual(await Deno.readFile(bundle), original, damage);
+    }
+    await Deno.remove(cache, { recursive: true });
+  },
+);
+
+provisionTest(
+  "provision: a read-only home falls back to a private directory under $TMPDIR",
+  async () => {
+    const home = await Deno.makeTempDir({ dir: work, prefix: "home-" });
+    const tmp = await Deno.makeTempDir({ dir: work, prefix: "tmp-" });
+    // root writes through a directory's mode bits: its home is made read-only by a
+    // read-only bind mount in a mount namespace of the login's own.
+    const asRoot = Deno.uid() === 0;
+    if (!asRoot) await Deno.chmod(home, 0o555);
+    const before = asRoot
+      ? ["unshare", "-m", "sh", "-c", shellQuote('mount --bind -o ro "$0" "$0" && exec "$@"'), home]
+      : [];
+    const variables = [`HOME=${home}`, `TMPDIR=${tmp}`, `PATH=${denoOnly}:${BARE_PATH}`];
+    const run = await transfer(variables, { before });
+    assert.equal(run.code, 0, run.stderr);
+    assert.ok(run.exact);
+    const fallback = `${tmp}/socketpipe-${Deno.uid()}`;
+    assert.match(run.stderr, new RegExp(`cache ${fallback}`));
+    assert.equal(filesUnder(fallback).filter((f) => f.endsWith("/socketpipe.js")).length, 1);
+    assert.deepEqual([...Deno.readDirSync(home)], []);
+    if (!asRoot) await Deno.chmod(home, 0o755);
+  },
+);
+
+provisionTest(
+  "provision: a remote host of another platform with no Deno gets one line naming it",
+  async () => {
+    const bin = await Deno.makeTempDir({ dir: work, prefix: "uname-" });
+    await Deno.writeTextFile(`${bin}/uname`, "#!/bin/sh\necho FreeBSD amd64\n", { mode: 0o755 });
+    const cache = await freshCache();
+    const run = await transfer([`XDG_CACHE_HOME=${cache}`, `PATH=${bin}:${BARE_PATH}`]);
+    assert.equal(run.code, 2);
+    assert.deepEqual(run.errorLines.slice(-1), [
+      `socketpipe: remote half: provision: the remote host is FreeBSD amd64 and has no Deno ${Deno.version.deno}; ` +
+      `this socketpipe can send one only to Linux ${Deno.build.arch}: install Deno ${Deno.version.deno} or socketpipe there, or use -x`,
+    ]);
+    await Deno.remove(cache, { recursive: true });
+  },
+);
+
+provisionTest(
+  "provision: a runtime transfer cut off leaves no file that a later run uses",
+  async () => {
+    const cache = await freshCache();
+    const marker = `spcut${unique()}`;
+    const runtimeDir = `${cache}/socketpipe/deno-${Deno.version.deno}`;
+    const login = [...sshd!.login, "env", `MARK=${marker}`, `XDG_CACHE_HOME=${cache}`];
+    const child = spawnCli(
+      [...block("-i", "cat"), ...block("-l", ...login), ...block("-r", "cat")],
+      {
+        stdout: "null",
+      },
+    );
+    const deadline = Date.now() + 20_000;
+    while (!filesUnder(runtimeDir).some((file) => file.includes(".part"))) {
+      assert.ok(Date.now() < deadline, "the runtime never started to arrive");
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const ssh = await processesMatching(`(^|/)ssh -F .* MARK=${marker}`);
+    assert.equal(ssh.length, 1, (await processesMatching(marker)).join("\n"));
+    Deno.kill(Number(ssh[0].split(" ")[0]), "SIGKILL");
+    const status = await child.status;
+    assert.equal(status.code, 2);
+    while (filesUnder(runtimeDir).some((file) => file.includes(".part"))) {
+      assert.ok(Date.now() < deadline + 10_000, "the partial runtime was left behind");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.deepEqual(cached(cache).runtimes, []);
+    const later = await transfer([`XDG_CACHE_HOME=${cache}`]);
+    assert.equal(later.code, 0, later.stderr);
+    assert.ok(later.exact && sent(later, "runtime"), later.stderr);
+    await Deno.remove(cache, { recursive: true });
+  },
+);
