@@ -31,6 +31,9 @@ export interface Bundle {
 export async function localBundle(): Promise<Bundle | string> {
   const self = new URL(import.meta.url);
   if (self.protocol !== "file:") return `socketpipe runs from ${self.href}, not from a file`;
+  if (self.pathname.includes("/deno-compile-")) {
+    return "this is a compiled binary, which does not carry its bundle";
+  }
   // Bundled, every module shares the bundle's URL: this file is then the bundle itself.
   if (self.pathname.endsWith(".js")) return await bundleAt(decodeURIComponent(self.pathname));
   const main = decodeURIComponent(new URL("../main.ts", self).pathname);
