@@ -85,6 +85,9 @@ export function parseArgs(argv: readonly string[]): ParsedCommandLine {
   if (!options.input && !options.output) {
     throw new UsageError("give -i { input command }, -o { output command }, or both");
   }
+  if (options.remoteSocketpipe && options.provision && options.provision !== "never") {
+    throw new UsageError(`--provision ${options.provision} sends socketpipe itself; drop -x`);
+  }
   return { mode: "run", options: options as SocketpipeOptions };
 }
 

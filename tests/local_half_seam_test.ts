@@ -82,6 +82,7 @@ const options = (more: Partial<SocketpipeOptions>): SocketpipeOptions => ({
   login: ["in-process"],
   remote: ["scripted"],
   host: "127.0.0.1",
+  provision: "never", // the remote half is at the other end of the streams already
   ...more,
 });
 

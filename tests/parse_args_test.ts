@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { parseArgs } from "../lib/parse_args.ts";
 import { UsageError } from "../lib/errors.ts";
+import { PROTOCOL_VERSION } from "../lib/version.ts";
 import { runCli } from "./_run.ts";
 
 const words = (text: string) => text.split(" ");
@@ -76,6 +77,10 @@ const usageErrors: [string, string][] = [
     "bad value for --peer-timeout: 'soon' (seconds, 0 = no bound)",
   ],
   ["-i { a } -l { ssh h } -r { cat } --peer-timeout", "--peer-timeout needs a value"],
+  [
+    "--provision sometimes -i { a } -l { ssh h } -r { cat }",
+    "bad value for --provision: 'sometimes' (never, auto or always)",
+  ],
 ];
 
 for (const [args, message] of usageErrors) {
@@ -96,6 +101,16 @@ Deno.test("the CLI prints one line naming a usage error, then the usage, and exi
   assert.equal(run.stdout.length, 0);
 });
 
+Deno.test("--provision: parsed; with -x only 'never' makes sense, as -x names what runs", async () => {
+  const parsed = parseArgs(words("--provision always -i { a } -l { ssh h } -r { cat }"));
+  assert.equal(parsed.mode === "run" && parsed.options.provision, "always");
+  const run = await runCli(words("-x { sp } --provision always -i { cat } -l { env } -r { cat }"));
+  assert.equal(run.code, 1);
+  assert.deepEqual(run.errorLines, [
+    "socketpipe: --provision always sends socketpipe itself; drop -x",
+  ]);
+});
+
 Deno.test("--help and --version print to stdout and exit 0", async () => {
   const help = await runCli(["--help"]);
   assert.equal(help.code, 0);
@@ -113,6 +128,7 @@ Deno.test("--help and --version print to stdout and exit 0", async () => {
       "-v",
       "--copy",
       "--peer-timeout s",
+      "--provision never|auto|always",
     ]
   ) {
     assert.ok(text.includes(option), `--help mentions ${option}`);
@@ -120,5 +136,8 @@ Deno.test("--help and --version print to stdout and exit 0", async () => {
   assert.match(text, /Exit status:/);
   const version = await runCli(["--version"]);
   assert.equal(version.code, 0);
-  assert.match(new TextDecoder().decode(version.stdout), /^socketpipe \d+\.\d+\.\d+\n$/);
+  assert.match(
+    new TextDecoder().decode(version.stdout),
+    new RegExp(`^socketpipe \\d+\\.\\d+\\.\\d+\nprotocol ${PROTOCOL_VERSION}\n$`),
+  );
 });
