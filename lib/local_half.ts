@@ -193,11 +193,7 @@ export async function runLocalHalf(
 
   const plan = planMeeting(options, log);
   if ("line" in plan) return failed(plan);
-  const provisioning = await provisioningFor(options, log);
-  if (provisioning && "line" in provisioning) {
-    closePlan(plan);
-    return failed(provisioning);
-  }
+  const provisioning = provisioningFor(options, log);
   const token = newToken();
   const tree = new ProcessTree();
   if (control.jobControl) ignoreStopsForLogin(); // ssh must not stop on Ctrl-Z
@@ -295,13 +291,10 @@ function validateOptions(options: SocketpipeOptions): void {
  * The remote half is provisioned unless `-x` names it or `--provision never` says to use
  * only what is installed there.
  */
-async function provisioningFor(
-  options: SocketpipeOptions,
-  log: StepLog,
-): Promise<Provisioning | Fault | null> {
+function provisioningFor(options: SocketpipeOptions, log: StepLog): Provisioning | null {
   const mode = options.provision ?? "auto";
   if (options.remoteSocketpipe || mode === "never") return null;
-  return await prepareProvisioning(mode, log);
+  return prepareProvisioning(mode, log);
 }
 
 /** The session line: everything the remote half needs to meet this half. */

@@ -13,7 +13,7 @@ import { sameNetwork } from "./host_identity.ts";
 import type { LoginChannel } from "./login_channel.ts";
 import type { StepLog } from "./log.ts";
 import type { SessionMessage } from "./protocol.ts";
-import { type Provisioning, serveNeed } from "./provision.ts";
+import { type Provisioning, provisionRemote } from "./provision.ts";
 
 /** How a meeting ended: the data connection, or why there is none. */
 export type Meeting =
@@ -117,12 +117,11 @@ async function introduce(options: MeetingOptions, signal: AbortSignal): Promise<
       if (signal.aborted) reject(signal.reason);
       signal.addEventListener("abort", () => reject(signal.reason), { once: true });
     });
-    const need = await Promise.race([channel.first("need"), stopped]);
-    if (!need) return await stopped; // the channel closed: its cause is set
     const fault = await Promise.race([
-      serveNeed(need, provisioning, channel, options.log),
+      provisionRemote(provisioning, channel, options.log),
       stopped,
     ]);
+    if (fault === "closed") return await stopped; // the channel closed: its cause is set
     if (fault) throw new MeetingFailure(fault.line);
   }
   await channel.send(options.session);

@@ -9,6 +9,7 @@
  */
 import { gzipSync } from "node:zlib";
 import { createHash } from "node:crypto";
+import { messageOf } from "./errors.ts";
 import { type Fault, FAULTS } from "./faults.ts";
 import { type Bundle, localBundle } from "./local_bundle.ts";
 import type { StepLog } from "./log.ts";
@@ -23,42 +24,66 @@ import { PROTOCOL_VERSION, VERSION } from "./version.ts";
  */
 export type ProvisionMode = "never" | "auto" | "always";
 
-/** A provisioning run's bundle and the words that start the bootstrap. */
+/** A provisioning run's bootstrap words and its bundle, which may still be on its way. */
 export interface Provisioning {
   /** What the login runs on the remote host, before the remote half's arguments. */
   words: string[];
-  /** The bundle to send if asked. */
-  bundle: Bundle;
+  /** The bundle to name and send if asked (found or built while the login starts), or why none. */
+  bundle: Promise<Bundle | string>;
 }
 
 /** Payloads go in chunks of this size: each is one `head -c` on the remote host. */
 const CHUNK_BYTES = 1 << 20;
 
 /**
- * Prepares provisioning in `mode` ("auto" or "always"): finds or builds the bundle.
+ * Prepares provisioning in `mode` ("auto" or "always"): the bootstrap's words at once, and
+ * the bundle in the background, off the login's critical path.
  *
  * @example
  * ```ts ignore
  * import { prepareProvisioning } from "./provision.ts";
- * const provisioning = await prepareProvisioning("auto");
+ * const provisioning = prepareProvisioning("auto", log);
  * ```
  */
-export async function prepareProvisioning(
-  mode: "auto" | "always",
-  log: StepLog,
-): Promise<Provisioning | Fault> {
-  const bundle = await localBundle();
-  if (typeof bundle === "string") return FAULTS.cannotProvision.raise(bundle);
-  log.step(`provision: bundle ${bundle.sha256.slice(0, 16)} (${bundle.origin})`);
+export function prepareProvisioning(mode: "auto" | "always", log: StepLog): Provisioning {
+  const bundle = localBundle().then((found) => {
+    if (typeof found !== "string") {
+      log.step(`provision: bundle ${found.sha256.slice(0, 16)} (${found.origin})`);
+    }
+    return found;
+  }, (error) => `cannot make the bundle: ${messageOf(error)}`);
   const words = bootstrapWords({
-    entry: `${VERSION}-${bundle.sha256.slice(0, 16)}`,
-    bundleHash: bundle.sha256,
     protocol: PROTOCOL_VERSION,
     denoVersion: Deno.version.deno,
     platform: unamePlatform(),
     mode,
   });
   return { words, bundle };
+}
+
+/**
+ * Names the bundle to the bootstrap (its first line of input), then sends what its `need`
+ * message asks for. Null when all was sent; else the fault. The `need` comes through
+ * `channel`, with `stopped` rejecting when the meeting is given up.
+ *
+ * @example
+ * ```ts ignore
+ * import { provisionRemote } from "./provision.ts";
+ * const fault = await provisionRemote(provisioning, channel, log);
+ * ```
+ */
+export async function provisionRemote(
+  provisioning: Provisioning,
+  channel: LoginChannel,
+  log: StepLog,
+): Promise<Fault | null | "closed"> {
+  const bundle = await provisioning.bundle;
+  if (typeof bundle === "string") return FAULTS.cannotProvision.raise(bundle);
+  const entry = `${VERSION}-${bundle.sha256.slice(0, 16)}`;
+  await channel.sendBytes(new TextEncoder().encode(`${entry} ${bundle.sha256}\n`));
+  const need = await channel.first("need");
+  if (!need) return "closed";
+  return await serveNeed(need, bundle, channel, log);
 }
 
 /**
@@ -81,23 +106,16 @@ export function unamePlatform(): string {
 /**
  * Sends the bootstrap what its `need` message asks for: the bundle, then the runtime,
  * compressed when it can decompress. Null when all was sent; else the fault.
- *
- * @example
- * ```ts ignore
- * import { serveNeed } from "./provision.ts";
- * const need = await channel.first("need");
- * if (need) await serveNeed(need, provisioning, channel, log);
- * ```
  */
-export async function serveNeed(
+async function serveNeed(
   need: NeedMessage,
-  provisioning: Provisioning,
+  bundle: Bundle,
   channel: LoginChannel,
   log: StepLog,
 ): Promise<Fault | null> {
   log.step(`provision: the remote host uses ${need.using}`);
   if (need.bundle) {
-    const source = ReadableStream.from([provisioning.bundle.bytes]);
+    const source = ReadableStream.from([bundle.bytes]);
     const fault = await sendPayload("bundle", source, need.gzip, channel, log);
     if (fault) return fault;
   }

@@ -7,7 +7,9 @@
  * (sha256), installs it by atomic rename in a private cache directory, and runs the remote
  * half on the same login channel. Nothing needs to be installed there but `sh`.
  *
- * The payload format, local half to bootstrap, once for each thing asked for:
+ * The bundle's name comes first on the login channel, as a line `<version>-<hash prefix>
+ * <sha256>`: the local half may still be finding or building the bundle while the login
+ * starts. The payload format, local half to bootstrap, once for each thing asked for:
  *
  * ```
  * socketpipe-payload <name> <raw|gzip>\n
@@ -21,12 +23,8 @@
  * @module
  */
 
-/** What the bootstrap needs to know of the local half. */
+/** What the bootstrap needs to know of the local half, on its command line. */
 export interface BootstrapArguments {
-  /** The name of this version's cache directory: `<version>-<hash prefix>`. */
-  entry: string;
-  /** The sha256 of the bundle, in hex. */
-  bundleHash: string;
   /** The protocol version a `socketpipe` on the remote PATH must speak to be used. */
   protocol: number;
   /** The Deno version that runs the bundle, e.g. "2.9.6". */
@@ -38,12 +36,12 @@ export interface BootstrapArguments {
 }
 
 /**
- * The script. `$1`…`$6` are the {@link BootstrapArguments} in order; the rest are the
- * remote half's arguments (`-s … -- command`). It writes only marked lines on stdout:
+ * The script. `$1`…`$4` are the {@link BootstrapArguments} in order; the rest are the
+ * remote half's arguments (`-s … -- command`). Its first line of input names the bundle. It writes only marked lines on stdout:
  * one `need` message, or one `error` message before it exits 2.
  */
 export const BOOTSTRAP_SCRIPT = `
-entry=$1 hash=$2 protocol=$3 deno_version=$4 platform=$5 mode=$6; shift 6
+protocol=$1 deno_version=$2 platform=$3 mode=$4; shift 4
 say() { echo "#socketpipe:{$1}"; }
 text() { printf %s "$1" | tr -d '"\\\\'; }
 fail() {
@@ -55,6 +53,7 @@ private_dir() {
   [ ! -L "$1" ] && (umask 077 && mkdir -p "$1") 2>/dev/null && [ -O "$1" ] && [ -w "$1" ] &&
     chmod 700 "$1" 2>/dev/null
 }
+IFS=' ' read -r entry hash || fail "the local half sent no bundle name"
 top=\${XDG_CACHE_HOME:-$HOME/.cache}/socketpipe
 if ! private_dir "$top"; then
   fallback=\${TMPDIR:-/tmp}/socketpipe-$(id -u)
@@ -128,8 +127,7 @@ DENO_DIR=$top/deno-dir DENO_NO_UPDATE_CHECK=1 exec "$deno" run -A --quiet --no-c
  * ```ts
  * import { bootstrapWords } from "./remote_bootstrap.ts";
  * const words = bootstrapWords({
- *   entry: "0.1.0-0123456789abcdef", bundleHash: "0".repeat(64), protocol: 4,
- *   denoVersion: "2.9.6", platform: "Linux x86_64", mode: "auto",
+ *   protocol: 4, denoVersion: "2.9.6", platform: "Linux x86_64", mode: "auto",
  * });
  * words.slice(0, 2); // ["sh", "-c"]
  * ```
@@ -140,8 +138,6 @@ export function bootstrapWords(bootstrap: BootstrapArguments): string[] {
     "-c",
     BOOTSTRAP_SCRIPT,
     "socketpipe-bootstrap",
-    bootstrap.entry,
-    bootstrap.bundleHash,
     String(bootstrap.protocol),
     bootstrap.denoVersion,
     bootstrap.platform,
