@@ -301,3 +301,31 @@ provisionTest(
     await Deno.remove(cache, { recursive: true });
   },
 );
+
+provisionTest("provision: a local half run from its bundle sends that same file", async () => {
+  const bundle = `${work}/socketpipe.js`;
+  const built = await new Deno.Command(DENO, { args: ["bundle", "--quiet", MAIN, "-o", bundle] })
+    .output();
+  assert.ok(built.success);
+  const cache = await freshCache();
+  const login = [...sshd!.login, "env", `XDG_CACHE_HOME=${cache}`, `PATH=${denoOnly}:${BARE_PATH}`];
+  const run = await runCli(
+    [
+      "-v",
+      ...block("-i", "cat"),
+      ...block("-l", ...login),
+      ...block("-r", "cat"),
+      ...block("-o", "cat"),
+    ],
+    { stdin: data, program: [DENO, "run", "-A", "--quiet", bundle] },
+  );
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(await sha256(run.stdout), await sha256(data));
+  assert.match(
+    run.stderr,
+    new RegExp(`^socketpipe: provision: bundle [0-9a-f]{16} \\(${bundle}\\)$`, "m"),
+  );
+  const sentBundle = `${cache}/socketpipe/${cached(cache).bundles[0]}`;
+  assert.deepEqual(await Deno.readFile(sentBundle), await Deno.readFile(bundle));
+  await Deno.remove(cache, { recursive: true });
+});
