@@ -30,4 +30,6 @@ export { UsageError } from "./lib/errors.ts";
 export type { CommandStatus } from "./lib/command_status.ts";
 export type { RoleReport } from "./lib/outcome.ts";
 export type { ByteCounts } from "./lib/data_path.ts";
+export { formatBytes, type Progress, progressLine } from "./lib/progress.ts";
+export { REPORT_VERSION, runReport } from "./lib/run_report.ts";
 export { PROTOCOL_VERSION, VERSION } from "./lib/version.ts";

@@ -1,7 +1,11 @@
 import { messageOf, UsageError } from "./errors.ts";
-import { socketpipe } from "./local_half.ts";
+import { FAULTS } from "./faults.ts";
+import { socketpipe, type SocketpipeOptions, type SocketpipeResult } from "./local_half.ts";
 import { logLine, printText } from "./log.ts";
-import { parseArgs } from "./parse_args.ts";
+import { parseArgs, type RunDisplay } from "./parse_args.ts";
+import type { Progress } from "./progress.ts";
+import { ProgressMeter, stderrOutput } from "./progress_meter.ts";
+import { runReport } from "./run_report.ts";
 import { serveRemoteHalf } from "./remote_half.ts";
 import { HELP, SYNOPSIS } from "./usage.ts";
 import { onStatusRequest } from "./status_signal.ts";
@@ -42,33 +46,76 @@ export async function runCommandLine(args: readonly string[]): Promise<number> {
         serveRemoteHalf(parsed.command, { verbose: parsed.verbose, signal })
       );
     case "run":
-      return await runTransfer(parsed.options);
+      return await runTransfer(parsed.options, parsed.display);
   }
 }
 
-async function runTransfer(options: Parameters<typeof socketpipe>[0]): Promise<number> {
+async function runTransfer(options: SocketpipeOptions, display: RunDisplay): Promise<number> {
   return await withStopSignals(async (signal) => {
     const startedAt = Date.now();
+    const stream = {
+      main: options.input ? "sent" as const : "received" as const,
+      size: display.size,
+    };
     let moved: (() => { sent: number; received: number }) | null = null;
     let dataAt = startedAt;
     const stopListening = onStatusRequest(() =>
-      logLine(statusLine(moved?.() ?? null, Date.now() - (moved ? dataAt : startedAt)))
+      logLine(statusLine(moved?.() ?? null, Date.now() - (moved ? dataAt : startedAt), stream))
     );
     const onData = (reader: typeof moved) => {
       moved = reader;
       dataAt = Date.now();
     };
+    const meter = display.progress ? new ProgressMeter(stderrOutput()) : null;
+    let last: Progress | null = null;
+    const onProgress = meter
+      ? (progress: Progress) => {
+        last = progress;
+        if (!progress.done) meter.show(progress);
+      }
+      : undefined;
+    let result: SocketpipeResult;
     try {
-      const result = await socketpipe(options, { signal, onData, jobControl: true });
-      for (const message of result.messages) logLine(message);
-      return result.status;
+      result = await socketpipe(options, {
+        signal,
+        onData,
+        onProgress,
+        progressSize: display.size,
+        jobControl: true,
+      });
     } catch (error) {
-      logLine(`internal error: ${messageOf(error)}`);
-      return 2;
+      result = internalErrorResult(messageOf(error), Date.now() - startedAt);
     } finally {
       stopListening();
+      meter?.finish(last);
     }
+    for (const message of result.messages) logLine(message);
+    if (display.report !== undefined) writeReport(display.report, result);
+    return result.status;
   });
+}
+
+/** A run that threw: exit 2 with one line, as a fault in socketpipe itself. */
+function internalErrorResult(message: string, elapsedMs: number): SocketpipeResult {
+  return {
+    status: 2,
+    messages: [FAULTS.internalError.line(message)],
+    dataPath: "none",
+    remote: null,
+    local: { sent: 0, received: 0, delivered: 0 },
+    durations: { setupSeconds: elapsedMs / 1000, transferSeconds: 0 },
+  };
+}
+
+/** Writes the `--report` JSON to `path` (`-`: stderr); a failure to write is one more line. */
+function writeReport(path: string, result: SocketpipeResult): void {
+  const text = `${JSON.stringify(runReport(result))}\n`;
+  try {
+    if (path === "-") printText(text.trimEnd(), Deno.stderr);
+    else Deno.writeTextFileSync(path, text);
+  } catch (error) {
+    logLine(`report: cannot write ${path}: ${messageOf(error)}; the exit status stands`);
+  }
 }
 
 /** Runs `run` with SIGINT, SIGTERM and SIGHUP turned into an abort of its signal. */

@@ -29,6 +29,7 @@ import { applyPeerTimeout, DEFAULT_PEER_TIMEOUT } from "./peer_timeout.ts";
 import type { SessionMessage } from "./protocol.ts";
 import { becomeSubreaper, ProcessTree } from "./process_tree.ts";
 import { handleStopRequests, ignoreStopsForLogin } from "./job_control.ts";
+import { type Progress, ProgressWatch } from "./progress.ts";
 import { prepareProvisioning, type Provisioning, type ProvisionMode } from "./provision.ts";
 import { PROTOCOL_VERSION } from "./version.ts";
 
@@ -111,6 +112,17 @@ export interface RunControl {
    */
   onData?(moved: () => { sent: number; received: number }): void;
   /**
+   * Called with the transfer's progress at most four times a second from when the data
+   * connection is up, and once more, marked done, at its end: bytes each way, rates,
+   * elapsed time, and with {@link progressSize}, fraction and ETA. No byte is copied for it.
+   */
+  onProgress?(progress: Progress): void;
+  /**
+   * The expected size in bytes of the main stream (the input's, or without an input the
+   * output's), for the fraction and ETA of {@link onProgress}.
+   */
+  progressSize?: number;
+  /**
    * Handle SIGTSTP as a shell job would, for a command line (Ctrl-Z): tell the remote
    * half the run is paused, stop, and tell it the run resumed on SIGCONT, so that a pause
    * of any length does not end the run. Off for a library caller.
@@ -134,6 +146,8 @@ export interface SocketpipeResult {
   output?: RoleReport;
   /** The local half's byte counts. */
   local: ByteCounts;
+  /** Seconds from the start to the data connection (setup), and from there to the end. */
+  durations: { setupSeconds: number; transferSeconds: number };
 }
 
 /** Milliseconds the login command may take to end after the remote half's last report. */
@@ -189,7 +203,11 @@ export async function runLocalHalf(
   validateOptions(options);
   const log = new StepLog(options.verbose ?? false, "socketpipe");
   const choose = () => chooseDataPath(options.copy ?? false, seams.dataPath);
-  const failed = (fault: Fault) => resultOfFault(fault, choose().path.name);
+  const clock = watchData(options, control);
+  const failed = (fault: Fault) => ({
+    ...resultOfFault(fault, choose().path.name),
+    durations: clock.finish(),
+  });
 
   const plan = planMeeting(options, log);
   if ("line" in plan) return failed(plan);
@@ -247,14 +265,15 @@ export async function runLocalHalf(
     signal: control.signal,
     tree,
     stopLogin: () => login.stop(),
-    onData: control.onData,
+    onData: clock.onData,
   });
   stopHandlingStops();
   await channel.close();
   await stopLogin(login, LOGIN_GRACE_MS);
   log.step(`${transferred.counts.sent} bytes sent, ${transferred.counts.received} bytes received`);
   const context = { channel, login, signal: control.signal, peerTimeout };
-  return await reportRun(options, transferred, context, chosen.path.name);
+  const durations = clock.finish();
+  return { ...await reportRun(options, transferred, context, chosen.path.name), durations };
 }
 
 function validateOptions(options: SocketpipeOptions): void {
@@ -402,6 +421,35 @@ async function missingReportLine(
 }
 
 /** The run's result: the verdict on everything the data phase found. */
+/**
+ * Times the run and, for {@link RunControl.onProgress}, watches the data from when it
+ * flows: `finish` reports the last figures and returns the durations.
+ */
+function watchData(options: SocketpipeOptions, control: RunControl) {
+  const started = performance.now();
+  let dataAt: number | null = null;
+  let watch: ProgressWatch | null = null;
+  const onData = (moved: () => { sent: number; received: number }) => {
+    dataAt = performance.now();
+    control.onData?.(moved);
+    if (!control.onProgress) return;
+    watch = new ProgressWatch(moved, {
+      main: options.input ? "sent" : "received",
+      size: control.progressSize,
+      onProgress: control.onProgress,
+    });
+  };
+  const finish = () => {
+    watch?.stop();
+    const ended = performance.now();
+    return {
+      setupSeconds: ((dataAt ?? ended) - started) / 1000,
+      transferSeconds: dataAt === null ? 0 : (ended - dataAt) / 1000,
+    };
+  };
+  return { onData, finish };
+}
+
 async function reportRun(
   options: SocketpipeOptions,
   transferred: LocalTransferOutcome,
@@ -412,7 +460,7 @@ async function reportRun(
     peerTimeout: number;
   },
   dataPath: string,
-): Promise<SocketpipeResult> {
+): Promise<Omit<SocketpipeResult, "durations">> {
   const { ending } = transferred;
   const exit = ending.kind === "reported" ? ending.exit : null;
   const report = {
@@ -441,7 +489,7 @@ function outcomeOfFault(fault: Fault): { status: number; messages: string[] } {
   return { status: fault.status, messages: [fault.line] };
 }
 
-function resultOfFault(fault: Fault, dataPath: string): SocketpipeResult {
+function resultOfFault(fault: Fault, dataPath: string): Omit<SocketpipeResult, "durations"> {
   return {
     ...outcomeOfFault(fault),
     dataPath,

@@ -1,5 +1,22 @@
 const encoder = new TextEncoder();
 
+let interrupter: (() => void) | null = null;
+
+/**
+ * Registers what must happen before any line is written to stderr (a progress meter
+ * erases itself); null removes it.
+ *
+ * @example
+ * ```ts
+ * import { setLineInterrupter } from "./log.ts";
+ * setLineInterrupter(() => {});
+ * setLineInterrupter(null);
+ * ```
+ */
+export function setLineInterrupter(erase: (() => void) | null): void {
+  interrupter = erase;
+}
+
 /**
  * Writes one line to stderr, prefixed with the program's name, synchronously so that the
  * line is out before the process exits.
@@ -11,6 +28,7 @@ const encoder = new TextEncoder();
  * ```
  */
 export function logLine(message: string, prefix = "socketpipe"): void {
+  interrupter?.();
   const bytes = encoder.encode(`${prefix}: ${message}\n`);
   // stderr may be gone (a closed pipe, `2>&-`): the line is lost, but the exit status,
   // which is what a script reads, must not change because of it.

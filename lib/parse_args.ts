@@ -1,9 +1,20 @@
 import { UsageError } from "./errors.ts";
 import type { SocketpipeOptions } from "./local_half.ts";
+import { parseSize } from "./progress.ts";
+
+/** What the command line shows of a run besides its lines: the meter and the report. */
+export interface RunDisplay {
+  /** `--progress` (`-P`): draw the progress line on stderr. */
+  progress: boolean;
+  /** `--size N`: the main stream's expected size in bytes, for percent and ETA. */
+  size?: number;
+  /** `--report FILE`: where to write the JSON report at the end (`-`: stderr). */
+  report?: string;
+}
 
 /** The command line, parsed: what to do. */
 export type ParsedCommandLine =
-  | { mode: "run"; options: SocketpipeOptions }
+  | { mode: "run"; options: SocketpipeOptions; display: RunDisplay }
   | { mode: "serve"; command: string[]; verbose: boolean }
   | { mode: "help" }
   | { mode: "version" };
@@ -37,6 +48,7 @@ export function parseArgs(argv: readonly string[]): ParsedCommandLine {
   if (argv[0] === "-s") return parseServeArgs(argv.slice(1));
 
   const options: Partial<SocketpipeOptions> = {};
+  const display: RunDisplay = { progress: false };
   const seen = new Set<string>();
   let index = 0;
   const once = (option: string) => {
@@ -58,11 +70,15 @@ export function parseArgs(argv: readonly string[]): ParsedCommandLine {
       else if (word === "-v") options.verbose = true;
       else options.copy = true;
       index++;
+    } else if (word === "-P" || word === "--progress") {
+      once("--progress");
+      display.progress = true;
+      index++;
     } else if (word in VALUE_OPTIONS) {
       once(word);
       const value = argv[index + 1];
       if (value === undefined) throw new UsageError(`${word} needs a value`);
-      VALUE_OPTIONS[word as ValueOption](value, options);
+      VALUE_OPTIONS[word as ValueOption](value, options, display);
       index += 2;
     } else if (word.startsWith("-h") || word.startsWith("-t")) {
       const option = word.slice(0, 2);
@@ -88,7 +104,7 @@ export function parseArgs(argv: readonly string[]): ParsedCommandLine {
   if (options.remoteSocketpipe && options.provision && options.provision !== "never") {
     throw new UsageError(`--provision ${options.provision} sends socketpipe itself; drop -x`);
   }
-  return { mode: "run", options: options as SocketpipeOptions };
+  return { mode: "run", options: options as SocketpipeOptions, display };
 }
 
 /** The long options that take a value, and how each sets the options. */
@@ -122,6 +138,16 @@ const VALUE_OPTIONS = {
   },
   "--bind": (value: string, options: Partial<SocketpipeOptions>) => {
     options.bind = parseHost(value);
+  },
+  "--size": (value: string, _options: Partial<SocketpipeOptions>, display: RunDisplay) => {
+    const size = parseSize(value);
+    if (size === null) {
+      throw new UsageError(`bad value for --size: '${value}' (bytes, or with K, M, G or T)`);
+    }
+    display.size = size;
+  },
+  "--report": (value: string, _options: Partial<SocketpipeOptions>, display: RunDisplay) => {
+    display.report = value;
   },
 };
 type ValueOption = keyof typeof VALUE_OPTIONS;

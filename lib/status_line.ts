@@ -1,29 +1,48 @@
 /**
- * The one line SIGUSR1 prints, as `dd` prints its progress: bytes each way, time, rate.
+ * The one line SIGUSR1 prints, as `dd` prints its progress: the `--progress` line, taken
+ * once, or that the run is still setting up.
  *
  * @example
  * ```ts
  * import { statusLine } from "./status_line.ts";
- * statusLine({ sent: 2_000_000, received: 0 }, 2000);
- * // "status: 2000000 bytes sent, 0 bytes received in 2.0 s (1.0 MB/s)"
- * statusLine(null, 1500); // "status: setting up (1.5 s)"
+ * statusLine({ sent: 2048, received: 0 }, 2000, { main: "sent" });
+ * // "status: 2.00 KiB sent, 0 B received, 1.00 KiB/s (average 1.00 KiB/s), 0:00:02"
+ * statusLine(null, 1500, { main: "sent" }); // "status: setting up (1.5 s)"
  * ```
  *
  * @module
  */
+import { type MainStream, progressLine } from "./progress.ts";
 
 /**
- * Formats the status of a run `elapsedMs` after its start; `moved` is null while the
- * data connection is not yet up. The rate is the average over the whole transfer, in
- * MB/s (10^6 bytes), both directions together.
+ * Formats the status of a run: `moved` is null while the data connection is not yet up,
+ * and `elapsedMs` counts from the start of the run, or once it is up from then. Taken
+ * once, the current rate is the average.
  */
 export function statusLine(
   moved: { sent: number; received: number } | null,
   elapsedMs: number,
+  stream: { main: MainStream; size?: number },
 ): string {
-  const seconds = (elapsedMs / 1000).toFixed(1);
-  if (!moved) return `status: setting up (${seconds} s)`;
-  const rate = elapsedMs > 0 ? (moved.sent + moved.received) / elapsedMs / 1000 : 0;
-  return `status: ${moved.sent} bytes sent, ${moved.received} bytes received in ${seconds} s ` +
-    `(${rate.toFixed(1)} MB/s)`;
+  const elapsedSeconds = elapsedMs / 1000;
+  if (!moved) return `status: setting up (${elapsedSeconds.toFixed(1)} s)`;
+  const main = moved[stream.main];
+  const averageRate = elapsedSeconds > 0 ? main / elapsedSeconds : 0;
+  const size = stream.size ?? null;
+  const fraction = size === null ? null : size > 0 ? Math.min(1, main / size) : 1;
+  const etaSeconds = size === null || averageRate <= 0
+    ? null
+    : Math.max(0, size - main) / averageRate;
+  return `status: ${
+    progressLine({
+      ...moved,
+      elapsedSeconds,
+      rate: averageRate,
+      averageRate,
+      size,
+      fraction,
+      etaSeconds,
+      done: false,
+    })
+  }`;
 }

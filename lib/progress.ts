@@ -1,0 +1,199 @@
+/**
+ * Progress without a copied byte: the figures of a running transfer, from the byte counts
+ * the data path already keeps (the kernel's `TCP_INFO` on the zero-copy path, the copy
+ * loop's on the stream path), read at most four times a second. What a meter, a status
+ * line or a library caller shows.
+ *
+ * @module
+ */
+
+/** How far a transfer has come. */
+export interface Progress {
+  /** Bytes sent to the remote command so far. */
+  sent: number;
+  /** Bytes received from the remote command so far. */
+  received: number;
+  /** Seconds since the data connection came up. */
+  elapsedSeconds: number;
+  /** The main stream's rate over about the last second, in bytes per second. */
+  rate: number;
+  /** The main stream's average rate since the data connection came up, in bytes per second. */
+  averageRate: number;
+  /** The main stream's expected size in bytes (`--size`), or null. */
+  size: number | null;
+  /** The main stream's bytes so far out of `size` (0 to 1), or null without a size. */
+  fraction: number | null;
+  /** Seconds left at the current average rate, or null without a size or a rate. */
+  etaSeconds: number | null;
+  /** Whether the transfer is over (the last figures of the run). */
+  done: boolean;
+}
+
+/** Which direction the rates, the size and the ETA are of. */
+export type MainStream = "sent" | "received";
+
+/** How often the figures are taken: at most four reads of the counts a second. */
+export const PROGRESS_INTERVAL_MS = 250;
+
+/**
+ * Takes progress figures from `moved` every {@link PROGRESS_INTERVAL_MS} until stopped,
+ * and once more, marked done, when stopped.
+ *
+ * @example
+ * ```ts
+ * import { ProgressWatch } from "./progress.ts";
+ * let sent = 0;
+ * const watch = new ProgressWatch(() => ({ sent, received: 0 }), {
+ *   main: "sent",
+ *   size: 1000,
+ *   onProgress: (progress) => console.log(progress.fraction),
+ * });
+ * sent = 1000;
+ * watch.stop(); // logs 1 (done)
+ * ```
+ */
+export class ProgressWatch {
+  readonly #moved: () => { sent: number; received: number };
+  readonly #options: ProgressWatchOptions;
+  readonly #started = performance.now();
+  /** Recent samples of the main stream, for the current rate: [ms, bytes]. */
+  #recent: [number, number][] = [];
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #last: Progress | null = null;
+
+  constructor(moved: () => { sent: number; received: number }, options: ProgressWatchOptions) {
+    this.#moved = moved;
+    this.#options = options;
+    this.#recent.push([this.#started, 0]);
+    this.#timer = setInterval(() => options.onProgress(this.#take(false)), PROGRESS_INTERVAL_MS);
+  }
+
+  /** The figures now (one read of the counts). */
+  now(): Progress {
+    return this.#take(false);
+  }
+
+  /** Stops, and reports the last figures, marked done. Safe twice. */
+  stop(): Progress {
+    if (this.#timer === undefined) return this.#last ?? this.#take(true);
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    const last = this.#take(true);
+    this.#options.onProgress(last);
+    return last;
+  }
+
+  #take(done: boolean): Progress {
+    const moved = this.#moved();
+    const now = performance.now();
+    const main = moved[this.#options.main];
+    this.#recent.push([now, main]);
+    while (this.#recent.length > 2 && now - this.#recent[1][0] >= 1000) this.#recent.shift();
+    const [since, then] = this.#recent[0];
+    const elapsedSeconds = (now - this.#started) / 1000;
+    const rate = now > since ? (main - then) / ((now - since) / 1000) : 0;
+    const averageRate = elapsedSeconds > 0 ? main / elapsedSeconds : 0;
+    const size = this.#options.size ?? null;
+    const fraction = size === null ? null : size > 0 ? Math.min(1, main / size) : 1;
+    const etaSeconds = size === null || averageRate <= 0
+      ? null
+      : Math.max(0, (size - main) / averageRate);
+    this.#last = { ...moved, elapsedSeconds, rate, averageRate, size, fraction, etaSeconds, done };
+    return this.#last;
+  }
+}
+
+/** What a {@link ProgressWatch} reports, and to whom. */
+export interface ProgressWatchOptions {
+  /** The direction the rates, size and ETA are of. */
+  main: MainStream;
+  /** The main stream's expected size in bytes. */
+  size?: number;
+  /** Called with each set of figures. */
+  onProgress(progress: Progress): void;
+}
+
+const UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+
+/**
+ * Bytes in the largest binary unit that keeps the number at least 1, with three
+ * significant digits: 1536 → "1.50 KiB".
+ *
+ * @example
+ * ```ts
+ * import { formatBytes } from "./progress.ts";
+ * formatBytes(1536); // "1.50 KiB"
+ * formatBytes(512); // "512 B"
+ * ```
+ */
+export function formatBytes(bytes: number): string {
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  if (unit === 0) return `${Math.round(value)} B`;
+  const digits = value >= 100 ? 0 : value >= 10 ? 1 : 2;
+  return `${value.toFixed(digits)} ${UNITS[unit]}`;
+}
+
+/**
+ * A duration as `H:MM:SS`.
+ *
+ * @example
+ * ```ts
+ * import { formatDuration } from "./progress.ts";
+ * formatDuration(3725); // "1:02:05"
+ * ```
+ */
+export function formatDuration(seconds: number): string {
+  const whole = Math.max(0, Math.round(seconds));
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${Math.floor(whole / 3600)}:${pad(Math.floor(whole / 60) % 60)}:${pad(whole % 60)}`;
+}
+
+/**
+ * The progress line: bytes each way, current and average rate, elapsed time, and with a
+ * size, percent and ETA. What `--progress` draws and SIGUSR1 prints.
+ *
+ * @example
+ * ```ts
+ * import { progressLine } from "./progress.ts";
+ * progressLine({
+ *   sent: 3 * 2 ** 30, received: 0, elapsedSeconds: 6, rate: 2 ** 29, averageRate: 2 ** 29,
+ *   size: 6 * 2 ** 30, fraction: 0.5, etaSeconds: 6, done: false,
+ * });
+ * // "3.00 GiB sent, 0 B received, 512 MiB/s (average 512 MiB/s), 0:00:06, 50%, ETA 0:00:06"
+ * ```
+ */
+export function progressLine(progress: Progress): string {
+  const parts = [
+    `${formatBytes(progress.sent)} sent, ${formatBytes(progress.received)} received`,
+    `${formatBytes(progress.rate)}/s (average ${formatBytes(progress.averageRate)}/s)`,
+    formatDuration(progress.elapsedSeconds),
+  ];
+  if (progress.fraction !== null) parts.push(`${Math.floor(progress.fraction * 100)}%`);
+  if (progress.etaSeconds !== null && !progress.done) {
+    parts.push(`ETA ${formatDuration(progress.etaSeconds)}`);
+  }
+  return parts.join(", ");
+}
+
+/**
+ * Reads a size such as `--size` takes: bytes, or with a suffix K, M, G or T (powers of
+ * 1024); null when it is not one.
+ *
+ * @example
+ * ```ts
+ * import { parseSize } from "./progress.ts";
+ * parseSize("1.5G"); // 1610612736
+ * parseSize("12"); // 12
+ * ```
+ */
+export function parseSize(text: string): number | null {
+  const match = text.match(/^(\d+(?:\.\d+)?)([KMGT]?)i?B?$/i);
+  if (!match) return null;
+  const power = match[2] ? "KMGT".indexOf(match[2].toUpperCase()) + 1 : 0;
+  return Math.round(Number(match[1]) * 1024 ** power);
+}

@@ -1,0 +1,111 @@
+/**
+ * `--progress`: the progress line on stderr. On a terminal it is redrawn in place, at most
+ * four times a second, and steps aside before any other line (errors, `-v`) and clears
+ * itself at the end; otherwise a plain line every ten seconds and a last one at the end,
+ * so that a log stays readable. It draws nothing until the data connection is up, so a
+ * password prompt is never overwritten.
+ *
+ * @module
+ */
+import { setLineInterrupter } from "./log.ts";
+import { type Progress, progressLine } from "./progress.ts";
+
+/** Where the meter writes, and whether it is a terminal. */
+export interface MeterOutput {
+  /** Writes text as is. */
+  write(text: string): void;
+  /** Whether it is a terminal (redraw in place) or not (plain lines). */
+  isTerminal: boolean;
+}
+
+/** Seconds between plain lines when stderr is not a terminal. */
+export const PLAIN_LINE_SECONDS = 10;
+
+/**
+ * The meter. {@link show} takes each set of figures; {@link finish} ends it.
+ *
+ * @example
+ * ```ts
+ * import { ProgressMeter } from "./progress_meter.ts";
+ * const lines: string[] = [];
+ * const meter = new ProgressMeter({ write: (text) => lines.push(text), isTerminal: false });
+ * meter.finish({
+ *   sent: 10, received: 0, elapsedSeconds: 1, rate: 10, averageRate: 10,
+ *   size: null, fraction: null, etaSeconds: null, done: true,
+ * });
+ * lines; // ["socketpipe: 10 B sent, 0 B received, 10 B/s (average 10 B/s), 0:00:01\n"]
+ * ```
+ */
+export class ProgressMeter {
+  readonly #output: MeterOutput;
+  /** Whether a line is drawn on the terminal now. */
+  #drawn = false;
+  #lastPlainLine = 0;
+  #finished = false;
+
+  constructor(output: MeterOutput) {
+    this.#output = output;
+    if (output.isTerminal) setLineInterrupter(() => this.#erase());
+  }
+
+  /** Shows `progress`: redrawn on a terminal, else a plain line every ten seconds. */
+  show(progress: Progress): void {
+    if (this.#finished) return;
+    const line = `socketpipe: ${progressLine(progress)}`;
+    if (this.#output.isTerminal) {
+      this.#output.write(`\r${line}\x1b[K`);
+      this.#drawn = true;
+    } else if (progress.elapsedSeconds - this.#lastPlainLine >= PLAIN_LINE_SECONDS) {
+      this.#lastPlainLine = progress.elapsedSeconds;
+      this.#output.write(`${line}\n`);
+    }
+  }
+
+  /**
+   * Ends the meter: a terminal is left clean; a log gets the last figures, when there
+   * were any (a run that never reached its data connection has none).
+   */
+  finish(last: Progress | null): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    if (this.#output.isTerminal) {
+      this.#erase();
+      setLineInterrupter(null);
+    } else if (last) {
+      this.#output.write(`socketpipe: ${progressLine(last)}\n`);
+    }
+  }
+
+  #erase(): void {
+    if (!this.#drawn) return;
+    this.#output.write("\r\x1b[K");
+    this.#drawn = false;
+  }
+}
+
+/**
+ * The meter's output on this process's stderr. Writes are synchronous, so that the line
+ * is whole when anything else writes; a stderr that is gone is not an error.
+ *
+ * @example
+ * ```ts ignore
+ * import { ProgressMeter, stderrOutput } from "./progress_meter.ts";
+ * const meter = new ProgressMeter(stderrOutput());
+ * ```
+ */
+export function stderrOutput(): MeterOutput {
+  const encoder = new TextEncoder();
+  return {
+    isTerminal: Deno.stderr.isTerminal(),
+    write(text) {
+      const bytes = encoder.encode(text);
+      try {
+        for (let written = 0; written < bytes.length;) {
+          written += Deno.stderr.writeSync(bytes.subarray(written));
+        }
+      } catch {
+        // stderr is gone: nothing to show the meter on.
+      }
+    },
+  };
+}
