@@ -406,7 +406,7 @@ Deno.test("SIGUSR1: the local half prints a status line, and neither half opens 
   assert.equal(output.code, 0, stderr);
   assert.match(
     stderr,
-    /^socketpipe: status: \d+ bytes sent, 0 bytes received in \d+\.\d s \(\d+\.\d MB\/s\)$/m,
+    /^socketpipe: status: [\d.]+ [KMG]?i?B sent, 0 B received, [\d.]+ [KMG]?i?B\/s \(average [\d.]+ [KMG]?i?B\/s\), \d+:\d\d:\d\d$/m,
   );
   assert.doesNotMatch(stderr, /Debugger listening/);
 });

@@ -1,0 +1,246 @@
+/**
+ * Progress, status and report: the meter in a real terminal (a private tmux server),
+ * the plain lines of a log, the JSON report of each kind of end, and the proof that the
+ * meter copies nothing (the commands still hold the socket itself).
+ */
+import assert from "node:assert/strict";
+import {
+  block,
+  DENO,
+  LOCAL_LOGIN,
+  MAIN,
+  runCli,
+  SHELL_LOGIN,
+  spawnCli,
+  waitUntilRunning,
+} from "./_run.ts";
+import { shellQuote } from "../lib/shell_quote.ts";
+
+const tmuxAvailable = (() => {
+  try {
+    return new Deno.Command("tmux", { args: ["-V"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+})();
+
+/** An input command that writes `chunks` MiB, one every `pause` seconds. */
+const throttled = (chunks: number, pause: number, chunkBytes = 1048576) => [
+  "sh",
+  "-c",
+  `i=0; while [ $i -lt ${chunks} ]; do head -c ${chunkBytes} /dev/zero; sleep ${pause}; i=$((i+1)); done`,
+];
+
+/** A private tmux server with one window running `sh`, 200 columns wide. */
+async function startTmux(name: string) {
+  const tmux = (...args: string[]) =>
+    new Deno.Command("tmux", { args: ["-L", name, "-f", "/dev/null", ...args], stdout: "piped" })
+      .output();
+  const started = await tmux("new-session", "-d", "-x", "200", "-y", "40", "sh");
+  assert.ok(started.success, "tmux could not start");
+  return {
+    type: (text: string) => tmux("send-keys", "-l", text).then(() => tmux("send-keys", "Enter")),
+    screen: async () => new TextDecoder().decode((await tmux("capture-pane", "-p")).stdout),
+    stop: () => tmux("kill-server"),
+  };
+}
+
+Deno.test({
+  name:
+    "progress on a terminal: after an ssh-style password prompt, the meter shows, updates, reaches 100% with --size, and leaves the screen clean",
+  ignore: !tmuxAvailable,
+  async fn() {
+    const marker = `done-${crypto.randomUUID().slice(0, 8)}`;
+    const tmux = await startTmux(`socketpipe-test-${marker}`);
+    try {
+      // A login that asks for a password on the terminal first, as ssh does.
+      const prompting = [
+        "sh",
+        "-c",
+        'printf "Password: " > /dev/tty; read -r answer < /dev/tty; exec "$@"',
+        "sh",
+        ...SHELL_LOGIN,
+      ];
+      const argv = [
+        DENO,
+        "run",
+        "-A",
+        "--quiet",
+        MAIN,
+        "-P",
+        "--size",
+        "8M",
+        ...block("-i", ...throttled(8, 0.25)),
+        ...block("-l", ...prompting),
+        ...LOCAL_LOGIN.slice(LOCAL_LOGIN.indexOf("-h")),
+        ...block("-r", "sh", "-c", "cat > /dev/null; sleep 1"),
+      ];
+      await tmux.type(`${argv.map(shellQuote).join(" ")}; echo ${marker} $?`);
+      const screens: string[] = [];
+      const waitFor = async (pattern: RegExp, what: string) => {
+        const deadline = Date.now() + 30_000;
+        for (;;) {
+          const screen = await tmux.screen();
+          screens.push(screen);
+          if (pattern.test(screen)) return screen;
+          assert.ok(Date.now() < deadline, `${what} never showed:\n${screen}`);
+          await new Promise((resolve) => setTimeout(resolve, 40));
+        }
+      };
+      await waitFor(/^Password: ?$/m, "the password prompt");
+      await tmux.type("hunter2");
+      const end = await waitFor(new RegExp(`^${marker} \\d+$`, "m"), "the end of the run");
+      const meterLines = new Set(
+        screens.flatMap((screen) => screen.split("\n"))
+          .filter((line) => /^socketpipe: .* sent, .* received, .*\/s \(average /.test(line)),
+      );
+      assert.ok(meterLines.size >= 2, `the meter did not update: ${[...meterLines]}`);
+      assert.ok([...meterLines].some((line) => /, 100%/.test(line)), [...meterLines].join("\n"));
+      assert.ok([...meterLines].some((line) => /, \d+%, ETA \d+:\d\d:\d\d$/.test(line)));
+      assert.match(end, new RegExp(`^${marker} 0$`, "m"));
+      assert.match(end, /^Password: hunter2$/m, "the prompt was overwritten");
+      assert.doesNotMatch(end, /^socketpipe: /m, "the meter was left on the screen");
+    } finally {
+      await tmux.stop();
+    }
+  },
+});
+
+/** The `socketpipe: …` progress lines of a run's stderr. */
+const progressLines = (stderr: string) =>
+  stderr.split("\n").filter((line) => /^socketpipe: .* sent, .* received, /.test(line));
+
+Deno.test("progress in a log: a transfer under 10 s prints only the final line, at 100%", async () => {
+  const run = await runCli([
+    "-P",
+    "--size",
+    "4M",
+    ...block("-i", ...throttled(4, 0.1)),
+    ...LOCAL_LOGIN,
+    ...block("-r", "sh", "-c", "cat > /dev/null"),
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  const lines = progressLines(run.stderr);
+  assert.equal(lines.length, 1, run.stderr);
+  assert.match(lines[0], /^socketpipe: 4\.00 MiB sent, 0 B received, .*, 0:00:0\d, 100%$/);
+});
+
+Deno.test("progress in a log: a longer transfer prints a plain line every 10 s, then the final one", async () => {
+  const run = await runCli([
+    "--progress",
+    ...block("-i", ...throttled(23, 0.5, 65536)),
+    ...LOCAL_LOGIN,
+    ...block("-r", "sh", "-c", "cat > /dev/null"),
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  const lines = progressLines(run.stderr);
+  assert.equal(lines.length, 2, run.stderr);
+  assert.match(lines[0], /, 0:00:1[01]$/);
+  assert.match(lines[1], /^socketpipe: 1\.44 MiB sent, 0 B received, /);
+});
+
+Deno.test("--progress adds no copy: on the zero-copy path the commands still hold the socket", async () => {
+  const dir = await Deno.makeTempDir();
+  const run = await runCli([
+    "-P",
+    ...block(
+      "-i",
+      "sh",
+      "-c",
+      'fd=$(readlink /proc/$$/fd/1); echo "$fd" > "$D/input"; head -c 1000000 /dev/zero',
+    ),
+    ...LOCAL_LOGIN,
+    ...block("-r", "cat"),
+    ...block(
+      "-o",
+      "sh",
+      "-c",
+      'fd=$(readlink /proc/$$/fd/0); echo "$fd" > "$D/output"; cat > /dev/null',
+    ),
+  ], { environment: { D: dir } });
+  assert.equal(run.code, 0, run.stderr);
+  for (const role of ["input", "output"]) {
+    assert.match(await Deno.readTextFile(`${dir}/${role}`), /^socket:\[\d+\]\n$/, role);
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+const REPORT_MARK = `report-${crypto.randomUUID().slice(0, 8)}`;
+
+/** The report (the stderr line that is a JSON object) and the run. */
+async function reportOf(args: string[], signal?: Deno.Signal) {
+  let run;
+  if (signal) {
+    const child = spawnCli(["--report", "-", ...args]);
+    await waitUntilRunning(`^sh -c sleep 30 ${REPORT_MARK}$`, 20_000); // the input runs
+    child.kill(signal);
+    const output = await child.output();
+    const stderr = new TextDecoder().decode(output.stderr);
+    run = {
+      code: output.code,
+      stderr,
+      errorLines: stderr.split("\n").filter((line) => line.startsWith("socketpipe: ")),
+    };
+  } else {
+    run = await runCli(["--report", "-", ...args]);
+  }
+  const json = run.stderr.split("\n").filter((line) => line.startsWith("{"));
+  assert.equal(json.length, 1, `${args.join(" ")}: ${run.stderr}`);
+  return { run, report: JSON.parse(json[0]) };
+}
+
+Deno.test("--report -: one JSON object whose fields match the exit status and the lines", async () => {
+  const cases: { name: string; args: string[]; status: number; signal?: Deno.Signal }[] = [
+    {
+      name: "success",
+      args: [...block("-i", "printf", "abc"), ...LOCAL_LOGIN, ...block("-r", "cat")],
+      status: 0,
+    },
+    {
+      name: "a command fails",
+      args: [
+        ...block("-i", "printf", "abc"),
+        ...LOCAL_LOGIN,
+        ...block("-r", "sh", "-c", "cat; exit 3"),
+      ],
+      status: 3,
+    },
+    {
+      name: "the login fails",
+      args: [...block("-i", "true"), ...block("-l", "sh", "-c", "exit 255"), ...block("-r", "cat")],
+      status: 2,
+    },
+    {
+      name: "interrupted",
+      args: [
+        ...block("-i", "sh", "-c", "sleep 30", REPORT_MARK),
+        ...LOCAL_LOGIN,
+        ...block("-r", "cat"),
+      ],
+      status: 130,
+      signal: "SIGINT",
+    },
+  ];
+  for (const { name, args, status, signal } of cases) {
+    const { run, report } = await reportOf(args, signal);
+    assert.equal(run.code, status, `${name}: ${run.stderr}`);
+    assert.equal(report.version, 1, name);
+    assert.equal(report.status, status, name);
+    assert.deepEqual(
+      report.messages.map((message: string) => `socketpipe: ${message}`),
+      run.errorLines,
+      name,
+    );
+    assert.equal(typeof report.durations.setupSeconds, "number", name);
+    assert.ok(report.local && "sent" in report.local, name);
+    if (name === "success") {
+      assert.deepEqual(report.input.argv, ["printf", "abc"]);
+      assert.equal(report.remote.counts.received, 3);
+      assert.equal(report.local.sent, 3);
+      assert.equal(report.remote.status.status, 0);
+    }
+    if (name === "a command fails") assert.equal(report.remote.status.status, 3);
+    if (name === "the login fails") assert.equal(report.remote, null);
+  }
+});
