@@ -114,7 +114,7 @@ function writeReport(path: string, result: SocketpipeResult): void {
     if (path === "-") printText(text.trimEnd(), Deno.stderr);
     else Deno.writeTextFileSync(path, text);
   } catch (error) {
-    logLine(`report: cannot write ${path}: ${messageOf(error)}; the exit status stands`);
+    logLine(FAULTS.reportNotWritten.line(path, messageOf(error)));
   }
 }
 

@@ -242,6 +242,13 @@ export const FAULTS = {
     (message: string) => `internal error: ${message}`,
     ["…"],
   ),
+  /** The run's own exit status stands: the report is what failed. */
+  reportNotWritten: fault(
+    0,
+    (path: string, cause: string) =>
+      `report: cannot write ${path}: ${cause}; the exit status is the run's own`,
+    ["/var/log/run.json", "permission denied"],
+  ),
   /** Not a failure: the transfer goes on, and the exit status is unchanged. */
   refusedConnections: fault(
     0,

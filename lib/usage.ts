@@ -12,7 +12,8 @@ import { VERSION } from "./version.ts";
 export const SYNOPSIS =
   `usage: socketpipe [-b] [-v] [--copy] [--peer-timeout s] [--listen local|remote]
                   [--port N[-M]] [--bind addr] [-h host] [-t timeout]
-                  [--provision never|auto|always] [-x { remote socketpipe command }] [-i { input command [args…] }]
+                  [--provision never|auto|always] [-P] [--size N] [--report file]
+                  [-x { remote socketpipe command }] [-i { input command [args…] }]
                   -l { login command [args…] }
                   -r { remote command [args…] } [-o { output command [args…] }]
        socketpipe --help | --version`;
@@ -70,6 +71,14 @@ Options:
   -b              batch mode, accepted for compatibility with socketpipe 1.x: the login
                   command never shares the terminal's stdin or socketpipe's stdout.
   -v              print each step on stderr, including which data path ran and why.
+  -P, --progress  show progress on stderr: bytes each way, current and average rate,
+                  elapsed time (and percent and ETA with --size), redrawn in place on a
+                  terminal, a plain line every 10 s otherwise. No byte is copied for it.
+  --size N        the expected size of the input stream (of the output stream without
+                  -i), for percent and ETA; suffixes K, M, G, T are powers of 1024.
+  --report file   at the end, write the result as one JSON object to file (- for
+                  stderr): exit status, messages, each command's argv and status, both
+                  halves' byte counts, data path, setup and transfer seconds; "version": 1.
   --copy          move the data through socketpipe (the stream path) instead of handing
                   the socket itself to the commands (the zero-copy path, the default on
                   Linux when FFI is permitted, e.g. with deno run -A).
@@ -89,7 +98,7 @@ Exit status:
 Signals:
   SIGINT, SIGTERM, SIGHUP  stop every process of the run on both hosts, grandchildren
                   included; exit 128+N.
-  SIGUSR1         print one status line (bytes each way, time, rate), as dd does.
+  SIGUSR1         print the --progress line once, as dd prints its status.
   SIGTSTP (Ctrl-Z), SIGCONT (fg)  pause and resume the run, however long the pause.
 
 A direction of data ends when every process holding it has let go, as in a pipe:

@@ -18,7 +18,21 @@ Deno.test("parses the manual's backup example into argv blocks", () => {
       login: ["ssh", "remotehost"],
       remote: ["dd", "of=/dev/st0", "bs=32k"],
     },
+    display: { progress: false },
   });
+});
+
+Deno.test("reads -P, --size with its suffixes, and --report", () => {
+  const parsed = parseArgs(words("-P --size 1.5G --report - -i { a } -l { ssh h } -r { cat }"));
+  assert.equal(parsed.mode, "run");
+  if (parsed.mode !== "run") return;
+  assert.deepEqual(parsed.display, { progress: true, size: 1.5 * 1024 ** 3, report: "-" });
+  for (
+    const [text, bytes] of [["12", 12], ["4K", 4096], ["3m", 3 * 2 ** 20], ["2T", 2 * 2 ** 40]]
+  ) {
+    const sized = parseArgs(words(`--size ${text} -i { a } -l { ssh h } -r { cat }`));
+    assert.equal(sized.mode === "run" && sized.display.size, bytes, String(text));
+  }
 });
 
 Deno.test("keeps nested braces inside a block as words", () => {
@@ -77,6 +91,11 @@ const usageErrors: [string, string][] = [
     "bad value for --peer-timeout: 'soon' (seconds, 0 = no bound)",
   ],
   ["-i { a } -l { ssh h } -r { cat } --peer-timeout", "--peer-timeout needs a value"],
+  [
+    "--size lots -i { a } -l { ssh h } -r { cat }",
+    "bad value for --size: 'lots' (bytes, or with K, M, G or T)",
+  ],
+  ["-P -i { a } --progress -l { ssh h } -r { cat }", "--progress given more than once"],
   [
     "--provision sometimes -i { a } -l { ssh h } -r { cat }",
     "bad value for --provision: 'sometimes' (never, auto or always)",
