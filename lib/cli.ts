@@ -81,6 +81,7 @@ async function runTransfer(options: SocketpipeOptions, display: RunDisplay): Pro
         onData,
         onProgress,
         progressSize: display.size,
+        onLoginOutput: meter?.drawsInPlace ? (bytes) => meter.relay(bytes) : undefined,
         jobControl: true,
       });
     } catch (error) {

@@ -118,6 +118,12 @@ export interface RunControl {
    */
   onProgress?(progress: Progress): void;
   /**
+   * Takes what the login command writes on its stderr (the remote host's lines: its
+   * commands' errors, the remote half's `-v`), instead of its going straight to stderr;
+   * for a meter that must step aside first.
+   */
+  onLoginOutput?(bytes: Uint8Array): void;
+  /**
    * The expected size in bytes of the main stream (the input's, or without an input the
    * output's), for the fraction and ETA of {@link onProgress}.
    */
@@ -215,8 +221,12 @@ export async function runLocalHalf(
   const token = newToken();
   const tree = new ProcessTree();
   if (control.jobControl) ignoreStopsForLogin(); // ssh must not stop on Ctrl-Z
-  const starter = provisioning?.words;
-  const login = seams.login ?? startLogin({ ...options, starter }, log, tree);
+  const login = seams.login ??
+    startLogin(
+      { ...options, starter: provisioning?.words, onStderr: control.onLoginOutput },
+      log,
+      tree,
+    );
   if ("line" in login) {
     closePlan(plan);
     return failed(login);

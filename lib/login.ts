@@ -33,6 +33,11 @@ export interface LoginOptions {
   verbose?: boolean;
   /** Words that start the remote half in place of `-x` (a provisioning bootstrap). */
   starter?: readonly string[];
+  /**
+   * Takes what the login writes on its stderr (the remote host's lines), instead of its
+   * going straight to this process's stderr: for a progress meter that must step aside.
+   */
+  onStderr?(bytes: Uint8Array): void;
 }
 
 /**
@@ -101,7 +106,7 @@ export function startLogin(
       args: argv.slice(1),
       stdin: "piped",
       stdout: "piped",
-      stderr: "inherit",
+      stderr: options.onStderr ? "piped" : "inherit",
       env: { ...loginEnvironment(), ...tree.environment("login") },
       clearEnv: true,
     });
@@ -111,6 +116,7 @@ export function startLogin(
     const cause = statusOfSpawnFailure(error).failedToStart ?? String(error);
     return FAULTS.loginCouldNotStart.raise(formatBlock(options.login), cause);
   }
+  if (options.onStderr) relay(child.stderr, options.onStderr);
   const status = child.status.then(statusFromDeno);
   return {
     readable: child.stdout,
@@ -125,6 +131,15 @@ export function startLogin(
     },
     stop: () => stopRole(tree, "login", status),
   };
+}
+
+/** Passes every chunk of `stream` to `take` until it ends. */
+async function relay(stream: ReadableStream<Uint8Array>, take: (bytes: Uint8Array) => void) {
+  try {
+    for await (const bytes of stream) take(bytes);
+  } catch {
+    // The login has gone.
+  }
 }
 
 /**

@@ -42,10 +42,17 @@ export class ProgressMeter {
   #drawn = false;
   #lastPlainLine = 0;
   #finished = false;
+  /** Whether relayed text left a line unfinished, which a redraw would overwrite. */
+  #lineOpen = false;
 
   constructor(output: MeterOutput) {
     this.#output = output;
     if (output.isTerminal) setLineInterrupter(() => this.#erase());
+  }
+
+  /** Whether it redraws in place (a terminal), and so must see every other line first. */
+  get drawsInPlace(): boolean {
+    return this.#output.isTerminal;
   }
 
   /** Shows `progress`: redrawn on a terminal, else a plain line every ten seconds. */
@@ -53,6 +60,7 @@ export class ProgressMeter {
     if (this.#finished) return;
     const line = `socketpipe: ${progressLine(progress)}`;
     if (this.#output.isTerminal) {
+      if (this.#lineOpen) return;
       this.#output.write(`\r${line}\x1b[K`);
       this.#drawn = true;
     } else if (progress.elapsedSeconds - this.#lastPlainLine >= PLAIN_LINE_SECONDS) {
@@ -74,6 +82,17 @@ export class ProgressMeter {
     } else if (last) {
       this.#output.write(`socketpipe: ${progressLine(last)}\n`);
     }
+  }
+
+  /**
+   * Writes `bytes` from elsewhere (the remote host's lines, through the login) on the
+   * meter's output, the meter stepping aside first.
+   */
+  relay(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    this.#erase();
+    this.#output.write(new TextDecoder().decode(bytes));
+    this.#lineOpen = bytes[bytes.length - 1] !== 0x0a;
   }
 
   #erase(): void {

@@ -48,7 +48,7 @@ async function startTmux(name: string) {
 
 Deno.test({
   name:
-    "progress on a terminal: after an ssh-style password prompt, the meter shows, updates, reaches 100% with --size, and leaves the screen clean",
+    "progress on a terminal: after an ssh-style password prompt, the meter shows, updates, reaches 100% with --size, steps aside for the remote host's lines, and leaves the screen clean",
   ignore: !tmuxAvailable,
   async fn() {
     const marker = `done-${crypto.randomUUID().slice(0, 8)}`;
@@ -74,7 +74,7 @@ Deno.test({
         ...block("-i", ...throttled(8, 0.25)),
         ...block("-l", ...prompting),
         ...LOCAL_LOGIN.slice(LOCAL_LOGIN.indexOf("-h")),
-        ...block("-r", "sh", "-c", "cat > /dev/null; sleep 1"),
+        ...block("-r", "sh", "-c", "cat > /dev/null; echo remote-says-hello >&2; sleep 1"),
       ];
       await tmux.type(`${argv.map(shellQuote).join(" ")}; echo ${marker} $?`);
       const screens: string[] = [];
@@ -100,6 +100,7 @@ Deno.test({
       assert.ok([...meterLines].some((line) => /, \d+%, ETA \d+:\d\d:\d\d$/.test(line)));
       assert.match(end, new RegExp(`^${marker} 0$`, "m"));
       assert.match(end, /^Password: hunter2$/m, "the prompt was overwritten");
+      assert.match(end, /^remote-says-hello$/m, "the meter did not step aside for the remote line");
       assert.doesNotMatch(end, /^socketpipe: /m, "the meter was left on the screen");
     } finally {
       await tmux.stop();
