@@ -11,6 +11,7 @@
  */
 import { block } from "../tests/_run.ts";
 import { startSshd } from "../tests/_sshd.ts";
+import { barChartSvg } from "./chart.ts";
 
 const BYTES = Number(Deno.env.get("BENCH_BYTES") ?? 2 * 1024 ** 3);
 const LATENCY_RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 20);
@@ -165,6 +166,7 @@ const haveNc =
 const mb = BYTES / 1024 / 1024;
 const rows: string[] = [];
 const ratios: Record<string, number> = {};
+const chart: { shape: string; method: string; mbps: number }[] = [];
 let zeroCopyCpuPerGb = 0;
 const fmt = (n: number, digits = 1) => n.toFixed(digits);
 
@@ -178,6 +180,12 @@ for (const [shape, commands] of Object.entries(shapes)) {
       "socketpipe --copy",
       await measure(socketpipeScript(["--copy", ...commands.socketpipe]), true),
     ],
+    ...(shape === "input → remote"
+      ? [[
+        "socketpipe, zero-copy, --progress",
+        await measure(socketpipeScript(["--progress", ...commands.socketpipe]), true),
+      ] as [string, Measurement]]
+      : []),
     [
       "nc pair",
       haveNc && commands.nc
@@ -191,6 +199,7 @@ for (const [shape, commands] of Object.entries(shapes)) {
       continue;
     }
     const ratio = sshPipe.seconds / m.seconds;
+    chart.push({ shape, method: name, mbps: mb / m.seconds });
     if (name === "socketpipe, zero-copy") {
       ratios[shape] = ratio;
       zeroCopyCpuPerGb = Math.max(zeroCopyCpuPerGb, (m.cpuSeconds ?? 0) / (BYTES / 1024 ** 3));
@@ -279,3 +288,28 @@ console.log(
     fmt(cachedMedian / loginMedian, 2)
   }× provisioned and cached — ${verdict(cachedMedian / loginMedian <= 1.25)}`,
 );
+
+// The chart beside the table: throughput per shape and method, and setup latency.
+const chartPath = new URL("./throughput.svg", import.meta.url).pathname;
+const shapeNames = [...new Set(chart.map((entry) => entry.shape))];
+await Deno.writeTextFile(
+  chartPath,
+  barChartSvg(`socketpipe benchmark, ${new Date().toISOString().slice(0, 10)}`, [
+    ...shapeNames.map((shape) => ({
+      heading: `${shape} (MB/s, ${fmt(mb / 1024, 2)} GiB)`,
+      unit: "MB/s",
+      bars: chart.filter((entry) => entry.shape === shape)
+        .map((entry) => ({ label: entry.method, value: entry.mbps })),
+    })),
+    {
+      heading: `setup latency (ms, median of ${LATENCY_RUNS})`,
+      unit: "ms",
+      bars: [
+        { label: "ssh host true", value: loginMedian * 1000 },
+        { label: "socketpipe -x, 1 byte", value: transferMedian * 1000 },
+        { label: "socketpipe provisioned, cached", value: cachedMedian * 1000 },
+      ],
+    },
+  ]),
+);
+console.log(`\nchart: ${chartPath}`);
