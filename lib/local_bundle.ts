@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
+import { toHex } from "./hex.ts";
 
 /** One version of socketpipe as a single JavaScript file. */
 export interface Bundle {
@@ -48,7 +48,7 @@ export async function localBundle(): Promise<Bundle | string> {
 async function bundleAt(path: string): Promise<Bundle | string> {
   try {
     const bytes = await Deno.readFile(path);
-    return { bytes, sha256: sha256Hex(bytes), origin: path };
+    return { bytes, sha256: await sha256Hex(bytes), origin: path };
   } catch (error) {
     return `cannot read the bundle ${path}: ${(error as Error).message}`;
   }
@@ -60,7 +60,7 @@ async function bundleOfCheckout(main: string): Promise<Bundle | string> {
   const cached = `${cacheDirectory()}/bundles/${await sourcesHash(root)}.js`;
   try {
     const bytes = await Deno.readFile(cached);
-    return { bytes, sha256: sha256Hex(bytes), origin: cached };
+    return { bytes, sha256: await sha256Hex(bytes), origin: cached };
   } catch {
     // Not built yet for these sources.
   }
@@ -76,18 +76,22 @@ async function bundleOfCheckout(main: string): Promise<Bundle | string> {
     return `deno bundle failed: ${why || `status ${built.code}`}`;
   }
   await storeAtomically(cached, built.stdout);
-  return { bytes: built.stdout, sha256: sha256Hex(built.stdout), origin: `${main}, built now` };
+  const bytes = built.stdout;
+  return { bytes, sha256: await sha256Hex(bytes), origin: `${main}, built now` };
 }
 
 /** A name for the sources as they are: the Deno version and every source file's bytes. */
 async function sourcesHash(root: string): Promise<string> {
-  const hash = createHash("sha256").update(`deno ${Deno.version.deno}\0`);
+  const encoder = new TextEncoder();
+  const parts = [encoder.encode(`deno ${Deno.version.deno}\0`)];
   const files = ["main.ts", ...[...Deno.readDirSync(`${root}/lib`)].map((e) => `lib/${e.name}`)]
     .filter((name) => name.endsWith(".ts")).sort();
   for (const name of files) {
-    hash.update(`${name}\0`).update(await Deno.readFile(`${root}/${name}`)).update("\0");
+    parts.push(encoder.encode(`${name}\0`), await Deno.readFile(`${root}/${name}`));
   }
-  return hash.digest("hex").slice(0, 32);
+  const all = new Uint8Array(parts.reduce((total, part) => total + part.length, 0));
+  parts.reduce((offset, part) => (all.set(part, offset), offset + part.length), 0);
+  return (await sha256Hex(all)).slice(0, 32);
 }
 
 /** Writes by rename, so that a reader never sees half a file; a cache that fails is skipped. */
@@ -123,9 +127,9 @@ export function cacheDirectory(): string {
  * @example
  * ```ts
  * import { sha256Hex } from "./local_bundle.ts";
- * sha256Hex(new Uint8Array()).slice(0, 8); // "e3b0c442"
+ * (await sha256Hex(new Uint8Array())).slice(0, 8); // "e3b0c442"
  * ```
  */
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
+export async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
+  return toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));
 }

@@ -7,8 +7,6 @@
  *
  * @module
  */
-import { gzipSync } from "node:zlib";
-import { createHash } from "node:crypto";
 import { messageOf } from "./errors.ts";
 import { type Fault, FAULTS } from "./faults.ts";
 import { type Bundle, localBundle } from "./local_bundle.ts";
@@ -141,6 +139,9 @@ async function sendPayload(
   log: StepLog,
 ): Promise<Fault | null> {
   const started = performance.now();
+  // Loaded only here, on a first run: Node's modules cost every start-up some 20 ms.
+  const { createHash } = await import("node:crypto");
+  const { gzipSync } = await import("node:zlib");
   const hash = createHash("sha256");
   const encoder = new TextEncoder();
   let bytes = 0;
