@@ -9,12 +9,14 @@ import {
   DENO,
   LOCAL_LOGIN,
   MAIN,
+  REMOTE_SOCKETPIPE,
   runCli,
   SHELL_LOGIN,
   spawnCli,
   waitUntilRunning,
 } from "./_run.ts";
 import { shellQuote } from "../lib/shell_quote.ts";
+import type { Progress } from "../mod.ts";
 
 const tmuxAvailable = (() => {
   try {
@@ -213,6 +215,17 @@ Deno.test("--report -: one JSON object whose fields match the exit status and th
       status: 2,
     },
     {
+      name: "no data connection within -t",
+      args: [
+        "-t",
+        "1",
+        ...block("-i", "true"),
+        ...block("-l", "sh", "-c", "sleep 30", "sh"),
+        ...block("-r", "cat"),
+      ],
+      status: 2,
+    },
+    {
       name: "interrupted",
       args: [
         ...block("-i", "sh", "-c", "sleep 30", REPORT_MARK),
@@ -243,5 +256,29 @@ Deno.test("--report -: one JSON object whose fields match the exit status and th
     }
     if (name === "a command fails") assert.equal(report.remote.status.status, 3);
     if (name === "the login fails") assert.equal(report.remote, null);
+    if (name === "no data connection within -t") {
+      assert.match(report.messages[0], /not finished within 1 s/);
+    }
   }
+});
+
+Deno.test("the library's onProgress: figures while the data flows, and the last ones marked done", async () => {
+  const { socketpipe } = await import("../mod.ts");
+  const seen: Progress[] = [];
+  const result = await socketpipe({
+    input: throttled(3, 0.3),
+    login: SHELL_LOGIN,
+    host: "127.0.0.1",
+    remoteSocketpipe: REMOTE_SOCKETPIPE,
+    remote: ["sh", "-c", "cat > /dev/null"],
+  }, { onProgress: (progress) => seen.push(progress), progressSize: 3 * 1048576 });
+  assert.equal(result.status, 0, result.messages.join("\n"));
+  assert.ok(seen.length >= 3, `${seen.length} reports`);
+  assert.ok(seen.slice(0, -1).every((progress) => !progress.done));
+  const last = seen.at(-1)!;
+  assert.equal(last.done, true);
+  assert.equal(last.sent, 3 * 1048576);
+  assert.equal(last.fraction, 1);
+  assert.ok(seen.some((progress) => progress.fraction! > 0 && progress.fraction! < 1));
+  assert.ok(result.durations.transferSeconds > 0.5 && result.durations.setupSeconds > 0);
 });
