@@ -24,7 +24,8 @@ export {
   type SocketpipeOptions,
   type SocketpipeResult,
 } from "./lib/local_half.ts";
-export { parseArgs, type ParsedCommandLine } from "./lib/parse_args.ts";
+export { parseArgs, type ParsedCommandLine, type RunDisplay } from "./lib/parse_args.ts";
+export type { ProvisionMode } from "./lib/provision.ts";
 export { runCommandLine } from "./lib/cli.ts";
 export { UsageError } from "./lib/errors.ts";
 export type { CommandStatus } from "./lib/command_status.ts";

@@ -217,20 +217,14 @@ export async function runLocalHalf(
 
   const plan = planMeeting(options, log);
   if ("line" in plan) return failed(plan);
-  const provisioning = provisioningFor(options, log);
   const token = newToken();
   const tree = new ProcessTree();
-  if (control.jobControl) ignoreStopsForLogin(); // ssh must not stop on Ctrl-Z
-  const login = seams.login ??
-    startLogin(
-      { ...options, starter: provisioning?.words, onStderr: control.onLoginOutput },
-      log,
-      tree,
-    );
-  if ("line" in login) {
+  const loggedIn = logIn(options, control, seams, { log, tree });
+  if ("line" in loggedIn) {
     closePlan(plan);
-    return failed(login);
+    return failed(loggedIn);
   }
+  const { login, provisioning } = loggedIn;
   // While the login runs (ssh takes hundreds of milliseconds), bind libc for the data
   // path: that costs milliseconds, off the critical path here. As a subreaper, this
   // process gets its commands' orphans, so that it can tell when every holder of a
@@ -249,7 +243,7 @@ export async function runLocalHalf(
     signal: control.signal,
     log,
     session: sessionMessage(options, plan, token),
-    provisioning: provisioning ?? undefined,
+    provisioning,
     peerTimeout,
   });
   closePlan(plan);
@@ -284,6 +278,24 @@ export async function runLocalHalf(
   const context = { channel, login, signal: control.signal, peerTimeout };
   const durations = clock.finish();
   return { ...await reportRun(options, transferred, context, chosen.path.name), durations };
+}
+
+/**
+ * Starts the login (or takes the test's), with the provisioning bootstrap in place of the
+ * remote socketpipe unless `-x` or `--provision never` says otherwise.
+ */
+function logIn(
+  options: SocketpipeOptions,
+  control: RunControl,
+  seams: LocalHalfSeams,
+  { log, tree }: { log: StepLog; tree: ProcessTree },
+): { login: LoginConnection; provisioning?: Provisioning } | Fault {
+  const provisioning = provisioningFor(options, log) ?? undefined;
+  if (control.jobControl) ignoreStopsForLogin(); // ssh must not stop on Ctrl-Z
+  const starter = provisioning?.words;
+  const login = seams.login ??
+    startLogin({ ...options, starter, onStderr: control.onLoginOutput }, log, tree);
+  return "line" in login ? login : { login, provisioning };
 }
 
 function validateOptions(options: SocketpipeOptions): void {
