@@ -43,7 +43,7 @@ export interface BootstrapArguments {
 export const BOOTSTRAP_SCRIPT = `
 protocol=$1 deno_version=$2 platform=$3 mode=$4; shift 4
 say() { echo "#socketpipe:{$1}"; }
-text() { printf %s "$1" | tr -d '"\\\\'; }
+text() { printf %s "$1" | tr '\\n' ' ' | tr -s ' ' | tr -d '"\\\\'; }
 fail() {
   say "\\"event\\":\\"error\\",\\"step\\":\\"provision\\",\\"message\\":\\"$(text "$1")\\""
   exit 2

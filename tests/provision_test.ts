@@ -45,8 +45,20 @@ function exists(path: string): boolean {
   }
 }
 
-function provisionTest(name: string, fn: () => Promise<void>) {
-  Deno.test({ name: ignore ? `${name} (not run: no sshd installed)` : name, ignore, fn });
+function provisionTest(
+  test: string | { name: string; ignore: boolean },
+  fn: () => Promise<void>,
+) {
+  const { name, ignore: cannot } = typeof test === "string" ? { name: test, ignore: false } : test;
+  Deno.test({
+    name: ignore
+      ? `${name} (not run: no sshd installed)`
+      : cannot
+      ? `${name} (not run: not root)`
+      : name,
+    ignore: ignore || cannot,
+    fn,
+  });
 }
 
 /** A fresh cache directory for the remote host. */
@@ -328,4 +340,23 @@ provisionTest("provision: a local half run from its bundle sends that same file"
   const sentBundle = `${cache}/socketpipe/${cached(cache).bundles[0]}`;
   assert.deepEqual(await Deno.readFile(sentBundle), await Deno.readFile(bundle));
   await Deno.remove(cache, { recursive: true });
+});
+
+provisionTest({
+  name: "provision: a full cache fails with one line naming the directory and the cause",
+  // A full file system is made with a tiny tmpfs in the login's own mount namespace.
+  ignore: Deno.uid() !== 0,
+}, async () => {
+  const home = await Deno.makeTempDir({ dir: work, prefix: "full-" });
+  const mount = 'mount -t tmpfs -o size=64k tmpfs "$0" && exec "$@"';
+  const before = ["unshare", "-m", "sh", "-c", shellQuote(mount), home];
+  const run = await transfer([`HOME=${home}`, `PATH=${denoOnly}:${BARE_PATH}`], { before });
+  assert.equal(run.code, 2, run.stderr);
+  assert.match(
+    run.errorLines.at(-1)!,
+    new RegExp(
+      `^socketpipe: remote half: provision: cannot store the bundle in ${home}/\\.cache/socketpipe/[^ ]+: .*No space left on device`,
+    ),
+  );
+  assert.deepEqual([...Deno.readDirSync(home)], []);
 });
