@@ -96,10 +96,9 @@ export function startLogin(
   tree: ProcessTree,
 ): LoginConnection | Fault {
   const argv = loginInvocation(options);
-  const shown = argv.slice(options.login.length);
-  // The bootstrap script is long: -v shows where it goes, not its text.
-  if (options.starter) shown.splice(0, options.starter.length, "<socketpipe bootstrap>");
-  log.step(`login: ${[...options.login.map(shellQuote), ...shown].join(" ")}`);
+  log.step(
+    `login: ${[...options.login.map(shellQuote), ...argv.slice(options.login.length)].join(" ")}`,
+  );
   let child: Deno.ChildProcess;
   try {
     const command = new Deno.Command(argv[0], {

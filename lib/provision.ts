@@ -13,7 +13,7 @@ import { type Bundle, localBundle } from "./local_bundle.ts";
 import type { StepLog } from "./log.ts";
 import type { LoginChannel } from "./login_channel.ts";
 import type { NeedMessage } from "./protocol.ts";
-import { bootstrapWords } from "./remote_bootstrap.ts";
+import { bootstrapWords, scriptForLoader } from "./remote_bootstrap.ts";
 import { PROTOCOL_VERSION, VERSION } from "./version.ts";
 
 /**
@@ -75,6 +75,7 @@ export async function provisionRemote(
   channel: LoginChannel,
   log: StepLog,
 ): Promise<Fault | null | "closed"> {
+  await channel.sendBytes(scriptForLoader()); // the loader on the command line reads it
   const bundle = await provisioning.bundle;
   if (typeof bundle === "string") return FAULTS.cannotProvision.raise(bundle);
   const entry = `${VERSION}-${bundle.sha256.slice(0, 16)}`;

@@ -7,9 +7,12 @@
  * (sha256), installs it by atomic rename in a private cache directory, and runs the remote
  * half on the same login channel. Nothing needs to be installed there but `sh`.
  *
- * The bundle's name comes first on the login channel, as a line `<version>-<hash prefix>
- * <sha256>`: the local half may still be finding or building the bundle while the login
- * starts. The payload format, local half to bootstrap, once for each thing asked for:
+ * The login's command line carries only a one-line loader ({@link BOOTSTRAP_LOADER}), which
+ * any login shell passes on intact (csh and fish too, which a multi-line argument or
+ * backslashes would trip): the script itself comes first on the login channel, as
+ * `<length>\n<script>`. Then a line naming the bundle, `<version>-<hash prefix> <sha256>`:
+ * the local half may still be finding or building the bundle while the login starts. The
+ * payload format, local half to bootstrap, once for each thing asked for:
  *
  * ```
  * socketpipe-payload <name> <raw|gzip>\n
@@ -36,9 +39,16 @@ export interface BootstrapArguments {
 }
 
 /**
- * The script. `$1`…`$4` are the {@link BootstrapArguments} in order; the rest are the
- * remote half's arguments (`-s … -- command`). Its first line of input names the bundle. It writes only marked lines on stdout:
- * one `need` message, or one `error` message before it exits 2.
+ * What the login runs: reads the script's length, then exactly that many bytes of script,
+ * and runs it with the arguments. No newline, backslash or single quote in it.
+ */
+export const BOOTSTRAP_LOADER = 'read -r length && eval "$(head -c "$length")"';
+
+/**
+ * The script, sent on the login channel. `$1`…`$4` are the {@link BootstrapArguments} in
+ * order; the rest are the remote half's arguments (`-s … -- command`). Its first line of
+ * input names the bundle. It writes only marked lines on stdout: one `need` message, or
+ * one `error` message before it exits 2.
  */
 export const BOOTSTRAP_SCRIPT = `
 protocol=$1 deno_version=$2 platform=$3 mode=$4; shift 4
@@ -120,8 +130,8 @@ DENO_DIR=$top/deno-dir DENO_NO_UPDATE_CHECK=1 exec "$deno" run -A --quiet --no-c
 `;
 
 /**
- * The words the login runs on the remote host instead of `socketpipe`: `sh -c <script>`
- * and its arguments; the remote half's own arguments follow.
+ * The words the login runs on the remote host instead of `socketpipe`: `sh -c <loader>`
+ * and the script's arguments; the remote half's own arguments follow.
  *
  * @example
  * ```ts
@@ -136,11 +146,29 @@ export function bootstrapWords(bootstrap: BootstrapArguments): string[] {
   return [
     "sh",
     "-c",
-    BOOTSTRAP_SCRIPT,
+    BOOTSTRAP_LOADER,
     "socketpipe-bootstrap",
     String(bootstrap.protocol),
     bootstrap.denoVersion,
     bootstrap.platform,
     bootstrap.mode,
   ];
+}
+
+/**
+ * The script as the loader reads it: its length in bytes, a newline, the script.
+ *
+ * @example
+ * ```ts
+ * import { scriptForLoader } from "./remote_bootstrap.ts";
+ * new TextDecoder().decode(scriptForLoader()).split("\n")[0]; // the length, e.g. "3521"
+ * ```
+ */
+export function scriptForLoader(): Uint8Array {
+  const script = new TextEncoder().encode(BOOTSTRAP_SCRIPT);
+  const length = new TextEncoder().encode(`${script.length}\n`);
+  const framed = new Uint8Array(length.length + script.length);
+  framed.set(length);
+  framed.set(script, length.length);
+  return framed;
 }
