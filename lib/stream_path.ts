@@ -55,11 +55,14 @@ export const streamPath: DataPath = {
     // The command's stderr comes through this half rather than straight from the login
     // channel: if this half dies, the login channel then closes, so the local half
     // learns of it even while the command lives on.
+    const before = pipesOpenForWriting();
     const started = startCommand(command, "remote", {
       stdin: wiring.input ? "piped" : "null",
       stdout: wiring.output ? "piped" : "null",
       stderr: "piped",
     }, tree);
+    // The command's stdin is the one pipe this half newly holds for writing.
+    const stdinPipe = [...pipesOpenForWriting()].filter((pipe) => !before.has(pipe));
     const child = started.child;
     child?.stderr.pipeTo(Deno.stderr.writable, { preventClose: true }).catch(() => {});
     const transfer = copyBothWays(
@@ -67,7 +70,17 @@ export const streamPath: DataPath = {
       wiring.output ? child?.stdout : undefined,
       wiring.input ? child?.stdin : undefined,
     );
-    return Promise.resolve({ ...transfer, command: started.running });
+    // As a pipe's writer is done only when its last reader is: a background reader that
+    // has the input still to read (or is still reading it) keeps the run from its report,
+    // after which whatever the command left running is stopped.
+    const finished = stdinPipe.length !== 1 ? transfer.finished : transfer.finished.then(
+      async (result) => {
+        await started.running.status;
+        await tree.released("remote", new Set(stdinPipe));
+        return result;
+      },
+    );
+    return Promise.resolve({ ...transfer, finished, command: started.running });
   },
 };
 
@@ -227,4 +240,28 @@ async function copyOutOfSocket(
   progress.endOfStream = failure === null && consumerTakes;
   if (writer) await writer.close().catch(() => {});
   return failure;
+}
+
+/**
+ * The pipes this process holds open for writing, as `/proc/self/fd` names them
+ * (`pipe:[1234]`); empty where there is no `/proc`.
+ */
+function pipesOpenForWriting(): Set<string> {
+  const pipes = new Set<string>();
+  try {
+    for (const entry of Deno.readDirSync("/proc/self/fd")) {
+      try {
+        const target = Deno.readLinkSync(`/proc/self/fd/${entry.name}`);
+        if (!target.startsWith("pipe:")) continue;
+        const info = Deno.readTextFileSync(`/proc/self/fdinfo/${entry.name}`);
+        const flags = info.match(/^flags:\s+([0-7]+)$/m);
+        if (flags && (parseInt(flags[1], 8) & 3) === 1) pipes.add(target); // O_WRONLY
+      } catch {
+        // Closed meanwhile.
+      }
+    }
+  } catch {
+    // No /proc: the run ends with the command, as before.
+  }
+  return pipes;
 }

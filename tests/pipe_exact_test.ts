@@ -77,6 +77,12 @@ const SHAPES: Shape[] = [
     remote: 'exec 3<&0; (sleep 0.3; sha256sum <&3 > "$D/r") &',
   },
   {
+    // All of it fits in a pipe: the copy is over long before the reader starts reading.
+    name: "delayed background reader on the remote, input smaller than a pipe holds",
+    input: 'head -c 1000 "$F"',
+    remote: 'exec 3<&0; (sleep 0.3; sha256sum <&3 > "$D/r") &',
+  },
+  {
     name: "background writer on the remote",
     input: 'cat "$F"',
     remote: 'cat > "$D/r"; cat "$F" &',
