@@ -60,8 +60,9 @@ fail() {
 }
 sum256() { if command -v sha256sum >/dev/null 2>&1; then sha256sum; else shasum -a 256; fi; }
 private_dir() {
-  [ ! -L "$1" ] && (umask 077 && mkdir -p "$1") 2>/dev/null && [ -O "$1" ] && [ -w "$1" ] &&
-    chmod 700 "$1" 2>/dev/null
+  [ ! -L "$1" ] || return 1
+  [ -d "$1" ] || (umask 077 && mkdir -p "$1") 2>/dev/null || return 1
+  [ -O "$1" ] && [ -w "$1" ] && chmod 700 "$1" 2>/dev/null
 }
 IFS=' ' read -r entry hash || fail "the local half sent no bundle name"
 top=\${XDG_CACHE_HOME:-$HOME/.cache}/socketpipe
@@ -74,7 +75,7 @@ fi
 bundle=$top/$entry/socketpipe.js
 runtime_dir=$top/deno-$deno_version
 runtime=$runtime_dir/deno
-bundle_ok() { [ -f "$bundle" ] && [ "$(sum256 < "$bundle" | cut -c1-64)" = "$hash" ]; }
+bundle_ok() { [ -f "$bundle" ] && sum=$(sum256 < "$bundle") && [ "\${sum%% *}" = "$hash" ]; }
 deno_of_version() { "$1" --version 2>/dev/null | head -n 1 | grep -q "^deno $deno_version "; }
 need_bundle=true need_runtime=true deno=$runtime using="a new bundle"
 if [ "$mode" != always ] && bundle_ok; then need_bundle=false using="the cached bundle"; fi
