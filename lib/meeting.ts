@@ -113,10 +113,7 @@ export async function meet(
 async function introduce(options: MeetingOptions, signal: AbortSignal): Promise<void> {
   const { channel, provisioning } = options;
   if (provisioning) {
-    const stopped = new Promise<never>((_, reject) => {
-      if (signal.aborted) reject(signal.reason);
-      signal.addEventListener("abort", () => reject(signal.reason), { once: true });
-    });
+    const stopped = untilAborted(signal);
     const fault = await Promise.race([
       provisionRemote(provisioning, channel, options.log),
       stopped,
@@ -150,6 +147,14 @@ async function acceptOnListener(
   return { met: true, conn, refused };
 }
 
+/** Rejects with the reason once `signal` is aborted: the other side of a race. */
+function untilAborted(signal: AbortSignal): Promise<never> {
+  return new Promise<never>((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+  });
+}
+
 /** A meeting that failed for a reason the line says. */
 class MeetingFailure extends Error {}
 
@@ -159,10 +164,7 @@ async function connectToRemote(
   signal: AbortSignal,
   options: MeetingOptions,
 ): Promise<Meeting> {
-  const stopped = new Promise<never>((_, reject) => {
-    if (signal.aborted) reject(signal.reason);
-    signal.addEventListener("abort", () => reject(signal.reason), { once: true });
-  });
+  const stopped = untilAborted(signal);
   const listening = await Promise.race([options.channel.first("listening"), stopped]);
   if (!listening) return await stopped; // the channel closed: its cause is set
   const addresses = addressesToTry({

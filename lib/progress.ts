@@ -68,11 +68,6 @@ export class ProgressWatch {
     this.#timer = setInterval(() => options.onProgress(this.#take(false)), PROGRESS_INTERVAL_MS);
   }
 
-  /** The figures now (one read of the counts). */
-  now(): Progress {
-    return this.#take(false);
-  }
-
   /** Stops, and reports the last figures, marked done. Safe twice. */
   stop(): Progress {
     if (this.#timer === undefined) return this.#last ?? this.#take(true);
@@ -90,17 +85,39 @@ export class ProgressWatch {
     this.#recent.push([now, main]);
     while (this.#recent.length > 2 && now - this.#recent[1][0] >= 1000) this.#recent.shift();
     const [since, then] = this.#recent[0];
-    const elapsedSeconds = (now - this.#started) / 1000;
     const rate = now > since ? (main - then) / ((now - since) / 1000) : 0;
-    const averageRate = elapsedSeconds > 0 ? main / elapsedSeconds : 0;
-    const size = this.#options.size ?? null;
-    const fraction = size === null ? null : size > 0 ? Math.min(1, main / size) : 1;
-    const etaSeconds = size === null || averageRate <= 0
-      ? null
-      : Math.max(0, (size - main) / averageRate);
-    this.#last = { ...moved, elapsedSeconds, rate, averageRate, size, fraction, etaSeconds, done };
+    this.#last = progressOf(moved, (now - this.#started) / 1000, this.#options, { rate, done });
     return this.#last;
   }
+}
+
+/**
+ * The figures of `moved` after `elapsedSeconds` of data, for the main stream of
+ * `stream`: the average rate, and with a size the fraction and ETA. Without a current
+ * `rate` (figures taken once), the average stands for it.
+ *
+ * @example
+ * ```ts
+ * import { progressOf } from "./progress.ts";
+ * progressOf({ sent: 500, received: 0 }, 5, { main: "sent", size: 1000 }).etaSeconds; // 5
+ * ```
+ */
+export function progressOf(
+  moved: { sent: number; received: number },
+  elapsedSeconds: number,
+  stream: { main: MainStream; size?: number },
+  taken: { rate?: number; done?: boolean } = {},
+): Progress {
+  const main = moved[stream.main];
+  const averageRate = elapsedSeconds > 0 ? main / elapsedSeconds : 0;
+  const size = stream.size ?? null;
+  const fraction = size === null ? null : size > 0 ? Math.min(1, main / size) : 1;
+  const etaSeconds = size === null || averageRate <= 0
+    ? null
+    : Math.max(0, (size - main) / averageRate);
+  const rate = taken.rate ?? averageRate;
+  const done = taken.done ?? false;
+  return { ...moved, elapsedSeconds, rate, averageRate, size, fraction, etaSeconds, done };
 }
 
 /** What a {@link ProgressWatch} reports, and to whom. */

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { type MainStream, progressLine } from "./progress.ts";
+import { type MainStream, progressLine, progressOf } from "./progress.ts";
 
 /**
  * Formats the status of a run: `moved` is null while the data connection is not yet up,
@@ -26,23 +26,5 @@ export function statusLine(
 ): string {
   const elapsedSeconds = elapsedMs / 1000;
   if (!moved) return `status: setting up (${elapsedSeconds.toFixed(1)} s)`;
-  const main = moved[stream.main];
-  const averageRate = elapsedSeconds > 0 ? main / elapsedSeconds : 0;
-  const size = stream.size ?? null;
-  const fraction = size === null ? null : size > 0 ? Math.min(1, main / size) : 1;
-  const etaSeconds = size === null || averageRate <= 0
-    ? null
-    : Math.max(0, size - main) / averageRate;
-  return `status: ${
-    progressLine({
-      ...moved,
-      elapsedSeconds,
-      rate: averageRate,
-      averageRate,
-      size,
-      fraction,
-      etaSeconds,
-      done: false,
-    })
-  }`;
+  return `status: ${progressLine(progressOf(moved, elapsedSeconds, stream))}`;
 }

@@ -2,8 +2,10 @@
 export const REPO = decodeURIComponent(new URL("..", import.meta.url).pathname).replace(/\/$/, "");
 export const MAIN = `${REPO}/main.ts`;
 export const DENO = Deno.execPath();
-/** How the tests start the remote half: the same deno and the repository's main.ts. */
-export const REMOTE_SOCKETPIPE = [DENO, "run", "-A", "--quiet", MAIN];
+/** How the tests start socketpipe: the same deno and the repository's main.ts. */
+export const SOCKETPIPE = [DENO, "run", "-A", "--quiet", MAIN];
+/** How the tests start the remote half (`-x`): as {@link SOCKETPIPE}. */
+export const REMOTE_SOCKETPIPE = SOCKETPIPE;
 
 /** The two data paths every end-to-end test runs on, and the words that select each. */
 export const DATA_PATHS = [
@@ -36,7 +38,7 @@ export function spawnCli(
     & Pick<Deno.CommandOptions, "stdin" | "stdout" | "stderr">
     & { environment?: Record<string, string> } = {},
 ): Deno.ChildProcess {
-  const [command, ...programArgs] = options.program ?? [DENO, "run", "-A", "--quiet", MAIN];
+  const [command, ...programArgs] = options.program ?? SOCKETPIPE;
   return new Deno.Command(command, {
     args: [...programArgs, ...args],
     stdin: options.stdin ?? "null",
@@ -113,11 +115,7 @@ export async function runCliWithFiles(
       "-c",
       'exec "$@" <"$SP_STDIN" >"$SP_STDOUT"',
       "sh",
-      DENO,
-      "run",
-      "-A",
-      "--quiet",
-      MAIN,
+      ...SOCKETPIPE,
       ...args,
     ],
     env: { SP_STDIN: files.stdin ?? "/dev/null", SP_STDOUT: files.stdout ?? "/dev/null" },

@@ -5,7 +5,7 @@
  * --listen remote, A connects to B).
  */
 import assert from "node:assert/strict";
-import { block, DENO, MAIN, REMOTE_SOCKETPIPE, runFeeding, sha256 } from "./_run.ts";
+import { block, REMOTE_SOCKETPIPE, runFeeding, sha256, SOCKETPIPE } from "./_run.ts";
 import { type PrivateSshd, sshdAvailable, startSshd } from "./_sshd.ts";
 
 const decoder = new TextDecoder();
@@ -87,11 +87,7 @@ async function chain(secondHop: string[], command: string[]) {
     "netns",
     "exec",
     names.l,
-    DENO,
-    "run",
-    "-A",
-    "--quiet",
-    MAIN,
+    ...SOCKETPIPE,
     ...block("-i", "cat"),
     ...block("-l", ...sshdA!.login),
     ...block("-x", ...REMOTE_SOCKETPIPE),

@@ -6,7 +6,7 @@
  * --port and --bind. The rule of every case: exit 0 only with the right bytes.
  */
 import assert from "node:assert/strict";
-import { block, DENO, MAIN, REMOTE_SOCKETPIPE, REPO, runFeeding, sha256 } from "./_run.ts";
+import { block, DENO, REMOTE_SOCKETPIPE, REPO, runFeeding, sha256, SOCKETPIPE } from "./_run.ts";
 import { buildNetwork, type TestNetwork } from "./_netns.ts";
 import { type PrivateSshd, sshdAvailable, startSshd } from "./_sshd.ts";
 
@@ -33,11 +33,7 @@ function meetingTest(name: string, fn: () => Promise<void>) {
 /** Runs socketpipe on the local host: data on stdin → remote sha256sum → stdout. */
 async function transfer(args: string[]): Promise<{ code: number; hash: string; stderr: string }> {
   const argv = net!.inside(net!.localNs, [
-    DENO,
-    "run",
-    "-A",
-    "--quiet",
-    MAIN,
+    ...SOCKETPIPE,
     ...args,
     ...block("-i", "cat"),
     ...block("-l", ...sshd!.login),

@@ -4,7 +4,7 @@
  * finds the local host through its own $SSH_CLIENT.
  */
 import assert from "node:assert/strict";
-import { block, DENO, MAIN, REMOTE_SOCKETPIPE } from "./_run.ts";
+import { block, REMOTE_SOCKETPIPE, SOCKETPIPE } from "./_run.ts";
 import { buildNetwork } from "./_netns.ts";
 import { sshdAvailable, startSshd } from "./_sshd.ts";
 
@@ -38,11 +38,7 @@ function networkTest(name: string, fn: () => Promise<void>) {
 /** Starts socketpipe on the local host; returns the child and a collector of its end. */
 function startOnLocalHost(args: string[]) {
   const argv = net!.inside(net!.localNs, [
-    DENO,
-    "run",
-    "-A",
-    "--quiet",
-    MAIN,
+    ...SOCKETPIPE,
     "--peer-timeout",
     String(PEER_TIMEOUT),
     ...args,

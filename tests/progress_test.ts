@@ -6,12 +6,11 @@
 import assert from "node:assert/strict";
 import {
   block,
-  DENO,
   LOCAL_LOGIN,
-  MAIN,
   REMOTE_SOCKETPIPE,
   runCli,
   SHELL_LOGIN,
+  SOCKETPIPE,
   spawnCli,
   waitUntilRunning,
 } from "./_run.ts";
@@ -65,11 +64,7 @@ Deno.test({
         ...SHELL_LOGIN,
       ];
       const argv = [
-        DENO,
-        "run",
-        "-A",
-        "--quiet",
-        MAIN,
+        ...SOCKETPIPE,
         "-P",
         "--size",
         "8M",
