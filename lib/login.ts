@@ -9,7 +9,7 @@ import { settledWithin } from "./_settled_within.ts";
 import {
   type CommandStatus,
   describeStatus,
-  statusFromDeno,
+  statusOfChild,
   statusOfSpawnFailure,
 } from "./command_status.ts";
 import { type Fault, FAULTS } from "./faults.ts";
@@ -116,7 +116,7 @@ export function startLogin(
     return FAULTS.loginCouldNotStart.raise(formatBlock(options.login), cause);
   }
   if (options.onStderr) relay(child.stderr, options.onStderr);
-  const status = child.status.then(statusFromDeno);
+  const status = statusOfChild(child);
   return {
     readable: child.stdout,
     writable: child.stdin,

@@ -1,4 +1,4 @@
-import { type CommandStatus, statusFromDeno, statusOfSpawnFailure } from "./command_status.ts";
+import { type CommandStatus, statusOfChild, statusOfSpawnFailure } from "./command_status.ts";
 import type {
   ByteCounts,
   DataPath,
@@ -105,7 +105,7 @@ function startCommand(
     });
     child = command.spawn();
     tree.adopt(role, child.pid);
-    status = child.status.then(statusFromDeno);
+    status = statusOfChild(child);
   } catch (error) {
     status = Promise.resolve(statusOfSpawnFailure(error));
   }
