@@ -1,4 +1,9 @@
-import { type CommandStatus, describeStatus, SIGPIPE_STATUS } from "./command_status.ts";
+import {
+  type CommandStatus,
+  describeStatus,
+  SIGPIPE_STATUS,
+  statusOfSignal,
+} from "./command_status.ts";
 import type { ByteCounts } from "./data_path.ts";
 import { FAULTS, TRANSPORT_STATUS } from "./faults.ts";
 import { shellQuote } from "./shell_quote.ts";
@@ -94,13 +99,17 @@ export function decideOutcome(report: RunReport): Outcome {
     }
   }
 
-  if (failed(input)) {
+  const inputAsInPipe = remote ? asThroughPipe(input, local.sent, remote.counts) : input;
+  const remoteAsInPipe = remote && (asThroughPipe(remote, remote.counts.sent, local) ?? remote);
+  if (failed(inputAsInPipe)) {
+    const input = inputAsInPipe;
     const reader = remote
       ? { role: "remote", argv: remote.argv, took: remote.counts.delivered }
       : null;
     commands.push({ line: commandLine("input", input, reader), status: input.status.status });
   }
-  if (remote && failed(remote)) {
+  if (remoteAsInPipe && failed(remoteAsInPipe)) {
+    const remote = remoteAsInPipe;
     const taken = input && !remote.status.failedToStart && !isCutOff(remote)
       ? takenClause(remote.counts.delivered, remote.counts.received)
       : "";
@@ -124,6 +133,40 @@ export function decideOutcome(report: RunReport): Outcome {
   return { status: 0, messages: [] };
 }
 
+/**
+ * The most a pipe holds (Linux's default capacity). A writer that wrote more than this
+ * beyond what its reader took was still writing when the reader left: a pipe would have
+ * killed it with SIGPIPE.
+ */
+export const PIPE_CAPACITY = 65536;
+
+/** A writer's report as a pipe would have ended it (see {@link PIPE_CAPACITY}). */
+interface AsThroughPipe extends RoleReport {
+  /** Set when the pipe's SIGPIPE stands in for the writer's own exit 0. */
+  throughPipe?: { wrote: number };
+}
+
+/**
+ * The writer's report as a pipe in its place would give it: a writer that exited 0 while
+ * its reader stopped more than a pipe's capacity short of what it wrote would have been
+ * killed by SIGPIPE there (the socket's buffers hold megabytes, a pipe 64 KiB).
+ */
+function asThroughPipe<R extends RoleReport>(
+  writer: R | undefined,
+  wrote: number,
+  reader: ByteCounts,
+): (R & AsThroughPipe) | undefined {
+  if (!writer || writer.status.status !== 0) return writer;
+  const stoppedEarly = reader.delivered < reader.received;
+  if (!stoppedEarly || wrote - reader.delivered <= PIPE_CAPACITY) return writer;
+  return {
+    ...writer,
+    status: statusOfSignal(SIGPIPE_STATUS - 128),
+    cutOff: true,
+    throughPipe: { wrote },
+  };
+}
+
 /** A command killed by SIGPIPE after its reader stopped reading early. */
 function isCutOff(role: RoleReport): boolean {
   return role.cutOff && role.status.status === SIGPIPE_STATUS;
@@ -131,9 +174,14 @@ function isCutOff(role: RoleReport): boolean {
 
 function commandLine(
   role: string,
-  report: RoleReport,
+  report: AsThroughPipe,
   reader: { role: string; argv: readonly string[]; took: number } | null,
 ): string {
+  if (report.throughPipe && reader) {
+    return `${role} command ${formatBlock(report.argv)} wrote ${report.throughPipe.wrote} ` +
+      `bytes, but the ${reader.role} command ${formatBlock(reader.argv)} stopped reading ` +
+      `after ${reader.took}: status ${SIGPIPE_STATUS} (SIGPIPE), as through a pipe`;
+  }
   const where = report.status.failedToStart && role === "remote" ? " on the remote host" : "";
   const line = `${role} command ${formatBlock(report.argv)} ${
     describeStatus(report.status)
