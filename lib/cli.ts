@@ -83,6 +83,7 @@ async function runTransfer(options: SocketpipeOptions, display: RunDisplay): Pro
         progressSize: display.size,
         onLoginOutput: meter?.drawsInPlace ? (bytes) => meter.relay(bytes) : undefined,
         jobControl: true,
+        claimOrphans: true,
       });
     } catch (error) {
       result = internalErrorResult(messageOf(error), Date.now() - startedAt);

@@ -134,6 +134,15 @@ export interface RunControl {
    * of any length does not end the run. Off for a library caller.
    */
   jobControl?: boolean;
+  /**
+   * Every orphan that comes back to this process while the run lasts is the run's,
+   * whatever its environment says (`env -i`, a daemon's rewritten `argv[0]`): for a
+   * command line, where nothing else starts children. Off for a library caller, whose own
+   * children are never the run's; its run still counts an orphan that holds the run's
+   * socket or pipes.
+   * @default {false}
+   */
+  claimOrphans?: boolean;
 }
 
 /** How a run ended: every role's status, both halves' byte counts, and the verdict. */
@@ -218,7 +227,7 @@ export async function runLocalHalf(
   const plan = planMeeting(options, log);
   if ("line" in plan) return failed(plan);
   const token = newToken();
-  const tree = new ProcessTree();
+  const tree = new ProcessTree(control.claimOrphans ?? false);
   const loggedIn = logIn(options, control, seams, { log, tree });
   if ("line" in loggedIn) {
     closePlan(plan);

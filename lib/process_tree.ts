@@ -10,7 +10,11 @@
  * role whose command started it: by the tree while its parent lives, by what an earlier
  * walk saw, and otherwise by the `SOCKETPIPE_RUN` variable every command gets in its
  * environment. A process no walk can attribute counts for every role, so that no role
- * ends while it might still hold data.
+ * ends while it might still hold data. An orphan's environment proves nothing (`env -i`,
+ * `env -u`, a daemon that rewrites its `argv[0]` over it): where this process starts no
+ * other children (a command line, the remote half) every orphan is the run's; for a
+ * library caller, an orphan is the run's when its environment says so or when it holds
+ * one of the run's files.
  *
  * Linux only; on other systems, or without FFI, the tree has only what is still linked.
  *
@@ -68,8 +72,17 @@ interface ProcessEntry {
  * ```
  */
 export class ProcessTree {
+  /**
+   * @param claimOrphans Every orphan that comes back to this process is the run's,
+   * whatever its environment says: true where nothing else in this process starts
+   * children.
+   */
+  constructor(readonly claimOrphans = false) {}
+
   /** The direct children, by role. */
   #roots = new Map<number, string>();
+  /** socketpipe's own helpers among the direct children. */
+  #helpers = new Set<number>();
   /** Every process a walk has attributed, by `pid:started`. */
   #seen = new Map<string, string>();
   readonly #run = crypto.randomUUID().slice(0, 8);
@@ -77,6 +90,14 @@ export class ProcessTree {
   /** The environment entry that names this run and `role`, for a command's environment. */
   environment(role: string): Record<string, string> {
     return { [RUN_VARIABLE]: `${this.#run}:${role}` };
+  }
+
+  /**
+   * Records `pid`, a direct child of this process, as one of socketpipe's own helpers
+   * (the watchdog): never the run's, never stopped with it, whatever `claimOrphans` says.
+   */
+  exclude(pid: number): void {
+    this.#helpers.add(pid);
   }
 
   /** Records `pid`, a direct child of this process, as the command of `role`. */
@@ -90,6 +111,14 @@ export class ProcessTree {
    * Orphans that have ended are reaped here: nobody else waits for them.
    */
   walk(): Map<number, string | null> {
+    return this.#walk(() => false);
+  }
+
+  /**
+   * {@link walk}, also taking in orphans with nothing in their environment to say they are
+   * the run's for which `isOurs` holds.
+   */
+  #walk(isOurs: (pid: number) => boolean): Map<number, string | null> {
     const found = new Map<number, string | null>();
     const visit = (pid: number, role: string | null) => {
       const entry = readEntry(pid);
@@ -106,14 +135,16 @@ export class ProcessTree {
     };
     for (const [pid, role] of this.#roots) visit(pid, role);
     for (const pid of childrenOf(Deno.pid)) {
-      if (this.#roots.has(pid)) continue;
+      if (this.#roots.has(pid) || this.#helpers.has(pid)) continue;
       const entry = readEntry(pid);
       const known = entry && this.#seen.get(`${pid}:${entry.started}`);
       // Only orphans of this run: a library caller's own children are not ours to touch.
       // An orphan whose environment cannot be read yet (it is between fork and exec, or
       // in exec: the kernel shows an empty environment then) may be ours and may hold
       // the data: it counts, unattributed, until a later walk can read it.
-      if (known || this.#roleFromEnvironment(pid) !== null) visit(pid, null);
+      if (this.claimOrphans || known || this.#roleFromEnvironment(pid) !== null || isOurs(pid)) {
+        visit(pid, null);
+      }
     }
     return found;
   }
@@ -124,9 +155,10 @@ export class ProcessTree {
    */
   holders(role: string, targets: ReadonlySet<string>): number[] {
     const holding: number[] = [];
-    for (const [pid, owner] of this.walk()) {
+    const holds = (pid: number) => openFiles(pid).some((file) => targets.has(file));
+    for (const [pid, owner] of this.#walk(holds)) {
       if (owner !== null && owner !== role) continue;
-      if (openFiles(pid).some((file) => targets.has(file))) holding.push(pid);
+      if (holds(pid)) holding.push(pid);
     }
     return holding;
   }

@@ -101,7 +101,9 @@ export async function serveRemoteHalf(
       session,
       channel,
       log,
-      tree: new ProcessTree(),
+      // As its own process (reading the login channel on stdin), nothing else here starts
+      // children: every orphan is the run's. In a test's process, only the marked ones.
+      tree: new ProcessTree(options.controlIn === undefined),
       dataPath: options.dataPath,
       signal: options.signal,
     });
@@ -208,7 +210,9 @@ async function runRemoteCommand(
   log.step(`data path: ${chosen.path.name} (${chosen.why})`);
   const transfer = await chosen.path.startRemote(conn, command, session, context.tree);
   // Should this process be killed outright, the watchdog stops what the command started.
-  const watchdog = transfer.command.group ? startWatchdog(transfer.command.group) : null;
+  const watchdog = transfer.command.group
+    ? startWatchdog(transfer.command.group, context.tree)
+    : null;
   try {
     return await superviseRemoteCommand(transfer, context);
   } finally {

@@ -11,6 +11,7 @@
 
 import { libc } from "./libc.ts";
 import { closeFd, makePipe, openDevNull, setBlocking } from "./file_descriptors.ts";
+import type { ProcessTree } from "./process_tree.ts";
 import { spawnWithFds, waitForExit } from "./spawn_with_fds.ts";
 
 // dash's kill takes no "--": "-$1" names the group.
@@ -24,17 +25,19 @@ export interface Watchdog {
 }
 
 /**
- * Starts a watchdog over process group `group`; null where it cannot run (no FFI).
+ * Starts a watchdog over process group `group`; null where it cannot run (no FFI). It is
+ * `tree`'s helper, never taken for one of the command's orphans.
  *
  * @example
  * ```ts ignore
  * import { startWatchdog } from "./watchdog.ts";
- * const watchdog = startWatchdog(4242);
+ * declare const tree: import("./process_tree.ts").ProcessTree;
+ * const watchdog = startWatchdog(4242, tree);
  * // … the command runs …
  * watchdog?.release();
  * ```
  */
-export function startWatchdog(group: number): Watchdog | null {
+export function startWatchdog(group: number, tree: ProcessTree): Watchdog | null {
   if (!libc()) return null;
   try {
     const [readEnd, writeEnd] = makePipe(); // both close-on-exec: no command inherits them
@@ -48,6 +51,7 @@ export function startWatchdog(group: number): Watchdog | null {
         stdout: devNull,
         stderr: devNull,
       });
+      tree.exclude(pid);
       left = waitForExit(pid).catch(() => {});
     } finally {
       closeFd(devNull);
