@@ -130,6 +130,57 @@ const SHAPES: Shape[] = [
   },
   { name: "input killed by a signal", input: "kill -TERM $$", remote: 'cat > "$D/r"' },
   { name: "no input: the remote reads end of file", remote: "echo hello; cat", output: "cat" },
+  // Orphans whose environment never named the run (the command's first process is gone
+  // before any walk of the tree: only being an orphan of the run says whose they are).
+  {
+    name: "orphaned writer without SOCKETPIPE_RUN",
+    input: `exec env -u SOCKETPIPE_RUN sh -c '(sleep 0.2; cat "$F") &'`,
+    remote: 'sha256sum > "$D/r"',
+  },
+  {
+    name: "orphaned writer with a cleaned environment",
+    input: `exec env -i F="$F" /bin/sh -c '(sleep 0.2; exec /bin/cat "$F") &'`,
+    remote: 'sha256sum > "$D/r"',
+  },
+  {
+    name: "delayed orphaned reader with a cleaned environment on the remote",
+    input: 'cat "$F"',
+    remote:
+      `exec env -i D="$D" /bin/sh -c 'exec 3<&0; (sleep 0.3; /usr/bin/sha256sum <&3 > "$D/r") &'`,
+  },
+  {
+    name: "orphaned reader without SOCKETPIPE_RUN on the output",
+    input: 'cat "$F"',
+    remote: "cat",
+    output: `exec env -u SOCKETPIPE_RUN sh -c 'exec 3<&0; (sleep 0.3; cat <&3 > "$D/o") &'`,
+  },
+  {
+    name: "orphaned writer without SOCKETPIPE_RUN on the remote",
+    input: 'cat > "$D/r"',
+    remote: `cat; exec env -u SOCKETPIPE_RUN sh -c '(sleep 0.2; cat "$F") &'`,
+    output: "sha256sum",
+  },
+  // Readers that stop early on a stream the socket's buffers hold whole (a pipe does not).
+  {
+    name: "remote reader that stops early, the stream smaller than the socket buffers",
+    input: 'cat "$F"',
+    remote: 'head -c 1000 > "$D/r"',
+  },
+  { name: "remote that never reads a small stream", input: 'cat "$F"', remote: "true" },
+  {
+    name: "output reader that stops early on a small stream",
+    remote: 'cat "$F"',
+    output: "head -c 10",
+  },
+  { name: "output that never reads a small stream", remote: 'cat "$F"', output: "true" },
+  // Every signal is 128 + N, on both hosts.
+  { name: "input killed by SIGSYS", input: "kill -SYS $$", remote: 'cat > "$D/r"' },
+  { name: "input killed by SIGSTKFLT", input: "kill -16 $$", remote: 'cat > "$D/r"' },
+  { name: "remote killed by SIGPROF", input: 'cat "$F"', remote: "kill -PROF $$" },
+  { name: "remote killed by a real-time signal", input: 'cat "$F"', remote: "kill -34 $$" },
+  { name: "remote killed by SIGRTMAX", remote: "kill -64 $$", output: "cat" },
+  { name: "output killed by SIGPWR", remote: "echo hi", output: "kill -PWR $$" },
+  { name: "output killed by SIGVTALRM", remote: "echo hi", output: "kill -VTALRM $$" },
   { name: "no output: the remote's stdout is discarded", input: 'cat "$F"', remote: "cat" },
 ];
 
