@@ -14,6 +14,8 @@ const O_CLOEXEC = 0o2000000;
 const SHUT_WR = 1;
 const SHUT_RDWR = 2;
 const FIONREAD = 0x541b;
+/** SIOCOUTQ (TIOCOUTQ): a TCP socket's bytes not yet acknowledged by the peer. */
+const SIOCOUTQ = 0x5411;
 const MSG_DONTWAIT = 0x40;
 const POLLIN = 0x001;
 
@@ -100,8 +102,8 @@ function setFlag(fd: number, flag: number, on: boolean): void {
  * shutdownWrite(socketFd);
  * ```
  */
-export function shutdownWrite(fd: number): void {
-  requireLibc().shutdown(fd, SHUT_WR);
+export function shutdownWrite(fd: number): boolean {
+  return requireLibc().shutdown(fd, SHUT_WR) === 0;
 }
 
 /**
@@ -115,6 +117,26 @@ export function shutdownWrite(fd: number): void {
  */
 export function shutdownBoth(fd: number): void {
   requireLibc().shutdown(fd, SHUT_RDWR);
+}
+
+/**
+ * Bytes written into a TCP socket that the peer has not acknowledged: queued, in flight,
+ * or lost with a connection that failed. The kernel keeps this count (the send sequence
+ * against the acknowledged one) after the connection has ended, whatever ended it, so a
+ * sender can tell a stream the peer took whole from one cut off by a timeout or a reset
+ * even when its command read the socket's error first. A FIN counts as one byte.
+ *
+ * @example
+ * ```ts ignore
+ * import { unacknowledgedBytes } from "./file_descriptors.ts";
+ * unacknowledgedBytes(socketFd); // 0 once the peer has taken everything, FIN included
+ * ```
+ */
+export function unacknowledgedBytes(fd: number): number {
+  const count = new Int32Array(1);
+  return requireLibc().ioctl(fd, BigInt(SIOCOUTQ), new Uint8Array(count.buffer)) === 0
+    ? count[0]
+    : 0;
 }
 
 /**

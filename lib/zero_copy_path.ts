@@ -20,6 +20,7 @@ import {
   setBlocking,
   shutdownBoth,
   shutdownWrite,
+  unacknowledgedBytes,
   unreadBytes,
 } from "./file_descriptors.ts";
 import { type ProcessTree, stopRole } from "./process_tree.ts";
@@ -164,6 +165,8 @@ function startCommand(
 /** The data socket as the zero-copy path uses it: its fd, and the kernel's counts. */
 class DataSocket {
   #sendingStopped = false;
+  /** Whether our FIN was queued: it then counts as one unacknowledged byte until acked. */
+  #finQueued = false;
   #closed = false;
   #final = { sent: 0, received: 0 };
 
@@ -198,7 +201,7 @@ class DataSocket {
   stopSending(): void {
     if (this.#sendingStopped) return;
     this.#sendingStopped = true;
-    shutdownWrite(this.fd);
+    this.#finQueued = shutdownWrite(this.fd);
   }
 
   /** Ends the connection both ways; `finish` still closes the fd (it stays ours until then). */
@@ -225,6 +228,23 @@ class DataSocket {
     return PEER_FIN_STATES.has(tcpInfo(this.fd).state) && unreadBytes(this.fd) === 0;
   }
 
+  /**
+   * The data bytes written that the peer never acknowledged, once the connection has
+   * settled: waits while the count still falls (a slow link draining) and until the peer
+   * acknowledged our FIN or the connection ended; a FIN still in flight is not data.
+   */
+  async #unacknowledgedAtEnd(): Promise<number> {
+    const settled = () => OUR_FIN_ACKED_STATES.has(tcpInfo(this.fd).state);
+    for (let before = Infinity;;) {
+      await waitUntil(settled, SETTLE_MS);
+      const now = unacknowledgedBytes(this.fd);
+      if (settled() || now === 0 || now >= before) {
+        return Math.max(0, now - (this.#finQueued ? 1 : 0));
+      }
+      before = now;
+    }
+  }
+
   /** Drains what is still arriving, then counts from the kernel, and closes. */
   async finish(): Promise<TransferResult> {
     this.stopSending();
@@ -236,7 +256,14 @@ class DataSocket {
     } catch (failure) {
       error = `receiving failed: ${messageOf(failure)}`;
     }
-    await waitUntil(() => OUR_FIN_ACKED_STATES.has(tcpInfo(this.fd).state), SETTLE_MS);
+    const lost = await this.#unacknowledgedAtEnd();
+    if (lost > 0 && error === null) {
+      // The commands hold the socket: one of them may have read the connection's error
+      // (and taken it for an end of file) before this half could. The kernel's count of
+      // what was never acknowledged tells a cut stream from one that ended whole.
+      error = `sending failed: ${lost} bytes written were never acknowledged by the other ` +
+        `host (the connection timed out or was reset)`;
+    }
     const info = tcpInfo(this.fd);
     const finReceived = error === null ? 1 : 0;
     const finAcked = OUR_FIN_ACKED_STATES.has(info.state) ? 1 : 0;
