@@ -25,7 +25,12 @@ import {
 import { meet, type Meeting, type MeetingPlan } from "./meeting.ts";
 import { networkIdentity } from "./host_identity.ts";
 import { decideOutcome, formatBlock, type RoleReport } from "./outcome.ts";
-import { applyPeerTimeout, DEFAULT_PEER_TIMEOUT } from "./peer_timeout.ts";
+import {
+  applyPeerTimeout,
+  DEFAULT_PEER_TIMEOUT,
+  MAX_PEER_TIMEOUT,
+  MAX_TIMEOUT,
+} from "./peer_timeout.ts";
 import type { SessionMessage } from "./protocol.ts";
 import { becomeSubreaper, ProcessTree } from "./process_tree.ts";
 import { handleStopRequests, ignoreStopsForLogin } from "./job_control.ts";
@@ -332,8 +337,16 @@ function validateOptions(options: SocketpipeOptions): void {
     throw new UsageError("give -i { input command }, -o { output command }, or both");
   }
   const timeout = options.timeout ?? 0;
-  if (typeof timeout !== "number" || !(timeout >= 0)) {
-    throw new UsageError(`bad timeout: ${timeout} (seconds, 0 = wait for ever)`);
+  if (typeof timeout !== "number" || !(timeout >= 0) || timeout > MAX_TIMEOUT) {
+    throw new UsageError(
+      `bad timeout: ${timeout} (seconds up to ${MAX_TIMEOUT}, 0 = wait for ever)`,
+    );
+  }
+  const peerTimeout = options.peerTimeout ?? DEFAULT_PEER_TIMEOUT;
+  if (typeof peerTimeout !== "number" || !(peerTimeout >= 0) || peerTimeout > MAX_PEER_TIMEOUT) {
+    throw new UsageError(
+      `bad peer timeout: ${peerTimeout} (seconds up to ${MAX_PEER_TIMEOUT}, 0 = no bound)`,
+    );
   }
 }
 

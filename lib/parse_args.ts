@@ -1,5 +1,6 @@
 import { UsageError } from "./errors.ts";
 import type { SocketpipeOptions } from "./local_half.ts";
+import { MAX_PEER_TIMEOUT, MAX_TIMEOUT } from "./peer_timeout.ts";
 import { parseSize } from "./progress.ts";
 
 /** What the command line shows of a run besides its lines: the meter and the report. */
@@ -113,6 +114,12 @@ const VALUE_OPTIONS = {
     if (!/^\d+(\.\d+)?$/.test(value)) {
       throw new UsageError(`bad value for --peer-timeout: '${value}' (seconds, 0 = no bound)`);
     }
+    if (Number(value) > MAX_PEER_TIMEOUT) {
+      throw new UsageError(
+        `--peer-timeout ${value} is too long: at most ${MAX_PEER_TIMEOUT} s (a day); ` +
+          `0 leaves a dead peer to the kernel and the login command`,
+      );
+    }
     options.peerTimeout = Number(value);
   },
   "--listen": (value: string, options: Partial<SocketpipeOptions>) => {
@@ -183,6 +190,11 @@ function parseHost(value: string): string {
 function parseTimeout(value: string): number {
   if (!/^\d+(\.\d+)?$/.test(value)) {
     throw new UsageError(`bad timeout for -t: '${value}' (seconds, 0 = wait for ever)`);
+  }
+  if (Number(value) > MAX_TIMEOUT) {
+    throw new UsageError(
+      `-t ${value} is too long: at most ${MAX_TIMEOUT} s (about 24 days); 0 waits for ever`,
+    );
   }
   return Number(value);
 }

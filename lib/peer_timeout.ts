@@ -8,6 +8,15 @@ import { setPeerTimeout } from "./tcp_socket_options.ts";
 export const DEFAULT_PEER_TIMEOUT = 20;
 
 /**
+ * The longest `--peer-timeout`, in seconds (a day): its keepalive idle time, a third of
+ * it, must fit the kernel's TCP_KEEPIDLE (at most 32767 s).
+ */
+export const MAX_PEER_TIMEOUT = 86400;
+
+/** The longest `-t`, in seconds (about 24 days): the longest timer a runtime can set. */
+export const MAX_TIMEOUT = 2147483;
+
+/**
  * Applies the dead-peer bound to the data connection (see {@link setPeerTimeout}), on
  * either data path; says on the step log when it cannot (0 disables it; without FFI it
  * cannot be set, and only the kernel's own, much longer, timeouts apply).

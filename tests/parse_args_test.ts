@@ -160,3 +160,30 @@ Deno.test("--help and --version print to stdout and exit 0", async () => {
     new RegExp(`^socketpipe \\d+\\.\\d+\\.\\d+\nprotocol ${PROTOCOL_VERSION}\n$`),
   );
 });
+
+Deno.test("refuses -t and --peer-timeout beyond what a timer and the kernel can hold, at parse time", () => {
+  for (
+    const [args, message] of [
+      ["-t 3000000", /^-t 3000000 is too long: at most 2147483 s/],
+      ["--peer-timeout 10000000", /^--peer-timeout 10000000 is too long: at most 86400 s/],
+      ["--peer-timeout 86401", /^--peer-timeout 86401 is too long/],
+    ] as const
+  ) {
+    assert.throws(
+      () => parseArgs(words(`${args} -i { a } -l { ssh h } -r { cat }`)),
+      (error: unknown) => error instanceof UsageError && message.test(error.message),
+      args,
+    );
+  }
+  const longest = parseArgs(
+    words("-t 2147483 --peer-timeout 86400 -i { a } -l { ssh h } -r { b }"),
+  );
+  assert.equal(longest.mode, "run");
+});
+
+Deno.test("socketpipe -t 3000000 exits 1 at once with one line, running nothing", async () => {
+  const run = await runCli(words("-t 3000000 -i { true } -l { false } -r { cat }"));
+  assert.equal(run.code, 1);
+  assert.match(run.errorLines[0], /^socketpipe: -t 3000000 is too long/);
+  assert.ok(!run.stderr.includes("TimeoutOverflowWarning"), run.stderr);
+});
