@@ -14,7 +14,31 @@ export interface LoginChannelOptions {
   peer: "local" | "remote";
   /** Called with each line that is not a message: a banner, an rc file's echo, garbage. */
   onNoise(line: string): void;
+  /**
+   * The clock of the heartbeat and of silence, for a test's fake one.
+   * @default {the real clock: Date.now, setInterval, clearInterval}
+   */
+  clock?: Clock;
 }
+
+/** What the heartbeat needs of a clock. */
+export interface Clock {
+  /** Milliseconds since some fixed time. */
+  now(): number;
+  /** Calls `callback` every `ms` milliseconds until cleared. */
+  every(ms: number, callback: () => void): number;
+  /** Stops a callback started by {@link every}. */
+  clear(id: number): void;
+}
+
+const REAL_CLOCK: Clock = {
+  now: () => Date.now(),
+  every: (ms, callback) => setInterval(callback, ms) as unknown as number,
+  clear: (id) => clearInterval(id),
+};
+
+/** How often a watched channel checks for silence, in milliseconds (see watchLiveness). */
+export const SILENCE_CHECK_MS = 250;
 
 /**
  * One half's end of the login channel (the login command's stdin and stdout): sends and
@@ -50,10 +74,11 @@ export class LoginChannel {
   #firsts = new Map<ControlEvent, ControlMessage>();
   #waiting = new Map<ControlEvent, ((message: ControlMessage | null) => void)[]>();
   #ended = false;
-  #lastHeard = Date.now();
+  readonly #clock: Clock;
+  #lastHeard: number;
   #heardAny = false;
   #peerPaused = false;
-  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #heartbeat: number | undefined;
   #becameSilent = Promise.withResolvers<void>();
   #peerProblem = Promise.withResolvers<string>();
 
@@ -62,6 +87,8 @@ export class LoginChannel {
     writable: WritableStream<Uint8Array>,
     options: LoginChannelOptions,
   ) {
+    this.#clock = options.clock ?? REAL_CLOCK;
+    this.#lastHeard = this.#clock.now();
     this.#writer = writable.getWriter();
     this.silent = this.#becameSilent.promise;
     this.problem = this.#peerProblem.promise;
@@ -109,24 +136,32 @@ export class LoginChannel {
 
   /**
    * Starts the heartbeat: sends `alive` every `seconds` / 3, and resolves
-   * {@link silent} once nothing at all has been heard from the peer for `seconds`.
+   * {@link silent} once nothing at all has been heard from the peer for `seconds` (found
+   * within {@link SILENCE_CHECK_MS} of that).
    * A cut link or a crashed host leaves ssh itself unaware for many minutes; this bounds
    * it. 0 leaves it to the kernel and the login command.
    */
   watchLiveness(seconds: number): void {
     if (seconds <= 0 || this.#heartbeat !== undefined) return;
-    this.#lastHeard = Date.now();
-    this.#heartbeat = setInterval(() => {
+    this.#lastHeard = this.#clock.now();
+    const boundMs = seconds * 1000;
+    const aliveEveryMs = Math.max(200, boundMs / 3);
+    let lastSent = this.#clock.now();
+    // The silence is checked far more often than `alive` is sent, so that the bound is
+    // what the documents say (seconds, and at most a quarter of a second more), not up to
+    // a third beyond it.
+    this.#heartbeat = this.#clock.every(Math.min(SILENCE_CHECK_MS, aliveEveryMs), () => {
       // Silence counts from the peer's first message (a login may wait at a password
       // prompt for as long as it likes) and not while the peer said it is paused.
       if (!this.#heardAny || this.#peerPaused) return;
-      if (Date.now() - this.#lastHeard > seconds * 1000) {
+      if (this.#clock.now() - this.#lastHeard > boundMs) {
         this.#stopHeartbeat();
         this.#becameSilent.resolve();
-      } else {
+      } else if (this.#clock.now() - lastSent >= aliveEveryMs) {
+        lastSent = this.#clock.now();
         this.send({ event: "alive" });
       }
-    }, Math.max(200, (seconds * 1000) / 3));
+    });
   }
 
   /** Stops the heartbeat and closes this side (the peer reads end of file); safe twice. */
@@ -143,7 +178,7 @@ export class LoginChannel {
    * afresh: nothing could be heard while this half was stopped.
    */
   async announceResume(): Promise<void> {
-    this.#lastHeard = Date.now();
+    this.#lastHeard = this.#clock.now();
     await this.send({ event: "resumed" });
   }
 
@@ -155,18 +190,18 @@ export class LoginChannel {
   }
 
   #stopHeartbeat(): void {
-    clearInterval(this.#heartbeat);
+    if (this.#heartbeat !== undefined) this.#clock.clear(this.#heartbeat);
     this.#heartbeat = undefined;
   }
 
   async #receive(readable: ReadableStream<Uint8Array>, options: LoginChannelOptions) {
     const onNoise = (line: string) => {
-      this.#lastHeard = Date.now();
+      this.#lastHeard = this.#clock.now();
       options.onNoise(line);
     };
     try {
       for await (const object of readMarkedLines(readable, { onNoise })) {
-        this.#lastHeard = Date.now();
+        this.#lastHeard = this.#clock.now();
         this.#heardAny = true;
         const decoded = decodeControlMessage(object, options.peer);
         if (decoded === null) continue;

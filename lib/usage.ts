@@ -56,11 +56,12 @@ Options:
                   half (default: the address the login came from, $SSH_CLIENT, then this
                   host's own addresses); the remote host's with --listen remote.
   -t timeout      seconds to wait for the data connection, counted from the start of the
-                  login (default 0: wait for ever; the remote half still gives up on its
-                  own when it cannot connect).
+                  login (default 0: wait for ever; at most 2147483; the remote half still
+                  gives up on its own when it cannot connect).
   --peer-timeout s  end the run (exit 2) once the other host has not answered for s
-                  seconds: a cut link, a crashed host (default 20; 0: leave it to the
-                  kernel and ssh). An idle but healthy transfer is not affected.
+                  seconds (and a quarter of a second more): a cut link, a crashed host
+                  (default 20, at most 86400; 0: leave it to the kernel and ssh). An
+                  idle but healthy transfer is not affected.
   --listen local|remote  which host listens for the data connection (default local,
                   as socketpipe 1.x): remote when this host may not receive connections
                   (a firewall, NAT); this host then connects to the remote half, at the
