@@ -120,6 +120,13 @@ export const FAULTS = {
       `install the same version on both hosts`,
     ["remote", 1] as ["local" | "remote", unknown],
   ),
+  badReport: fault(
+    TRANSPORT_STATUS,
+    (peer: "local" | "remote", what: string) =>
+      `protocol fault: the ${peer} half's report does not hold up (${what}); ` +
+      `nothing it says of the run can be trusted`,
+    ["remote", "status 256 is outside 0 to 255"] as ["local" | "remote", string],
+  ),
   remoteHalfError: fault(
     TRANSPORT_STATUS,
     (step: string, message: string) => `remote half: ${step}: ${message}`,

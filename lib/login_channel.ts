@@ -206,12 +206,12 @@ export class LoginChannel {
         const decoded = decodeControlMessage(object, options.peer);
         if (decoded === null) continue;
         if ("problem" in decoded) {
-          if (!decoded.mismatch) {
+          if (!decoded.fatal) {
             onNoise(decoded.problem);
             continue;
           }
           this.#peerProblem.resolve(decoded.problem);
-          break; // nothing more from a peer of another version can be understood
+          break; // nothing more from a peer of another version, or that lied, can be trusted
         }
         this.#deliver(decoded);
       }

@@ -7,8 +7,8 @@
  *
  * @module
  */
-import type { CommandStatus } from "./command_status.ts";
-import { encodeMarkedLine, type MarkedObject } from "./control_lines.ts";
+import { type CommandStatus, signalNumber } from "./command_status.ts";
+import { encodeMarkedLine, type MarkedObject, shownSafely } from "./control_lines.ts";
 import type { ByteCounts } from "./data_path.ts";
 import { FAULTS } from "./faults.ts";
 import { PROTOCOL_VERSION } from "./version.ts";
@@ -164,38 +164,60 @@ export function encodeControlMessage(message: ControlMessage): Uint8Array<ArrayB
 export interface DecodeProblem {
   /** Why the line was not taken. */
   problem: string;
-  /** Whether the peer speaks another protocol version (the run cannot go on). */
-  mismatch: boolean;
+  /**
+   * Whether the run cannot go on: the peer speaks another protocol version, or its
+   * final report does not hold up (nothing it says of the run can then be trusted).
+   */
+  fatal: boolean;
 }
 
 /**
  * Decodes a marked object into a message of the protocol, keeping only its known fields.
  * A greeting of another protocol version is a mismatch, named with both versions; an
  * unknown event is null (a newer peer may send more); a known event with bad fields is a
- * problem.
+ * problem, fatal for the final report (a status outside 0–255, a signal that does not
+ * match it, a count that is no count).
  *
  * @example
  * ```ts
  * import { decodeControlMessage } from "./protocol.ts";
  * decodeControlMessage({ event: "alive", extra: 1 }, "remote"); // { event: "alive" }
  * decodeControlMessage({ event: "hello", version: 99, program: "9" }, "remote");
- * // { problem: "protocol mismatch: the remote socketpipe speaks protocol 99, …", mismatch: true }
+ * // { problem: "protocol mismatch: the remote socketpipe speaks protocol 99, …", fatal: true }
  * ```
  */
 export function decodeControlMessage(
-  object: MarkedObject,
+  received: MarkedObject,
   peer: "local" | "remote",
 ): ControlMessage | DecodeProblem | null {
+  // Every string the peer sends may end up in a line on a terminal: none reaches it raw.
+  const object = withStringsShownSafely(received) as MarkedObject;
   const decode = DECODERS[object.event as ControlEvent];
   if (!decode) return null;
   if (
     (object.event === "hello" || object.event === "session") &&
     object.version !== PROTOCOL_VERSION
   ) {
-    return { problem: FAULTS.protocolMismatch.line(peer, object.version), mismatch: true };
+    return { problem: FAULTS.protocolMismatch.line(peer, object.version), fatal: true };
   }
-  return decode(object) ??
-    { problem: `${object.event} message with missing or bad fields ignored`, mismatch: false };
+  const decoded = decode(object);
+  if (decoded) return decoded;
+  if (object.event === "exit") {
+    return { problem: FAULTS.badReport.line(peer, describeBadReport(object)), fatal: true };
+  }
+  return { problem: `${object.event} message with missing or bad fields ignored`, fatal: false };
+}
+
+/** `value` with every string in it, however deep, passed through {@link shownSafely}. */
+function withStringsShownSafely(value: unknown): unknown {
+  if (typeof value === "string") return shownSafely(value);
+  if (Array.isArray(value)) return value.map(withStringsShownSafely);
+  if (value && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value).map(([key, field]) => [key, withStringsShownSafely(field)]),
+    );
+  }
+  return value;
 }
 
 const isString = (value: unknown): value is string => typeof value === "string";
@@ -210,11 +232,28 @@ const isCount = (value: unknown): value is number =>
 const orNull = <T>(check: (value: unknown) => value is T) => (value: unknown): value is T | null =>
   value === null || check(value);
 
+/**
+ * A command's status as a shell can have it: 0–255, a signal only as 128 + its number,
+ * and a command that never started only as 126 or 127.
+ */
 function commandStatus(value: unknown): CommandStatus | null {
   const v = value as Record<string, unknown> | null;
-  if (!v || typeof v !== "object" || !isCount(v.status)) return null;
+  if (!v || typeof v !== "object" || !isCount(v.status) || v.status > 255) return null;
   if (!orNull(isString)(v.signal) || !orNull(isString)(v.failedToStart)) return null;
+  if (v.signal !== null && v.status !== 128 + signalNumber(v.signal)) return null;
+  if (v.failedToStart !== null && v.status !== 126 && v.status !== 127) return null;
   return { status: v.status, signal: v.signal, failedToStart: v.failedToStart };
+}
+
+/** What is wrong with a final report that does not decode, in a few words. */
+function describeBadReport(object: MarkedObject): string {
+  const status = (object.status as Record<string, unknown> | null)?.status;
+  if (typeof status === "number" && (status > 255 || status < 0)) {
+    return `status ${status} is outside 0 to 255`;
+  }
+  if (!commandStatus(object.status)) return "its status is not one a command can have";
+  if (!byteCounts(object.counts)) return "its byte counts are not counts";
+  return "its fields are missing or of the wrong kind";
 }
 
 function byteCounts(value: unknown): ByteCounts | null {
