@@ -136,6 +136,30 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array<ArrayBuffer> {
   return joined;
 }
 
+/**
+ * Text from the other host made safe for a terminal: every control character (C0, DEL,
+ * C1, newlines included) and every bidirectional override becomes a visible escape
+ * (`\x1b`, `\u202e`), so that no byte the remote side sends can move the cursor, set a
+ * title, ring the bell or reorder a line.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { shownSafely } from "./control_lines.ts";
+ * assert.equal(shownSafely("red \x1b[31m\x07bell"), "red \\x1b[31m\\x07bell");
+ * assert.equal(shownSafely("two\nlines"), "two\\x0alines");
+ * ```
+ */
+export function shownSafely(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x100
+      ? `\\x${code.toString(16).padStart(2, "0")}`
+      : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
+}
+
 function shorten(line: string): string {
   // deno-lint-ignore no-control-regex
   const printable = line.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, "?");
