@@ -68,6 +68,7 @@ export type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 export const Errno = {
   ENOENT: 2,
   EINTR: 4,
+  ENOEXEC: 8,
   EAGAIN: 11,
   EACCES: 13,
 } as const;

@@ -45,6 +45,40 @@ export function spawnWithFds(
   extraEnvironment: Record<string, string> = {},
   ownProcessGroup = false,
 ): number {
+  try {
+    return spawnOnce(argv, fds, extraEnvironment, ownProcessGroup);
+  } catch (error) {
+    // An executable file that is no binary and has no "#!": as execvp and a shell do,
+    // run it with sh (posix_spawnp no longer does since glibc 2.27).
+    const script = error instanceof SpawnError && error.code === Errno.ENOEXEC
+      ? executableOnPath(argv[0])
+      : null;
+    if (!script) throw error;
+    return spawnOnce(["/bin/sh", script, ...argv.slice(1)], fds, extraEnvironment, ownProcessGroup);
+  }
+}
+
+/** Where execvp finds `name`: itself if it holds a "/", else the first executable on PATH. */
+function executableOnPath(name: string): string | null {
+  if (name.includes("/")) return name;
+  for (const directory of (Deno.env.get("PATH") ?? "/usr/local/bin:/usr/bin:/bin").split(":")) {
+    const candidate = `${directory || "."}/${name}`;
+    try {
+      const info = Deno.statSync(candidate);
+      if (info.isFile && ((info.mode ?? 0) & 0o111) !== 0) return candidate;
+    } catch {
+      // Not there.
+    }
+  }
+  return null;
+}
+
+function spawnOnce(
+  argv: readonly string[],
+  fds: SpawnFds,
+  extraEnvironment: Record<string, string>,
+  ownProcessGroup: boolean,
+): number {
   const c = requireLibc();
   const actions = new Uint8Array(OPAQUE_SIZE);
   const attributes = new Uint8Array(OPAQUE_SIZE);
