@@ -19,6 +19,11 @@ interface Shape {
   input?: string;
   remote: string;
   output?: string;
+  /**
+   * Each command is an executable file without "#!" holding its text, run by its path
+   * (execvp, and a shell, run such a file with sh); else each runs as `sh -c TEXT`.
+   */
+  scripts?: boolean;
 }
 
 const SHAPES: Shape[] = [
@@ -173,6 +178,14 @@ const SHAPES: Shape[] = [
     output: "head -c 10",
   },
   { name: "output that never reads a small stream", remote: 'cat "$F"', output: "true" },
+  // Executable files with no "#!", run directly, on every role.
+  {
+    name: "scripts without #! on every role",
+    scripts: true,
+    input: 'cat "$F"',
+    remote: 'sha256sum > "$D/r"; cat "$F"',
+    output: "wc -c",
+  },
   // Every signal is 128 + N, on both hosts.
   { name: "input killed by SIGSYS", input: "kill -SYS $$", remote: 'cat > "$D/r"' },
   { name: "input killed by SIGSTKFLT", input: "kill -16 $$", remote: 'cat > "$D/r"' },
@@ -240,22 +253,27 @@ async function waitForMarkedProcesses(marker: string): Promise<void> {
   }
 }
 
+/** A role's command: `sh -c TEXT`, or for {@link Shape.scripts} the file that holds TEXT. */
+function commandOf(shape: Shape, role: "input" | "remote" | "output"): string[] {
+  const text = shape[role] ?? "";
+  if (!shape.scripts) return ["sh", "-c", text];
+  const path = `${workspace}/${shape.name.replaceAll(/\W/g, "-")}-${role}`;
+  Deno.writeTextFileSync(path, `${text}\n`, { mode: 0o755 });
+  Deno.chmodSync(path, 0o755);
+  return [path];
+}
+
 /** The oracle: the same commands in a plain pipe, with set -o pipefail. */
 function throughPipe(shape: Shape) {
   return async (environment: Record<string, string>) => {
-    const input = shape.input ? 'sh -c "$1" | ' : "";
-    const output = shape.output ? ' | sh -c "$3"' : " > /dev/null";
+    const run = (n: number) => shape.scripts ? `"$${n}"` : `sh -c "$${n}"`;
+    const input = shape.input ? `${run(1)} | ` : "";
+    const output = shape.output ? ` | ${run(3)}` : " > /dev/null";
     const stdin = shape.input ? "" : " < /dev/null";
-    const pipeline = `set -o pipefail; ${input}sh -c "$2"${stdin}${output}`;
-    const argv = [
-      "bash",
-      "-c",
-      pipeline,
-      "bash",
-      shape.input ?? "",
-      shape.remote,
-      shape.output ?? "",
-    ];
+    const pipeline = `set -o pipefail; ${input}${run(2)}${stdin}${output}`;
+    const word = (role: "input" | "remote" | "output") =>
+      shape[role] === undefined ? "" : commandOf(shape, role).at(-1)!;
+    const argv = ["bash", "-c", pipeline, "bash", word("input"), word("remote"), word("output")];
     const { code, stdout } = await runFeeding(argv, {
       stdin: shape.stdin ? data : undefined,
       env: environment,
@@ -269,10 +287,10 @@ function throughSocketpipe(shape: Shape, pathArgs: string[]) {
   return async (environment: Record<string, string>) => {
     const args = [
       ...pathArgs,
-      ...(shape.input ? block("-i", "sh", "-c", shape.input) : []),
+      ...(shape.input ? block("-i", ...commandOf(shape, "input")) : []),
       ...LOCAL_LOGIN,
-      ...block("-r", "sh", "-c", shape.remote),
-      ...(shape.output ? block("-o", "sh", "-c", shape.output) : []),
+      ...block("-r", ...commandOf(shape, "remote")),
+      ...(shape.output ? block("-o", ...commandOf(shape, "output")) : []),
     ];
     return await runCli(args, { environment, stdin: shape.stdin ? data : undefined });
   };
