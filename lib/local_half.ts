@@ -221,6 +221,22 @@ export async function runLocalHalf(
   seams: LocalHalfSeams = {},
 ): Promise<SocketpipeResult> {
   validateOptions(options);
+  // Should this process die without ending the run (SIGKILL), the tree's watchdog kills
+  // the commands it started, as the remote half's does on its host.
+  const tree = new ProcessTree({ claimOrphans: control.claimOrphans ?? false, watchdog: true });
+  try {
+    return await runInTree(options, control, seams, tree);
+  } finally {
+    await tree.release();
+  }
+}
+
+async function runInTree(
+  options: SocketpipeOptions,
+  control: RunControl,
+  seams: LocalHalfSeams,
+  tree: ProcessTree,
+): Promise<SocketpipeResult> {
   const log = new StepLog(options.verbose ?? false, "socketpipe");
   const choose = () => chooseDataPath(options.copy ?? false, seams.dataPath);
   const clock = watchData(options, control);
@@ -232,7 +248,6 @@ export async function runLocalHalf(
   const plan = planMeeting(options, log);
   if ("line" in plan) return failed(plan);
   const token = newToken();
-  const tree = new ProcessTree(control.claimOrphans ?? false);
   const loggedIn = logIn(options, control, seams, { log, tree });
   if ("line" in loggedIn) {
     closePlan(plan);

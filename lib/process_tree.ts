@@ -22,6 +22,7 @@
  */
 
 import { libc } from "./libc.ts";
+import { startWatchdog, type Watchdog } from "./watchdog.ts";
 
 const PR_SET_CHILD_SUBREAPER = 36;
 const WNOHANG = 1;
@@ -48,6 +49,22 @@ export function becomeSubreaper(): boolean {
   return subreaper;
 }
 
+/** How a {@link ProcessTree} treats the processes it did not start itself. */
+export interface ProcessTreeOptions {
+  /**
+   * Every orphan that comes back to this process is the run's, whatever its environment
+   * says: for a process where nothing else starts children.
+   * @default {false}
+   */
+  claimOrphans?: boolean;
+  /**
+   * Guard the run with a watchdog process that kills every process of it should this
+   * process die without {@link ProcessTree.release} (SIGKILL, the OOM killer).
+   * @default {false}
+   */
+  watchdog?: boolean;
+}
+
 /** One process as `/proc` shows it. */
 interface ProcessEntry {
   pid: number;
@@ -72,12 +89,14 @@ interface ProcessEntry {
  * ```
  */
 export class ProcessTree {
-  /**
-   * @param claimOrphans Every orphan that comes back to this process is the run's,
-   * whatever its environment says: true where nothing else in this process starts
-   * children.
-   */
-  constructor(readonly claimOrphans = false) {}
+  readonly claimOrphans: boolean;
+  readonly #watchdog: Watchdog | null;
+
+  constructor(options: ProcessTreeOptions = {}) {
+    this.claimOrphans = options.claimOrphans ?? false;
+    this.#watchdog = options.watchdog ? startWatchdog(`${RUN_VARIABLE}=${this.#run}:`) : null;
+    if (this.#watchdog) this.#helpers.add(this.#watchdog.pid);
+  }
 
   /** The direct children, by role. */
   #roots = new Map<number, string>();
@@ -100,9 +119,22 @@ export class ProcessTree {
     this.#helpers.add(pid);
   }
 
-  /** Records `pid`, a direct child of this process, as the command of `role`. */
-  adopt(role: string, pid: number): void {
-    if (pid > 0) this.#roots.set(pid, role);
+  /**
+   * Records `pid`, a direct child of this process, as the command of `role`; with
+   * `ownGroup`, it leads a process group of its own, which the watchdog kills whole.
+   */
+  adopt(role: string, pid: number, ownGroup = false): void {
+    if (pid <= 0) return;
+    this.#roots.set(pid, role);
+    this.#watchdog?.guard(pid, ownGroup);
+  }
+
+  /**
+   * The run ended by a path of its own: the watchdog leaves without killing anything.
+   * Resolves once it has.
+   */
+  async release(): Promise<void> {
+    await this.#watchdog?.release();
   }
 
   /**

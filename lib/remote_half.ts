@@ -14,7 +14,6 @@ import { applyPeerTimeout } from "./peer_timeout.ts";
 import type { SessionMessage } from "./protocol.ts";
 import { becomeSubreaper, ProcessTree } from "./process_tree.ts";
 import { PROTOCOL_VERSION, VERSION } from "./version.ts";
-import { startWatchdog } from "./watchdog.ts";
 
 /** Where the remote half talks to the local half, and how it moves data. */
 export interface RemoteHalfOptions {
@@ -103,7 +102,7 @@ export async function serveRemoteHalf(
       log,
       // As its own process (reading the login channel on stdin), nothing else here starts
       // children: every orphan is the run's. In a test's process, only the marked ones.
-      tree: new ProcessTree(options.controlIn === undefined),
+      tree: new ProcessTree({ claimOrphans: options.controlIn === undefined, watchdog: true }),
       dataPath: options.dataPath,
       signal: options.signal,
     });
@@ -209,14 +208,12 @@ async function runRemoteCommand(
   const chosen = chooseDataPath(session.copy, context.dataPath);
   log.step(`data path: ${chosen.path.name} (${chosen.why})`);
   const transfer = await chosen.path.startRemote(conn, command, session, context.tree);
-  // Should this process be killed outright, the watchdog stops what the command started.
-  const watchdog = transfer.command.group
-    ? startWatchdog(transfer.command.group, context.tree)
-    : null;
   try {
     return await superviseRemoteCommand(transfer, context);
   } finally {
-    await watchdog?.release();
+    // Should this process be killed outright before this, the tree's watchdog kills what
+    // the command started.
+    await context.tree.release();
   }
 }
 

@@ -104,7 +104,7 @@ function startCommand(
       detached: role === "remote",
     });
     child = command.spawn();
-    tree.adopt(role, child.pid);
+    tree.adopt(role, child.pid, role === "remote");
     status = statusOfChild(child);
   } catch (error) {
     status = Promise.resolve(statusOfSpawnFailure(error));

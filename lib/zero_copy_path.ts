@@ -150,7 +150,7 @@ function startCommand(
   try {
     const ownGroup = role === "remote";
     const pid = spawnWithFds(argv, fds, tree.environment(role), ownGroup);
-    tree.adopt(role, pid);
+    tree.adopt(role, pid, ownGroup);
     if (ownGroup) group = pid;
     status = waitForExit(pid);
   } catch (error) {
