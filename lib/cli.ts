@@ -12,7 +12,8 @@ import { onStatusRequest } from "./status_signal.ts";
 import { statusLine } from "./status_line.ts";
 import { PROTOCOL_VERSION, VERSION } from "./version.ts";
 
-const STOP_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+/** The signals that stop a run; SIGQUIT and SIGUSR2 would otherwise kill Deno outright. */
+const STOP_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR2"];
 
 /**
  * Runs socketpipe's command line and resolves with the exit status: parse, then either
@@ -120,7 +121,7 @@ function writeReport(path: string, result: SocketpipeResult): void {
   }
 }
 
-/** Runs `run` with SIGINT, SIGTERM and SIGHUP turned into an abort of its signal. */
+/** Runs `run` with each of {@link STOP_SIGNALS} turned into an abort of its signal. */
 async function withStopSignals(run: (signal: AbortSignal) => Promise<number>): Promise<number> {
   const stop = new AbortController();
   const listeners = STOP_SIGNALS.map((signal) => {

@@ -97,8 +97,9 @@ Exit status:
   and what happened.
 
 Signals:
-  SIGINT, SIGTERM, SIGHUP  stop every process of the run on both hosts, grandchildren
-                  included; exit 128+N.
+  SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR2  stop every process of the run on both
+                  hosts, grandchildren included; exit 128+N. Under SIGKILL, a watchdog
+                  on each host kills what the run started there.
   SIGUSR1         print the --progress line once, as dd prints its status.
   SIGTSTP (Ctrl-Z), SIGCONT (fg)  pause and resume the run, however long the pause.
 
