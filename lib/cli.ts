@@ -1,5 +1,5 @@
 import { messageOf, UsageError } from "./errors.ts";
-import { FAULTS } from "./faults.ts";
+import { type Fault, FAULTS } from "./faults.ts";
 import { socketpipe, type SocketpipeOptions, type SocketpipeResult } from "./local_half.ts";
 import { logLine, printText } from "./log.ts";
 import { parseArgs, type RunDisplay } from "./parse_args.ts";
@@ -26,6 +26,7 @@ const STOP_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "
  * ```
  */
 export async function runCommandLine(args: readonly string[]): Promise<number> {
+  const closed = closedAtStart();
   let parsed;
   try {
     parsed = parseArgs(args);
@@ -46,9 +47,42 @@ export async function runCommandLine(args: readonly string[]): Promise<number> {
       return await withStopSignals((signal) =>
         serveRemoteHalf(parsed.command, { verbose: parsed.verbose, signal })
       );
-    case "run":
+    case "run": {
+      const refused = closedStreamRefusal(parsed.options, closed);
+      if (refused) {
+        logLine(refused.line);
+        return refused.status;
+      }
       return await runTransfer(parsed.options, parsed.display);
+    }
   }
+}
+
+/** The launcher's word for it (Deno reopens them on /dev/null before any code here). */
+const CLOSED_VARIABLE = "SOCKETPIPE_CLOSED_STDIO";
+
+/**
+ * Which of stdin and stdout socketpipe was started without (`<&-`, `>&-`), as its
+ * launcher found them; the variable goes no further, to no command.
+ */
+function closedAtStart(): { stdin: boolean; stdout: boolean } {
+  const words = (Deno.env.get(CLOSED_VARIABLE) ?? "").split(" ");
+  Deno.env.delete(CLOSED_VARIABLE);
+  return { stdin: words.includes("0"), stdout: words.includes("1") };
+}
+
+/**
+ * A command that would get a closed stream gets /dev/null from Deno instead: a reader sees
+ * an empty input and a writer's bytes vanish, with exit 0. A pipe's command fails with a
+ * write (or read) error there: so does the run, before it starts.
+ */
+function closedStreamRefusal(
+  options: SocketpipeOptions,
+  closed: { stdin: boolean; stdout: boolean },
+): Fault | null {
+  if (closed.stdout && options.output) return FAULTS.closedStream.raise("output");
+  if (closed.stdin && options.input) return FAULTS.closedStream.raise("input");
+  return null;
 }
 
 async function runTransfer(options: SocketpipeOptions, display: RunDisplay): Promise<number> {

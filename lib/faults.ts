@@ -244,6 +244,17 @@ export const FAULTS = {
       `try again, or see the remote half's line above`,
     ["runtime", 1048576],
   ),
+  /** Exit 1, as a pipe's command that writes to a closed stdout (or reads a closed stdin). */
+  closedStream: fault(
+    1,
+    (stream: "input" | "output") =>
+      stream === "output"
+        ? "standard output is closed (socketpipe was started with >&-): the output " +
+          "command would write nowhere; give socketpipe a standard output (>/dev/null to discard)"
+        : "standard input is closed (socketpipe was started with <&-): the input command " +
+          "would read nothing; give socketpipe a standard input (</dev/null for none)",
+    ["output"] as ["input" | "output"],
+  ),
   internalError: fault(
     TRANSPORT_STATUS,
     (message: string) => `internal error: ${message}`,
