@@ -143,3 +143,27 @@ Deno.test("a zero-copy local half and a stream remote half move the same bytes",
   assert.match(run.stderr, /data path: zero-copy/);
   assert.match(run.stderr, /^socketpipe -s: data path: stream/m);
 });
+
+Deno.test({
+  name:
+    "a command that reopens /dev/stdin fails on the socket, never losing data quietly, and works with --copy, as the manual says",
+  ignore: !linux,
+  async fn() {
+    const args = [
+      ...block("-i", "echo", "hi"),
+      ...LOCAL_LOGIN,
+      ...block("-r", "cat", "/dev/stdin"),
+      ...block("-o", "cat"),
+    ];
+    const onSocket = await runCli(args);
+    assert.notEqual(onSocket.code, 0, onSocket.stderr);
+    assert.match(onSocket.stderr, /\/dev\/stdin: No such device or address/);
+    const withPipes = await runCli(["--copy", ...args]);
+    assert.equal(withPipes.code, 0, withPipes.stderr);
+    assert.equal(text(withPipes.stdout), "hi\n");
+    const manual = Deno.readTextFileSync(new URL("../man/socketpipe.1", import.meta.url));
+    const dataPaths = manual.slice(manual.indexOf(".SH DATA PATHS"), manual.indexOf(".SH NOTES"));
+    assert.match(dataPaths, /\/dev\/stdin/);
+    assert.match(dataPaths, /ENXIO/);
+  },
+});
