@@ -1,15 +1,19 @@
 #!/bin/sh
 # The whole test suite, as `npm test` (the README's test command) runs it: installs what
 # the suite needs that the machine may lack (sshd for the end-to-end tests, tmux for the
-# terminal's), runs every test, and ends with one line "N passed, N failed".
+# terminal's, the login shells a remote host may run for the quoting tests), runs every
+# test, and ends with one line "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.." || exit 2
 
 missing=
 [ -x /usr/sbin/sshd ] || missing="$missing openssh-server"
 command -v tmux >/dev/null 2>&1 || missing="$missing tmux"
+for shell in zsh fish tcsh mksh ksh busybox; do
+  command -v "$shell" >/dev/null 2>&1 || missing="$missing $shell"
+done
 if [ -n "$missing" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "tests/run.sh: installing$missing for the end-to-end and terminal tests" >&2
+  echo "tests/run.sh: installing$missing for the end-to-end, terminal and shell tests" >&2
   # shellcheck disable=SC2086 # one word per package
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing) \
     >/dev/null 2>&1 || echo "tests/run.sh: could not install$missing; their tests will not run" >&2
