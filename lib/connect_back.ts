@@ -7,7 +7,7 @@
  */
 import { closeQuietly } from "./conn_io.ts";
 import { proveAsConnector } from "./handshake.ts";
-import { isLoopback } from "./host_identity.ts";
+import { isLoopback, isOneOf } from "./host_identity.ts";
 
 /** What {@link dialListener} needs. */
 export interface DialOptions {
@@ -36,15 +36,22 @@ export interface AddressChoice {
   candidates?: readonly string[];
   /**
    * Whether both halves share one network namespace (the same host, not a container of
-   * it): only then do loopback addresses reach the listening side.
+   * it): only then do loopback addresses, and this host's own, reach the listening side.
    */
   sameNetwork?: boolean;
+  /**
+   * This host's own addresses (`ownAddresses()` of host_identity.ts): another host's listener is never at
+   * one of them, so unless both halves share a namespace they are not tried. A login that
+   * reached this host through itself (a ProxyCommand with `-W host:22`) makes
+   * `$SSH_CLIENT` one of them, where any user of this host could listen and relay.
+   */
+  ownAddresses?: readonly string[];
 }
 
 /**
  * The addresses to try, in order: `-h` alone if given, else the address the login came
- * from, then the candidates; loopback addresses only when both halves share a network
- * namespace (elsewhere they name the connecting host itself).
+ * from, then the candidates; loopback addresses and this host's own only when both
+ * halves share a network namespace (elsewhere they name the connecting host itself).
  *
  * @example
  * ```ts
@@ -53,12 +60,17 @@ export interface AddressChoice {
  * // ["10.0.0.2"]
  * addressesToTry({ candidates: ["10.0.0.2", "127.0.0.1"], sameNetwork: true });
  * // ["10.0.0.2", "127.0.0.1"]
+ * addressesToTry({ fromLogin: "10.0.0.9", candidates: ["10.0.0.2"], ownAddresses: ["10.0.0.9"] });
+ * // ["10.0.0.2"]
  * ```
  */
 export function addressesToTry(choice: AddressChoice): string[] {
   if (choice.host) return [choice.host];
   const addresses = [...(choice.fromLogin ? [choice.fromLogin] : []), ...(choice.candidates ?? [])]
-    .filter((address) => address !== "" && (choice.sameNetwork || !isLoopback(address)));
+    .filter((address) =>
+      address !== "" &&
+      (choice.sameNetwork || (!isLoopback(address) && !isOneOf(address, choice.ownAddresses ?? [])))
+    );
   return [...new Set(addresses)];
 }
 

@@ -57,3 +57,43 @@ export function isLoopback(address: string): boolean {
   const plain = address.replace(/^\[|\]$/g, "").toLowerCase();
   return plain === "::1" || /^(::ffff:)?127\./.test(plain) || plain === "localhost";
 }
+
+/**
+ * The addresses of this host's own interfaces, in its network namespace (empty where they
+ * cannot be read). Another host's listener is never at one of them: a process there that
+ * answers is a process of this host, whoever runs it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ownAddresses } from "./host_identity.ts";
+ * assert.ok(ownAddresses().includes("127.0.0.1"));
+ * ```
+ */
+export function ownAddresses(): string[] {
+  try {
+    return Deno.networkInterfaces().map((entry) => entry.address);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Whether `address` names the same host address as one of `addresses` (`::ffff:10.0.0.2`
+ * is `10.0.0.2`; a zone or brackets do not count).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isOneOf } from "./host_identity.ts";
+ * assert.ok(isOneOf("::ffff:10.0.0.2", ["10.0.0.2"]));
+ * assert.ok(!isOneOf("10.0.0.3", ["10.0.0.2"]));
+ * ```
+ */
+export function isOneOf(address: string, addresses: readonly string[]): boolean {
+  const plain = (text: string) =>
+    text.replace(/^\[|\]$/g, "").replace(/%.*$/, "").replace(/^::ffff:(?=\d+\.)/i, "")
+      .toLowerCase();
+  const wanted = plain(address);
+  return addresses.some((candidate) => plain(candidate) === wanted);
+}

@@ -9,7 +9,7 @@ import { addressesToTry, dialListener, formatAddress, RefusedError } from "./con
 import { acceptAuthenticated } from "./data_listener.ts";
 import { messageOf } from "./errors.ts";
 import { FAULTS } from "./faults.ts";
-import { sameNetwork } from "./host_identity.ts";
+import { ownAddresses, sameNetwork } from "./host_identity.ts";
 import type { LoginChannel } from "./login_channel.ts";
 import type { StepLog } from "./log.ts";
 import type { SessionMessage } from "./protocol.ts";
@@ -172,6 +172,7 @@ async function connectToRemote(
     fromLogin: listening.reached,
     candidates: listening.addresses,
     sameNetwork: sameNetwork(plan.identity, listening.identity),
+    ownAddresses: ownAddresses(),
   });
   try {
     const dialing = dialListener({

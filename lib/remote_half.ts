@@ -2,7 +2,7 @@ import { valueIfSettled } from "./_settled_within.ts";
 import { chooseDataPath } from "./choose_data_path.ts";
 import { addressesToTry, dialListener, formatAddress, RefusedError } from "./connect_back.ts";
 import { acceptAuthenticated, candidateAddresses, openDataListener } from "./data_listener.ts";
-import { networkIdentity, sameNetwork } from "./host_identity.ts";
+import { networkIdentity, ownAddresses, sameNetwork } from "./host_identity.ts";
 import type { DataPath, RemoteTransfer } from "./data_path.ts";
 import { messageOf } from "./errors.ts";
 import { type Fault, FAULTS } from "./faults.ts";
@@ -138,6 +138,7 @@ async function meetLocalHalf(
         fromLogin: sshClient?.trim().split(/\s+/)[0] ?? null,
         candidates: session.candidates,
         sameNetwork: sameNetwork(session.identity, networkIdentity()),
+        ownAddresses: ownAddresses(),
       }),
       port: session.port,
       token,
