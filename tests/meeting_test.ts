@@ -132,6 +132,51 @@ for (const posing of ["pose-take", "pose-feed", "relay"] as const) {
   );
 }
 
+meetingTest(
+  "a login that reached the remote host through itself ($SSH_CLIENT one of its own addresses) never makes the remote half dial its own host, where an unprivileged user relays and flips a byte",
+  async () => {
+    const port = nextPort++;
+    // Any user of the remote host may listen on its own address, on the port the session
+    // names, and relay both proofs to the real listener.
+    const relay = hostile(net!.remoteNs, [
+      "relay",
+      net!.localAddress,
+      String(port),
+      net!.remoteAddress,
+    ]);
+    await relay.ready;
+    try {
+      // As a login through `ProxyCommand ssh host -W host:22` leaves it: the session seems
+      // to come from the remote host itself.
+      const login = net!.inside(net!.remoteNs, [
+        "env",
+        `SSH_CLIENT=${net!.remoteAddress} 50000 22`,
+        "sh",
+        "-c",
+        'eval "$*"',
+        "sh",
+      ]);
+      const argv = net!.inside(net!.localNs, [
+        ...SOCKETPIPE,
+        "--port",
+        String(port),
+        ...block("-i", "cat"),
+        ...block("-l", ...login),
+        ...block("-x", ...REMOTE_SOCKETPIPE),
+        ...block("-r", "sha256sum"),
+        ...block("-o", "cat"),
+      ]);
+      const { code, stdout, stderr } = await runFeeding(argv, { stdin: data });
+      const run = { code, hash: decoder.decode(stdout).split(" ")[0], stderr };
+      assertExactOrLoud(run);
+      assert.equal(run.code, 0, run.stderr);
+      assert.deepEqual(relay.lines.filter((line) => line.startsWith("connection")), []);
+    } finally {
+      await relay.stop();
+    }
+  },
+);
+
 /**
  * A firewall on `ns`'s end of the link: TCP connections that arrive there for `port`
  * are rejected (a policy-routing rule, `prohibit`: the kernel answers "administratively
