@@ -63,6 +63,13 @@ export interface ProcessTreeOptions {
    * @default {false}
    */
   watchdog?: boolean;
+  /**
+   * The watchdog also ends this process (SIGKILL, and with it the run) once its parent is
+   * gone: for the remote half, whose parent leaving means the login is over, even while
+   * the half itself is stopped or hung and cannot notice.
+   * @default {false}
+   */
+  endWithParent?: boolean;
 }
 
 /** One process as `/proc` shows it. */
@@ -94,7 +101,9 @@ export class ProcessTree {
 
   constructor(options: ProcessTreeOptions = {}) {
     this.claimOrphans = options.claimOrphans ?? false;
-    this.#watchdog = options.watchdog ? startWatchdog(`${RUN_VARIABLE}=${this.#run}:`) : null;
+    this.#watchdog = options.watchdog
+      ? startWatchdog(`${RUN_VARIABLE}=${this.#run}:`, options.endWithParent ?? false)
+      : null;
     if (this.#watchdog) this.#helpers.add(this.#watchdog.pid);
   }
 

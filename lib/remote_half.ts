@@ -80,6 +80,16 @@ export async function serveRemoteHalf(
     return fault.status;
   };
   becomeSubreaper();
+  // As its own process (reading the login channel on stdin), nothing else here starts
+  // children: every orphan is the run's, and the half ends with its login, even stopped
+  // or hung before it could meet (the watchdog sees its parent gone). In a test's
+  // process, only the marked orphans, and no such end.
+  const ownProcess = options.controlIn === undefined;
+  const tree = new ProcessTree({
+    claimOrphans: ownProcess,
+    watchdog: true,
+    endWithParent: ownProcess,
+  });
   try {
     await channel.send({ event: "hello", version: PROTOCOL_VERSION, program: VERSION });
     const session = await channel.first("session");
@@ -100,14 +110,15 @@ export async function serveRemoteHalf(
       session,
       channel,
       log,
-      // As its own process (reading the login channel on stdin), nothing else here starts
-      // children: every orphan is the run's. In a test's process, only the marked ones.
-      tree: new ProcessTree({ claimOrphans: options.controlIn === undefined, watchdog: true }),
+      tree,
       dataPath: options.dataPath,
       signal: options.signal,
     });
   } finally {
     await channel.close();
+    // Should this process be killed outright before this, the tree's watchdog kills what
+    // the command started.
+    await tree.release();
   }
 }
 
@@ -209,13 +220,7 @@ async function runRemoteCommand(
   const chosen = chooseDataPath(session.copy, context.dataPath);
   log.step(`data path: ${chosen.path.name} (${chosen.why})`);
   const transfer = await chosen.path.startRemote(conn, command, session, context.tree);
-  try {
-    return await superviseRemoteCommand(transfer, context);
-  } finally {
-    // Should this process be killed outright before this, the tree's watchdog kills what
-    // the command started.
-    await context.tree.release();
-  }
+  return await superviseRemoteCommand(transfer, context);
 }
 
 async function superviseRemoteCommand(

@@ -21,10 +21,23 @@ import { spawnWithFds, waitForExit } from "./spawn_with_fds.ts";
 // the end of its input it stops everything it can find first (so that nothing forks
 // meanwhile), then kills it.
 const WATCH = `trap "" HUP INT TERM QUIT USR2 TSTP
-marker=$1 groups= pids=
+marker=$1 half=$2 parent=$3 groups= pids= poller=
+if [ -n "$parent" ]; then
+  # The half's parent (the login's shell or sshd) gone while the half lives on (stopped,
+  # hung): the login is over, and so is the half.
+  (
+    while sleep 1; do
+      read -r line < /proc/"$half"/stat 2>/dev/null || exit 0
+      rest=\${line##*) }
+      set -- $rest
+      [ "$2" = "$parent" ] || { kill -KILL "$half" 2>/dev/null; exit 0; }
+    done
+  ) &
+  poller=$!
+fi
 while read -r word value; do
   case $word in
-    done) exit 0 ;;
+    done) [ -z "$poller" ] || kill "$poller" 2>/dev/null; exit 0 ;;
     group) groups="$groups $value" ;;
     pid) pids="$pids $value" ;;
   esac
@@ -51,6 +64,7 @@ family() {
   done
   echo "$found"
 }
+[ -z "$poller" ] || kill "$poller" 2>/dev/null
 for signal in STOP KILL; do
   for g in $groups; do kill -$signal -"$g" 2>/dev/null; done
   for p in $(family); do [ "$p" = $$ ] || kill -$signal "$p" 2>/dev/null; done
@@ -71,8 +85,10 @@ export interface Watchdog {
 
 /**
  * Starts a watchdog that, should this process die, kills what it is told to guard and
- * every process whose environment holds `marker` (`SOCKETPIPE_RUN=<run>:`); null where it
- * cannot run (no FFI).
+ * every process whose environment holds `marker` (`SOCKETPIPE_RUN=<run>:`); with
+ * `endWithParent`, it also kills this process once its parent is gone (checked every
+ * second), which for the remote half means the login is over. Null where it cannot run
+ * (no FFI).
  *
  * @example
  * ```ts ignore
@@ -83,7 +99,7 @@ export interface Watchdog {
  * await watchdog?.release();
  * ```
  */
-export function startWatchdog(marker: string): Watchdog | null {
+export function startWatchdog(marker: string, endWithParent = false): Watchdog | null {
   if (!libc()) return null;
   try {
     const [readEnd, writeEnd] = makePipe(); // both close-on-exec: no command inherits them
@@ -92,7 +108,8 @@ export function startWatchdog(marker: string): Watchdog | null {
     const devNull = openDevNull();
     let pid: number;
     try {
-      pid = spawnWithFds(["sh", "-c", WATCH, "socketpipe-watchdog", marker], {
+      const half = endWithParent ? [String(Deno.pid), String(Deno.ppid)] : [];
+      pid = spawnWithFds(["sh", "-c", WATCH, "socketpipe-watchdog", marker, ...half], {
         stdin: readEnd,
         stdout: devNull,
         stderr: devNull,
