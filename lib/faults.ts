@@ -255,6 +255,13 @@ export const FAULTS = {
           "would read nothing; give socketpipe a standard input (</dev/null for none)",
     ["output"] as ["input" | "output"],
   ),
+  provisionStalled: fault(
+    TRANSPORT_STATUS,
+    (step: string, seconds: number) =>
+      `provision: stalled ${step}: nothing from the remote host for ${seconds} s ` +
+      `(a cut link?); check the link and try again`,
+    ["sending the runtime (1048576 bytes taken)", 20],
+  ),
   internalError: fault(
     TRANSPORT_STATUS,
     (message: string) => `internal error: ${message}`,

@@ -1,3 +1,4 @@
+import { settledWithin } from "./_settled_within.ts";
 import { readMarkedLines } from "./control_lines.ts";
 import { FAULTS } from "./faults.ts";
 import {
@@ -36,6 +37,9 @@ const REAL_CLOCK: Clock = {
   every: (ms, callback) => setInterval(callback, ms) as unknown as number,
   clear: (id) => clearInterval(id),
 };
+
+/** How long a closing channel waits for the peer to take what was written, in milliseconds. */
+const CLOSE_GRACE_MS = 1000;
 
 /** How often a watched channel checks for silence, in milliseconds (see watchLiveness). */
 export const SILENCE_CHECK_MS = 250;
@@ -78,6 +82,9 @@ export class LoginChannel {
   #lastHeard: number;
   #heardAny = false;
   #peerPaused = false;
+  /** When a write last completed: the peer (ssh) took it. */
+  #lastTaken = 0;
+  #sendsAlive = true;
   #heartbeat: number | undefined;
   #becameSilent = Promise.withResolvers<void>();
   #peerProblem = Promise.withResolvers<string>();
@@ -128,6 +135,7 @@ export class LoginChannel {
     if (this.#sendingClosed) return false;
     try {
       await this.#writer.write(bytes);
+      this.#lastTaken = this.#clock.now();
       return true;
     } catch {
       return false;
@@ -139,10 +147,20 @@ export class LoginChannel {
    * {@link silent} once nothing at all has been heard from the peer for `seconds` (found
    * within {@link SILENCE_CHECK_MS} of that).
    * A cut link or a crashed host leaves ssh itself unaware for many minutes; this bounds
-   * it. 0 leaves it to the kernel and the login command.
+   * it. 0 leaves it to the kernel and the login command. With `heartbeat: false` (while
+   * payloads go out, where an `alive` line would land inside one) nothing is sent, and
+   * each write the peer takes counts as a sign of it: a send stalled for `seconds` is
+   * silence too. A later call with the heartbeat turns it on.
    */
-  watchLiveness(seconds: number): void {
-    if (seconds <= 0 || this.#heartbeat !== undefined) return;
+  watchLiveness(seconds: number, options: { heartbeat?: boolean } = {}): void {
+    const heartbeat = options.heartbeat ?? true;
+    if (seconds <= 0) return;
+    if (this.#heartbeat !== undefined) {
+      // Watched quietly so far (while payloads went out): from now on, with `alive`.
+      if (heartbeat) this.#sendsAlive = true;
+      return;
+    }
+    this.#sendsAlive = heartbeat;
     this.#lastHeard = this.#clock.now();
     const boundMs = seconds * 1000;
     const aliveEveryMs = Math.max(200, boundMs / 3);
@@ -152,12 +170,16 @@ export class LoginChannel {
     // a third beyond it.
     this.#heartbeat = this.#clock.every(Math.min(SILENCE_CHECK_MS, aliveEveryMs), () => {
       // Silence counts from the peer's first message (a login may wait at a password
-      // prompt for as long as it likes) and not while the peer said it is paused.
+      // prompt for as long as it likes) and not while the peer said it is paused. Watched
+      // quietly, what the peer takes of a payload counts as hearing from it.
       if (!this.#heardAny || this.#peerPaused) return;
-      if (this.#clock.now() - this.#lastHeard > boundMs) {
+      const lastSign = this.#sendsAlive
+        ? this.#lastHeard
+        : Math.max(this.#lastHeard, this.#lastTaken);
+      if (this.#clock.now() - lastSign > boundMs) {
         this.#stopHeartbeat();
         this.#becameSilent.resolve();
-      } else if (this.#clock.now() - lastSent >= aliveEveryMs) {
+      } else if (this.#sendsAlive && this.#clock.now() - lastSent >= aliveEveryMs) {
         lastSent = this.#clock.now();
         this.send({ event: "alive" });
       }
@@ -186,7 +208,11 @@ export class LoginChannel {
     this.#stopHeartbeat();
     if (this.#sendingClosed) return;
     this.#sendingClosed = true;
-    await this.#writer.close().catch(() => {});
+    // A close waits for the writes before it; a write the peer never takes (a cut link, a
+    // stopped login) would hold it for ever: past a moment, the stream is dropped, without
+    // waiting (an abort, too, waits for the write under way; stopping the login ends it).
+    const closed = this.#writer.close().then(() => true, () => true);
+    if (!await settledWithin(closed, CLOSE_GRACE_MS)) this.#writer.abort().catch(() => {});
   }
 
   #stopHeartbeat(): void {

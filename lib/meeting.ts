@@ -86,7 +86,16 @@ export async function meet(
   channel.closed.then(() => stopWith({ met: false, cause: "channel-closed" }));
   // A remote half that is stopped, or that reports an end without connecting, must not
   // leave this half waiting for ever (even with no -t).
-  channel.silent.then(() => stopWith({ met: false, cause: "silent" }));
+  // Until the remote half's first word, a provisioning's silence is the step it stalled at.
+  let greeted = false;
+  channel.first("hello").then((hello) => greeted = hello !== null);
+  channel.silent.then(() =>
+    stopWith(
+      options.provisioning && !greeted
+        ? { met: false, cause: "remote-problem", line: provisionStalledLine(options) }
+        : { met: false, cause: "silent" },
+    )
+  );
   channel.first("exit").then((exit) => exit && stopWith({ met: false, cause: "remote-ended" }));
 
   try {
@@ -113,6 +122,9 @@ export async function meet(
 async function introduce(options: MeetingOptions, signal: AbortSignal): Promise<void> {
   const { channel, provisioning } = options;
   if (provisioning) {
+    // Once the bootstrap has spoken, the login is through: silence, or a send that makes
+    // no progress, for --peer-timeout ends the wait (no heartbeat inside a payload).
+    channel.watchLiveness(options.peerTimeout, { heartbeat: false });
     const stopped = untilAborted(signal);
     const fault = await Promise.race([
       provisionRemote(provisioning, channel, options.log),
@@ -145,6 +157,11 @@ async function acceptOnListener(
   });
   if (refused) options.log.always(FAULTS.refusedConnections.line(refused));
   return { met: true, conn, refused };
+}
+
+/** The line for a provisioning that stalled, naming its step. */
+function provisionStalledLine(options: MeetingOptions): string {
+  return FAULTS.provisionStalled.line(options.provisioning!.step, options.peerTimeout);
 }
 
 /** Rejects with the reason once `signal` is aborted: the other side of a race. */

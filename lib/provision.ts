@@ -28,10 +28,14 @@ export interface Provisioning {
   words: string[];
   /** The bundle to name and send if asked (found or built while the login starts), or why none. */
   bundle: Promise<Bundle | string>;
+  /** What provisioning is doing now, for the line that says where it stalled. */
+  step: string;
 }
 
 /** Payloads go in chunks of this size: each is one `head -c` on the remote host. */
 const CHUNK_BYTES = 1 << 20;
+/** The most written at once: what the login takes of a payload shows the link lives. */
+const SIGN_BYTES = 64 * 1024;
 
 /**
  * Prepares provisioning in `mode` ("auto" or "always"): the bootstrap's words at once, and
@@ -56,7 +60,7 @@ export function prepareProvisioning(mode: "auto" | "always", log: StepLog): Prov
     platform: unamePlatform(),
     mode,
   });
-  return { words, bundle };
+  return { words, bundle, step: "sending the bootstrap" };
 }
 
 /**
@@ -80,9 +84,12 @@ export async function provisionRemote(
   if (typeof bundle === "string") return FAULTS.cannotProvision.raise(bundle);
   const entry = `${VERSION}-${bundle.sha256.slice(0, 16)}`;
   await channel.sendBytes(new TextEncoder().encode(`${entry} ${bundle.sha256}\n`));
+  provisioning.step = "waiting for the bootstrap to say what it needs";
   const need = await channel.first("need");
   if (!need) return "closed";
-  return await serveNeed(need, bundle, channel, log);
+  const fault = await serveNeed(need, bundle, channel, log, provisioning);
+  provisioning.step = "waiting for the remote half to start";
+  return fault;
 }
 
 /**
@@ -111,11 +118,12 @@ async function serveNeed(
   bundle: Bundle,
   channel: LoginChannel,
   log: StepLog,
+  provisioning: Provisioning,
 ): Promise<Fault | null> {
   log.step(`provision: the remote host uses ${need.using}`);
   if (need.bundle) {
     const source = ReadableStream.from([bundle.bytes]);
-    const fault = await sendPayload("bundle", source, need.gzip, channel, log);
+    const fault = await sendPayload("bundle", source, need.gzip, channel, log, provisioning);
     if (fault) return fault;
   }
   if (need.runtime) {
@@ -125,7 +133,14 @@ async function serveNeed(
     } catch (error) {
       return FAULTS.cannotProvision.raise(`cannot read ${Deno.execPath()}: ${error}`);
     }
-    const fault = await sendPayload("runtime", file.readable, need.gzip, channel, log);
+    const fault = await sendPayload(
+      "runtime",
+      file.readable,
+      need.gzip,
+      channel,
+      log,
+      provisioning,
+    );
     if (fault) return fault;
   }
   return null;
@@ -138,6 +153,7 @@ async function sendPayload(
   gzip: boolean,
   channel: LoginChannel,
   log: StepLog,
+  provisioning: Provisioning,
 ): Promise<Fault | null> {
   const started = performance.now();
   // Loaded only here, on a first run: Node's modules cost every start-up some 20 ms.
@@ -147,9 +163,15 @@ async function sendPayload(
   const encoder = new TextEncoder();
   let bytes = 0;
   let sent = 0;
+  // In pieces the size of a pipe: each piece ssh takes is a sign of the link, so that a
+  // send stalled by a cut link is found within --peer-timeout, and a slow one is not.
   const send = async (data: Uint8Array) => {
-    if (!await channel.sendBytes(data)) throw FAULTS.provisionCutOff.raise(name, sent);
-    sent += data.length;
+    for (let at = 0; at < data.length; at += SIGN_BYTES) {
+      const piece = data.subarray(at, at + SIGN_BYTES);
+      if (!await channel.sendBytes(piece)) throw FAULTS.provisionCutOff.raise(name, sent);
+      sent += piece.length;
+      provisioning.step = `sending the ${name} (${sent} bytes taken)`;
+    }
   };
   try {
     await send(encoder.encode(`socketpipe-payload ${name} ${gzip ? "gzip" : "raw"}\n`));
