@@ -109,6 +109,8 @@ export class ProcessTree {
 
   /** The direct children, by role. */
   #roots = new Map<number, string>();
+  /** Files that mark the processes of a role, whatever their environment says. */
+  #roleFiles = new Map<string, string>();
   /** socketpipe's own helpers among the direct children. */
   #helpers = new Set<number>();
   /** Every process a walk has attributed, by `pid:started`. */
@@ -136,6 +138,15 @@ export class ProcessTree {
     if (pid <= 0) return;
     this.#roots.set(pid, role);
     this.#watchdog?.guard(pid, ownGroup);
+  }
+
+  /**
+   * Records that every process holding `file` (a role's marker, `pipe:[…]`) descends from
+   * the command of `role`: the tie-breaker for an orphan whose environment says nothing,
+   * where two roles hold the same data file (the socket, on the local host).
+   */
+  markRole(role: string, file: string): void {
+    this.#roleFiles.set(file, role);
   }
 
   /**
@@ -199,7 +210,14 @@ export class ProcessTree {
     const holds = (pid: number) => openFiles(pid).some((file) => targets.has(file));
     for (const [pid, owner] of this.#walk(holds)) {
       if (owner !== null && owner !== role) continue;
-      if (holds(pid)) holding.push(pid);
+      const files = openFiles(pid);
+      if (!files.some((file) => targets.has(file))) continue;
+      // Unattributed, but holding another role's marker and not this one's: not ours.
+      if (owner === null) {
+        const marked = files.map((file) => this.#roleFiles.get(file)).filter((r) => r);
+        if (marked.length > 0 && !marked.includes(role)) continue;
+      }
+      holding.push(pid);
     }
     return holding;
   }

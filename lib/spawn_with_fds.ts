@@ -23,6 +23,8 @@ export interface SpawnFds {
   stdout: number;
   /** The fd that becomes the command's stderr. */
   stderr: number;
+  /** Further fds the command gets, each at the number given: `[source, target]`. */
+  extra?: readonly [number, number][];
 }
 
 /**
@@ -90,6 +92,9 @@ function spawnOnce(
     // dup2 onto 0, 1, 2 in an order that cannot clobber a source still needed.
     for (const [target, source] of [[0, fds.stdin], [1, fds.stdout], [2, fds.stderr]]) {
       if (source !== target) c.posix_spawn_file_actions_adddup2(actions, source, target);
+    }
+    for (const [source, target] of fds.extra ?? []) {
+      c.posix_spawn_file_actions_adddup2(actions, source, target);
     }
     c.sigfillset(allSignals);
     c.sigemptyset(noSignals);

@@ -24,7 +24,7 @@ import {
   unreadBytes,
 } from "./file_descriptors.ts";
 import { type ProcessTree, stopRole } from "./process_tree.ts";
-import { SpawnError, spawnWithFds, waitForExit } from "./spawn_with_fds.ts";
+import { SpawnError, type SpawnFds, spawnWithFds, waitForExit } from "./spawn_with_fds.ts";
 import { acknowledgeNow, tcpInfo } from "./tcp_socket_options.ts";
 
 /** TCP states in which the peer's FIN has arrived. */
@@ -57,11 +57,24 @@ export const zeroCopyPath: DataPath = {
   async startLocal(conn, commands, tree): Promise<LocalTransfer> {
     const socket = await DataSocket.open(conn, HANDSHAKE_LENGTH);
     const holds = new Set([socket.file]);
+    // Both local commands hold the one socket: each also gets a marker of its role, so
+    // that an orphan whose environment no longer names it still tells whose it is.
+    const markers = commands.input && commands.output ? roleMarkers(tree) : null;
     const input = commands.input
-      ? startCommand(commands.input, "input", { stdin: 0, stdout: socket.fd, stderr: 2 }, tree)
+      ? startCommand(commands.input, "input", {
+        stdin: 0,
+        stdout: socket.fd,
+        stderr: 2,
+        extra: markers ? [[markers.input, ROLE_MARKER_FD]] : [],
+      }, tree)
       : undefined;
     const output = commands.output
-      ? startCommand(commands.output, "output", { stdin: socket.fd, stdout: 1, stderr: 2 }, tree)
+      ? startCommand(commands.output, "output", {
+        stdin: socket.fd,
+        stdout: 1,
+        stderr: 2,
+        extra: markers ? [[markers.output, ROLE_MARKER_FD]] : [],
+      }, tree)
       : undefined;
     // A direction ends when every process holding the socket for it has let go, however
     // many background children the command left: as a pipe's end does.
@@ -77,6 +90,7 @@ export const zeroCopyPath: DataPath = {
     });
     const finished = (async () => {
       await Promise.all([inputReleased, outputReleased]);
+      markers?.close();
       return await socket.finish();
     })();
     return {
@@ -129,6 +143,30 @@ export const zeroCopyPath: DataPath = {
   },
 };
 
+/**
+ * The fd at which a local command gets its role's marker: above what a POSIX shell can
+ * redirect (0–9), below any common descriptor limit.
+ */
+const ROLE_MARKER_FD = 63;
+
+/**
+ * A pipe per local role, whose read end its command inherits at {@link ROLE_MARKER_FD}
+ * (this half's copies are close-on-exec), recorded in `tree` as that role's marker.
+ */
+function roleMarkers(tree: ProcessTree) {
+  const [input, inputOther] = makePipe();
+  const [output, outputOther] = makePipe();
+  tree.markRole("input", Deno.readLinkSync(`/proc/self/fd/${input}`));
+  tree.markRole("output", Deno.readLinkSync(`/proc/self/fd/${output}`));
+  return {
+    input,
+    output,
+    close() {
+      for (const fd of [input, inputOther, output, outputOther]) closeFd(fd);
+    },
+  };
+}
+
 /** Resolves once `command` has ended and no process of its role holds any of `files`. */
 async function released(
   command: RunningCommand,
@@ -142,7 +180,7 @@ async function released(
 function startCommand(
   argv: readonly string[],
   role: string,
-  fds: { stdin: number; stdout: number; stderr: number },
+  fds: SpawnFds,
   tree: ProcessTree,
 ): RunningCommand {
   let status: Promise<CommandStatus>;
