@@ -160,6 +160,14 @@ const SHAPES: Shape[] = [
     output: `exec env -u SOCKETPIPE_RUN sh -c 'exec 3<&0; (sleep 0.3; cat <&3 > "$D/o") &'`,
   },
   {
+    // Both local commands hold the one socket: the orphan's role marker says whose it is,
+    // and the input's end is not held up by the output's reader (which would deadlock).
+    name: "orphaned reader without SOCKETPIPE_RUN on the output, found only after its shell left",
+    input: 'sleep 0.3; cat "$F"',
+    remote: "cat",
+    output: `exec env -u SOCKETPIPE_RUN sh -c 'exec 3<&0; (sleep 0.1; cat <&3 > "$D/o") &'`,
+  },
+  {
     name: "orphaned writer without SOCKETPIPE_RUN on the remote",
     input: 'cat > "$D/r"',
     remote: `cat; exec env -u SOCKETPIPE_RUN sh -c '(sleep 0.2; cat "$F") &'`,
