@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { lastError, requireLibc } from "./libc.ts";
+import { describeErrno, lastError, requireLibc } from "./libc.ts";
 
 const IPPROTO_TCP = 6;
 const TCP_INFO = 11;
@@ -52,6 +52,33 @@ export function tcpInfo(fd: number): TcpInfo {
     bytesAcked: Number(view.getBigUint64(120, true)),
     bytesReceived: Number(view.getBigUint64(128, true)),
   };
+}
+
+const SO_ERROR = 4;
+
+/**
+ * The socket's pending error, taken (reading it clears it), in the system's words
+ * ("connection reset by peer"); null when none is pending, or a command holding the
+ * socket took it first.
+ *
+ * @example
+ * ```ts ignore
+ * import { takeSocketError } from "./tcp_socket_options.ts";
+ * takeSocketError(socketFd); // null on a healthy connection
+ * ```
+ */
+export function takeSocketError(fd: number): string | null {
+  const error = new Int32Array(1);
+  const length = new Uint32Array([4]);
+  const c = requireLibc();
+  const got = c.getsockopt(
+    fd,
+    SOL_SOCKET,
+    SO_ERROR,
+    new Uint8Array(error.buffer),
+    new Uint8Array(length.buffer),
+  );
+  return got === 0 && error[0] !== 0 ? describeErrno(error[0]) : null;
 }
 
 /**

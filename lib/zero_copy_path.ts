@@ -25,7 +25,7 @@ import {
 } from "./file_descriptors.ts";
 import { type ProcessTree, stopRole } from "./process_tree.ts";
 import { SpawnError, type SpawnFds, spawnWithFds, waitForExit } from "./spawn_with_fds.ts";
-import { acknowledgeNow, tcpInfo } from "./tcp_socket_options.ts";
+import { acknowledgeNow, takeSocketError, tcpInfo } from "./tcp_socket_options.ts";
 
 /** TCP states in which the peer's FIN has arrived. */
 const PEER_FIN_STATES = new Set([6, 7, 8, 9, 11]); // TIME-WAIT, CLOSE, CLOSE-WAIT, LAST-ACK, CLOSING
@@ -299,8 +299,8 @@ class DataSocket {
       // The commands hold the socket: one of them may have read the connection's error
       // (and taken it for an end of file) before this half could. The kernel's count of
       // what was never acknowledged tells a cut stream from one that ended whole.
-      error = `sending failed: ${lost} bytes written were never acknowledged by the other ` +
-        `host (the connection timed out or was reset)`;
+      error = `sending failed: ${lost} bytes written were never acknowledged: ` +
+        (takeSocketError(this.fd) ?? "the connection timed out or was reset");
     }
     const info = tcpInfo(this.fd);
     const finReceived = error === null ? 1 : 0;
