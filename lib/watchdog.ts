@@ -26,7 +26,12 @@ if [ -n "$parent" ]; then
   # The half's parent (the login's shell or sshd) gone while the half lives on (stopped,
   # hung): the login is over, and so is the half.
   (
-    while sleep 1; do
+    # Told to stop, it takes its sleep with it: nothing of the run outlives the half.
+    trap 'kill "$nap" 2>/dev/null; wait "$nap"; exit 0' TERM
+    while :; do
+      sleep 1 &
+      nap=$!
+      wait "$nap"
       read -r line < /proc/"$half"/stat 2>/dev/null || exit 0
       rest=\${line##*) }
       set -- $rest
@@ -37,7 +42,10 @@ if [ -n "$parent" ]; then
 fi
 while read -r word value; do
   case $word in
-    done) [ -z "$poller" ] || kill "$poller" 2>/dev/null; exit 0 ;;
+    done)
+      [ -z "$poller" ] || { kill "$poller" 2>/dev/null; wait "$poller"; }
+      exit 0
+      ;;
     group) groups="$groups $value" ;;
     pid) pids="$pids $value" ;;
   esac
