@@ -141,4 +141,46 @@ for (const path of DATA_PATHS) {
       },
     });
   }
+
+  Deno.test({
+    name: label("a remote watchdog stopped with SIGSTOP does not outlive a run that ends cleanly"),
+    ignore,
+    async fn() {
+      const marker = unique();
+      const child = spawnCli([
+        ...path.args,
+        ...block("-i", "sh", "-c", `sleep 1; echo ${marker}`),
+        ...LOGIN,
+        ...REMOTE_HALF,
+        ...block("-r", "sh", "-c", `cat; : ${marker}`),
+        ...block("-o", "cat"),
+      ], { stderr: "piped" });
+      const [half] = await waitForRemoteHalf(marker, true);
+      const watchdog = Deno.readTextFileSync(`/proc/${half}/task/${half}/children`).split(" ")
+        .find((pid) =>
+          pid && Deno.readTextFileSync(`/proc/${pid}/cmdline`).includes("socketpipe-watchdog")
+        );
+      assert.ok(watchdog, "the remote half's watchdog");
+      Deno.kill(Number(watchdog), "SIGSTOP");
+      const output = await child.output();
+      assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+      assert.equal(new TextDecoder().decode(output.stdout), `${marker}\n`);
+      const deadline = Date.now() + 5_000;
+      while (Date.now() < deadline && isAlive(Number(watchdog))) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const alive = isAlive(Number(watchdog));
+      if (alive) Deno.kill(Number(watchdog), "SIGKILL");
+      assert.equal(alive, false, "the stopped watchdog is gone within 5 s");
+    },
+  });
+}
+
+/** Whether `pid` is a process that has not ended (a zombie has). */
+function isAlive(pid: number): boolean {
+  try {
+    return !/^\S+ \(.*\) Z/.test(Deno.readTextFileSync(`/proc/${pid}/stat`));
+  } catch {
+    return false;
+  }
 }
