@@ -126,6 +126,24 @@ receive() {
 $need_bundle && receive bundle "$bundle"
 $need_runtime && receive runtime "$runtime"
 $need_bundle && ! bundle_ok && fail "the bundle in $top/$entry is not the one sent: try again"
+# Until the remote half has its own watchdog, a guard ends it with the login: a runtime
+# that hangs at start (or a half stopped before it runs) must not outlive the session.
+half=$$ parent=$PPID
+(
+  trap 'kill "$nap" 2>/dev/null; wait "$nap"; exit 0' TERM
+  while :; do
+    sleep 1 &
+    nap=$!
+    wait "$nap"
+    read -r line < /proc/"$half"/stat 2>/dev/null || exit 0
+    rest=\${line##*) }
+    set -- $rest
+    [ "$2" = "$parent" ] || { kill -KILL "$half" 2>/dev/null; exit 0; }
+    for child in $(cat /proc/"$half"/task/*/children 2>/dev/null); do
+      grep -aq socketpipe-watchdog /proc/"$child"/cmdline 2>/dev/null && exit 0
+    done
+  done
+) </dev/null >/dev/null 2>&1 &
 DENO_DIR=$top/deno-dir DENO_NO_UPDATE_CHECK=1 exec "$deno" run -A --quiet --no-config \\
   --no-lock --cached-only "$bundle" "$@"
 `;
