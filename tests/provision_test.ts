@@ -360,3 +360,34 @@ provisionTest({
   );
   assert.deepEqual([...Deno.readDirSync(home)], []);
 });
+
+provisionTest(
+  "provision: a cached runtime that hangs at start ends the run within --peer-timeout, naming the step, and leaves nothing on the remote host",
+  async () => {
+    const cache = await freshCache();
+    const first = await transfer([`XDG_CACHE_HOME=${cache}`]);
+    assert.equal(first.code, 0, first.stderr);
+    const [runtime] = cached(cache).runtimes;
+    const marker = `hangs-${unique()}`;
+    // In place of the runtime: a program that never speaks and never ends.
+    await Deno.writeTextFile(
+      `${cache}/socketpipe/${runtime}`,
+      `#!/bin/sh\nexec sh -c 'sleep 1000' ${marker}\n`,
+      { mode: 0o700 },
+    );
+    const hung = await transfer([`XDG_CACHE_HOME=${cache}`], { args: ["--peer-timeout", "2"] });
+    assert.equal(hung.code, 2, hung.stderr);
+    assert.match(
+      hung.stderr,
+      /^socketpipe: provision: stalled waiting for the remote half to start: nothing from the remote host for 2 s/m,
+    );
+    const deadline = Date.now() + 5000;
+    let left = await processesMatching(marker);
+    while (left.length && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      left = await processesMatching(marker);
+    }
+    for (const line of left) Deno.kill(Number(line.split(" ")[0]), "SIGKILL");
+    assert.deepEqual(left, [], "the hung runtime is gone within 5 s of the run's end");
+  },
+);
