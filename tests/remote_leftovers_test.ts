@@ -13,7 +13,6 @@ import {
   runCli,
   spawnCli,
   waitUntilGone,
-  waitUntilRunning,
 } from "./_run.ts";
 import { type PrivateSshd, sshdAvailable, startSshd } from "./_sshd.ts";
 
