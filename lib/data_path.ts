@@ -78,6 +78,11 @@ export interface LocalTransfer extends Transfer {
 export interface RemoteTransfer extends Transfer {
   /** The remote command. */
   readonly command: RunningCommand;
+  /**
+   * Whether the command showed (on its stderr) that it reopened its input or output by
+   * name, which fails on a socket: the zero-copy path's one difference from a pipe.
+   */
+  reopenedByName?(): boolean;
 }
 
 /** Which directions reach the remote command. */

@@ -526,7 +526,13 @@ async function reportRun(
     input: transferred.input,
     output: transferred.output,
     remote: exit
-      ? { argv: options.remote, status: exit.status, cutOff: exit.cutOff, counts: exit.counts }
+      ? {
+        argv: options.remote,
+        status: exit.status,
+        cutOff: exit.cutOff,
+        counts: exit.counts,
+        reopened: exit.reopened ?? false,
+      }
       : null,
     local: transferred.counts,
     remoteMissing: exit

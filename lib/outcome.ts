@@ -24,8 +24,11 @@ export interface RoleReport {
 /** Everything a finished run knows, from which its exit status follows. */
 export interface RunReport {
   input?: RoleReport;
-  /** The remote command's report with the remote half's byte counts; null if none came. */
-  remote: (RoleReport & { counts: ByteCounts }) | null;
+  /**
+   * The remote command's report with the remote half's byte counts, and whether it
+   * reopened its input or output by name; null if none came.
+   */
+  remote: (RoleReport & { counts: ByteCounts; reopened?: boolean }) | null;
   output?: RoleReport;
   /** The local half's byte counts. */
   local: ByteCounts;
@@ -114,8 +117,12 @@ export function decideOutcome(report: RunReport): Outcome {
       ? takenClause(remote.counts.delivered, remote.counts.received)
       : "";
     const reader = output ? { role: "output", argv: output.argv, took: local.delivered } : null;
+    // On the socket, reopening /dev/stdin fails where a pipe's would not: say the remedy.
+    const hint = remoteAsInPipe.reopened
+      ? "; it reopened its input or output by name, which a socket cannot be: use --copy"
+      : "";
     commands.push({
-      line: commandLine("remote", remote, reader) + taken,
+      line: commandLine("remote", remote, reader) + taken + hint,
       status: remote.status.status,
     });
   }

@@ -109,6 +109,11 @@ export interface ExitMessage {
   counts: ByteCounts;
   /** The remote half's data connection failure, or null. */
   error: string | null;
+  /**
+   * Whether the remote command reopened its input or output by name (`/dev/stdin`),
+   * which fails on the socket of the zero-copy path.
+   */
+  reopened?: boolean;
 }
 
 /**
@@ -311,6 +316,7 @@ const DECODERS: Decoders = {
     const status = commandStatus(o.status);
     const counts = byteCounts(o.counts);
     if (!status || !counts || !isBoolean(o.cutOff) || !orNull(isString)(o.error)) return null;
-    return { event: "exit", status, cutOff: o.cutOff, counts, error: o.error };
+    const reopened = o.reopened === true;
+    return { event: "exit", status, cutOff: o.cutOff, counts, error: o.error, reopened };
   },
 };

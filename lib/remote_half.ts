@@ -263,7 +263,15 @@ async function superviseRemoteCommand(
   const { result: { counts, error }, status } = done;
   log.step(`remote command ended; ${counts.received} bytes in, ${counts.sent} out`);
   const cutOff = (await valueIfSettled(consumerGone)) !== null;
-  const reported = await channel.send({ event: "exit", status, cutOff, counts, error });
+  const reopened = transfer.reopenedByName?.() ?? false;
+  const reported = await channel.send({
+    event: "exit",
+    status,
+    cutOff,
+    counts,
+    error,
+    reopened,
+  });
   // Nothing of the run stays on the remote host: what the command left running (holding
   // no data, or the run would not have ended) is stopped with the session, whether the
   // end was clean or the local half was interrupted.

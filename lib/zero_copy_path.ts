@@ -119,7 +119,8 @@ export const zeroCopyPath: DataPath = {
     }, tree);
     closeFd(stderrOut);
     if (devNull >= 0) closeFd(devNull);
-    const stderrRelayed = relayToStderr(stderrIn);
+    const seen = { reopenedByName: false };
+    const stderrRelayed = relayToStderr(stderrIn, seen);
     if (!wiring.output) socket.stopSending();
     // The command is done with the socket when neither it nor anything it started holds
     // it: its output has then ended, and if the input has not, it stopped reading.
@@ -139,6 +140,7 @@ export const zeroCopyPath: DataPath = {
       consumerGone: done.then((early) => early ? undefined : new Promise<void>(() => {})),
       finished,
       moved: () => socket.moved(),
+      reopenedByName: () => seen.reopenedByName,
     };
   },
 };
@@ -322,12 +324,30 @@ class DataSocket {
   }
 }
 
-/** Copies what arrives on `fd` to this process's stderr until end of file, then closes it. */
-async function relayToStderr(fd: number): Promise<void> {
+/**
+ * What a command prints when it reopened its input or output by name, which the kernel
+ * refuses for a socket (ENXIO): `cat: /dev/stdin: No such device or address`.
+ */
+const REOPENED_BY_NAME =
+  /\/(dev\/(stdin|stdout|fd\/\d+)|proc\/self\/fd\/\d+)\S*: No such device or address/;
+
+/**
+ * Copies what arrives on `fd` to this process's stderr until end of file, then closes it;
+ * `seen.reopenedByName` is set once the command's words show it reopened its input or
+ * output by name (looked for in each chunk, with the end of the one before).
+ */
+async function relayToStderr(fd: number, seen: { reopenedByName: boolean }): Promise<void> {
   const buffer = new Uint8Array(64 * 1024);
+  let tail = "";
   try {
     for (let count; (count = await readSome(fd, buffer)) > 0;) {
-      await Deno.stderr.write(buffer.subarray(0, count));
+      const chunk = buffer.subarray(0, count);
+      if (!seen.reopenedByName) {
+        const text = tail + new TextDecoder().decode(chunk);
+        seen.reopenedByName = REOPENED_BY_NAME.test(text);
+        tail = text.slice(-200);
+      }
+      await Deno.stderr.write(chunk);
     }
   } catch {
     // stderr gone: nothing more to show.
