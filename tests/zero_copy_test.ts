@@ -158,6 +158,10 @@ Deno.test({
     const onSocket = await runCli(args);
     assert.notEqual(onSocket.code, 0, onSocket.stderr);
     assert.match(onSocket.stderr, /\/dev\/stdin: No such device or address/);
+    assert.match(
+      onSocket.stderr,
+      /^socketpipe: remote command \{ cat \/dev\/stdin \} .*; it reopened its input or output by name, which a socket cannot be: use --copy$/m,
+    );
     const withPipes = await runCli(["--copy", ...args]);
     assert.equal(withPipes.code, 0, withPipes.stderr);
     assert.equal(text(withPipes.stdout), "hi\n");
