@@ -372,7 +372,7 @@ function validateOptions(options: SocketpipeOptions): void {
 function provisioningFor(options: SocketpipeOptions, log: StepLog): Provisioning | null {
   const mode = options.provision ?? "auto";
   if (options.remoteSocketpipe || mode === "never") return null;
-  return prepareProvisioning(mode, log);
+  return prepareProvisioning(mode, log, options.peerTimeout ?? DEFAULT_PEER_TIMEOUT);
 }
 
 /** The session line: everything the remote half needs to meet this half. */

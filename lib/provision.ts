@@ -39,15 +39,20 @@ const SIGN_BYTES = 64 * 1024;
 
 /**
  * Prepares provisioning in `mode` ("auto" or "always"): the bootstrap's words at once, and
- * the bundle in the background, off the login's critical path.
+ * the bundle in the background, off the login's critical path. The bootstrap ends itself
+ * once a payload stops arriving for `peerTimeout` seconds (0: never).
  *
  * @example
  * ```ts ignore
  * import { prepareProvisioning } from "./provision.ts";
- * const provisioning = prepareProvisioning("auto", log);
+ * const provisioning = prepareProvisioning("auto", log, 20);
  * ```
  */
-export function prepareProvisioning(mode: "auto" | "always", log: StepLog): Provisioning {
+export function prepareProvisioning(
+  mode: "auto" | "always",
+  log: StepLog,
+  peerTimeout: number,
+): Provisioning {
   const bundle = localBundle().then((found) => {
     if (typeof found !== "string") {
       log.step(`provision: bundle ${found.sha256.slice(0, 16)} (${found.origin})`);
@@ -59,6 +64,7 @@ export function prepareProvisioning(mode: "auto" | "always", log: StepLog): Prov
     denoVersion: Deno.version.deno,
     platform: unamePlatform(),
     mode,
+    peerTimeout: Math.ceil(peerTimeout),
   });
   return { words, bundle, step: "sending the bootstrap" };
 }

@@ -36,6 +36,11 @@ export interface BootstrapArguments {
   platform: string;
   /** "auto": use what is there; "always": send the bundle (and runtime) again. */
   mode: "auto" | "always";
+  /**
+   * `--peer-timeout`: a payload that stops arriving for this many seconds (a cut link,
+   * which the session's sshd may not notice for hours) ends the bootstrap; 0: no bound.
+   */
+  peerTimeout: number;
 }
 
 /**
@@ -45,13 +50,13 @@ export interface BootstrapArguments {
 export const BOOTSTRAP_LOADER = 'read -r length && eval "$(head -c "$length")"';
 
 /**
- * The script, sent on the login channel. `$1`…`$4` are the {@link BootstrapArguments} in
+ * The script, sent on the login channel. `$1`…`$5` are the {@link BootstrapArguments} in
  * order; the rest are the remote half's arguments (`-s … -- command`). Its first line of
  * input names the bundle. It writes only marked lines on stdout: one `need` message, or
  * one `error` message before it exits 2.
  */
 export const BOOTSTRAP_SCRIPT = `
-protocol=$1 deno_version=$2 platform=$3 mode=$4; shift 4
+protocol=$1 deno_version=$2 platform=$3 mode=$4 peer_timeout=$5; shift 5
 say() { echo "#socketpipe:{$1}"; }
 text() { printf %s "$1" | tr '\\n' ' ' | tr -s ' ' | tr -d '"\\\\'; }
 fail() {
@@ -100,6 +105,51 @@ gzip=false
 command -v gzip >/dev/null 2>&1 && gzip=true
 if $need_runtime; then using="$using, a new Deno $deno_version"; else using="$using, Deno at $deno"; fi
 say "\\"event\\":\\"need\\",\\"bundle\\":$need_bundle,\\"runtime\\":$need_runtime,\\"gzip\\":$gzip,\\"using\\":\\"$(text "$using, cache $top")\\""
+# Until the remote half has its own watchdog, a guard ends this process, and all it
+# started, with the login (its parent gone) or once a payload has stopped arriving for
+# the peer timeout: a cut link (which sshd may not notice for hours), a runtime that
+# hangs at start, a half stopped before it runs must not outlive the session.
+half=$$ parent=$PPID
+(
+  trap 'kill "$nap" 2>/dev/null; wait "$nap"; exit 0' TERM
+  read -r me rest < /proc/self/stat
+  end_half() {
+    family=" $half " grew=1
+    while [ -n "$grew" ]; do
+      grew=
+      for stat in /proc/[0-9]*/stat; do
+        read -r line < "$stat" 2>/dev/null || continue
+        pid=\${line%% *} rest=\${line##*) }
+        set -- $rest
+        case $family in *" $pid "*) continue ;; esac
+        case $family in *" $2 "*) family="$family$pid " grew=1 ;; esac
+      done
+    done
+    for signal in STOP KILL; do
+      for pid in $family; do [ "$pid" = "$me" ] || kill -$signal "$pid" 2>/dev/null; done
+    done
+  }
+  size=-1 still=0
+  while :; do
+    sleep 1 &
+    nap=$!
+    wait "$nap"
+    read -r line < /proc/"$half"/stat 2>/dev/null || exit 0
+    rest=\${line##*) }
+    set -- $rest
+    [ "$2" = "$parent" ] || { end_half; exit 0; }
+    for child in $(cat /proc/"$half"/task/*/children 2>/dev/null); do
+      grep -aq socketpipe-watchdog /proc/"$child"/cmdline 2>/dev/null && exit 0
+    done
+    now=-1
+    for file in "$bundle.$half.part" "$runtime.$half.part"; do
+      [ -f "$file" ] && now=$(wc -c < "$file")
+    done
+    if [ "$now" -ge 0 ] && [ "$now" = "$size" ]; then still=$((still + 1)); else still=0; fi
+    size=$now
+    [ "$peer_timeout" -gt 0 ] 2>/dev/null && [ "$still" -ge "$peer_timeout" ] && { end_half; exit 0; }
+  done
+) </dev/null >/dev/null 2>&1 &
 part=
 trap 'rm -f "$part" "$part.sum"; exit 2' HUP INT TERM
 receive() {
@@ -126,24 +176,6 @@ receive() {
 $need_bundle && receive bundle "$bundle"
 $need_runtime && receive runtime "$runtime"
 $need_bundle && ! bundle_ok && fail "the bundle in $top/$entry is not the one sent: try again"
-# Until the remote half has its own watchdog, a guard ends it with the login: a runtime
-# that hangs at start (or a half stopped before it runs) must not outlive the session.
-half=$$ parent=$PPID
-(
-  trap 'kill "$nap" 2>/dev/null; wait "$nap"; exit 0' TERM
-  while :; do
-    sleep 1 &
-    nap=$!
-    wait "$nap"
-    read -r line < /proc/"$half"/stat 2>/dev/null || exit 0
-    rest=\${line##*) }
-    set -- $rest
-    [ "$2" = "$parent" ] || { kill -KILL "$half" 2>/dev/null; exit 0; }
-    for child in $(cat /proc/"$half"/task/*/children 2>/dev/null); do
-      grep -aq socketpipe-watchdog /proc/"$child"/cmdline 2>/dev/null && exit 0
-    done
-  done
-) </dev/null >/dev/null 2>&1 &
 DENO_DIR=$top/deno-dir DENO_NO_UPDATE_CHECK=1 exec "$deno" run -A --quiet --no-config \\
   --no-lock --cached-only "$bundle" "$@"
 `;
@@ -156,7 +188,7 @@ DENO_DIR=$top/deno-dir DENO_NO_UPDATE_CHECK=1 exec "$deno" run -A --quiet --no-c
  * ```ts
  * import { bootstrapWords } from "./remote_bootstrap.ts";
  * const words = bootstrapWords({
- *   protocol: 4, denoVersion: "2.9.6", platform: "Linux x86_64", mode: "auto",
+ *   protocol: 4, denoVersion: "2.9.6", platform: "Linux x86_64", mode: "auto", peerTimeout: 20,
  * });
  * words.slice(0, 2); // ["sh", "-c"]
  * ```
@@ -171,6 +203,7 @@ export function bootstrapWords(bootstrap: BootstrapArguments): string[] {
     bootstrap.denoVersion,
     bootstrap.platform,
     bootstrap.mode,
+    String(bootstrap.peerTimeout),
   ];
 }
 

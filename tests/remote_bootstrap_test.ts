@@ -9,6 +9,7 @@ Deno.test("the loader on the login's command line is one plain line any login sh
     denoVersion: "2.9.6",
     platform: "Linux x86_64",
     mode: "auto",
+    peerTimeout: 20,
   });
   for (const word of words) assert.doesNotMatch(word, /[\n\\']/, word);
 });
