@@ -2,7 +2,9 @@
  * A link cut while the runtime is being provisioned, on a real two-host network
  * (namespaces joined by a veth pair, shaped with tbf so that the runtime takes seconds to
  * send; sshd on the "remote" host, whose sessions have no Deno): the local half ends
- * within --peer-timeout of the send stalling, with a line naming the step, never hangs.
+ * within --peer-timeout of the send stalling, with a line naming the step, never hangs;
+ * the bootstrap on the remote host, whose sshd does not notice the cut, ends itself once
+ * the payload has stopped arriving for as long.
  */
 import assert from "node:assert/strict";
 import { block, SOCKETPIPE } from "./_run.ts";
@@ -26,6 +28,27 @@ async function inside(ns: string, argv: string[]): Promise<void> {
     .output();
   if (!result.success) {
     throw new Error(`${argv.join(" ")}: ${new TextDecoder().decode(result.stderr)}`);
+  }
+}
+
+/** The bootstrap's processes still in the remote namespace after `withinMs` (then killed). */
+async function bootstrapLeft(withinMs: number): Promise<string[]> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    const left: string[] = [];
+    for (const pid of await net!.pids(net!.remoteNs)) {
+      try {
+        const cmdline = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0").join(" ");
+        if (/socketpipe-bootstrap|^head -c/.test(cmdline)) left.push(`${pid} ${cmdline}`);
+      } catch {
+        // Gone.
+      }
+    }
+    if (left.length === 0 || Date.now() > deadline) {
+      for (const line of left) Deno.kill(Number(line.split(" ")[0]), "SIGKILL");
+      return left;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
 
@@ -102,6 +125,7 @@ Deno.test({
       );
       const seconds = (Date.now() - await cutAt.promise) / 1000;
       assert.ok(seconds < PEER_TIMEOUT * 3, `the local half took ${seconds} s after the cut`);
+      assert.deepEqual(await bootstrapLeft(PEER_TIMEOUT * 3000), [], "left on the remote host");
     } finally {
       clearTimeout(deadline);
       await net!.setLink(true);
