@@ -44,9 +44,12 @@ type BlockOption = keyof typeof BLOCK_OPTIONS;
  * ```
  */
 export function parseArgs(argv: readonly string[]): ParsedCommandLine {
-  if (argv.includes("--help")) return { mode: "help" };
-  if (argv.includes("--version")) return { mode: "version" };
+  // The remote half's command follows its "--": none of its words is socketpipe's.
   if (argv[0] === "-s") return parseServeArgs(argv.slice(1));
+  // Only words outside every block are socketpipe's: `-r { grep --version }` is grep's.
+  const own = wordsOutsideBlocks(argv);
+  if (own.includes("--help")) return { mode: "help" };
+  if (own.includes("--version")) return { mode: "version" };
 
   const options: Partial<SocketpipeOptions> = {};
   const display: RunDisplay = { progress: false };
@@ -158,6 +161,24 @@ const VALUE_OPTIONS = {
   },
 };
 type ValueOption = keyof typeof VALUE_OPTIONS;
+
+/**
+ * The words of `argv` that are not inside a block: what follows a block option up to its
+ * matching `}` is a command's (an unterminated block takes the rest).
+ */
+function wordsOutsideBlocks(argv: readonly string[]): string[] {
+  const own: string[] = [];
+  for (let index = 0; index < argv.length; index++) {
+    own.push(argv[index]);
+    if (!(argv[index] in BLOCK_OPTIONS) || argv[index + 1] !== "{") continue;
+    let depth = 0;
+    for (index++; index < argv.length; index++) {
+      if (argv[index] === "{") depth++;
+      if (argv[index] === "}" && --depth === 0) break;
+    }
+  }
+  return own;
+}
 
 /** Reads the block that starts at `argv[start]`, which must be `{`. */
 function readBlock(
