@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { parseArgs } from "../lib/parse_args.ts";
 import { UsageError } from "../lib/errors.ts";
 import { PROTOCOL_VERSION } from "../lib/version.ts";
-import { runCli } from "./_run.ts";
+import { LOCAL_LOGIN, runCli } from "./_run.ts";
 
 const words = (text: string) => text.split(" ");
 
@@ -186,4 +186,25 @@ Deno.test("socketpipe -t 3000000 exits 1 at once with one line, running nothing"
   assert.equal(run.code, 1);
   assert.match(run.errorLines[0], /^socketpipe: -t 3000000 is too long/);
   assert.ok(!run.stderr.includes("TimeoutOverflowWarning"), run.stderr);
+});
+
+Deno.test("--help and --version inside a block are the command's words, never socketpipe's", () => {
+  const parsed = parseArgs(words("-i { grep --version } -l { ssh h --help } -r { cat }"));
+  assert.equal(parsed.mode, "run");
+  if (parsed.mode !== "run") return;
+  assert.deepEqual(parsed.options.input, ["grep", "--version"]);
+  assert.deepEqual(parsed.options.login, ["ssh", "h", "--help"]);
+  assert.equal(parseArgs(words("-i { a } --version -l { ssh h } -r { b }")).mode, "version");
+  assert.equal(parseArgs(words("-r { x { --help } } --help")).mode, "help");
+});
+
+Deno.test("-r { grep --version } runs grep on the remote host instead of printing socketpipe's version", async () => {
+  const run = await runCli([
+    ...words("-i { true }"),
+    ...LOCAL_LOGIN,
+    ...words("-r { grep --version } -o { head -n 1 }"),
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(new TextDecoder().decode(run.stdout), /grep/i);
+  assert.doesNotMatch(new TextDecoder().decode(run.stdout), /socketpipe/);
 });
