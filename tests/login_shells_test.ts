@@ -54,7 +54,7 @@ for (const shell of SHELLS) {
     ignore: !here,
     async fn() {
       const run = await runCli([
-        ...block("-i", "echo", "hi"),
+        ...block("-i", "true"), // writes nothing: the remote command reads nothing
         ...loginThrough(shell),
         "-h",
         "127.0.0.1",
