@@ -39,18 +39,22 @@ async function assertNothingLeft(child: Deno.ChildProcess, marker: string): Prom
   return text;
 }
 
+/** Waits until every role is up: the two local sleeps and the remote command. */
+async function waitForEveryRole(marker: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (
+    (await waitUntilRunning(marker, 20_000)).filter((p) => / sleep 1000$/.test(p)).length < 3
+  ) {
+    if (Date.now() > deadline) throw new Error("the run's commands did not all start");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 for (const path of DATA_PATHS) {
   Deno.test(`a local half killed by SIGKILL leaves none of its commands running [${path.label}]`, async () => {
     const marker = `leftover-${crypto.randomUUID()}`;
     const child = startSleepingRun(path.args, marker);
-    // Every role is up: the two local sleeps and the remote command.
-    const deadline = Date.now() + 20_000;
-    while (
-      (await waitUntilRunning(marker, 20_000)).filter((p) => / sleep 1000$/.test(p)).length < 3
-    ) {
-      if (Date.now() > deadline) throw new Error("the run's commands did not all start");
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await waitForEveryRole(marker);
     child.kill("SIGKILL");
     assert.equal((await child.status).code, 137);
     await assertNothingLeft(child, marker);
@@ -60,13 +64,7 @@ for (const path of DATA_PATHS) {
     Deno.test(`${signal} stops the run as SIGTERM does: exit ${status}, nothing left [${path.label}]`, async () => {
       const marker = `leftover-${crypto.randomUUID()}`;
       const child = startSleepingRun(path.args, marker);
-      const deadline = Date.now() + 20_000;
-      while (
-        (await waitUntilRunning(marker, 20_000)).filter((p) => / sleep 1000$/.test(p)).length < 3
-      ) {
-        if (Date.now() > deadline) throw new Error("the run's commands did not all start");
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      await waitForEveryRole(marker);
       child.kill(signal);
       const { code } = await child.status;
       const text = await assertNothingLeft(child, marker);
