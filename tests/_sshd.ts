@@ -174,3 +174,39 @@ export async function startSshd(place: SshdPlace = {}): Promise<PrivateSshd> {
     },
   };
 }
+
+/** The system's command directories, in the order a login's PATH lists them. */
+export const SYSTEM_DIRS = [
+  "/usr/local/sbin",
+  "/usr/local/bin",
+  "/usr/sbin",
+  "/usr/bin",
+  "/sbin",
+  "/bin",
+];
+
+/**
+ * A session PATH with every command of `dirs` except `deno` and `socketpipe`, for a remote
+ * host that has neither: one directory under `root` per system directory, holding a
+ * symbolic link to each of its other entries. Dropping a whole directory instead would lose
+ * `/usr/bin` (and `sh`'s tools with it) wherever `npm install -g .` put socketpipe there.
+ */
+export function bareSessionPath(root: string, dirs: string[] = SYSTEM_DIRS): string {
+  const made: string[] = [];
+  dirs.forEach((dir, index) => {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = [...Deno.readDirSync(dir)];
+    } catch {
+      return; // no such directory here
+    }
+    const copy = `${root}/${index}${dir.replaceAll("/", "-")}`;
+    Deno.mkdirSync(copy, { recursive: true });
+    for (const entry of entries) {
+      if (entry.name === "deno" || entry.name === "socketpipe") continue;
+      Deno.symlinkSync(`${dir}/${entry.name}`, `${copy}/${entry.name}`);
+    }
+    made.push(copy);
+  });
+  return made.join(":");
+}

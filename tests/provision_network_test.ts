@@ -9,16 +9,19 @@
 import assert from "node:assert/strict";
 import { block, SOCKETPIPE } from "./_run.ts";
 import { buildNetwork } from "./_netns.ts";
-import { sshdAvailable, startSshd } from "./_sshd.ts";
+import { bareSessionPath, sshdAvailable, startSshd } from "./_sshd.ts";
 
 const PEER_TIMEOUT = 4;
-const BARE_PATH = "/usr/sbin:/usr/bin:/sbin:/bin";
 const built = sshdAvailable ? await buildNetwork() : "no sshd installed";
 const net = typeof built === "string" ? null : built;
 const why = typeof built === "string" ? built : "";
 globalThis.addEventListener("unload", () => net?.destroy());
+const system = await Deno.makeTempDir({ prefix: "socketpipe-system-" });
+globalThis.addEventListener("unload", () => Deno.removeSync(system, { recursive: true }));
+/** The remote host's session PATH: the system's commands, but neither deno nor socketpipe. */
+const sessionPath = bareSessionPath(system);
 const sshd = net
-  ? await startSshd({ address: net.remoteAddress, netns: net.remoteNs, sessionPath: BARE_PATH })
+  ? await startSshd({ address: net.remoteAddress, netns: net.remoteNs, sessionPath })
   : null;
 globalThis.addEventListener("unload", () => sshd?.stopSync());
 

@@ -15,19 +15,17 @@ import {
   sha256,
   spawnCli,
 } from "./_run.ts";
-import { type PrivateSshd, sshdAvailable, startSshd } from "./_sshd.ts";
+import { bareSessionPath, type PrivateSshd, sshdAvailable, startSshd } from "./_sshd.ts";
 import { shellQuote } from "../lib/shell_quote.ts";
 import { VERSION } from "../lib/version.ts";
 
-/** A session PATH with the system's directories only, none of which has deno or socketpipe. */
-const BARE_PATH = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-  .filter((dir) => !["deno", "socketpipe"].some((name) => exists(`${dir}/${name}`)))
-  .join(":");
+const work = await Deno.makeTempDir({ prefix: "socketpipe-provision-" });
+globalThis.addEventListener("unload", () => Deno.removeSync(work, { recursive: true }));
+/** A session PATH with the system's commands, but neither deno nor socketpipe. */
+const BARE_PATH = bareSessionPath(`${work}/system`);
 const ignore = !sshdAvailable;
 const sshd: PrivateSshd | null = ignore ? null : await startSshd({ sessionPath: BARE_PATH });
 globalThis.addEventListener("unload", () => sshd?.stopSync());
-const work = await Deno.makeTempDir({ prefix: "socketpipe-provision-" });
-globalThis.addEventListener("unload", () => Deno.removeSync(work, { recursive: true }));
 const data = crypto.getRandomValues(new Uint8Array(65536)).map((_, i) => i * 7);
 const unique = () => crypto.randomUUID().slice(0, 8);
 
@@ -35,15 +33,6 @@ const unique = () => crypto.randomUUID().slice(0, 8);
 const denoOnly = `${work}/deno-only`;
 await Deno.mkdir(denoOnly);
 await Deno.symlink(DENO, `${denoOnly}/deno`);
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function provisionTest(
   test: string | { name: string; ignore: boolean },
