@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { block, DENO, REPO, runFeeding, sha256 } from "./_run.ts";
+import { bareSessionPath } from "./_sshd.ts";
 
 const decoder = new TextDecoder();
 const data = crypto.getRandomValues(new Uint8Array(60000));
@@ -73,4 +74,54 @@ Deno.test("deno install -g -A -n socketpipe main.ts installs a command that work
     await Deno.remove(root, { recursive: true });
     await Deno.remove(elsewhere, { recursive: true });
   }
+});
+
+Deno.test("the provisioning tests' bare remote PATH keeps the system's commands where an installed socketpipe sits beside them", async () => {
+  const root = await Deno.makeTempDir({ prefix: "socketpipe-bare-path-" });
+  try {
+    // A system directory as `npm install -g .` leaves /usr/bin: socketpipe beside sh's tools.
+    const system = `${root}/usr-bin`;
+    await Deno.mkdir(system);
+    for (const name of ["socketpipe", "deno", "cat"]) {
+      await Deno.writeTextFile(`${system}/${name}`, "#!/bin/sh\n", { mode: 0o755 });
+    }
+    const path = bareSessionPath(`${root}/bare`, [system, `${root}/absent`]).split(":");
+    const found = (name: string) => path.some((dir) => existsSync(`${dir}/${name}`));
+    assert.equal(found("cat"), true);
+    assert.equal(found("socketpipe"), false);
+    assert.equal(found("deno"), false);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("package-lock.json matches package.json, so npm ci installs from a fresh clone", async () => {
+  const manifest = JSON.parse(await Deno.readTextFile(`${REPO}/package.json`));
+  const lock = JSON.parse(await Deno.readTextFile(`${REPO}/package-lock.json`));
+  const root = lock.packages[""];
+  assert.equal(lock.name, manifest.name);
+  assert.equal(root.name, manifest.name);
+  assert.deepEqual(root.dependencies ?? {}, manifest.dependencies ?? {});
+  assert.deepEqual(root.devDependencies ?? {}, manifest.devDependencies ?? {});
+  assert.deepEqual(root.bin ?? {}, manifest.bin ?? {});
+  for (const [name, version] of Object.entries({ ...manifest.dependencies })) {
+    assert.equal(lock.packages[`node_modules/${name}`]?.version, version, name);
+  }
+});
+
+function existsSync(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("CI runs exactly the README's test command", async () => {
+  const readme = await Deno.readTextFile(`${REPO}/README.md`);
+  const command = readme.match(/^(npm ci && npm test)\s+#/m)?.[1];
+  assert.equal(command, "npm ci && npm test");
+  const ci = (await Deno.readTextFile(`${REPO}/.ci/run`)).trim().split("\n");
+  assert.equal(ci.at(-1), command);
 });
