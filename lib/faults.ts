@@ -65,10 +65,69 @@ export const FAULTS = {
   ),
   loginFailed: fault(
     TRANSPORT_STATUS,
-    (login: string, loginWords: string) =>
-      `login ${login} failed (status 255); check that the login alone works, e.g. ` +
-      `${loginWords} true; if it does, a busy sshd may have dropped it (MaxStartups): try again`,
-    ["{ ssh host }", "ssh host"],
+    (login: string, loginWords: string, said: string) =>
+      `login ${login} failed (status 255: ${said}); ` +
+      `check that the login alone works: ${loginWords} true`,
+    ["{ ssh host }", "ssh host", "ssh: connect to host host port 22: Bad file descriptor"],
+  ),
+  loginRefused: fault(
+    TRANSPORT_STATUS,
+    (login: string, said: string) =>
+      `login ${login} was refused: ${said}; check the user, key or password for that host ` +
+      `(trying again will not help)`,
+    ["{ ssh host }", "me@host: Permission denied (publickey)."],
+  ),
+  loginUnknownHost: fault(
+    TRANSPORT_STATUS,
+    (login: string, said: string) =>
+      `login ${login}: the host name does not resolve (${said}); ` +
+      `check the name in the login command or in ~/.ssh/config`,
+    ["{ ssh host }", "ssh: Could not resolve hostname host: Name or service not known"],
+  ),
+  loginHostKeyRejected: fault(
+    TRANSPORT_STATUS,
+    (login: string, said: string) =>
+      `login ${login}: the host's key was not accepted (${said}); ` +
+      `check it against known_hosts before trusting it`,
+    ["{ ssh host }", "Host key verification failed."],
+  ),
+  loginUnreachable: fault(
+    TRANSPORT_STATUS,
+    (login: string, said: string) =>
+      `login ${login}: no ssh server could be reached (${said}); ` +
+      `check the host, its ssh port and the network`,
+    ["{ ssh host }", "ssh: connect to host host port 22: Connection refused"],
+  ),
+  loginDropped: fault(
+    TRANSPORT_STATUS,
+    (login: string, said: string) =>
+      `login ${login} was dropped before it logged in (${said}); a busy sshd drops ` +
+      `logins beyond its MaxStartups: try again`,
+    ["{ ssh host }", "kex_exchange_identification: read: Connection reset by peer"],
+  ),
+  loginSessionEnded: fault(
+    TRANSPORT_STATUS,
+    (login: string) =>
+      `login ${login} ended (status 255) before the remote half connected, and said ` +
+      `nothing: the remote session was ended (killed?) before it could report; ` +
+      `check the remote host's log, then try again`,
+    ["{ ssh host }"],
+  ),
+  loginRunsNoShell: fault(
+    TRANSPORT_STATUS,
+    (login: string) =>
+      `login ${login} could not run the bootstrap (status 127): the login must run its ` +
+      `words as a shell command line, as ssh does; on this host use ` +
+      `-l { sh -c 'eval "$*"' sh }, or start an installed socketpipe with -x { … }`,
+    ["{ env }"],
+  ),
+  runtimeNotExecutable: fault(
+    TRANSPORT_STATUS,
+    (login: string, said: string) =>
+      `login ${login}: the remote host cannot execute socketpipe's runtime in its cache ` +
+      `(status 126${said ? `: ${said}` : ""}; a noexec home?); point XDG_CACHE_HOME there ` +
+      `at a directory that allows exec, or install socketpipe there and use -x { … }`,
+    ["{ ssh host }", "…/deno: Permission denied"],
   ),
   remoteSocketpipeNotFound: fault(
     TRANSPORT_STATUS,

@@ -277,7 +277,8 @@ async function runInTree(
   });
   closePlan(plan);
   if (!meeting.met) {
-    const fault = await explainMissedMeeting(meeting, options, { login, channel }, control.signal);
+    const parts = { login, channel, starter: provisioning?.words };
+    const fault = await explainMissedMeeting(meeting, options, parts, control.signal);
     stopHandlingStops();
     await channel.close();
     await stopLogin(login, 0);
@@ -426,7 +427,11 @@ function closePlan(plan: MeetingPlan): void {
 async function explainMissedMeeting(
   meeting: Meeting & { met: false },
   options: SocketpipeOptions,
-  { login, channel }: { login: LoginConnection; channel: LoginChannel },
+  { login, channel, starter }: {
+    login: LoginConnection;
+    channel: LoginChannel;
+    starter?: readonly string[];
+  },
   signal: AbortSignal | undefined,
 ): Promise<Fault> {
   switch (meeting.cause) {
@@ -451,7 +456,8 @@ async function explainMissedMeeting(
       // A login that closed the channel may still be ending on its own: give it a moment,
       // so that its own status can explain what happened.
       if (await settledWithin(login.status, LOGIN_GRACE_MS)) {
-        return explainLoginEnd(options, await login.status);
+        const said = await login.lastWords?.() ?? "";
+        return explainLoginEnd({ ...options, starter }, await login.status, said);
       }
       return FAULTS.loginChannelClosed.raise(
         formatBlock(options.login),

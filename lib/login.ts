@@ -17,6 +17,7 @@ import type { StepLog } from "./log.ts";
 import { formatBlock } from "./outcome.ts";
 import { type ProcessTree, stopRole } from "./process_tree.ts";
 import { shellQuote } from "./shell_quote.ts";
+import { shownSafely } from "./control_lines.ts";
 
 /** How socketpipe is started on the remote host when `-x` is not given. */
 export const DEFAULT_REMOTE_SOCKETPIPE: readonly string[] = ["socketpipe"];
@@ -51,6 +52,11 @@ export interface LoginConnection {
   readonly writable: WritableStream<Uint8Array>;
   /** Resolves when the login has ended. */
   readonly status: Promise<CommandStatus>;
+  /**
+   * The last line the login wrote on its stderr (ssh's own cause, when ssh failed), shown
+   * safely; "" when it wrote none. Waits a moment for the stream to end first.
+   */
+  lastWords?(): Promise<string>;
   /** Sends a signal; ignores a login that has already ended. */
   kill(signal: Deno.Signal): void;
   /** Stops the login and every process it started (an ssh ProxyCommand, a wrapper's children). */
@@ -105,7 +111,7 @@ export function startLogin(
       args: argv.slice(1),
       stdin: "piped",
       stdout: "piped",
-      stderr: options.onStderr ? "piped" : "inherit",
+      stderr: "piped",
       env: { ...loginEnvironment(), ...tree.environment("login") },
       clearEnv: true,
     });
@@ -115,12 +121,21 @@ export function startLogin(
     const cause = statusOfSpawnFailure(error).failedToStart ?? String(error);
     return FAULTS.loginCouldNotStart.raise(formatBlock(options.login), cause);
   }
-  if (options.onStderr) relay(child.stderr, options.onStderr);
+  const tail = new StderrTail();
+  const relayed = relay(child.stderr, (bytes) => {
+    tail.take(bytes);
+    if (options.onStderr) options.onStderr(bytes);
+    else writeAll(Deno.stderr, bytes);
+  });
   const status = statusOfChild(child);
   return {
     readable: child.stdout,
     writable: child.stdin,
     status,
+    lastWords: async () => {
+      await settledWithin(relayed, STDERR_GRACE_MS);
+      return tail.lastLine();
+    },
     kill(signal) {
       try {
         child.kill(signal);
@@ -130,6 +145,41 @@ export function startLogin(
     },
     stop: () => stopRole(tree, "login", status),
   };
+}
+
+/** How long the login's stderr may stay open after the login ended (a ProxyCommand's). */
+const STDERR_GRACE_MS = 300;
+
+/** How much of the login's stderr is kept to explain its end. */
+const TAIL_BYTES = 4096;
+
+/** The end of what the login wrote on its stderr. */
+class StderrTail {
+  #kept = new Uint8Array(0);
+
+  take(bytes: Uint8Array): void {
+    const joined = new Uint8Array(this.#kept.length + bytes.length);
+    joined.set(this.#kept);
+    joined.set(bytes, this.#kept.length);
+    this.#kept = joined.slice(-TAIL_BYTES);
+  }
+
+  /** The last non-empty line, without ssh's carriage returns, shown safely and kept short. */
+  lastLine(): string {
+    const lines = new TextDecoder().decode(this.#kept).split(/\r?\n/)
+      .map((line) => line.replace(/\r/g, "").trim()).filter((line) => line !== "");
+    const last = shownSafely(lines.at(-1) ?? "");
+    return last.length > 200 ? `${last.slice(0, 200)}…` : last;
+  }
+}
+
+/** Writes all of `bytes` to `file`; a stderr that is gone takes nothing. */
+function writeAll(file: { writeSync(bytes: Uint8Array): number }, bytes: Uint8Array): void {
+  try {
+    for (let done = 0; done < bytes.length;) done += file.writeSync(bytes.subarray(done));
+  } catch {
+    // Nowhere to write.
+  }
 }
 
 /** Passes every chunk of `stream` to `take` until it ends. */
@@ -154,25 +204,74 @@ function loginEnvironment(): Record<string, string> {
 }
 
 /**
- * Explains a login that ended before the remote half connected: the remote socketpipe
- * not found (127), the login itself failing (255, as ssh does), or anything else.
+ * Explains a login that ended before the remote half connected, by its status and the last
+ * line it wrote (`said`): for ssh (status 255) the line names its cause, and the hint fits
+ * it (a refused key is not tried again; only a dropped login is); a bootstrap that a login
+ * could not run as a shell command line (127 with `starter`); a runtime the remote host
+ * cannot execute (126 with `starter`); the remote socketpipe not found (127).
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { explainLoginEnd } from "./login.ts";
- * explainLoginEnd({ login: ["ssh", "host"], remote: ["true"] },
- *   { status: 127, signal: null, failedToStart: null }).line;
- * // "login { ssh host }: remote socketpipe { socketpipe } not found (status 127); …"
+ * const refused = explainLoginEnd({ login: ["ssh", "host"], remote: ["true"] },
+ *   { status: 255, signal: null, failedToStart: null }, "me@host: Permission denied (publickey).");
+ * assert.match(refused.line, /^login \{ ssh host \} was refused: me@host: Permission denied/);
+ * assert.doesNotMatch(refused.line, /try again/);
  * ```
  */
-export function explainLoginEnd(options: LoginOptions, status: CommandStatus): Fault {
+export function explainLoginEnd(
+  options: LoginOptions,
+  status: CommandStatus,
+  said = "",
+): Fault {
   const login = formatBlock(options.login);
   const remoteHalf = formatBlock(options.remoteSocketpipe ?? DEFAULT_REMOTE_SOCKETPIPE);
-  if (status.status === 127) return FAULTS.remoteSocketpipeNotFound.raise(login, remoteHalf);
-  if (status.status === 255) {
-    return FAULTS.loginFailed.raise(login, options.login.map(shellQuote).join(" "));
+  const words = options.login.map(shellQuote).join(" ");
+  if (options.starter && status.status === 127) {
+    return FAULTS.loginRunsNoShell.raise(login);
   }
+  if (options.starter && status.status === 126) {
+    return FAULTS.runtimeNotExecutable.raise(login, said);
+  }
+  if (status.status === 127) return FAULTS.remoteSocketpipeNotFound.raise(login, remoteHalf);
+  if (status.status === 255) return explainSshFailure(login, words, said);
   return FAULTS.loginEndedEarly.raise(login, describeStatus(status), remoteHalf);
+}
+
+/** ssh's own causes (its last line) and the fault each one is. */
+const SSH_CAUSES: [RegExp, (login: string, words: string, said: string) => Fault][] = [
+  [
+    /Permission denied|Too many authentication failures|Authentication failed/i,
+    (login, _, said) => FAULTS.loginRefused.raise(login, said),
+  ],
+  [/Could not resolve hostname|Name or service not known|Temporary failure in name resolution/i, (
+    login,
+    _,
+    said,
+  ) => FAULTS.loginUnknownHost.raise(login, said)],
+  [
+    /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/i,
+    (login, _, said) => FAULTS.loginHostKeyRejected.raise(login, said),
+  ],
+  [/Connection refused|Connection timed out|No route to host|Network is unreachable/i, (
+    login,
+    _,
+    said,
+  ) => FAULTS.loginUnreachable.raise(login, said)],
+  [/kex_exchange_identification|Connection closed by|Connection reset by|banner exchange/i, (
+    login,
+    _,
+    said,
+  ) => FAULTS.loginDropped.raise(login, said)],
+];
+
+function explainSshFailure(login: string, words: string, said: string): Fault {
+  if (said === "") return FAULTS.loginSessionEnded.raise(login);
+  for (const [pattern, fault] of SSH_CAUSES) {
+    if (pattern.test(said)) return fault(login, words, said);
+  }
+  return FAULTS.loginFailed.raise(login, words, said);
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * Fast end-to-end tests through a local login (`-l { env }`): everything that is not
+ * Fast end-to-end tests through a local login (`-l { sh -c 'eval "$*"' sh }`): everything that is not
  * about ssh itself.
  */
 import assert from "node:assert/strict";
@@ -436,4 +436,36 @@ pathTest("a remote half run without -A names the missing permission, not -h", as
     run.errorLines[0],
     /^socketpipe: remote half: connect: the remote half may not connect back \(Requires net access to "127\.0\.0\.1:\d+"\); run it with every permission, e\.g\. -x \{ deno run -A main\.ts \}$/,
   );
+});
+
+Deno.test("-l { env } with provisioning says the login must run a shell command line, and what to use", async () => {
+  const run = await runCliOnDefaultPath([
+    ...block("-i", "true"),
+    ...block("-l", "env"),
+    ...block("-r", "cat"),
+  ]);
+  assert.equal(run.code, 2);
+  assert.deepEqual(run.errorLines, [
+    "socketpipe: login { env } could not run the bootstrap (status 127): the login must run its " +
+    "words as a shell command line, as ssh does; on this host use -l { sh -c 'eval \"$*\"' sh }, " +
+    "or start an installed socketpipe with -x { … }",
+  ]);
+});
+
+Deno.test("the demo prints exactly the command line it runs", async () => {
+  const demo = await Deno.readTextFile(`${REPO}/tests/demo.sh`);
+  // The line it prints is made from the very words it runs ("$@"), never typed twice.
+  assert.match(demo, /^echo "socketpipe\$\(quoted "\$@"\)"$/m);
+  assert.match(demo, /^deno run -A --quiet "\$repo\/main\.ts" "\$@"/m);
+  const quoted = demo.slice(demo.indexOf("quoted() {"), demo.indexOf("\n}\n") + 3);
+  const words = ["-l", "{", "sh", "-c", 'eval "$*"', "sh", "}", "it's"];
+  const shown = await new Deno.Command("sh", {
+    args: ["-c", `${quoted}\nquoted "$@"`, "sh", ...words],
+    stdout: "piped",
+  }).output();
+  const back = await new Deno.Command("sh", {
+    args: ["-c", `for w in${text(shown.stdout)}; do printf '%s\\n' "$w"; done`],
+    stdout: "piped",
+  }).output();
+  assert.deepEqual(text(back.stdout).trimEnd().split("\n"), words);
 });

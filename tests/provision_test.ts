@@ -380,3 +380,30 @@ provisionTest(
     assert.deepEqual(left, [], "the hung runtime is gone within 5 s of the run's end");
   },
 );
+
+provisionTest(
+  {
+    name: "provision: a cache on a noexec mount gets a line naming it, not the same-version hint",
+    ignore: Deno.uid() !== 0,
+  },
+  async () => {
+    const cache = await freshCache();
+    // The remote session alone sees a noexec tmpfs on the cache directory.
+    const before = [
+      "unshare",
+      "-m",
+      "sh",
+      "-c",
+      shellQuote('mount -t tmpfs -o noexec tmpfs "$0" && exec "$@"'),
+      cache,
+    ];
+    const run = await transfer([`XDG_CACHE_HOME=${cache}`, `PATH=${BARE_PATH}`], { before });
+    assert.equal(run.code, 2);
+    assert.match(
+      run.errorLines.at(-1) ?? "",
+      /^socketpipe: login \{ ssh .* \}: the remote host cannot execute socketpipe's runtime in its cache \(status 126: .*Permission denied; a noexec home\?\)/,
+    );
+    assert.doesNotMatch(run.stderr, /same version/);
+    await Deno.remove(cache, { recursive: true });
+  },
+);

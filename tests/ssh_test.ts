@@ -378,7 +378,7 @@ sshTest(
 );
 
 sshTest(
-  "login failure (nothing listening): exit 2 and a line saying the login failed",
+  "login failure (nothing listening): exit 2 and a line naming ssh's cause, with no retry hint",
   async () => {
     const closedPort = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const port = closedPort.addr.port;
@@ -393,8 +393,83 @@ sshTest(
     assert.equal(run.errorLines.length, 1, run.stderr);
     assert.match(
       run.errorLines[0],
-      /^socketpipe: login \{ ssh .* \} failed \(status 255\); check that the login alone works/,
+      /^socketpipe: login \{ ssh .* \}: no ssh server could be reached \(ssh: connect to host 127\.0\.0\.1 port \d+: Connection refused\); check the host, its ssh port and the network$/,
     );
+  },
+);
+
+sshTest(
+  "a refused login (no key the server takes): the line says refused, and not to try again",
+  async () => {
+    const keyless = [
+      "ssh",
+      "-F",
+      "/dev/null",
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      "StrictHostKeyChecking=no",
+      "-o",
+      "UserKnownHostsFile=/dev/null",
+      "-o",
+      "IdentitiesOnly=yes",
+      "-o",
+      "IdentityFile=none",
+      "-p",
+      String(sshd!.port),
+      "127.0.0.1",
+    ];
+    const run = await runCli([
+      ...block("-i", "true"),
+      ...block("-l", ...keyless),
+      ...REMOTE_HALF,
+      ...block("-r", "cat"),
+    ]);
+    assert.equal(run.code, 2);
+    assert.equal(run.errorLines.length, 1, run.stderr);
+    assert.match(
+      run.errorLines[0],
+      /^socketpipe: login \{ ssh .* \} was refused: .*Permission denied/,
+    );
+    assert.doesNotMatch(run.errorLines[0], /try again|MaxStartups/);
+  },
+);
+
+sshTest(
+  "a host name that does not resolve: the line names the name, not a busy sshd",
+  async () => {
+    const run = await runCli([
+      ...block("-i", "true"),
+      ...block("-l", ...sshd!.login.slice(0, -1), "-o", "HostName=nonexistent.invalid", "testhost"),
+      ...REMOTE_HALF,
+      ...block("-r", "cat"),
+    ]);
+    assert.equal(run.code, 2);
+    assert.equal(run.errorLines.length, 1, run.stderr);
+    assert.match(
+      run.errorLines[0],
+      /^socketpipe: login \{ ssh .* \}: the host name does not resolve \(ssh: Could not resolve hostname nonexistent\.invalid/,
+    );
+    assert.doesNotMatch(run.errorLines[0], /try again|MaxStartups/);
+  },
+);
+
+sshTest(
+  "a remote session killed before the remote half connected: the line says so, not a busy sshd",
+  async () => {
+    const run = await runCli([
+      ...block("-i", "true"),
+      ...LOGIN,
+      ...block("-x", "sh", "-c", "kill -KILL $$"),
+      ...block("-r", "cat"),
+    ]);
+    assert.equal(run.code, 2);
+    assert.equal(run.errorLines.length, 1, run.stderr);
+    assert.match(
+      run.errorLines[0],
+      /^socketpipe: login \{ ssh .* \} ended \(status 255\) before the remote half connected, and said nothing: the remote session was ended/,
+    );
+    assert.doesNotMatch(run.errorLines[0], /MaxStartups/);
   },
 );
 
