@@ -1,4 +1,5 @@
 /** How a command ended. */
+import { messageOf } from "./errors.ts";
 export interface CommandStatus {
   /** The status a shell would show: the exit code, or 128 + N after signal N. */
   status: number;
@@ -160,8 +161,7 @@ export function statusOfSpawnFailure(error: unknown): CommandStatus {
   if (error instanceof Deno.errors.PermissionDenied) {
     return { status: 126, signal: null, failedToStart: "not executable (permission denied)" };
   }
-  const reason = error instanceof Error ? error.message : String(error);
-  return { status: 126, signal: null, failedToStart: reason };
+  return { status: 126, signal: null, failedToStart: messageOf(error) };
 }
 
 /**

@@ -8,6 +8,7 @@
 import { closeQuietly } from "./conn_io.ts";
 import { proveAsConnector } from "./handshake.ts";
 import { isLoopback, isOneOf } from "./host_identity.ts";
+import { messageOf } from "./errors.ts";
 
 /** What {@link dialListener} needs. */
 export interface DialOptions {
@@ -96,7 +97,7 @@ export async function dialListener(options: DialOptions): Promise<Deno.TcpConn> 
     try {
       conn = await connectWithTimeout(address, options.port, timeoutMs);
     } catch (error) {
-      failures.push(`${where}: ${error instanceof Error ? error.message : String(error)}`);
+      failures.push(`${where}: ${messageOf(error)}`);
       continue;
     }
     const result = await proveAsConnector(conn, options.token, timeoutMs);

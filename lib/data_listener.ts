@@ -1,5 +1,6 @@
 import { closeQuietly } from "./conn_io.ts";
 import { proveAsListener } from "./handshake.ts";
+import { messageOf } from "./errors.ts";
 
 /** How {@link acceptAuthenticated} treats the connections it receives. */
 export interface AcceptOptions {
@@ -64,9 +65,7 @@ export function openDataListener(place: ListenPlace = {}): Deno.TcpListener {
     : "a port the kernel chooses";
   const cause = failure instanceof Deno.errors.AddrInUse
     ? "every port is in use"
-    : failure instanceof Error
-    ? failure.message
-    : String(failure);
+    : messageOf(failure);
   throw new Error(`cannot listen on ${place.bind ?? "every interface"}, ${where}: ${cause}`);
 }
 

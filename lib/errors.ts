@@ -29,11 +29,14 @@ export class UsageError extends Error {
  * import { messageOf } from "./errors.ts";
  * messageOf(new Error("a\nb")); // "a b"
  * messageOf(new Error("Broken pipe (os error 32)")); // "broken pipe"
+ * messageOf(new Error("connect: Connection refused (os error 111)")); // "connect: Connection refused"
  * ```
  */
 export function messageOf(error: unknown): string {
   const text = (error instanceof Error ? error.message : String(error))
     .replace(/\s*\n\s*/g, " ").trim();
   const system = text.match(/^(.*?)\s*\(os error \d+\)$/);
-  return system ? system[1].charAt(0).toLowerCase() + system[1].slice(1) : text;
+  if (system) return system[1].charAt(0).toLowerCase() + system[1].slice(1);
+  // A system error quoted inside a longer message loses its number too.
+  return text.replace(/\s*\(os error \d+\)/g, "");
 }

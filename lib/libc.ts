@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { messageOf } from "./errors.ts";
 
 const SYMBOLS = {
   posix_spawnp: {
@@ -99,7 +100,7 @@ export function libc(): Libc | null {
   try {
     loaded = Deno.dlopen("libc.so.6", SYMBOLS).symbols;
   } catch (error) {
-    loadError = `libc could not be loaded: ${error instanceof Error ? error.message : error}`;
+    loadError = `libc could not be loaded: ${messageOf(error)}`;
   }
   return loaded;
 }

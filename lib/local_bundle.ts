@@ -7,6 +7,7 @@
  * @module
  */
 import { toHex } from "./hex.ts";
+import { messageOf } from "./errors.ts";
 
 /** One version of socketpipe as a single JavaScript file. */
 export interface Bundle {
@@ -50,7 +51,7 @@ async function bundleAt(path: string): Promise<Bundle | string> {
     const bytes = await Deno.readFile(path);
     return { bytes, sha256: await sha256Hex(bytes), origin: path };
   } catch (error) {
-    return `cannot read the bundle ${path}: ${(error as Error).message}`;
+    return `cannot read the bundle ${path}: ${messageOf(error)}`;
   }
 }
 

@@ -11,3 +11,11 @@ Deno.test("messageOf: one line; a system error named as strerror names it, witho
   assert.equal(messageOf("plain"), "plain");
   assert.equal(messageOf(new Error("Options (see -h)")), "Options (see -h)");
 });
+
+Deno.test("messageOf drops a system error's number wherever it sits in the message", () => {
+  assert.equal(
+    messageOf(new Error("127.0.0.1:9: Connection refused (os error 111); 10.0.0.1:9: x")),
+    "127.0.0.1:9: Connection refused; 10.0.0.1:9: x",
+  );
+  assert.equal(messageOf(new Error("Connection refused (os error 111)")), "connection refused");
+});
