@@ -43,6 +43,13 @@ function fault<A extends unknown[]>(
   };
 }
 
+/**
+ * What a failed meeting says after the other way to meet: when both fail, trying the other
+ * again cannot help (the two hints would send the user back and forth).
+ */
+const NO_ROUTE = "if neither way works, the hosts have no direct route, as through an ssh " +
+  "bastion: socketpipe needs one; use a plain ssh pipe there";
+
 /** Exit status of a setup or transport failure. */
 export const TRANSPORT_STATUS = 2;
 
@@ -192,7 +199,7 @@ export const FAULTS = {
     [
       "connect",
       "could not connect back (192.0.2.7:40000: connection refused); " +
-      "name a reachable address with -h, or let the remote host listen: --listen remote",
+      `name a reachable address with -h, or let the remote host listen: --listen remote (${NO_ROUTE})`,
     ],
   ),
   noSessionLine: fault(
@@ -204,7 +211,7 @@ export const FAULTS = {
     TRANSPORT_STATUS,
     (tried: string) =>
       `could not connect back (${tried}); name a reachable address with -h, ` +
-      `or let the remote host listen: --listen remote`,
+      `or let the remote host listen: --listen remote (${NO_ROUTE})`,
     ["192.0.2.7:40000: connection refused"],
   ),
   connectBackRefused: fault(
@@ -218,7 +225,7 @@ export const FAULTS = {
     TRANSPORT_STATUS,
     (tried: string) =>
       `connect: could not reach the remote half's listener (${tried}); ` +
-      `name its address with -h, or let this host listen: --listen local`,
+      `name its address with -h, or let this host listen: --listen local (${NO_ROUTE})`,
     ["192.0.2.9:40000: no answer within 5 s"],
   ),
   remoteListenerRefused: fault(

@@ -237,6 +237,31 @@ meetingTest(
   },
 );
 
+meetingTest(
+  "no direct route either way (as behind a bastion): each way's line says that trying the other cannot help once both fail",
+  async () => {
+    const port = nextPort++;
+    const openLocal = await rejectInbound(net!.localNs, net!.localLink, port);
+    const openRemote = await rejectInbound(net!.remoteNs, net!.remoteLink, port);
+    try {
+      const noRoute =
+        /if neither way works, the hosts have no direct route, as through an ssh bastion: socketpipe needs one; use a plain ssh pipe there/;
+      const normal = await transfer(["--port", String(port)]);
+      assert.equal(normal.code, 2, normal.stderr);
+      assert.match(normal.stderr, /could not connect back .*--listen remote/);
+      assert.match(normal.stderr, noRoute);
+      const reversed = await transfer(["--listen", "remote", "--port", String(port)]);
+      assert.equal(reversed.code, 2, reversed.stderr);
+      assert.match(reversed.stderr, /could not reach the remote half's listener .*--listen local/);
+      assert.match(reversed.stderr, noRoute);
+      assert.doesNotMatch(normal.stderr + reversed.stderr, /os error/);
+    } finally {
+      await openRemote();
+      await openLocal();
+    }
+  },
+);
+
 meetingTest("--port N-M takes the first free port of the range, on either side", async () => {
   const first = nextPort;
   nextPort += 4;
