@@ -68,7 +68,9 @@ export const streamPath: DataPath = {
     const transfer = copyBothWays(
       conn,
       wiring.output ? child?.stdout : undefined,
-      wiring.input ? child?.stdin : undefined,
+      // A command that never started reads nothing, as a pipe with no reader: the sender
+      // must learn it at once, not have its stream drained for ever.
+      wiring.input ? child?.stdin ?? noReader() : undefined,
     );
     // As a pipe's writer is done only when its last reader is: a background reader that
     // has the input still to read (or is still reading it) keeps the run from its report,
@@ -85,6 +87,15 @@ export const streamPath: DataPath = {
 };
 
 type Stdio = Pick<Deno.CommandOptions, "stdin" | "stdout" | "stderr">;
+
+/** A sink nobody reads: every write fails, as a write to a pipe whose reader is gone. */
+function noReader(): WritableStream<Uint8Array> {
+  return new WritableStream({
+    write() {
+      throw new Deno.errors.BrokenPipe("the command never started");
+    },
+  });
+}
 
 function startCommand(
   argv: readonly string[],
