@@ -42,7 +42,11 @@ export interface RunReport {
 export interface Outcome {
   /** 0, 2 for a transport failure, else the rightmost failing command's status. */
   status: number;
-  /** One line per failure, in input → remote → output order; empty on success. */
+  /**
+   * One line per failure, cause first: bytes lost between the hosts, then the commands
+   * that failed on their own (input → remote → output), then the writers their end cut
+   * off (SIGPIPE); empty on success.
+   */
   messages: string[];
 }
 
@@ -68,8 +72,8 @@ function failed(role: RoleReport | undefined): role is RoleReport {
  * command (in input → remote → output order) that did not exit 0 gives the status, a
  * SIGPIPE included, as in a shell; a transport fault (a lost or truncated stream, a
  * missing report) overrides with 2, since then no command's status can be trusted to
- * describe the data. Every failure gets its own line; a SIGPIPE line names the reader
- * that stopped early.
+ * describe the data. Every failure gets its own line, cause first; a SIGPIPE line names
+ * the reader that stopped early.
  *
  * @example
  * ```ts
@@ -88,7 +92,8 @@ function failed(role: RoleReport | undefined): role is RoleReport {
 export function decideOutcome(report: RunReport): Outcome {
   const { input, remote, output, local } = report;
   const transport: string[] = [];
-  const commands: { line: string; status: number }[] = [];
+  /** Each failed command's line; `consequence`: its reader's end cut it off. */
+  const commands: { line: string; status: number; consequence: boolean }[] = [];
 
   if (report.transportError) transport.push(FAULTS.dataConnection.line(report.transportError));
   if (!remote) {
@@ -109,7 +114,11 @@ export function decideOutcome(report: RunReport): Outcome {
     const reader = remote
       ? { role: "remote", argv: remote.argv, took: remote.counts.delivered }
       : null;
-    commands.push({ line: commandLine("input", input, reader), status: input.status.status });
+    commands.push({
+      line: commandLine("input", input, reader),
+      status: input.status.status,
+      consequence: isCutOff(input),
+    });
   }
   if (remoteAsInPipe && failed(remoteAsInPipe)) {
     const remote = remoteAsInPipe;
@@ -124,6 +133,7 @@ export function decideOutcome(report: RunReport): Outcome {
     commands.push({
       line: commandLine("remote", remote, reader) + taken + hint,
       status: remote.status.status,
+      consequence: isCutOff(remote),
     });
   }
   if (failed(output)) {
@@ -131,10 +141,17 @@ export function decideOutcome(report: RunReport): Outcome {
     commands.push({
       line: commandLine("output", output, null) + taken,
       status: output.status.status,
+      consequence: false,
     });
   }
 
-  const messages = [...commands.map((command) => command.line), ...transport];
+  // Cause first: bytes lost between the hosts explain the commands' ends; a command that
+  // failed on its own explains the writers its end cut off.
+  const causes = commands.filter((command) => !command.consequence);
+  const consequences = commands.filter((command) => command.consequence);
+  const messages = [...transport, ...causes, ...consequences].map((entry) =>
+    typeof entry === "string" ? entry : entry.line
+  );
   if (transport.length) return { status: TRANSPORT_STATUS, messages };
   if (commands.length) return { status: commands[commands.length - 1].status, messages };
   return { status: 0, messages: [] };
@@ -198,8 +215,12 @@ function commandLine(
     `after ${reader.took} bytes`;
 }
 
+/**
+ * What a command that failed took of its input, when it did not take all of it. Nothing
+ * was lost between the hosts (that is the data connection's line): the command stopped.
+ */
 function takenClause(delivered: number, available: number): string {
   return delivered < available
-    ? ` after taking ${delivered} of ${available} bytes: stream truncated`
+    ? ` after reading ${delivered} of the ${available} bytes that arrived for it`
     : "";
 }

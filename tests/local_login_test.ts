@@ -469,3 +469,39 @@ Deno.test("the demo prints exactly the command line it runs", async () => {
   }).output();
   assert.deepEqual(text(back.stdout).trimEnd().split("\n"), words);
 });
+
+pathTest(
+  "a remote command that is not found is the first line; the input it cut off comes after",
+  async () => {
+    const run = await runCli([
+      ...block("-i", "yes"),
+      ...LOCAL_LOGIN,
+      ...block("-r", "socketpipe-no-such-command"),
+    ]);
+    assert.equal(run.code, 127);
+    assert.equal(run.errorLines.length, 2, run.stderr);
+    assert.equal(
+      run.errorLines[0],
+      "socketpipe: remote command { socketpipe-no-such-command } could not start: not found on the remote host",
+    );
+    assert.match(run.errorLines[1], /^socketpipe: input command \{ yes \} killed by SIGPIPE/);
+  },
+);
+
+pathTest(
+  "a remote command that exits 1 without reading all is told by what it read, not as a truncated stream",
+  async () => {
+    const run = await runCli([
+      ...block("-i", "head", "-c", "10000000", "/dev/zero"),
+      ...LOCAL_LOGIN,
+      ...block("-r", "sh", "-c", "head -c 10 >/dev/null; exit 1"),
+    ]);
+    assert.equal(run.code, 1);
+    assert.match(
+      run.errorLines[0],
+      /^socketpipe: remote command \{ sh -c 'head -c 10 >\/dev\/null; exit 1' \} exited with status 1 after reading \d+ of the \d+ bytes that arrived for it$/,
+    );
+    assert.doesNotMatch(run.stderr, /truncated/);
+    assert.match(run.errorLines[1], /^socketpipe: input command \{ head .* \} killed by SIGPIPE/);
+  },
+);

@@ -102,14 +102,14 @@ Deno.test("the rightmost failing command gives the status, as in set -o pipefail
   );
 });
 
-Deno.test("a remote command that dies mid-stream is reported with what it took: stream truncated", () => {
+Deno.test("a remote command that dies mid-stream is reported with what it read, not as a truncated stream", () => {
   const outcome = decideOutcome(report((r) => {
     r.remote!.status = sigkill;
     r.remote!.counts.delivered = 30;
   }));
   assert.equal(outcome.status, 137);
   assert.deepEqual(outcome.messages, [
-    "remote command { gzip } killed by SIGKILL after taking 30 of 100 bytes: stream truncated",
+    "remote command { gzip } killed by SIGKILL after reading 30 of the 100 bytes that arrived for it",
   ]);
 });
 
@@ -140,14 +140,16 @@ Deno.test("exit 2 when the remote half vanished, even if every local command exi
   });
 });
 
-Deno.test("exit 2 when the data connection failed, with the command failures also named", () => {
+Deno.test("exit 2 when the data connection failed, named first, with the command failures after it", () => {
   const outcome = decideOutcome(report((r) => {
     r.transportError = "receiving failed after 10 bytes: Connection reset by peer";
     r.output!.status = exited(1);
   }));
   assert.equal(outcome.status, 2);
   assert.equal(outcome.messages.length, 2);
-  assert.match(outcome.messages[1], /^data connection: receiving failed after 10 bytes/);
+  // A stream cut between the hosts explains an output that then failed (gunzip: unexpected
+  // end of file), not the other way round.
+  assert.match(outcome.messages[0], /^data connection: receiving failed after 10 bytes/);
 });
 
 Deno.test("a command that could not start is named with why", () => {
@@ -159,4 +161,27 @@ Deno.test("a command that could not start is named with why", () => {
     outcome.messages[0],
     /^remote command \{ gzip \} could not start: not found on the remote host/,
   );
+});
+
+Deno.test("the cause comes first: the remote command that could not start, then the input it cut off", () => {
+  const outcome = decideOutcome(report((r) => {
+    r.input = { ...r.input!, status: sigpipe, cutOff: true };
+    r.remote!.status = { status: 127, signal: null, failedToStart: "not found" };
+    r.remote!.counts.delivered = 0;
+  }));
+  assert.equal(outcome.status, 127);
+  assert.deepEqual(outcome.messages, [
+    "remote command { gzip } could not start: not found on the remote host",
+    "input command { tar cf - . } killed by SIGPIPE: the remote command { gzip } stopped reading after 0 bytes",
+  ]);
+});
+
+Deno.test("the cause comes first: bytes lost between the hosts, then what the commands did", () => {
+  const outcome = decideOutcome(report((r) => {
+    r.remote!.counts.received = 60;
+    r.output!.status = exited(1);
+  }));
+  assert.equal(outcome.status, 2);
+  assert.match(outcome.messages[0], /^data connection: stream truncated: input sent 100 bytes/);
+  assert.match(outcome.messages[1], /^output command \{ dd of=x \} exited with status 1/);
 });
