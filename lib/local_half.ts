@@ -241,7 +241,8 @@ async function runInTree(
   const choose = () => chooseDataPath(options.copy ?? false, seams.dataPath);
   const clock = watchData(options, control);
   const failed = (fault: Fault) => ({
-    ...resultOfFault(fault, choose().path.name),
+    // Every fault here comes before the data path ran: the report names none.
+    ...resultOfFault(fault, "none"),
     durations: clock.finish(),
   });
 

@@ -80,6 +80,8 @@ Options:
   --report file   at the end, write the result as one JSON object to file (- for
                   stderr): exit status, messages, each command's argv and status, both
                   halves' byte counts, data path, setup and transfer seconds; "version": 1.
+                  Scripts: --report /dev/fd/3 3>report.json (or 3>&1 into jq) keeps it
+                  apart from the commands' stderr.
   --copy          move the data through socketpipe (the stream path) instead of handing
                   the socket itself to the commands (the zero-copy path, the default on
                   Linux when FFI is permitted, e.g. with deno run -A).

@@ -250,7 +250,11 @@ Deno.test("--report -: one JSON object whose fields match the exit status and th
       assert.equal(report.remote.status.status, 0);
     }
     if (name === "a command fails") assert.equal(report.remote.status.status, 3);
-    if (name === "the login fails") assert.equal(report.remote, null);
+    if (name === "the login fails") {
+      assert.equal(report.remote, null);
+      assert.equal(report.dataPath, "none"); // no data path ever ran
+    }
+    if (name === "success") assert.match(report.dataPath, /^(zero-copy|stream)$/);
     if (name === "no data connection within -t") {
       assert.match(report.messages[0], /not finished within 1 s/);
     }
@@ -276,4 +280,32 @@ Deno.test("the library's onProgress: figures while the data flows, and the last 
   assert.equal(last.fraction, 1);
   assert.ok(seen.some((progress) => progress.fraction! > 0 && progress.fraction! < 1));
   assert.ok(result.durations.transferSeconds > 0.5 && result.durations.setupSeconds > 0);
+});
+
+Deno.test("--report /dev/fd/3: a script gets the JSON alone, apart from the commands' stderr", async () => {
+  const args = [
+    "--report",
+    "/dev/fd/3",
+    ...block("-i", "printf", "abc"),
+    ...LOCAL_LOGIN,
+    ...block("-r", "sh", "-c", "echo remote noise >&2; cat; exit 3"),
+    ...block("-o", "sh", "-c", "cat >/dev/null; echo local noise >&2"),
+  ];
+  // As a script writes it: the report into a pipe of its own, stderr left as it is.
+  const script = `${SOCKETPIPE.map(shellQuote).join(" ")} ${
+    args.map(shellQuote).join(" ")
+  } 3>&1 >/dev/null`;
+  const run = await new Deno.Command("sh", {
+    args: ["-c", script],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(run.stdout);
+  const stderr = new TextDecoder().decode(run.stderr);
+  assert.equal(run.code, 3, stderr);
+  const report = JSON.parse(stdout); // the whole of it is the one JSON object
+  assert.equal(report.status, 3);
+  assert.match(stderr, /remote noise/);
+  assert.match(stderr, /local noise/);
+  assert.doesNotMatch(stderr, /"version"/);
 });
