@@ -154,9 +154,9 @@ export interface RunControl {
 export interface SocketpipeResult {
   /** The exit status the command line tool exits with. */
   status: number;
-  /** One line per failure, as printed on stderr; empty on success. */
+  /** One line per failure, as printed on stderr, cause first; empty on success. */
   messages: string[];
-  /** The data path that moved the bytes. */
+  /** The data path that moved the bytes: "zero-copy" or "stream"; "none" if none ran. */
   dataPath: string;
   /** How the input command ended, if there was one and it ran. */
   input?: RoleReport;

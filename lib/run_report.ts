@@ -18,7 +18,7 @@ export const REPORT_VERSION = 1;
  * ```ts
  * import { runReport } from "./run_report.ts";
  * const report = runReport({
- *   status: 2, messages: ["login { ssh h } failed (status 255); …"], dataPath: "zero-copy",
+ *   status: 2, messages: ["login { ssh h } failed (status 255); …"], dataPath: "none",
  *   remote: null, local: { sent: 0, received: 0, delivered: 0 },
  *   durations: { setupSeconds: 0.3, transferSeconds: 0 },
  * });
