@@ -15,7 +15,7 @@ import {
 import { type Fault, FAULTS } from "./faults.ts";
 import type { StepLog } from "./log.ts";
 import { formatBlock } from "./outcome.ts";
-import { type ProcessTree, stopRole } from "./process_tree.ts";
+import { type ProcessTree, RUN_VARIABLE, stopRole } from "./process_tree.ts";
 import { shellQuote } from "./shell_quote.ts";
 import { shownSafely } from "./control_lines.ts";
 
@@ -34,6 +34,8 @@ export interface LoginOptions {
   verbose?: boolean;
   /** Words that start the remote half in place of `-x` (a provisioning bootstrap). */
   starter?: readonly string[];
+  /** The run's name, given to the remote half as `SOCKETPIPE_RUN` (see ProcessTree). */
+  run?: string;
   /**
    * Takes what the login writes on its stderr (the remote host's lines), instead of its
    * going straight to this process's stderr: for a progress meter that must step aside.
@@ -76,7 +78,10 @@ export interface LoginConnection {
  * ```
  */
 export function loginInvocation(options: LoginOptions): string[] {
+  // `env` names the run there in every login shell (csh's too, which has no `VAR=x cmd`).
+  const named = options.run ? ["env", `${RUN_VARIABLE}=${options.run}`] : [];
   const remoteHalf = [
+    ...named,
     ...(options.starter ?? options.remoteSocketpipe ?? DEFAULT_REMOTE_SOCKETPIPE),
     "-s",
     ...(options.verbose ? ["-v"] : []),
@@ -101,7 +106,7 @@ export function startLogin(
   log: StepLog,
   tree: ProcessTree,
 ): LoginConnection | Fault {
-  const argv = loginInvocation(options);
+  const argv = loginInvocation({ ...options, run: tree.run });
   log.step(
     `login: ${[...options.login.map(shellQuote), ...argv.slice(options.login.length)].join(" ")}`,
   );

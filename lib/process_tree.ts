@@ -27,7 +27,11 @@ import { startWatchdog, type Watchdog } from "./watchdog.ts";
 const PR_SET_CHILD_SUBREAPER = 36;
 const WNOHANG = 1;
 /** The environment variable that names a run and role in every command it starts. */
-const RUN_VARIABLE = "SOCKETPIPE_RUN";
+/** The variable that names a command's run and role: `SOCKETPIPE_RUN=<run>:<role>`. */
+export const RUN_VARIABLE = "SOCKETPIPE_RUN";
+
+/** The remote half's one role. */
+const REMOTE_ROLE = "remote";
 
 let subreaper: boolean | null = null;
 
@@ -70,6 +74,22 @@ export interface ProcessTreeOptions {
    * @default {false}
    */
   endWithParent?: boolean;
+  /**
+   * The run's name, for `SOCKETPIPE_RUN`: the local half's, passed to the remote half, so
+   * that both hosts name one run alike (eight hex digits; another value is ignored).
+   * @default {a new random name}
+   */
+  run?: string;
+  /**
+   * The only role of this tree's processes (the remote half's "remote"): its marks alone
+   * are its own, so that on one host (a local login) neither half claims the other's.
+   */
+  role?: string;
+}
+
+/** Whether `run` can name a run: eight hex digits, as {@link ProcessTree} makes them. */
+export function isRunName(run: string | undefined): run is string {
+  return run !== undefined && /^[0-9a-f]{8}$/.test(run);
 }
 
 /** One process as `/proc` shows it. */
@@ -101,8 +121,12 @@ export class ProcessTree {
 
   constructor(options: ProcessTreeOptions = {}) {
     this.claimOrphans = options.claimOrphans ?? false;
+    this.#run = isRunName(options.run) ? options.run : crypto.randomUUID().slice(0, 8);
+    this.#only = options.role ?? null;
+    // The marker the watchdog looks for: the run's, or with a single role that role's.
+    const marker = `${RUN_VARIABLE}=${this.#run}:${this.#only ?? ""}`;
     this.#watchdog = options.watchdog
-      ? startWatchdog(`${RUN_VARIABLE}=${this.#run}:`, options.endWithParent ?? false)
+      ? startWatchdog(marker, options.endWithParent ?? false)
       : null;
     if (this.#watchdog) this.#helpers.add(this.#watchdog.pid);
   }
@@ -115,7 +139,14 @@ export class ProcessTree {
   #helpers = new Set<number>();
   /** Every process a walk has attributed, by `pid:started`. */
   #seen = new Map<string, string>();
-  readonly #run = crypto.randomUUID().slice(0, 8);
+  readonly #run: string;
+  /** The one role this tree's marks name, if it has only one. */
+  readonly #only: string | null;
+
+  /** The run's name, as `SOCKETPIPE_RUN` gives it (before the colon and the role). */
+  get run(): string {
+    return this.#run;
+  }
 
   /** The environment entry that names this run and `role`, for a command's environment. */
   environment(role: string): Record<string, string> {
@@ -283,7 +314,11 @@ export class ProcessTree {
       const text = Deno.readTextFileSync(`/proc/${pid}/environ`);
       if (text === "") return undefined;
       const entry = text.split("\0").find((variable) => variable.startsWith(prefix));
-      return entry ? entry.slice(prefix.length) : null;
+      const role = entry ? entry.slice(prefix.length) : null;
+      // The other half's mark, on one host: not this tree's. The local half owns every
+      // role but the remote half's.
+      if (this.#only !== null) return role === this.#only ? role : null;
+      return role === REMOTE_ROLE ? null : role;
     } catch {
       return undefined;
     }

@@ -12,7 +12,7 @@ import { StepLog } from "./log.ts";
 import { LoginChannel } from "./login_channel.ts";
 import { applyPeerTimeout } from "./peer_timeout.ts";
 import type { SessionMessage } from "./protocol.ts";
-import { becomeSubreaper, ProcessTree } from "./process_tree.ts";
+import { becomeSubreaper, ProcessTree, RUN_VARIABLE } from "./process_tree.ts";
 import { PROTOCOL_VERSION, VERSION } from "./version.ts";
 
 /** Where the remote half talks to the local half, and how it moves data. */
@@ -89,6 +89,9 @@ export async function serveRemoteHalf(
     claimOrphans: ownProcess,
     watchdog: true,
     endWithParent: ownProcess,
+    // The local half names the run in this half's environment: one name on both hosts.
+    run: ownProcess ? Deno.env.get(RUN_VARIABLE) : undefined,
+    role: "remote",
   });
   try {
     await channel.send({ event: "hello", version: PROTOCOL_VERSION, program: VERSION });

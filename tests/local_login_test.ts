@@ -505,3 +505,17 @@ pathTest(
     assert.match(run.errorLines[1], /^socketpipe: input command \{ head .* \} killed by SIGPIPE/);
   },
 );
+
+pathTest("SOCKETPIPE_RUN names the same run on both hosts, and each command's role", async () => {
+  const run = await runCli([
+    ...block("-i", "sh", "-c", 'echo "$SOCKETPIPE_RUN"'),
+    ...LOCAL_LOGIN,
+    ...block("-r", "sh", "-c", 'cat; echo "$SOCKETPIPE_RUN"'),
+    ...block("-o", "sh", "-c", 'cat; echo "$SOCKETPIPE_RUN"'),
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  const [input, remote, output] = text(run.stdout).trim().split("\n");
+  const name = input.split(":")[0];
+  assert.match(name, /^[0-9a-f]{8}$/);
+  assert.deepEqual([input, remote, output], [`${name}:input`, `${name}:remote`, `${name}:output`]);
+});
