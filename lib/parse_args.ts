@@ -84,12 +84,21 @@ export function parseArgs(argv: readonly string[]): ParsedCommandLine {
       if (value === undefined) throw new UsageError(`${word} needs a value`);
       VALUE_OPTIONS[word as ValueOption](value, options, display);
       index += 2;
+    } else if (word === "-help") {
+      // Not `-h elp`: nobody names a host so.
+      throw new UsageError("unknown option '-help': for help, --help");
     } else if (word.startsWith("-h") || word.startsWith("-t")) {
       const option = word.slice(0, 2);
       once(option);
       const attached = word.slice(2);
       const value = attached !== "" ? attached : argv[index + 1];
-      if (value === undefined) throw new UsageError(`${option} needs a value`);
+      if (value === undefined) {
+        throw new UsageError(
+          option === "-h"
+            ? "-h needs a value: this host's address (-h host); for help, --help"
+            : "-t needs a value: the seconds to wait for the connection (-t 30)",
+        );
+      }
       if (option === "-h") options.host = parseHost(value);
       else options.timeout = parseTimeout(value);
       index += attached !== "" ? 1 : 2;
@@ -187,6 +196,14 @@ function readBlock(
   option: string,
 ): { words: string[]; next: number } {
   if (argv[start] !== "{") {
+    const word = argv[start] ?? "";
+    if (word.startsWith("{")) {
+      // `-r {cat}`: the shell gave one word, as it does for `{cat}` or `{ cat}`.
+      const inside = word.replace(/^\{\s*/, "").replace(/\s*\}$/, "");
+      throw new UsageError(
+        `${option} ${word}: braces must be separate words: ${option} { ${inside || "…"} }`,
+      );
+    }
     throw new UsageError(`${option} must be followed by a block: ${option} { command [args…] }`);
   }
   let depth = 1;
@@ -198,7 +215,11 @@ function readBlock(
       return { words, next: index + 1 };
     }
   }
-  throw new UsageError(`unterminated block after ${option}: missing '}'`);
+  const glued = argv.slice(start + 1).find((word) => word.length > 1 && word.endsWith("}"));
+  throw new UsageError(
+    `unterminated block after ${option}: missing '}'` +
+      (glued ? ` (braces must be separate words: '${glued.slice(0, -1)} }', not '${glued}')` : ""),
+  );
 }
 
 function parseHost(value: string): string {

@@ -80,7 +80,18 @@ const usageErrors: [string, string][] = [
     "-t -1 -i { cat } -l { ssh h } -r { cat }",
     "bad timeout for -t: '-1' (seconds, 0 = wait for ever)",
   ],
-  ["-i { cat } -l { ssh h } -r { cat } -t", "-t needs a value"],
+  [
+    "-i { cat } -l { ssh h } -r { cat } -t",
+    "-t needs a value: the seconds to wait for the connection (-t 30)",
+  ],
+  ["-h", "-h needs a value: this host's address (-h host); for help, --help"],
+  ["-help", "unknown option '-help': for help, --help"],
+  ["-i {cat} -l { ssh h } -r { cat }", "-i {cat}: braces must be separate words: -i { cat }"],
+  ["-i { cat } -l { ssh h } -r {cat", "-r {cat: braces must be separate words: -r { cat }"],
+  [
+    "-i { cat } -l { ssh h } -r { cat}",
+    "unterminated block after -r: missing '}' (braces must be separate words: 'cat }', not 'cat}')",
+  ],
   ["-i { a } -i { b } -l { ssh h } -r { cat }", "-i given more than once"],
   [
     "} -i { a } -l { ssh h } -r { cat }",
