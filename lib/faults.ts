@@ -120,6 +120,13 @@ export const FAULTS = {
       `check the remote host's log, then try again`,
     ["{ ssh host }"],
   ),
+  loginHasTerminal: fault(
+    TRANSPORT_STATUS,
+    () =>
+      "login: the login gave the remote side a terminal (ssh -t, RequestTTY), which echoes " +
+      "what socketpipe sends and alters its bytes; drop -t from the login, or add -T",
+    [],
+  ),
   loginRunsNoShell: fault(
     TRANSPORT_STATUS,
     (login: string) =>

@@ -81,6 +81,10 @@ export class LoginChannel {
   readonly #clock: Clock;
   #lastHeard: number;
   #heardAny = false;
+  /** The first line this end sent, to know it if a terminal echoes it back. */
+  #firstSent: string | null = null;
+  /** Whether a terminal's echo was seen. */
+  #echoed = false;
   #peerPaused = false;
   /** When a write last completed: the peer (ssh) took it. */
   #lastTaken = 0;
@@ -120,7 +124,9 @@ export class LoginChannel {
   async send(message: ControlMessage): Promise<boolean> {
     if (this.#sendingClosed) return false;
     try {
-      await this.#writer.write(encodeControlMessage(message));
+      const bytes = encodeControlMessage(message);
+      this.#noteFirstSent(bytes);
+      await this.#writer.write(bytes);
       return true;
     } catch {
       return false;
@@ -134,6 +140,7 @@ export class LoginChannel {
   async sendBytes(bytes: Uint8Array): Promise<boolean> {
     if (this.#sendingClosed) return false;
     try {
+      this.#noteFirstSent(bytes);
       await this.#writer.write(bytes);
       this.#lastTaken = this.#clock.now();
       return true;
@@ -215,6 +222,12 @@ export class LoginChannel {
     if (!await settledWithin(closed, CLOSE_GRACE_MS)) this.#writer.abort().catch(() => {});
   }
 
+  #noteFirstSent(bytes: Uint8Array): void {
+    if (this.#firstSent !== null) return;
+    const end = bytes.indexOf(0x0a);
+    this.#firstSent = new TextDecoder().decode(bytes.subarray(0, end < 0 ? 200 : end)).trim();
+  }
+
   #stopHeartbeat(): void {
     if (this.#heartbeat !== undefined) this.#clock.clear(this.#heartbeat);
     this.#heartbeat = undefined;
@@ -223,6 +236,14 @@ export class LoginChannel {
   async #receive(readable: ReadableStream<Uint8Array>, options: LoginChannelOptions) {
     const onNoise = (line: string) => {
       this.#lastHeard = this.#clock.now();
+      // Before the peer's first word, our own first line coming back is a terminal's echo
+      // (the login allocated one): nothing sent can arrive intact through it.
+      if (this.#echoed) return; // the rest of the echo says nothing more
+      if (!this.#heardAny && this.#firstSent && line.trim() === this.#firstSent) {
+        this.#echoed = true;
+        this.#peerProblem.resolve(FAULTS.loginHasTerminal.line());
+        return;
+      }
       options.onNoise(line);
     };
     try {

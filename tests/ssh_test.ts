@@ -681,3 +681,21 @@ async function waitForState(pid: number, state: string): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+sshTest(
+  "a login that allocates a terminal (ssh -tt) gets one line saying so, not the bootstrap echoed back",
+  async () => {
+    const run = await runCli([
+      ...block("-i", "echo", "hi"),
+      ...block("-l", ...sshd!.login.slice(0, -1), "-tt", "testhost"),
+      ...block("-r", "cat"),
+      ...block("-o", "cat"),
+    ]);
+    assert.equal(run.code, 2);
+    assert.deepEqual(run.errorLines, [
+      "socketpipe: login: the login gave the remote side a terminal (ssh -t, RequestTTY), which " +
+      "echoes what socketpipe sends and alters its bytes; drop -t from the login, or add -T",
+    ]);
+    assert.equal(run.stderr.split("\n").filter((line) => line !== "").length, 1, run.stderr);
+  },
+);
