@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { settledWithin, valueIfSettled } from "./_settled_within.ts";
 import { addressesToTry, dialListener, formatAddress, RefusedError } from "./connect_back.ts";
 import { acceptAuthenticated } from "./data_listener.ts";
 import { messageOf } from "./errors.ts";
@@ -114,6 +115,9 @@ export async function meet(
   }
 }
 
+/** How long a cut-off send waits for the bootstrap's own line before naming the cut. */
+const CUT_OFF_GRACE_MS = 1000;
+
 /**
  * Sends the session line, first serving a provisioning bootstrap what it asks for (it
  * reads its payloads on the login channel before the remote half reads the session), then
@@ -131,7 +135,12 @@ async function introduce(options: MeetingOptions, signal: AbortSignal): Promise<
       stopped,
     ]);
     if (fault === "closed") return await stopped; // the channel closed: its cause is set
-    if (fault) throw new MeetingFailure(fault.line);
+    if (fault) {
+      // A send cut off because the bootstrap failed and exited: its own line (a full
+      // disk) is on its way, ahead of the channel's end; it names the cause, not the cut.
+      await settledWithin(channel.closed, CUT_OFF_GRACE_MS);
+      throw new MeetingFailure((await valueIfSettled(channel.problem)) ?? fault.line);
+    }
   }
   await channel.send(options.session);
   channel.watchLiveness(options.peerTimeout); // from the remote half's first word on

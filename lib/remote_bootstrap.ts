@@ -58,7 +58,7 @@ export const BOOTSTRAP_LOADER = 'read -r length && eval "$(head -c "$length")"';
 export const BOOTSTRAP_SCRIPT = `
 protocol=$1 deno_version=$2 platform=$3 mode=$4 peer_timeout=$5; shift 5
 say() { echo "#socketpipe:{$1}"; }
-text() { printf %s "$1" | tr '\\n' ' ' | tr -s ' ' | tr -d '"\\\\'; }
+text() { printf %s "$1" | tr '\\n\\t' '  ' | tr -d '\\000-\\037\\177"\\\\' | tr -s ' ' | head -c 400; }
 fail() {
   say "\\"event\\":\\"error\\",\\"step\\":\\"provision\\",\\"message\\":\\"$(text "$1")\\""
   exit 2
@@ -84,7 +84,7 @@ bundle_ok() { [ -f "$bundle" ] && sum=$(sum256 < "$bundle") && [ "\${sum%% *}" =
 deno_of_version() { "$1" --version 2>/dev/null | head -n 1 | grep -q "^deno $deno_version "; }
 need_bundle=true need_runtime=true deno=$runtime using="a new bundle"
 if [ "$mode" != always ] && bundle_ok; then need_bundle=false using="the cached bundle"; fi
-if [ "$mode" != always ] && [ -x "$runtime" ]; then
+if [ "$mode" != always ] && deno_of_version "$runtime"; then
   need_runtime=false
 elif command -v deno >/dev/null 2>&1 && deno_of_version "$(command -v deno)"; then
   need_runtime=false deno=$(command -v deno)
@@ -162,9 +162,12 @@ receive() {
   problem=$({
     while IFS=' ' read -r size sum; do
       [ "$size" = 0 ] && { echo "$sum" > "$part.sum"; break; }
-      head -c "$size"
+      head -c "$size" || exit 1 # the decoder stopped (a full disk): read no further
     done | $decode > "$part"
-  } 2>&1) || { rm -f "$part" "$part.sum"; fail "cannot store the $1 in $(dirname "$2"): $problem"; }
+  } 2>&1) || {
+    rm -f "$part" "$part.sum"
+    fail "cannot store the $1 in $(dirname "$2"): $(printf '%s\\n' "$problem" | head -n 2)"
+  }
   [ -f "$part.sum" ] || { rm -f "$part"; fail "the $1 was cut off: the local half stopped sending"; }
   [ "$(sum256 < "$part" | cut -c1-64)" = "$(cat "$part.sum")" ] || {
     rm -f "$part" "$part.sum"
