@@ -278,7 +278,7 @@ async function runInTree(
   });
   closePlan(plan);
   if (!meeting.met) {
-    const parts = { login, channel, starter: provisioning?.words };
+    const parts = { login, channel, provisioning };
     const fault = await explainMissedMeeting(meeting, options, parts, control.signal);
     stopHandlingStops();
     await channel.close();
@@ -428,10 +428,10 @@ function closePlan(plan: MeetingPlan): void {
 async function explainMissedMeeting(
   meeting: Meeting & { met: false },
   options: SocketpipeOptions,
-  { login, channel, starter }: {
+  { login, channel, provisioning }: {
     login: LoginConnection;
     channel: LoginChannel;
-    starter?: readonly string[];
+    provisioning?: Provisioning;
   },
   signal: AbortSignal | undefined,
 ): Promise<Fault> {
@@ -454,10 +454,15 @@ async function explainMissedMeeting(
     case "remote-problem":
       return { status: 2, line: meeting.line };
     case "channel-closed":
+      // Cut off in the middle of a payload (ssh killed, the link gone): that is the step.
+      if (provisioning?.sending) {
+        return FAULTS.provisionCutOff.raise(provisioning.sending.what, provisioning.sending.sent);
+      }
       // A login that closed the channel may still be ending on its own: give it a moment,
       // so that its own status can explain what happened.
       if (await settledWithin(login.status, LOGIN_GRACE_MS)) {
         const said = await login.lastWords?.() ?? "";
+        const starter = provisioning?.words;
         return explainLoginEnd({ ...options, starter }, await login.status, said);
       }
       return FAULTS.loginChannelClosed.raise(

@@ -30,6 +30,8 @@ export interface Provisioning {
   bundle: Promise<Bundle | string>;
   /** What provisioning is doing now, for the line that says where it stalled. */
   step: string;
+  /** The payload being sent and how many bytes the login took of it, while one is. */
+  sending?: { what: string; sent: number };
 }
 
 /** Payloads go in chunks of this size: each is one `head -c` on the remote host. */
@@ -177,6 +179,7 @@ async function sendPayload(
       if (!await channel.sendBytes(piece)) throw FAULTS.provisionCutOff.raise(name, sent);
       sent += piece.length;
       provisioning.step = `sending the ${name} (${sent} bytes taken)`;
+      provisioning.sending = { what: name, sent };
     }
   };
   try {
@@ -189,6 +192,7 @@ async function sendPayload(
       await send(payload);
     }
     await send(encoder.encode(`0 ${hash.digest("hex")}\n`));
+    provisioning.sending = undefined;
   } catch (error) {
     await source.cancel().catch(() => {});
     if (error && typeof error === "object" && "line" in error) return error as Fault;

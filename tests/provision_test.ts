@@ -350,6 +350,44 @@ provisionTest({
   assert.deepEqual([...Deno.readDirSync(home)], []);
 });
 
+provisionTest({
+  name:
+    "provision: a cache that fills while the runtime arrives fails with the catalogued line, not noise",
+  ignore: Deno.uid() !== 0,
+}, async () => {
+  const home = await Deno.makeTempDir({ dir: work, prefix: "full-runtime-" });
+  // Room for the bundle, not for the runtime.
+  const mount = 'mount -t tmpfs -o size=8m tmpfs "$0" && exec "$@"';
+  const before = ["unshare", "-m", "sh", "-c", shellQuote(mount), home];
+  const run = await transfer([`HOME=${home}`, `PATH=${BARE_PATH}`], { before });
+  assert.equal(run.code, 2, run.stderr);
+  assert.match(
+    run.errorLines.at(-1)!,
+    new RegExp(
+      `^socketpipe: remote half: provision: cannot store the runtime in ${home}/\\.cache/socketpipe/deno-[^ ]+: .*No space left on device`,
+    ),
+  );
+  assert.doesNotMatch(run.stderr, /oversized line|same version/);
+});
+
+provisionTest(
+  "provision: a truncated cached runtime is sent again, and the run succeeds",
+  async () => {
+    const cache = await freshCache();
+    const first = await transfer([`XDG_CACHE_HOME=${cache}`, `PATH=${BARE_PATH}`]);
+    assert.equal(first.code, 0, first.stderr);
+    const [runtime] = cached(cache).runtimes;
+    const path = `${cache}/socketpipe/${runtime}`;
+    await Deno.truncate(path, 1 << 20);
+    const second = await transfer([`XDG_CACHE_HOME=${cache}`, `PATH=${BARE_PATH}`]);
+    assert.equal(second.code, 0, second.stderr);
+    assert.ok(second.exact);
+    assert.ok(sent(second, "runtime"), second.stderr);
+    assert.ok(Deno.statSync(path).size > 1 << 20);
+    await Deno.remove(cache, { recursive: true });
+  },
+);
+
 provisionTest(
   "provision: a cached runtime that hangs at start ends the run within --peer-timeout, naming the step, and leaves nothing on the remote host",
   async () => {
@@ -407,3 +445,56 @@ provisionTest(
     await Deno.remove(cache, { recursive: true });
   },
 );
+
+provisionTest(
+  "provision: ssh killed while the runtime is sent says so, with the bytes sent",
+  async () => {
+    const cache = await freshCache();
+    const login = [...sshd!.login, "env", `XDG_CACHE_HOME=${cache}`, `PATH=${BARE_PATH}`];
+    const child = spawnCli([
+      ...block("-i", "true"),
+      ...block("-l", ...login),
+      ...block("-r", "cat"),
+    ]);
+    // Once the runtime is arriving on the remote host, kill this run's ssh.
+    const runtimeDir = `${cache}/socketpipe/deno-${Deno.version.deno}`;
+    const deadline = Date.now() + 60_000;
+    while (!filesUnder(runtimeDir).some((file) => file.includes(".part"))) {
+      assert.ok(Date.now() < deadline, "the runtime never started to arrive");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const ssh = childrenOf(child.pid).find((pid) =>
+      /(^|\/)ssh$/.test(Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0")[0])
+    );
+    if (!ssh) {
+      const output = await child.output();
+      assert.fail(`no ssh: ${new TextDecoder().decode(output.stderr)}`);
+    }
+    Deno.kill(ssh, "SIGKILL");
+    const output = await child.output();
+    const errorLines = new TextDecoder().decode(output.stderr).split("\n")
+      .filter((line) => line.startsWith("socketpipe: "));
+    assert.equal(output.code, 2);
+    assert.equal(errorLines.length, 1, errorLines.join("\n"));
+    assert.match(
+      errorLines[0],
+      /^socketpipe: provision: sending the runtime failed after \d+ bytes: the login channel closed/,
+    );
+    await Deno.remove(cache, { recursive: true });
+  },
+);
+
+/** The children of `pid`, by their parent pid in `/proc`. */
+function childrenOf(pid: number): number[] {
+  const found: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid) {
+        found.push(Number(entry.name));
+      }
+    } catch { /* gone */ }
+  }
+  return found;
+}
