@@ -354,7 +354,7 @@ sshTest(
 );
 
 sshTest(
-  "a remote command killed mid-stream: its status, and a line saying the stream was truncated",
+  "a remote command killed mid-stream: its status and what it read, named first; then the input it cut off",
   async () => {
     const run = await runCli([
       ...block("-i", "cat", bigFile),
@@ -363,17 +363,18 @@ sshTest(
       ...block("-r", "sh", "-c", "head -c 1000000 > /dev/null; kill -KILL $$"),
     ]);
     assert.equal(run.code, 137, run.stderr);
-    // As with set -o pipefail: the input's SIGPIPE is a failure too, named first; the
-    // remote command's, rightmost, gives the status.
+    // As with set -o pipefail: the input's SIGPIPE is a failure too, but a consequence,
+    // named after the cause; the remote command's, rightmost, gives the status.
     assert.equal(run.errorLines.length, 2, run.stderr);
     assert.match(
       run.errorLines[0],
-      /^socketpipe: input command \{ cat .* \} killed by SIGPIPE: the remote command \{ sh -c .* \} stopped reading after \d+ bytes$/,
+      /^socketpipe: remote command \{ sh -c .* \} killed by SIGKILL after reading \d+ of the \d+ bytes that arrived for it$/,
     );
     assert.match(
       run.errorLines[1],
-      /^socketpipe: remote command \{ sh -c .* \} killed by SIGKILL after reading \d+ of the \d+ bytes that arrived for it$/,
+      /^socketpipe: input command \{ cat .* \} killed by SIGPIPE: the remote command \{ sh -c .* \} stopped reading after \d+ bytes$/,
     );
+    assert.doesNotMatch(run.stderr, /truncated/); // no byte was lost between the hosts
   },
 );
 
