@@ -2,7 +2,8 @@
  * This socketpipe as one file, for a remote host that has none: the bundle the local half
  * sends when it provisions the remote half. Run from its bundle, socketpipe sends that
  * file itself; run from a source checkout, it builds the bundle once with `deno bundle`
- * and keeps it in a local cache, named after the sources it was built from.
+ * and keeps it in a local cache, named after the sources it was built from, with its
+ * sha256 beside it (`<name>.js.sha256`): a cached file that no longer matches is rebuilt.
  *
  * @module
  */
@@ -61,7 +62,12 @@ async function bundleOfCheckout(main: string): Promise<Bundle | string> {
   const cached = `${cacheDirectory()}/bundles/${await sourcesHash(root)}.js`;
   try {
     const bytes = await Deno.readFile(cached);
-    return { bytes, sha256: await sha256Hex(bytes), origin: cached };
+    const sha256 = await sha256Hex(bytes);
+    // A cached bundle counts only as its build left it: a damaged file (a full disk, a
+    // crash, a hand) is built again, never sent to fail there with a raw SyntaxError.
+    if ((await Deno.readTextFile(`${cached}.sha256`)).trim() === sha256) {
+      return { bytes, sha256, origin: cached };
+    }
   } catch {
     // Not built yet for these sources.
   }
@@ -76,9 +82,11 @@ async function bundleOfCheckout(main: string): Promise<Bundle | string> {
     const why = new TextDecoder().decode(built.stderr).trim().split("\n").pop();
     return `deno bundle failed: ${why || `status ${built.code}`}`;
   }
-  await storeAtomically(cached, built.stdout);
   const bytes = built.stdout;
-  return { bytes, sha256: await sha256Hex(bytes), origin: `${main}, built now` };
+  const sha256 = await sha256Hex(bytes);
+  await storeAtomically(cached, bytes);
+  await storeAtomically(`${cached}.sha256`, new TextEncoder().encode(`${sha256}\n`));
+  return { bytes, sha256, origin: `${main}, built now` };
 }
 
 /** A name for the sources as they are: the Deno version and every source file's bytes. */

@@ -61,7 +61,7 @@ async function freshCache(): Promise<string> {
  */
 async function transfer(
   variables: string[],
-  options: { args?: string[]; before?: string[] } = {},
+  options: { args?: string[]; before?: string[]; environment?: Record<string, string> } = {},
 ): Promise<CliRun & { exact: boolean }> {
   const login = [...sshd!.login, ...(options.before ?? []), "env", ...variables];
   const run = await runCli([
@@ -71,7 +71,7 @@ async function transfer(
     ...block("-l", ...login),
     ...block("-r", "cat"),
     ...block("-o", "cat"),
-  ], { stdin: data });
+  ], { stdin: data, environment: options.environment });
   return { ...run, exact: await sha256(run.stdout) === await sha256(data) };
 }
 
@@ -498,3 +498,40 @@ function childrenOf(pid: number): number[] {
   }
   return found;
 }
+
+provisionTest(
+  "provision: a damaged bundle in the local cache is built again, never sent to fail there",
+  async () => {
+    const first = await transfer([`XDG_CACHE_HOME=${await freshCache()}`]);
+    assert.equal(first.code, 0, first.stderr);
+    // This host's bundle cache, copied under a cache of the test's own, then damaged.
+    const home = Deno.env.get("XDG_CACHE_HOME") || `${Deno.env.get("HOME")}/.cache`;
+    const local = await Deno.makeTempDir({ dir: work, prefix: "local-cache-" });
+    await Deno.mkdir(`${local}/socketpipe/bundles`, { recursive: true });
+    const bundles = [...Deno.readDirSync(`${home}/socketpipe/bundles`)]
+      .filter((entry) => entry.name.endsWith(".js"));
+    assert.ok(bundles.length > 0);
+    for (const { name } of bundles) {
+      for (const file of [name, `${name}.sha256`]) {
+        await Deno.copyFile(
+          `${home}/socketpipe/bundles/${file}`,
+          `${local}/socketpipe/bundles/${file}`,
+        )
+          .catch(() => {});
+      }
+      const bytes = await Deno.readFile(`${local}/socketpipe/bundles/${name}`);
+      await Deno.writeFile(`${local}/socketpipe/bundles/${name}`, bytes.subarray(0, 1000));
+    }
+    // Deno's own cache stays where it is: building again needs nothing from the network.
+    const info = await new Deno.Command(DENO, { args: ["info", "--json"], stdout: "piped" })
+      .output();
+    const denoDir = JSON.parse(new TextDecoder().decode(info.stdout)).denoDir;
+    const run = await transfer([`XDG_CACHE_HOME=${await freshCache()}`], {
+      environment: { XDG_CACHE_HOME: local, DENO_DIR: denoDir },
+    });
+    assert.equal(run.code, 0, run.stderr);
+    assert.ok(run.exact);
+    assert.match(run.stderr, /provision: bundle [0-9a-f]+ \(.*main\.ts, built now\)/);
+    assert.doesNotMatch(run.stderr, /SyntaxError/);
+  },
+);
