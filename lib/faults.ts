@@ -274,6 +274,13 @@ export const FAULTS = {
       `remote half vanished: the login channel closed before its report (login ${loginEnd})`,
     ["killed by SIGKILL"],
   ),
+  remoteHalfStopped: fault(
+    (signal: string) => 128 + (signalNumber(signal) || 15),
+    (signal: string) =>
+      `stopped by ${signal} on the remote host: stopped the remote command and all it ` +
+      `started there`,
+    ["SIGTERM"],
+  ),
   localHalfGone: fault(
     TRANSPORT_STATUS,
     () => "the local half is gone (login channel closed or silent); stopped the remote command",

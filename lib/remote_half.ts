@@ -226,6 +226,23 @@ async function runRemoteCommand(
   return await superviseRemoteCommand(transfer, context);
 }
 
+/**
+ * This half was stopped by a signal on its own host (SIGTERM from an admin, a shutdown):
+ * the local half is told so, rather than left to guess at a vanished peer.
+ */
+async function reportStopped(
+  signal: AbortSignal,
+  channel: LoginChannel,
+  log: StepLog,
+): Promise<number> {
+  const name = typeof signal.reason === "string" ? signal.reason : "SIGTERM";
+  const fault = FAULTS.remoteHalfStopped.raise(name);
+  if (!await channel.send({ event: "error", step: "run", message: fault.line })) {
+    log.always(fault.line);
+  }
+  return fault.status;
+}
+
 async function superviseRemoteCommand(
   transfer: RemoteTransfer,
   context: {
@@ -260,6 +277,7 @@ async function superviseRemoteCommand(
     transfer.abort();
     await context.tree.stop(null);
     await transfer.command.status;
+    if (context.signal?.aborted) return await reportStopped(context.signal, channel, log);
     log.always(FAULTS.localHalfGone.line());
     return FAULTS.localHalfGone.status();
   }

@@ -523,3 +523,34 @@ pathTest("SOCKETPIPE_RUN names the same run on both hosts, and each command's ro
   assert.match(name, /^[0-9a-f]{8}$/);
   assert.deepEqual([input, remote, output], [`${name}:input`, `${name}:remote`, `${name}:output`]);
 });
+
+pathTest(
+  "SIGTERM to the remote half says it was stopped there, not that the local half is gone",
+  async () => {
+    const mark = `stopped-remotely-${crypto.randomUUID().slice(0, 8)}`;
+    const child = spawnCli([
+      ...block("-i", "sleep", "30"),
+      ...LOCAL_LOGIN,
+      ...block("-r", "sh", "-c", "cat", mark),
+    ]);
+    // The remote half: the deno whose command line ends in the remote command (the login's
+    // shell has those words too).
+    const [remoteHalf] = await waitUntilRunning(
+      `^\\S*deno run .* -s -- sh -c cat ${mark}$`,
+      20_000,
+    );
+    await waitUntilRunning(`^sh -c cat ${mark}$`, 20_000); // its command runs
+    Deno.kill(Number(remoteHalf.split(" ")[0]), "SIGTERM");
+    const output = await child.output();
+    const errorLines = text(output.stderr).split("\n").filter((line) =>
+      line.startsWith("socketpipe")
+    );
+    assert.equal(output.code, 2);
+    assert.equal(
+      errorLines[0],
+      "socketpipe: remote half: run: stopped by SIGTERM on the remote host: stopped the remote " +
+        "command and all it started there",
+    );
+    assert.doesNotMatch(text(output.stderr), /local half is gone/);
+  },
+);
