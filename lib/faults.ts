@@ -127,6 +127,14 @@ export const FAULTS = {
       "what socketpipe sends and alters its bytes; drop -t from the login, or add -T",
     [],
   ),
+  commandLineTooLong: fault(
+    TRANSPORT_STATUS,
+    (login: string, said: string) =>
+      `login ${login}: the remote host could not start the remote half: its command line ` +
+      `is over the system's argument limit (${said}); give the remote command fewer words, ` +
+      `or pass long data through -i rather than the command line`,
+    ["{ ssh host }", "/bin/bash: Argument list too long"],
+  ),
   loginRunsNoShell: fault(
     TRANSPORT_STATUS,
     (login: string) =>

@@ -233,6 +233,8 @@ export function explainLoginEnd(
   const login = formatBlock(options.login);
   const remoteHalf = formatBlock(options.remoteSocketpipe ?? DEFAULT_REMOTE_SOCKETPIPE);
   const words = options.login.map(shellQuote).join(" ");
+  // The remote shell could not even start the command line (sshd passes it as one word).
+  if (/Argument list too long/i.test(said)) return FAULTS.commandLineTooLong.raise(login, said);
   if (options.starter && status.status === 127) {
     return FAULTS.loginRunsNoShell.raise(login);
   }

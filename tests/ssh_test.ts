@@ -700,3 +700,23 @@ sshTest(
     assert.equal(run.stderr.split("\n").filter((line) => line !== "").length, 1, run.stderr);
   },
 );
+
+sshTest(
+  "a remote command line over the system's argument limit is named as such, not as a version mismatch",
+  async () => {
+    // Each word is short; joined for the remote shell they pass Linux's 128 KiB per word.
+    const words = Array.from({ length: 5000 }, () => "a".repeat(40));
+    const run = await runCli([
+      ...block("-i", "true"),
+      ...LOGIN,
+      ...REMOTE_HALF,
+      ...block("-r", "echo", ...words),
+    ]);
+    assert.equal(run.code, 2);
+    assert.match(
+      run.errorLines.at(-1) ?? "",
+      /^socketpipe: login \{ ssh .* \}: the remote host could not start the remote half: its command line is over the system's argument limit \(.*Argument list too long\)/,
+    );
+    assert.doesNotMatch(run.stderr, /same version/);
+  },
+);
