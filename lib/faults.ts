@@ -318,6 +318,16 @@ export const FAULTS = {
     (signal: string) => `interrupted by ${signal}: stopped every command of this run on both hosts`,
     ["SIGINT"],
   ),
+  interruptedUnconfirmed: fault(
+    (signal: string) => 128 + (signalNumber(signal) || 2),
+    (signal: string, peerTimeout: number) =>
+      `interrupted by ${signal}: stopped every command of this run on this host; the remote ` +
+      `half did not confirm its end (a cut link?): it stops its command once it has heard ` +
+      `nothing for ${
+        peerTimeout > 0 ? `--peer-timeout (${peerTimeout} s)` : "as long as ssh takes to notice"
+      }`,
+    ["SIGTERM", 20] as [string, number],
+  ),
   cannotProvision: fault(
     TRANSPORT_STATUS,
     (cause: string) =>

@@ -552,9 +552,15 @@ async function reportRun(
       : await missingReportLine(ending, context.channel, context.login, context.peerTimeout),
     transportError: transferred.error ?? exit?.error ?? null,
   };
-  const outcome = context.signal?.aborted
+  // Interrupted: "both hosts" only when the remote half confirmed its end (a cut link
+  // leaves it to stop its command on its own, once it hears nothing).
+  const outcome = !context.signal?.aborted
+    ? decideOutcome(report)
+    : exit
     ? outcomeOfFault(FAULTS.interrupted.raise(signalName(context.signal)))
-    : decideOutcome(report);
+    : outcomeOfFault(
+      FAULTS.interruptedUnconfirmed.raise(signalName(context.signal), context.peerTimeout),
+    );
   return { ...outcome, dataPath, ...report };
 }
 

@@ -554,3 +554,36 @@ pathTest(
     assert.doesNotMatch(text(output.stderr), /local half is gone/);
   },
 );
+
+Deno.test("SIGTERM while the remote half cannot answer: the line claims only this host's commands", async () => {
+  const mark = `unconfirmed-${crypto.randomUUID().slice(0, 8)}`;
+  const child = spawnCli([
+    "--peer-timeout",
+    "30",
+    ...block("-i", "sleep", "30"),
+    ...LOCAL_LOGIN,
+    ...block("-r", "sh", "-c", "cat", mark),
+  ]);
+  const [remoteHalf] = await waitUntilRunning(`^\\S*deno run .* -s -- sh -c cat ${mark}$`, 20_000);
+  await waitUntilRunning(`^sh -c cat ${mark}$`, 20_000);
+  // As a cut link does: the remote half hears nothing and says nothing.
+  const pid = Number(remoteHalf.split(" ")[0]);
+  Deno.kill(pid, "SIGSTOP");
+  try {
+    child.kill("SIGTERM");
+    const output = await child.output();
+    const errorLines = text(output.stderr).split("\n").filter((line) =>
+      line.startsWith("socketpipe")
+    );
+    assert.equal(output.code, 143);
+    assert.match(
+      errorLines[0],
+      /^socketpipe: interrupted by SIGTERM: stopped every command of this run on this host; the remote half did not confirm its end/,
+    );
+    assert.doesNotMatch(text(output.stderr), /on both hosts/);
+  } finally {
+    try {
+      Deno.kill(pid, "SIGCONT");
+    } catch { /* gone with its login */ }
+  }
+});
