@@ -101,7 +101,12 @@ async function runTransfer(options: SocketpipeOptions, display: RunDisplay): Pro
       moved = reader;
       dataAt = Date.now();
     };
-    const meter = display.progress ? new ProgressMeter(stderrOutput()) : null;
+    // On a terminal the output command writes on too, a redrawn line would leave pieces
+    // of itself in the output: the meter then shows only its summary, at the end.
+    const sharedTerminal = options.output !== undefined && Deno.stdout.isTerminal();
+    const meter = display.progress
+      ? new ProgressMeter(stderrOutput(), { summaryOnly: sharedTerminal })
+      : null;
     let last: Progress | null = null;
     const onProgress = meter
       ? (progress: Progress) => {

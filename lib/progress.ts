@@ -35,6 +35,9 @@ export type MainStream = "sent" | "received";
 /** How often the figures are taken: at most four reads of the counts a second. */
 export const PROGRESS_INTERVAL_MS = 250;
 
+/** A wait between two takes longer than this was a pause (the process did not run). */
+const PAUSE_GAP_MS = 1500;
+
 /**
  * Takes progress figures from `moved` every {@link PROGRESS_INTERVAL_MS} until stopped,
  * and once more, marked done, when stopped.
@@ -55,7 +58,11 @@ export const PROGRESS_INTERVAL_MS = 250;
 export class ProgressWatch {
   readonly #moved: () => { sent: number; received: number };
   readonly #options: ProgressWatchOptions;
-  readonly #started = performance.now();
+  readonly #now: () => number;
+  readonly #started: number;
+  /** When figures were last taken, and the milliseconds the run spent paused so far. */
+  #lastTaken: number;
+  #paused = 0;
   /** Recent samples of the main stream, for the current rate: [ms, bytes]. */
   #recent: [number, number][] = [];
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -64,6 +71,8 @@ export class ProgressWatch {
   constructor(moved: () => { sent: number; received: number }, options: ProgressWatchOptions) {
     this.#moved = moved;
     this.#options = options;
+    this.#now = options.now ?? (() => performance.now());
+    this.#started = this.#lastTaken = this.#now();
     this.#recent.push([this.#started, 0]);
     this.#timer = setInterval(() => options.onProgress(this.#take(false)), PROGRESS_INTERVAL_MS);
   }
@@ -78,15 +87,29 @@ export class ProgressWatch {
     return last;
   }
 
+  /** Takes the figures now (the timer does so every {@link PROGRESS_INTERVAL_MS}). */
+  take(): Progress {
+    return this.#take(false);
+  }
+
   #take(done: boolean): Progress {
     const moved = this.#moved();
-    const now = performance.now();
+    const now = this.#now();
     const main = moved[this.#options.main];
+    // A timer that fired this late did not run: the process was stopped (Ctrl-Z, with
+    // every command of the run). That time is no part of the transfer's, nor of its rate.
+    const gap = now - this.#lastTaken;
+    this.#lastTaken = now;
+    if (gap > PAUSE_GAP_MS) {
+      this.#paused += gap - PROGRESS_INTERVAL_MS;
+      this.#recent = [[now - PROGRESS_INTERVAL_MS, this.#recent.at(-1)?.[1] ?? main]];
+    }
     this.#recent.push([now, main]);
     while (this.#recent.length > 2 && now - this.#recent[1][0] >= 1000) this.#recent.shift();
     const [since, then] = this.#recent[0];
     const rate = now > since ? (main - then) / ((now - since) / 1000) : 0;
-    this.#last = progressOf(moved, (now - this.#started) / 1000, this.#options, { rate, done });
+    const elapsed = (now - this.#started - this.#paused) / 1000;
+    this.#last = progressOf(moved, elapsed, this.#options, { rate, done });
     return this.#last;
   }
 }
@@ -128,6 +151,11 @@ export interface ProgressWatchOptions {
   size?: number;
   /** Called with each set of figures. */
   onProgress(progress: Progress): void;
+  /**
+   * Milliseconds since some fixed time, for a test's fake clock.
+   * @default {performance.now}
+   */
+  now?(): number;
 }
 
 const UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];

@@ -1,9 +1,10 @@
 /**
  * `--progress`: the progress line on stderr. On a terminal it is redrawn in place, at most
- * four times a second, and steps aside before any other line (errors, `-v`) and clears
- * itself at the end; otherwise a plain line every ten seconds and a last one at the end,
- * so that a log stays readable. It draws nothing until the data connection is up, so a
- * password prompt is never overwritten.
+ * four times a second, steps aside before any other line (errors, `-v`) and leaves its
+ * last figures as a summary line at the end; otherwise a plain line every ten seconds and
+ * a last one at the end, so that a log stays readable. On a terminal the output command
+ * writes on too, only the summary. It draws nothing until the data connection is up, so
+ * a password prompt is never overwritten.
  *
  * @module
  */
@@ -38,6 +39,8 @@ export const PLAIN_LINE_SECONDS = 10;
  */
 export class ProgressMeter {
   readonly #output: MeterOutput;
+  /** Whether only the summary is shown, at the end (the terminal is the output's too). */
+  readonly #summaryOnly: boolean;
   /** Whether a line is drawn on the terminal now. */
   #drawn = false;
   #lastPlainLine = 0;
@@ -45,19 +48,25 @@ export class ProgressMeter {
   /** Whether relayed text left a line unfinished, which a redraw would overwrite. */
   #lineOpen = false;
 
-  constructor(output: MeterOutput) {
+  /**
+   * `options.summaryOnly`: draw nothing until the end, then the summary line: for a
+   * terminal that the output command writes on too, where a line redrawn in place would
+   * leave pieces of itself inside the output.
+   */
+  constructor(output: MeterOutput, options: { summaryOnly?: boolean } = {}) {
     this.#output = output;
-    if (output.isTerminal) setLineInterrupter(() => this.#erase());
+    this.#summaryOnly = options.summaryOnly ?? false;
+    if (this.drawsInPlace) setLineInterrupter(() => this.#erase());
   }
 
   /** Whether it redraws in place (a terminal), and so must see every other line first. */
   get drawsInPlace(): boolean {
-    return this.#output.isTerminal;
+    return this.#output.isTerminal && !this.#summaryOnly;
   }
 
   /** Shows `progress`: redrawn on a terminal, else a plain line every ten seconds. */
   show(progress: Progress): void {
-    if (this.#finished) return;
+    if (this.#finished || this.#summaryOnly) return;
     const line = `socketpipe: ${progressLine(progress)}`;
     if (this.#output.isTerminal) {
       if (this.#lineOpen) return;
@@ -70,15 +79,18 @@ export class ProgressMeter {
   }
 
   /**
-   * Ends the meter: a terminal is left clean; a log gets the last figures, when there
-   * were any (a run that never reached its data connection has none).
+   * Ends the meter with the last figures as a line of their own, left in place as pv
+   * leaves its last line, when there were any (a run that never reached its data
+   * connection has none).
    */
   finish(last: Progress | null): void {
     if (this.#finished) return;
     this.#finished = true;
-    if (this.#output.isTerminal) {
-      this.#erase();
+    if (this.drawsInPlace) {
       setLineInterrupter(null);
+      if (!last) return this.#erase();
+      this.#output.write(`\r${`socketpipe: ${progressLine(last)}`}\x1b[K\n`);
+      this.#drawn = false;
     } else if (last) {
       this.#output.write(`socketpipe: ${progressLine(last)}\n`);
     }

@@ -74,7 +74,8 @@ Options:
   -v              print each step on stderr, including which data path ran and why.
   -P, --progress  show progress on stderr: bytes each way, current and average rate,
                   elapsed time (and percent and ETA with --size), redrawn in place on a
-                  terminal, a plain line every 10 s otherwise. No byte is copied for it.
+                  terminal and left as a summary line, a plain line every 10 s
+                  otherwise; time paused is not counted. No byte is copied for it.
   --size N        the expected size of the input stream (of the output stream without
                   -i), for percent and ETA; suffixes K, M, G, T are powers of 1024.
   --report file   at the end, write the result as one JSON object to file (- for

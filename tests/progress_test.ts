@@ -16,6 +16,8 @@ import {
 } from "./_run.ts";
 import { shellQuote } from "../lib/shell_quote.ts";
 import type { Progress } from "../mod.ts";
+import { ProgressMeter } from "../lib/progress_meter.ts";
+import { progressOf, ProgressWatch } from "../lib/progress.ts";
 
 const tmuxAvailable = (() => {
   try {
@@ -49,7 +51,7 @@ async function startTmux(name: string) {
 
 Deno.test({
   name:
-    "progress on a terminal: after an ssh-style password prompt, the meter shows, updates, reaches 100% with --size, steps aside for the remote host's lines, and leaves the screen clean",
+    "progress on a terminal: after an ssh-style password prompt, the meter shows, updates, reaches 100% with --size, steps aside for the remote host's lines, and leaves one summary line, as pv does",
   ignore: !tmuxAvailable,
   async fn() {
     const marker = `done-${crypto.randomUUID().slice(0, 8)}`;
@@ -98,11 +100,111 @@ Deno.test({
       assert.match(end, new RegExp(`^${marker} 0$`, "m"));
       assert.match(end, /^Password: hunter2$/m, "the prompt was overwritten");
       assert.match(end, /^remote-says-hello$/m, "the meter did not step aside for the remote line");
-      assert.doesNotMatch(end, /^socketpipe: /m, "the meter was left on the screen");
+      const left = end.split("\n").filter((line) => line.startsWith("socketpipe: "));
+      assert.equal(left.length, 1, `not one summary line:\n${end}`);
+      assert.match(left[0], /^socketpipe: 8\.00 MiB sent, 0 B received, .*, 100%/);
     } finally {
       await tmux.stop();
     }
   },
+});
+
+Deno.test({
+  name:
+    "progress when the output command writes on the same terminal: no piece of the meter inside the output, and the summary at the end",
+  ignore: !tmuxAvailable,
+  async fn() {
+    const marker = `done-${crypto.randomUUID().slice(0, 8)}`;
+    const tmux = await startTmux(`socketpipe-test-${marker}`);
+    try {
+      const argv = [
+        ...SOCKETPIPE,
+        "-P",
+        ...block("-i", ...throttled(4, 0.25)),
+        ...LOCAL_LOGIN,
+        ...block(
+          "-r",
+          "sh",
+          "-c",
+          "exec 3<&0; cat <&3 > /dev/null & for i in 1 2 3 4 5 6; do printf 'output-%s' $i; sleep 0.3; echo; done; wait",
+        ),
+        ...block("-o", "cat"),
+      ];
+      await tmux.type(`${argv.map(shellQuote).join(" ")}; echo ${marker} $?`);
+      const deadline = Date.now() + 30_000;
+      let end = "";
+      while (!new RegExp(`^${marker} \\d+$`, "m").test(end)) {
+        assert.ok(Date.now() < deadline, `the run did not end:\n${end}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        end = await tmux.screen();
+      }
+      assert.match(end, new RegExp(`^${marker} 0$`, "m"));
+      const lines = end.split("\n");
+      for (let i = 1; i <= 6; i++) assert.ok(lines.includes(`output-${i}`), end);
+      assert.ok(!lines.some((line) => /output-/.test(line) && /socketpipe/.test(line)), end);
+      const left = lines.filter((line) => line.startsWith("socketpipe: "));
+      assert.equal(left.length, 1, end);
+      assert.match(left[0], /^socketpipe: 4\.00 MiB sent, /);
+    } finally {
+      await tmux.stop();
+    }
+  },
+});
+
+Deno.test("the meter on a terminal leaves its last figures as a line of their own", () => {
+  const written: string[] = [];
+  const meter = new ProgressMeter({ write: (text) => written.push(text), isTerminal: true });
+  const figures = progressOf({ sent: 2048, received: 0 }, 2, { main: "sent" });
+  meter.show(figures);
+  meter.finish({ ...figures, done: true });
+  assert.equal(
+    written.at(-1),
+    "\rsocketpipe: 2.00 KiB sent, 0 B received, 1.00 KiB/s (average 1.00 KiB/s), 0:00:02\x1b[K\n",
+  );
+  const quiet: string[] = [];
+  const summaryOnly = new ProgressMeter({ write: (text) => quiet.push(text), isTerminal: true }, {
+    summaryOnly: true,
+  });
+  summaryOnly.show(figures);
+  assert.deepEqual(quiet, []); // nothing drawn while the output command writes
+  summaryOnly.finish({ ...figures, done: true });
+  assert.deepEqual(quiet, [
+    "socketpipe: 2.00 KiB sent, 0 B received, 1.00 KiB/s (average 1.00 KiB/s), 0:00:02\n",
+  ]);
+});
+
+Deno.test("time spent paused (Ctrl-Z) counts in neither the elapsed time, nor the average, nor the ETA", () => {
+  let now = 0;
+  let sent = 0;
+  const watch = new ProgressWatch(() => ({ sent, received: 0 }), {
+    main: "sent",
+    size: 4000,
+    onProgress: () => {},
+    now: () => now,
+  });
+  try {
+    now = 250;
+    sent = 500;
+    watch.take();
+    now = 500;
+    sent = 1000;
+    watch.take();
+    // Stopped for a minute: no timer fired, no byte moved.
+    now = 60_500;
+    // One interval of the wait counts (the timer's own); the minute does not.
+    const resumed = watch.take();
+    assert.equal(resumed.elapsedSeconds, 0.75);
+    assert.equal(resumed.etaSeconds, 2.25); // 3000 bytes left at 1000 per 0.75 s
+    now = 61_000;
+    sent = 2000;
+    const after = watch.take();
+    assert.equal(after.elapsedSeconds, 1.25);
+    assert.equal(after.averageRate, 1600);
+    // Over the run's time since the pause (1000 bytes in 0.75 s), not over the minute.
+    assert.equal(Math.round(after.rate), 1333);
+  } finally {
+    watch.stop();
+  }
 });
 
 /** The `socketpipe: …` progress lines of a run's stderr. */
