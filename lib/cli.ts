@@ -126,6 +126,14 @@ async function runTransfer(options: SocketpipeOptions, display: RunDisplay): Pro
         claimOrphans: true,
       });
     } catch (error) {
+      if (error instanceof UsageError) {
+        // A check the parser let through: still the user's mistake, told as one.
+        meter?.finish(null);
+        stopListening();
+        logLine(error.message);
+        printText(SYNOPSIS, Deno.stderr);
+        return error.exitStatus;
+      }
       result = internalErrorResult(messageOf(error), Date.now() - startedAt);
     } finally {
       stopListening();

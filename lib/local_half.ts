@@ -4,7 +4,7 @@ import { chooseDataPath } from "./choose_data_path.ts";
 import { formatAddress } from "./connect_back.ts";
 import { candidateAddresses, openDataListener } from "./data_listener.ts";
 import type { ByteCounts, DataPath } from "./data_path.ts";
-import { messageOf, UsageError } from "./errors.ts";
+import { messageOf } from "./errors.ts";
 import { type Fault, FAULTS } from "./faults.ts";
 import { newToken } from "./handshake.ts";
 import { toHex } from "./hex.ts";
@@ -25,16 +25,12 @@ import {
 import { meet, type Meeting, type MeetingPlan } from "./meeting.ts";
 import { networkIdentity } from "./host_identity.ts";
 import { decideOutcome, formatBlock, type RoleReport } from "./outcome.ts";
-import {
-  applyPeerTimeout,
-  DEFAULT_PEER_TIMEOUT,
-  MAX_PEER_TIMEOUT,
-  MAX_TIMEOUT,
-} from "./peer_timeout.ts";
+import { applyPeerTimeout, DEFAULT_PEER_TIMEOUT } from "./peer_timeout.ts";
 import type { SessionMessage } from "./protocol.ts";
 import { becomeSubreaper, ProcessTree } from "./process_tree.ts";
 import { handleStopRequests, ignoreStopsForLogin } from "./job_control.ts";
 import { type Progress, ProgressWatch } from "./progress.ts";
+import { validateOptions } from "./validate_options.ts";
 import { prepareProvisioning, type Provisioning, type ProvisionMode } from "./provision.ts";
 import { PROTOCOL_VERSION } from "./version.ts";
 
@@ -327,44 +323,6 @@ function logIn(
   const login = seams.login ??
     startLogin({ ...options, starter, onStderr: control.onLoginOutput }, log, tree);
   return "line" in login ? login : { login, provisioning };
-}
-
-function validateOptions(options: SocketpipeOptions): void {
-  const block = (name: string, argv: readonly string[] | undefined, required: boolean) => {
-    if (argv === undefined) {
-      if (required) throw new UsageError(`missing ${name} { … }`);
-    } else if (
-      !Array.isArray(argv) || argv.length === 0 || argv.some((w) => typeof w !== "string")
-    ) {
-      throw new UsageError(`${name} needs a command: a non-empty list of words`);
-    }
-  };
-  block("-l", options.login, true);
-  block("-r", options.remote, true);
-  block("-i", options.input, false);
-  block("-o", options.output, false);
-  block("-x", options.remoteSocketpipe, false);
-  if (options.remoteSocketpipe && options.provision && options.provision !== "never") {
-    throw new UsageError(`--provision ${options.provision} sends socketpipe itself; drop -x`);
-  }
-  if (!["auto", "always", "never", undefined].includes(options.provision)) {
-    throw new UsageError(`bad --provision: ${options.provision} (never, auto or always)`);
-  }
-  if (!options.input && !options.output) {
-    throw new UsageError("give -i { input command }, -o { output command }, or both");
-  }
-  const timeout = options.timeout ?? 0;
-  if (typeof timeout !== "number" || !(timeout >= 0) || timeout > MAX_TIMEOUT) {
-    throw new UsageError(
-      `bad timeout: ${timeout} (seconds up to ${MAX_TIMEOUT}, 0 = wait for ever)`,
-    );
-  }
-  const peerTimeout = options.peerTimeout ?? DEFAULT_PEER_TIMEOUT;
-  if (typeof peerTimeout !== "number" || !(peerTimeout >= 0) || peerTimeout > MAX_PEER_TIMEOUT) {
-    throw new UsageError(
-      `bad peer timeout: ${peerTimeout} (seconds up to ${MAX_PEER_TIMEOUT}, 0 = no bound)`,
-    );
-  }
 }
 
 /**

@@ -2,6 +2,7 @@ import { UsageError } from "./errors.ts";
 import type { SocketpipeOptions } from "./local_half.ts";
 import { MAX_PEER_TIMEOUT, MAX_TIMEOUT } from "./peer_timeout.ts";
 import { parseSize } from "./progress.ts";
+import { validateOptions } from "./validate_options.ts";
 
 /** What the command line shows of a run besides its lines: the meter and the report. */
 export interface RunDisplay {
@@ -109,14 +110,8 @@ export function parseArgs(argv: readonly string[]): ParsedCommandLine {
     }
   }
 
-  if (!options.login) throw new UsageError("missing -l { login command }");
-  if (!options.remote) throw new UsageError("missing -r { remote command }");
-  if (!options.input && !options.output) {
-    throw new UsageError("give -i { input command }, -o { output command }, or both");
-  }
-  if (options.remoteSocketpipe && options.provision && options.provision !== "never") {
-    throw new UsageError(`--provision ${options.provision} sends socketpipe itself; drop -x`);
-  }
+  // The library's own check, the one there is: what it refuses, the parser refuses.
+  validateOptions(options as SocketpipeOptions);
   return { mode: "run", options: options as SocketpipeOptions, display };
 }
 

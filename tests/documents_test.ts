@@ -18,7 +18,7 @@ function helpOptions(): string[] {
   const section = HELP.slice(HELP.indexOf("\nOptions:\n"), HELP.indexOf("\nExit status:\n"));
   const names = new Set<string>();
   for (const line of section.split("\n")) {
-    const entry = line.match(/^  (-[^\s,]+(?:, -[^\s,]+)?)/);
+    const entry = line.match(/^ {2}(-[^\s,]+(?:, -[^\s,]+)?)/);
     if (entry) { for (const name of entry[1].split(", ")) names.add(name); }
     for (const more of line.matchAll(/ {3}(--[a-z-]+) {2}/g)) names.add(more[1]);
   }

@@ -219,3 +219,16 @@ Deno.test("-r { grep --version } runs grep on the remote host instead of printin
   assert.match(new TextDecoder().decode(run.stdout), /grep/i);
   assert.doesNotMatch(new TextDecoder().decode(run.stdout), /socketpipe/);
 });
+
+Deno.test("the command line and the library refuse through one validator: the parser ends with the library's own check", async () => {
+  const parser = await Deno.readTextFile(new URL("../lib/parse_args.ts", import.meta.url));
+  const library = await Deno.readTextFile(new URL("../lib/local_half.ts", import.meta.url));
+  assert.match(parser, /validateOptions\(options as SocketpipeOptions\);/);
+  assert.match(library, /validateOptions\(options\);/);
+  // What the library refuses reaches a CLI user as a usage error, exit 1: the same line.
+  for (const args of ["-l { ssh h } -r { cat }", "-i { a } -l { ssh h }"]) {
+    const run = await runCli(words(args));
+    assert.equal(run.code, 1, args);
+    assert.doesNotMatch(run.stderr, /internal error/);
+  }
+});
