@@ -379,3 +379,63 @@ export const FAULTS = {
     [3],
   ),
 };
+
+/**
+ * The lines of commands that failed, as `set -o pipefail` counts them; the exit status is
+ * the command's own (see outcome.ts, which decides which line a run prints, and in what
+ * order). Each has its particulars for the manual's example, which a test checks.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { COMMAND_LINES } from "./faults.ts";
+ * assert.equal(
+ *   COMMAND_LINES.ended("remote", "{ dd of=/dev/st0 }", "exited with status 1", ""),
+ *   "remote command { dd of=/dev/st0 } exited with status 1",
+ * );
+ * ```
+ */
+export const COMMAND_LINES = {
+  /** A command's end: `where` says " on the remote host" for one that could not start there. */
+  ended: (role: string, block: string, how: string, where: string) =>
+    `${role} command ${block} ${how}${where}`,
+  /** A writer killed by SIGPIPE, after its reader stopped early. */
+  cutOff: (line: string, readerRole: string, readerBlock: string, took: number) =>
+    `${line}: the ${readerRole} command ${readerBlock} stopped reading after ${took} bytes`,
+  /** A writer that exited 0 where a pipe would have killed it with SIGPIPE. */
+  asThroughPipe: (
+    role: string,
+    block: string,
+    wrote: number,
+    readerRole: string,
+    readerBlock: string,
+    took: number,
+    status: number,
+  ) =>
+    `${role} command ${block} wrote ${wrote} bytes, but the ${readerRole} command ` +
+    `${readerBlock} stopped reading after ${took}: status ${status} (SIGPIPE), as through a pipe`,
+  /** What a failed command read of what arrived for it, when not all of it. */
+  took: (delivered: number, available: number) =>
+    ` after reading ${delivered} of the ${available} bytes that arrived for it`,
+  /** The remote command reopened /dev/stdin or /dev/stdout, which a socket cannot be. */
+  reopened: "; it reopened its input or output by name, which a socket cannot be: use --copy",
+  /** No report came, and nothing said why. */
+  vanished: "remote half vanished before reporting",
+};
+
+/** Example lines of {@link COMMAND_LINES}, as the manual shows them. */
+export const COMMAND_LINE_EXAMPLES: string[] = [
+  COMMAND_LINES.ended("remote", "{ dd of=/dev/st0 }", "exited with status 1", ""),
+  COMMAND_LINES.ended("remote", "{ gzip }", "killed by SIGKILL", "") +
+  COMMAND_LINES.took(1048576, 67108864),
+  COMMAND_LINES.cutOff(
+    COMMAND_LINES.ended("input", "{ yes }", "killed by SIGPIPE", ""),
+    "remote",
+    "{ head -c 1000 }",
+    1000,
+  ),
+  COMMAND_LINES.asThroughPipe("input", "{ cat big }", 8388608, "remote", "{ head -c 10 }", 10, 141),
+  COMMAND_LINES.ended("remote", "{ nosuch }", "could not start: not found", " on the remote host"),
+  COMMAND_LINES.ended("remote", "{ dd if=/dev/stdin }", "exited with status 1", "") +
+  COMMAND_LINES.reopened,
+];

@@ -5,7 +5,7 @@ import {
   statusOfSignal,
 } from "./command_status.ts";
 import type { ByteCounts } from "./data_path.ts";
-import { FAULTS, TRANSPORT_STATUS } from "./faults.ts";
+import { COMMAND_LINES, FAULTS, TRANSPORT_STATUS } from "./faults.ts";
 import { shellQuote } from "./shell_quote.ts";
 
 /** How one command of the run ended. */
@@ -97,7 +97,7 @@ export function decideOutcome(report: RunReport): Outcome {
 
   if (report.transportError) transport.push(FAULTS.dataConnection.line(report.transportError));
   if (!remote) {
-    transport.push(report.remoteMissing ?? "remote half vanished before reporting");
+    transport.push(report.remoteMissing ?? COMMAND_LINES.vanished);
   } else {
     if (local.sent !== remote.counts.received) {
       transport.push(FAULTS.truncatedToRemote.line(local.sent, remote.counts.received));
@@ -127,9 +127,7 @@ export function decideOutcome(report: RunReport): Outcome {
       : "";
     const reader = output ? { role: "output", argv: output.argv, took: local.delivered } : null;
     // On the socket, reopening /dev/stdin fails where a pipe's would not: say the remedy.
-    const hint = remoteAsInPipe.reopened
-      ? "; it reopened its input or output by name, which a socket cannot be: use --copy"
-      : "";
+    const hint = remoteAsInPipe.reopened ? COMMAND_LINES.reopened : "";
     commands.push({
       line: commandLine("remote", remote, reader) + taken + hint,
       status: remote.status.status,
@@ -201,18 +199,24 @@ function commandLine(
   report: AsThroughPipe,
   reader: { role: string; argv: readonly string[]; took: number } | null,
 ): string {
+  const block = formatBlock(report.argv);
   if (report.throughPipe && reader) {
-    return `${role} command ${formatBlock(report.argv)} wrote ${report.throughPipe.wrote} ` +
-      `bytes, but the ${reader.role} command ${formatBlock(reader.argv)} stopped reading ` +
-      `after ${reader.took}: status ${SIGPIPE_STATUS} (SIGPIPE), as through a pipe`;
+    const { wrote } = report.throughPipe;
+    const readerBlock = formatBlock(reader.argv);
+    return COMMAND_LINES.asThroughPipe(
+      role,
+      block,
+      wrote,
+      reader.role,
+      readerBlock,
+      reader.took,
+      SIGPIPE_STATUS,
+    );
   }
   const where = report.status.failedToStart && role === "remote" ? " on the remote host" : "";
-  const line = `${role} command ${formatBlock(report.argv)} ${
-    describeStatus(report.status)
-  }${where}`;
+  const line = COMMAND_LINES.ended(role, block, describeStatus(report.status), where);
   if (!isCutOff(report) || !reader) return line;
-  return `${line}: the ${reader.role} command ${formatBlock(reader.argv)} stopped reading ` +
-    `after ${reader.took} bytes`;
+  return COMMAND_LINES.cutOff(line, reader.role, formatBlock(reader.argv), reader.took);
 }
 
 /**
@@ -220,7 +224,5 @@ function commandLine(
  * was lost between the hosts (that is the data connection's line): the command stopped.
  */
 function takenClause(delivered: number, available: number): string {
-  return delivered < available
-    ? ` after reading ${delivered} of the ${available} bytes that arrived for it`
-    : "";
+  return delivered < available ? COMMAND_LINES.took(delivered, available) : "";
 }

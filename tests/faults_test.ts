@@ -55,3 +55,52 @@ Deno.test("a fault's line is one line, and its status is 2, 1 for a closed strea
   assert.equal(FAULTS.interrupted.status("SIGTERM"), 143);
   assert.equal(FAULTS.remoteHalfStopped.status("SIGHUP"), 129);
 });
+
+Deno.test("every line the bootstrap's shell can fail with is in the manual's FAULTS section", async () => {
+  const { BOOTSTRAP_SCRIPT } = await import("../lib/remote_bootstrap.ts");
+  const section = faultsSection().join("\n");
+  const missing: string[] = [];
+  const templates = BOOTSTRAP_SCRIPT.split("\n")
+    .filter((line) => /\bfail "/.test(line) && !/^fail\(\)/.test(line.trim()))
+    .map((line) => line.slice(line.indexOf('fail "') + 6, line.lastIndexOf('"')));
+  assert.ok(templates.length >= 10, `${templates.length} fail lines found`);
+  for (const template of templates) {
+    // Each $variable or $(command) stands for some text in the manual's example line.
+    const pattern = template
+      .replace(/\$\([^()]*\)/g, "\0")
+      .replace(/\$\{?[a-z_0-9]+\}?/g, "\0")
+      .split("\0")
+      .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
+      .join(".+");
+    if (!new RegExp(`socketpipe: remote half: provision: ${pattern}`).test(section)) {
+      missing.push(template);
+    }
+  }
+  assert.deepEqual(missing, []);
+});
+
+Deno.test("every kind of command line (outcome's) is shown in the manual's FAULTS section", async () => {
+  const { COMMAND_LINE_EXAMPLES } = await import("../lib/faults.ts");
+  const section = faultsSection().join("\n");
+  const missing = COMMAND_LINE_EXAMPLES.filter((line) =>
+    !section.includes(`socketpipe: ${line}\n`)
+  );
+  assert.deepEqual(missing, []);
+});
+
+Deno.test("outcome.ts and the other modules write no line of their own: every line's words come from the catalogue", async () => {
+  // The phrases a line is made of live in faults.ts alone.
+  for (const file of ["outcome.ts", "local_half.ts", "remote_half.ts", "meeting.ts"]) {
+    const text = await Deno.readTextFile(new URL(`../lib/${file}`, import.meta.url));
+    for (
+      const phrase of [
+        "stopped reading after",
+        "as through a pipe",
+        "vanished before",
+        "stream truncated",
+      ]
+    ) {
+      assert.ok(!text.includes(`${phrase}`) || text.includes(`// ${phrase}`), `${file}: ${phrase}`);
+    }
+  }
+});
