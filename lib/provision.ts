@@ -67,6 +67,7 @@ export function prepareProvisioning(
     platform: unamePlatform(),
     mode,
     peerTimeout: Math.ceil(peerTimeout),
+    runtimeSize: runtimeSize(),
   });
   return { words, bundle, step: "sending the bootstrap" };
 }
@@ -98,6 +99,15 @@ export async function provisionRemote(
   const fault = await serveNeed(need, bundle, channel, log, provisioning);
   provisioning.step = "waiting for the remote half to start";
   return fault;
+}
+
+/** The size of the runtime this process runs on (what would be sent), or 0 if unknown. */
+function runtimeSize(): number {
+  try {
+    return Deno.statSync(Deno.execPath()).size;
+  } catch {
+    return 0;
+  }
 }
 
 /**

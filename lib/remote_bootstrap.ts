@@ -41,6 +41,11 @@ export interface BootstrapArguments {
    * which the session's sshd may not notice for hours) ends the bootstrap; 0: no bound.
    */
   peerTimeout: number;
+  /**
+   * The size in bytes of the runtime the local half would send: a cached one of another
+   * size (truncated) is sent again; 0 when unknown (the size is then not checked).
+   */
+  runtimeSize: number;
 }
 
 /**
@@ -50,13 +55,13 @@ export interface BootstrapArguments {
 export const BOOTSTRAP_LOADER = 'read -r length && eval "$(head -c "$length")"';
 
 /**
- * The script, sent on the login channel. `$1`…`$5` are the {@link BootstrapArguments} in
+ * The script, sent on the login channel. `$1`…`$6` are the {@link BootstrapArguments} in
  * order; the rest are the remote half's arguments (`-s … -- command`). Its first line of
  * input names the bundle. It writes only marked lines on stdout: one `need` message, or
  * one `error` message before it exits 2.
  */
 export const BOOTSTRAP_SCRIPT = `
-protocol=$1 deno_version=$2 platform=$3 mode=$4 peer_timeout=$5; shift 5
+protocol=$1 deno_version=$2 platform=$3 mode=$4 peer_timeout=$5 runtime_size=$6; shift 6
 say() { echo "#socketpipe:{$1}"; }
 text() { printf %s "$1" | tr '\\n\\t' '  ' | tr -d '\\000-\\037\\177"\\\\' | tr -s ' ' | head -c 400; }
 fail() {
@@ -82,9 +87,13 @@ runtime_dir=$top/deno-$deno_version
 runtime=$runtime_dir/deno
 bundle_ok() { [ -f "$bundle" ] && sum=$(sum256 < "$bundle") && [ "\${sum%% *}" = "$hash" ]; }
 deno_of_version() { "$1" --version 2>/dev/null | head -n 1 | grep -q "^deno $deno_version "; }
+# The cached runtime, whole: of the size sent (nothing is run to tell, lest it hang).
+runtime_ok() {
+  [ -x "$runtime" ] && { [ "$runtime_size" = 0 ] || [ "$(wc -c < "$runtime" | tr -d ' ')" = "$runtime_size" ]; }
+}
 need_bundle=true need_runtime=true deno=$runtime using="a new bundle"
 if [ "$mode" != always ] && bundle_ok; then need_bundle=false using="the cached bundle"; fi
-if [ "$mode" != always ] && deno_of_version "$runtime"; then
+if [ "$mode" != always ] && runtime_ok; then
   need_runtime=false
 elif command -v deno >/dev/null 2>&1 && deno_of_version "$(command -v deno)"; then
   need_runtime=false deno=$(command -v deno)
@@ -192,6 +201,7 @@ DENO_DIR=$top/deno-dir DENO_NO_UPDATE_CHECK=1 exec "$deno" run -A --quiet --no-c
  * import { bootstrapWords } from "./remote_bootstrap.ts";
  * const words = bootstrapWords({
  *   protocol: 4, denoVersion: "2.9.6", platform: "Linux x86_64", mode: "auto", peerTimeout: 20,
+ *   runtimeSize: 0,
  * });
  * words.slice(0, 2); // ["sh", "-c"]
  * ```
@@ -207,6 +217,7 @@ export function bootstrapWords(bootstrap: BootstrapArguments): string[] {
     bootstrap.platform,
     bootstrap.mode,
     String(bootstrap.peerTimeout),
+    String(bootstrap.runtimeSize),
   ];
 }
 

@@ -396,12 +396,14 @@ provisionTest(
     assert.equal(first.code, 0, first.stderr);
     const [runtime] = cached(cache).runtimes;
     const marker = `hangs-${unique()}`;
-    // In place of the runtime: a program that never speaks and never ends.
-    await Deno.writeTextFile(
-      `${cache}/socketpipe/${runtime}`,
-      `#!/bin/sh\nexec sh -c 'sleep 1000' ${marker}\n`,
-      { mode: 0o700 },
-    );
+    // In place of the runtime: a program that never speaks and never ends, of the
+    // runtime's size (the bootstrap takes a runtime of another size for a truncated one).
+    const path = `${cache}/socketpipe/${runtime}`;
+    const size = (await Deno.stat(path)).size;
+    await Deno.writeTextFile(path, `#!/bin/sh\nexec sh -c 'sleep 1000' ${marker}\n`, {
+      mode: 0o700,
+    });
+    await Deno.truncate(path, size);
     const hung = await transfer([`XDG_CACHE_HOME=${cache}`], { args: ["--peer-timeout", "2"] });
     assert.equal(hung.code, 2, hung.stderr);
     assert.match(

@@ -10,6 +10,7 @@ Deno.test("the loader on the login's command line is one plain line any login sh
     platform: "Linux x86_64",
     mode: "auto",
     peerTimeout: 20,
+    runtimeSize: 123456789,
   });
   for (const word of words) assert.doesNotMatch(word, /[\n\\']/, word);
 });
