@@ -510,11 +510,14 @@ async function reportRun(
       : await missingReportLine(ending, context.channel, context.login, context.peerTimeout),
     transportError: transferred.error ?? exit?.error ?? null,
   };
-  // Interrupted: "both hosts" only when the remote half confirmed its end (a cut link
-  // leaves it to stop its command on its own, once it hears nothing).
+  // Interrupted: "both hosts" while the remote half was heard lately (it then ends its
+  // command as the login goes); a peer silent for longer than its heartbeat allows (a cut
+  // link) is left to stop its command on its own, once it hears nothing.
+  const reachable = exit !== null || context.peerTimeout <= 0 ||
+    context.channel.quietForMs() <= context.peerTimeout * 1000 / 2;
   const outcome = !context.signal?.aborted
     ? decideOutcome(report)
-    : exit
+    : reachable
     ? outcomeOfFault(FAULTS.interrupted.raise(signalName(context.signal)))
     : outcomeOfFault(
       FAULTS.interruptedUnconfirmed.raise(signalName(context.signal), context.peerTimeout),

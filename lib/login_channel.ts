@@ -193,6 +193,11 @@ export class LoginChannel {
     });
   }
 
+  /** Milliseconds since the peer was last heard (a message, its heartbeat, any line). */
+  quietForMs(): number {
+    return this.#clock.now() - this.#lastHeard;
+  }
+
   /** Stops the heartbeat and closes this side (the peer reads end of file); safe twice. */
   /**
    * Tells the peer that this half is about to stop (SIGTSTP), so that its silence until

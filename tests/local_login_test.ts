@@ -559,7 +559,7 @@ Deno.test("SIGTERM while the remote half cannot answer: the line claims only thi
   const mark = `unconfirmed-${crypto.randomUUID().slice(0, 8)}`;
   const child = spawnCli([
     "--peer-timeout",
-    "30",
+    "6",
     ...block("-i", "sleep", "30"),
     ...LOCAL_LOGIN,
     ...block("-r", "sh", "-c", "cat", mark),
@@ -570,6 +570,8 @@ Deno.test("SIGTERM while the remote half cannot answer: the line claims only thi
   const pid = Number(remoteHalf.split(" ")[0]);
   Deno.kill(pid, "SIGSTOP");
   try {
+    // Past its heartbeat (every 2 s), within the bound (6 s): silent, not yet given up on.
+    await new Promise((resolve) => setTimeout(resolve, 3500));
     child.kill("SIGTERM");
     const output = await child.output();
     const errorLines = text(output.stderr).split("\n").filter((line) =>
