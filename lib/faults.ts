@@ -147,8 +147,8 @@ export const FAULTS = {
     TRANSPORT_STATUS,
     (login: string, said: string) =>
       `login ${login}: the remote host cannot execute socketpipe's runtime in its cache ` +
-      `(status 126${said ? `: ${said}` : ""}; a noexec home?); point XDG_CACHE_HOME there ` +
-      `at a directory that allows exec, or install socketpipe there and use -x { … }`,
+      `(status 126${said ? `: ${said}` : ""}); name a directory that allows it with ` +
+      `--remote-cache DIR, or install socketpipe there and use -x { … }`,
     ["{ ssh host }", "…/deno: Permission denied"],
   ),
   remoteSocketpipeNotFound: fault(

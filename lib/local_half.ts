@@ -97,6 +97,12 @@ export interface SocketpipeOptions {
    * @default {"auto"}
    */
   provision?: ProvisionMode;
+  /**
+   * `--remote-cache DIR`: where the remote host keeps what provisioning sends; it must be
+   * this user's own, writable, and let a program run from it (not mounted noexec).
+   * @default {`SOCKETPIPE_CACHE` there, else the first of ~/.cache/socketpipe, $TMPDIR, /var/tmp, $XDG_RUNTIME_DIR that will do}
+   */
+  remoteCache?: string;
 }
 
 /** How a run is controlled from outside. */
@@ -332,7 +338,8 @@ function logIn(
 function provisioningFor(options: SocketpipeOptions, log: StepLog): Provisioning | null {
   const mode = options.provision ?? "auto";
   if (options.remoteSocketpipe || mode === "never") return null;
-  return prepareProvisioning(mode, log, options.peerTimeout ?? DEFAULT_PEER_TIMEOUT);
+  const peerTimeout = options.peerTimeout ?? DEFAULT_PEER_TIMEOUT;
+  return prepareProvisioning(mode, log, peerTimeout, options.remoteCache ?? "");
 }
 
 /** The session line: everything the remote half needs to meet this half. */

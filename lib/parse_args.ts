@@ -160,6 +160,9 @@ const VALUE_OPTIONS = {
     }
     display.size = size;
   },
+  "--remote-cache": (value: string, options: Partial<SocketpipeOptions>) => {
+    options.remoteCache = value;
+  },
   "--report": (value: string, _options: Partial<SocketpipeOptions>, display: RunDisplay) => {
     display.report = value;
   },

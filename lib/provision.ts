@@ -42,7 +42,8 @@ const SIGN_BYTES = 64 * 1024;
 /**
  * Prepares provisioning in `mode` ("auto" or "always"): the bootstrap's words at once, and
  * the bundle in the background, off the login's critical path. The bootstrap ends itself
- * once a payload stops arriving for `peerTimeout` seconds (0: never).
+ * once a payload stops arriving for `peerTimeout` seconds (0: never), and keeps what it is
+ * sent in `cacheDir` ("": the first of its standard places that can run it).
  *
  * @example
  * ```ts ignore
@@ -54,6 +55,7 @@ export function prepareProvisioning(
   mode: "auto" | "always",
   log: StepLog,
   peerTimeout: number,
+  cacheDir = "",
 ): Provisioning {
   const bundle = localBundle().then((found) => {
     if (typeof found !== "string") {
@@ -68,6 +70,7 @@ export function prepareProvisioning(
     mode,
     peerTimeout: Math.ceil(peerTimeout),
     runtimeSize: runtimeSize(),
+    cacheDir,
   });
   return { words, bundle, step: "sending the bootstrap" };
 }

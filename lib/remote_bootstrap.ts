@@ -46,6 +46,11 @@ export interface BootstrapArguments {
    * size (truncated) is sent again; 0 when unknown (the size is then not checked).
    */
   runtimeSize: number;
+  /**
+   * The cache directory to use (`--remote-cache`), or "" to search: `SOCKETPIPE_CACHE` on
+   * the remote host, then the user's cache, then private places of the user's own.
+   */
+  cacheDir: string;
 }
 
 /**
@@ -55,15 +60,16 @@ export interface BootstrapArguments {
 export const BOOTSTRAP_LOADER = 'read -r length && eval "$(head -c "$length")"';
 
 /**
- * The script, sent on the login channel. `$1`…`$6` are the {@link BootstrapArguments} in
+ * The script, sent on the login channel. `$1`…`$7` are the {@link BootstrapArguments} in
  * order; the rest are the remote half's arguments (`-s … -- command`). Its first line of
  * input names the bundle. It writes only marked lines on stdout: one `need` message, or
  * one `error` message before it exits 2.
  */
 export const BOOTSTRAP_SCRIPT = `
-protocol=$1 deno_version=$2 platform=$3 mode=$4 peer_timeout=$5 runtime_size=$6; shift 6
+protocol=$1 deno_version=$2 platform=$3 mode=$4 peer_timeout=$5 runtime_size=$6 cache_dir=$7
+shift 7
 say() { echo "#socketpipe:{$1}"; }
-text() { printf %s "$1" | tr '\\n\\t' '  ' | tr -d '\\000-\\037\\177"\\\\' | tr -s ' ' | head -c 400; }
+text() { printf %s "$1" | tr '\\n\\t' '  ' | tr -d '\\000-\\037\\177"\\\\' | tr -s ' ' | head -c 2000; }
 fail() {
   say "\\"event\\":\\"error\\",\\"step\\":\\"provision\\",\\"message\\":\\"$(text "$1")\\""
   exit 2
@@ -75,18 +81,43 @@ private_dir() {
   [ -O "$1" ] && [ -w "$1" ] && chmod 700 "$1" 2>/dev/null
 }
 IFS=' ' read -r entry hash || fail "the local half sent no bundle name"
-top=\${XDG_CACHE_HOME:-$HOME/.cache}/socketpipe
-if ! private_dir "$top"; then
-  fallback=\${TMPDIR:-/tmp}/socketpipe-$(id -u)
-  private_dir "$fallback" ||
-    fail "cannot use $top nor $fallback as a private cache: make one writable, or use -x"
-  top=$fallback
+deno_of_version() { "$1" --version 2>/dev/null | head -n 1 | grep -q "^deno $deno_version "; }
+system_deno=
+command -v deno >/dev/null 2>&1 && deno_of_version "$(command -v deno)" && system_deno=$(command -v deno)
+# A cache is a private directory this user can write and, unless this host has a Deno of
+# this version, run a program from: a noexec mount (a hardened home) is found by a real
+# exec, before anything is sent.
+usable() {
+  private_dir "$1" || { why="not a private directory this user can write"; return 1; }
+  [ -n "$system_deno" ] && return 0
+  probe=$1/.probe-$$
+  { printf '#!/bin/sh\\nexit 0\\n' > "$probe" && chmod 700 "$probe" && "$probe"; } 2>/dev/null
+  ran=$?
+  rm -f "$probe"
+  [ "$ran" = 0 ] || { why="no program can run from it (mounted noexec?)"; return 1; }
+}
+top= tried=
+pick() {
+  [ -z "$top" ] && [ -n "$1" ] || return 0
+  if usable "$1"; then top=$1; else tried="$tried; $1: $why"; fi
+}
+named=\${cache_dir:-$SOCKETPIPE_CACHE}
+if [ -n "$named" ]; then
+  pick "$named"
+else
+  uid=$(id -u)
+  pick "\${XDG_CACHE_HOME:-$HOME/.cache}/socketpipe"
+  pick "\${TMPDIR:-/tmp}/socketpipe-$uid"
+  pick "/var/tmp/socketpipe-$uid"
+  [ -n "$XDG_RUNTIME_DIR" ] && pick "$XDG_RUNTIME_DIR/socketpipe"
 fi
+tried=\${tried#; }
+[ -n "$top" ] ||
+  fail "no cache directory here can hold and run socketpipe ($tried): name one with --remote-cache DIR, or SOCKETPIPE_CACHE=DIR on the remote host, or use -x"
 bundle=$top/$entry/socketpipe.js
 runtime_dir=$top/deno-$deno_version
 runtime=$runtime_dir/deno
 bundle_ok() { [ -f "$bundle" ] && sum=$(sum256 < "$bundle") && [ "\${sum%% *}" = "$hash" ]; }
-deno_of_version() { "$1" --version 2>/dev/null | head -n 1 | grep -q "^deno $deno_version "; }
 # The cached runtime, whole: of the size sent (nothing is run to tell, lest it hang).
 runtime_ok() {
   [ -x "$runtime" ] && { [ "$runtime_size" = 0 ] || [ "$(wc -c < "$runtime" | tr -d ' ')" = "$runtime_size" ]; }
@@ -95,8 +126,8 @@ need_bundle=true need_runtime=true deno=$runtime using="a new bundle"
 if [ "$mode" != always ] && bundle_ok; then need_bundle=false using="the cached bundle"; fi
 if [ "$mode" != always ] && runtime_ok; then
   need_runtime=false
-elif command -v deno >/dev/null 2>&1 && deno_of_version "$(command -v deno)"; then
-  need_runtime=false deno=$(command -v deno)
+elif [ -n "$system_deno" ]; then
+  need_runtime=false deno=$system_deno
 fi
 if [ "$mode" != always ] && { $need_bundle || $need_runtime; } &&
   command -v socketpipe >/dev/null 2>&1 &&
@@ -201,7 +232,7 @@ DENO_DIR=$top/deno-dir DENO_NO_UPDATE_CHECK=1 exec "$deno" run -A --quiet --no-c
  * import { bootstrapWords } from "./remote_bootstrap.ts";
  * const words = bootstrapWords({
  *   protocol: 4, denoVersion: "2.9.6", platform: "Linux x86_64", mode: "auto", peerTimeout: 20,
- *   runtimeSize: 0,
+ *   runtimeSize: 0, cacheDir: "",
  * });
  * words.slice(0, 2); // ["sh", "-c"]
  * ```
@@ -218,6 +249,7 @@ export function bootstrapWords(bootstrap: BootstrapArguments): string[] {
     bootstrap.mode,
     String(bootstrap.peerTimeout),
     String(bootstrap.runtimeSize),
+    bootstrap.cacheDir,
   ];
 }
 

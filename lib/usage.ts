@@ -12,7 +12,8 @@ import { VERSION } from "./version.ts";
 export const SYNOPSIS =
   `usage: socketpipe [-b] [-v] [--copy] [--peer-timeout s] [--listen local|remote]
                   [--port N[-M]] [--bind addr] [-h host] [-t timeout]
-                  [--provision never|auto|always] [-P] [--size N] [--report file]
+                  [--provision never|auto|always] [--remote-cache dir]
+                  [-P] [--size N] [--report file]
                   [-x { remote socketpipe command }] [-i { input command [args…] }]
                   -l { login command [args…] }
                   -r { remote command [args…] } [-o { output command [args…] }]
@@ -52,6 +53,11 @@ Options:
                   ~/.cache/socketpipe (this version's bundle, and the Deno runtime when
                   the host has no Deno of this version), checked by sha256. always: send
                   it again. never: run socketpipe from its PATH only. It needs only sh.
+  --remote-cache dir  where the remote host keeps what is sent: a directory of the
+                  user's own that a program can run from (default: SOCKETPIPE_CACHE
+                  there, else the first of ~/.cache/socketpipe, $TMPDIR/socketpipe-UID,
+                  /var/tmp/socketpipe-UID, $XDG_RUNTIME_DIR/socketpipe that will do;
+                  noexec mounts are found by running a program, before anything is sent).
   -h host         address the connecting side connects to: this host's, for the remote
                   half (default: the address the login came from, $SSH_CLIENT, then this
                   host's own addresses); the remote host's with --listen remote.

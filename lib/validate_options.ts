@@ -49,6 +49,18 @@ export function validateOptions(options: SocketpipeOptions): void {
   if (options.remoteSocketpipe && options.provision && options.provision !== "never") {
     throw new UsageError(`--provision ${options.provision} sends socketpipe itself; drop -x`);
   }
+  if (options.remoteCache !== undefined) {
+    // deno-lint-ignore no-control-regex
+    if (typeof options.remoteCache !== "string" || !/^[^\x00-\x1f]+$/.test(options.remoteCache)) {
+      throw new UsageError("bad --remote-cache: a directory's path, on one line");
+    }
+    if (options.remoteSocketpipe || options.provision === "never") {
+      throw new UsageError(
+        "--remote-cache names where provisioning keeps socketpipe; with -x or " +
+          "--provision never nothing is provisioned: drop it",
+      );
+    }
+  }
   if (!["auto", "always", "never", undefined].includes(options.provision)) {
     throw new UsageError(`bad --provision: ${options.provision} (never, auto or always)`);
   }

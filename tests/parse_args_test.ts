@@ -85,6 +85,10 @@ const usageErrors: [string, string][] = [
     "-t needs a value: the seconds to wait for the connection (-t 30)",
   ],
   ["-h", "-h needs a value: this host's address (-h host); for help, --help"],
+  [
+    "--remote-cache /srv/sp -x { sp } -i { a } -l { ssh h } -r { cat }",
+    "--remote-cache names where provisioning keeps socketpipe; with -x or --provision never nothing is provisioned: drop it",
+  ],
   ["-help", "unknown option '-help': for help, --help"],
   ["-i {cat} -l { ssh h } -r { cat }", "-i {cat}: braces must be separate words: -i { cat }"],
   ["-i { cat } -l { ssh h } -r {cat", "-r {cat: braces must be separate words: -r { cat }"],

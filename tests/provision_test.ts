@@ -423,12 +423,14 @@ provisionTest(
 
 provisionTest(
   {
-    name: "provision: a cache on a noexec mount gets a line naming it, not the same-version hint",
+    name:
+      "provision: a named cache on a noexec mount gets a line naming it, before anything is sent, not the same-version hint",
     ignore: Deno.uid() !== 0,
   },
   async () => {
     const cache = await freshCache();
-    // The remote session alone sees a noexec tmpfs on the cache directory.
+    // The remote session alone sees a noexec tmpfs on the cache directory; a named
+    // directory is the only one tried.
     const before = [
       "unshare",
       "-m",
@@ -437,13 +439,18 @@ provisionTest(
       shellQuote('mount -t tmpfs -o noexec tmpfs "$0" && exec "$@"'),
       cache,
     ];
-    const run = await transfer([`XDG_CACHE_HOME=${cache}`, `PATH=${BARE_PATH}`], { before });
+    const run = await transfer([`PATH=${BARE_PATH}`], {
+      before,
+      args: ["--remote-cache", cache],
+    });
     assert.equal(run.code, 2);
-    assert.match(
-      run.errorLines.at(-1) ?? "",
-      /^socketpipe: login \{ ssh .* \}: the remote host cannot execute socketpipe's runtime in its cache \(status 126: .*Permission denied; a noexec home\?\)/,
+    assert.equal(
+      run.errorLines.at(-1),
+      `socketpipe: remote half: provision: no cache directory here can hold and run socketpipe ` +
+        `(${cache}: no program can run from it (mounted noexec?)): name one with --remote-cache ` +
+        `DIR, or SOCKETPIPE_CACHE=DIR on the remote host, or use -x`,
     );
-    assert.doesNotMatch(run.stderr, /same version/);
+    assert.doesNotMatch(run.stderr, /same version|sent the runtime/);
     await Deno.remove(cache, { recursive: true });
   },
 );
@@ -535,5 +542,79 @@ provisionTest(
     assert.ok(run.exact);
     assert.match(run.stderr, /provision: bundle [0-9a-f]+ \(.*main\.ts, built now\)/);
     assert.doesNotMatch(run.stderr, /SyntaxError/);
+  },
+);
+
+/** A login prefix that mounts a noexec tmpfs over each of `dirs`, for this session only. */
+function noexecOver(...dirs: string[]): string[] {
+  const mounts = dirs.map((_, i) => `mount -t tmpfs -o noexec tmpfs "$${i + 1}"`).join(" && ");
+  return [
+    "unshare",
+    "-m",
+    "sh",
+    "-c",
+    shellQuote(`${mounts} && shift ${dirs.length} && exec "$@"`),
+    "sh",
+    ...dirs,
+  ];
+}
+
+provisionTest({
+  name:
+    "provision: a noexec home falls back to a directory that runs programs; the second run sends nothing",
+  ignore: Deno.uid() !== 0,
+}, async () => {
+  const home = await Deno.makeTempDir({ dir: work, prefix: "noexec-home-" });
+  const tmp = await Deno.makeTempDir({ dir: work, prefix: "tmp-" });
+  const variables = [`HOME=${home}`, `TMPDIR=${tmp}`, `PATH=${BARE_PATH}`];
+  const first = await transfer(variables, { before: noexecOver(home) });
+  assert.equal(first.code, 0, first.stderr);
+  assert.ok(first.exact);
+  const fallback = `${tmp}/socketpipe-${Deno.uid()}`;
+  assert.match(first.stderr, new RegExp(`cache ${fallback}`));
+  assert.ok(sent(first, "runtime"), first.stderr);
+  const second = await transfer(variables, { before: noexecOver(home) });
+  assert.equal(second.code, 0, second.stderr);
+  assert.ok(second.exact);
+  assert.ok(!sent(second, "runtime") && !sent(second, "bundle"), second.stderr);
+});
+
+provisionTest({
+  name:
+    "provision: where no directory can run programs, one line names each one tried, before a byte is sent",
+  ignore: Deno.uid() !== 0,
+}, async () => {
+  const home = await Deno.makeTempDir({ dir: work, prefix: "noexec-home-" });
+  const tmp = await Deno.makeTempDir({ dir: work, prefix: "noexec-tmp-" });
+  const variables = ["-u", "XDG_RUNTIME_DIR", `HOME=${home}`, `TMPDIR=${tmp}`, `PATH=${BARE_PATH}`];
+  const run = await transfer(variables, { before: noexecOver(home, tmp, "/var/tmp") });
+  assert.equal(run.code, 2, run.stderr);
+  const uid = Deno.uid();
+  assert.equal(
+    run.errorLines.at(-1),
+    `socketpipe: remote half: provision: no cache directory here can hold and run socketpipe (` +
+      `${home}/.cache/socketpipe: no program can run from it (mounted noexec?); ` +
+      `${tmp}/socketpipe-${uid}: no program can run from it (mounted noexec?); ` +
+      `/var/tmp/socketpipe-${uid}: no program can run from it (mounted noexec?)): ` +
+      `name one with --remote-cache DIR, or SOCKETPIPE_CACHE=DIR on the remote host, or use -x`,
+  );
+  // Nothing was sent: no payload began (the bootstrap failed before its `need`).
+  assert.doesNotMatch(run.stderr, /provision: (sent|sending) the (runtime|bundle)/);
+  assert.doesNotMatch(run.stderr, /the remote host uses/);
+});
+
+provisionTest(
+  "provision: --remote-cache names the directory the remote host keeps it in",
+  async () => {
+    const named = `${await Deno.makeTempDir({ dir: work, prefix: "named-" })}/cache`;
+    const other = await freshCache();
+    const run = await transfer([`XDG_CACHE_HOME=${other}`, `PATH=${denoOnly}:${BARE_PATH}`], {
+      args: ["--remote-cache", named],
+    });
+    assert.equal(run.code, 0, run.stderr);
+    assert.ok(run.exact);
+    assert.match(run.stderr, new RegExp(`cache ${named}$`, "m"));
+    assert.deepEqual(filesUnder(other), []);
+    assert.equal(filesUnder(named).filter((file) => file.endsWith("/socketpipe.js")).length, 1);
   },
 );

@@ -11,6 +11,7 @@ Deno.test("the loader on the login's command line is one plain line any login sh
     mode: "auto",
     peerTimeout: 20,
     runtimeSize: 123456789,
+    cacheDir: "/srv/socketpipe cache",
   });
   for (const word of words) assert.doesNotMatch(word, /[\n\\']/, word);
 });
