@@ -131,6 +131,8 @@ export interface NeedMessage {
   gzip: boolean;
   /** What it found and will use, for `-v`. */
   using: string;
+  /** The cache directory it keeps what is sent in (absent from older bootstraps). */
+  cache?: string;
 }
 
 /** Every message of the protocol. */
@@ -276,7 +278,8 @@ const DECODERS: Decoders = {
     if (!isBoolean(bundle) || !isBoolean(runtime) || !isBoolean(gzip) || !isString(using)) {
       return null;
     }
-    return { event: "need", bundle, runtime, gzip, using };
+    const cache = isString(o.cache) ? { cache: o.cache } : {};
+    return { event: "need", bundle, runtime, gzip, using, ...cache };
   },
   hello: (o) =>
     isString(o.program) ? { event: "hello", version: PROTOCOL_VERSION, program: o.program } : null,

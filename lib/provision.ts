@@ -12,6 +12,7 @@ import { type Fault, FAULTS } from "./faults.ts";
 import { type Bundle, localBundle } from "./local_bundle.ts";
 import type { StepLog } from "./log.ts";
 import type { LoginChannel } from "./login_channel.ts";
+import { formatBytes } from "./progress.ts";
 import type { NeedMessage } from "./protocol.ts";
 import { bootstrapWords, scriptForLoader } from "./remote_bootstrap.ts";
 import { PROTOCOL_VERSION, VERSION } from "./version.ts";
@@ -104,6 +105,40 @@ export async function provisionRemote(
   return fault;
 }
 
+/**
+ * The line said before anything is sent: what, how large, and where; null when nothing is.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { provisionNotice } from "./provision.ts";
+ * const need = { event: "need" as const, bundle: true, runtime: true, gzip: true, using: "",
+ *   cache: "/home/u/.cache/socketpipe" };
+ * assert.match(
+ *   provisionNotice(need, 133120, 104857600)!,
+ *   /: the bundle \(130 KiB\) and the Deno \S+ runtime \(100 MiB, compressed as it goes\) to \/home\/u\/\.cache\/socketpipe on the remote host, once/,
+ * );
+ * assert.equal(provisionNotice({ ...need, bundle: false, runtime: false }, 0, 0), null);
+ * ```
+ */
+export function provisionNotice(
+  need: NeedMessage,
+  bundleBytes: number,
+  runtimeBytes: number,
+): string | null {
+  const compressed = need.gzip ? ", compressed as it goes" : "";
+  const parts = [
+    ...(need.bundle ? [`the bundle (${formatBytes(bundleBytes)})`] : []),
+    ...(need.runtime
+      ? [`the Deno ${Deno.version.deno} runtime (${formatBytes(runtimeBytes)}${compressed})`]
+      : []),
+  ];
+  if (parts.length === 0) return null;
+  const where = need.cache ? `to ${need.cache} on the remote host` : "to the remote host";
+  return `provision: sending socketpipe ${VERSION}: ${parts.join(" and ")} ${where}, once ` +
+    `(later runs use what is kept there)`;
+}
+
 /** The size of the runtime this process runs on (what would be sent), or 0 if unknown. */
 function runtimeSize(): number {
   try {
@@ -142,6 +177,11 @@ async function serveNeed(
   provisioning: Provisioning,
 ): Promise<Fault | null> {
   log.step(`provision: the remote host uses ${need.using}`);
+  // Never a surprise for the host's administrator: what goes there, how much, and where,
+  // said before it is sent (not only with -v).
+  const runtimeBytes = need.runtime ? runtimeSize() : 0;
+  const notice = provisionNotice(need, bundle.bytes.length, runtimeBytes);
+  if (notice) log.always(notice);
   if (need.bundle) {
     const source = ReadableStream.from([bundle.bytes]);
     const fault = await sendPayload("bundle", source, need.gzip, channel, log, provisioning);

@@ -144,7 +144,7 @@ fi
 gzip=false
 command -v gzip >/dev/null 2>&1 && gzip=true
 if $need_runtime; then using="$using, a new Deno $deno_version"; else using="$using, Deno at $deno"; fi
-say "\\"event\\":\\"need\\",\\"bundle\\":$need_bundle,\\"runtime\\":$need_runtime,\\"gzip\\":$gzip,\\"using\\":\\"$(text "$using, cache $top")\\""
+say "\\"event\\":\\"need\\",\\"bundle\\":$need_bundle,\\"runtime\\":$need_runtime,\\"gzip\\":$gzip,\\"using\\":\\"$(text "$using, cache $top")\\",\\"cache\\":\\"$(text "$top")\\""
 # Until the remote half has its own watchdog, a guard ends this process, and all it
 # started, with the login (its parent gone) or once a payload has stopped arriving for
 # the peer timeout: a cut link (which sshd may not notice for hours), a runtime that

@@ -484,9 +484,11 @@ provisionTest(
     const errorLines = new TextDecoder().decode(output.stderr).split("\n")
       .filter((line) => line.startsWith("socketpipe: "));
     assert.equal(output.code, 2);
-    assert.equal(errorLines.length, 1, errorLines.join("\n"));
+    // The notice of what is sent, said before sending, then the one line of the failure.
+    assert.equal(errorLines.length, 2, errorLines.join("\n"));
+    assert.match(errorLines[0], /^socketpipe: provision: sending socketpipe /);
     assert.match(
-      errorLines[0],
+      errorLines[1],
       /^socketpipe: provision: sending the runtime failed after \d+ bytes: the login channel closed/,
     );
     await Deno.remove(cache, { recursive: true });
@@ -616,5 +618,36 @@ provisionTest(
     assert.match(run.stderr, new RegExp(`cache ${named}$`, "m"));
     assert.deepEqual(filesUnder(other), []);
     assert.equal(filesUnder(named).filter((file) => file.endsWith("/socketpipe.js")).length, 1);
+  },
+);
+
+provisionTest(
+  "provision: the first run says, without -v, what it sends, how large and where; the second says nothing",
+  async () => {
+    const cache = await freshCache();
+    const login = [...sshd!.login, "env", `XDG_CACHE_HOME=${cache}`, `PATH=${BARE_PATH}`];
+    const args = [
+      ...block("-i", "cat"),
+      ...block("-l", ...login),
+      ...block("-r", "cat"),
+      ...block("-o", "cat"),
+    ];
+    const first = await runCli(args, { stdin: data });
+    assert.equal(first.code, 0, first.stderr);
+    const lines = first.stderr.split("\n").filter((line) => line !== "");
+    assert.equal(lines.length, 1, first.stderr);
+    assert.match(
+      lines[0],
+      new RegExp(
+        `^socketpipe: provision: sending socketpipe ${VERSION.replaceAll(".", "\\.")}: ` +
+          `the bundle \\([\\d.]+ KiB\\) and the Deno ${Deno.version.deno.replaceAll(".", "\\.")} ` +
+          `runtime \\([\\d.]+ MiB, compressed as it goes\\) to ${cache}/socketpipe on the ` +
+          `remote host, once \\(later runs use what is kept there\\)$`,
+      ),
+    );
+    const second = await runCli(args, { stdin: data });
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal(second.stderr, "");
+    await Deno.remove(cache, { recursive: true });
   },
 );
