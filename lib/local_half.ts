@@ -170,6 +170,11 @@ export interface SocketpipeResult {
   local: ByteCounts;
   /** Seconds from the start to the data connection (setup), and from there to the end. */
   durations: { setupSeconds: number; transferSeconds: number };
+  /**
+   * What provisioning sent the remote host, each payload's size and the bytes it took on
+   * the login channel; absent when nothing was sent.
+   */
+  provisioned?: Partial<Record<"bundle" | "runtime", { bytes: number; sent: number }>>;
 }
 
 /** Milliseconds the login command may take to end after the remote half's last report. */
@@ -285,7 +290,7 @@ async function runInTree(
     stopHandlingStops();
     await channel.close();
     await stopLogin(login, 0);
-    return failed(fault);
+    return { ...failed(fault), ...provisionedBy(provisioning) };
   }
   applyPeerTimeout(meeting.conn, peerTimeout, log);
   const { hostname, port } = meeting.conn.remoteAddr;
@@ -310,7 +315,14 @@ async function runInTree(
   log.step(`${transferred.counts.sent} bytes sent, ${transferred.counts.received} bytes received`);
   const context = { channel, login, signal: control.signal, peerTimeout };
   const durations = clock.finish();
-  return { ...await reportRun(options, transferred, context, chosen.path.name), durations };
+  const report = await reportRun(options, transferred, context, chosen.path.name);
+  return { ...report, durations, ...provisionedBy(provisioning) };
+}
+
+/** What provisioning sent, for the result; nothing when it sent nothing. */
+function provisionedBy(provisioning: Provisioning | undefined): Partial<SocketpipeResult> {
+  const sent = provisioning?.sent ?? {};
+  return Object.keys(sent).length > 0 ? { provisioned: sent } : {};
 }
 
 /**

@@ -33,6 +33,8 @@ export interface Provisioning {
   step: string;
   /** The payload being sent and how many bytes the login took of it, while one is. */
   sending?: { what: string; sent: number };
+  /** Each payload sent whole: its size, and the bytes it took on the login channel. */
+  sent: Partial<Record<"bundle" | "runtime", { bytes: number; sent: number }>>;
 }
 
 /** Payloads go in chunks of this size: each is one `head -c` on the remote host. */
@@ -73,7 +75,7 @@ export function prepareProvisioning(
     runtimeSize: runtimeSize(),
     cacheDir,
   });
-  return { words, bundle, step: "sending the bootstrap" };
+  return { words, bundle, step: "sending the bootstrap", sent: {} };
 }
 
 /**
@@ -209,7 +211,7 @@ async function serveNeed(
 
 /** One payload: its header, its chunks (each compressed on its own), its sha256. */
 async function sendPayload(
-  name: string,
+  name: "bundle" | "runtime",
   source: ReadableStream<Uint8Array>,
   gzip: boolean,
   channel: LoginChannel,
@@ -246,6 +248,7 @@ async function sendPayload(
     }
     await send(encoder.encode(`0 ${hash.digest("hex")}\n`));
     provisioning.sending = undefined;
+    provisioning.sent[name] = { bytes, sent };
   } catch (error) {
     await source.cancel().catch(() => {});
     if (error && typeof error === "object" && "line" in error) return error as Fault;

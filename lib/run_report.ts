@@ -12,7 +12,8 @@ export const REPORT_VERSION = 1;
 
 /**
  * The report of a run: `{ version, status, messages, dataPath, input, remote, output,
- * local, durations }`. A role that never ran is absent (input, output) or null (remote).
+ * local, durations, provisioned }`. A role that never ran is absent (input, output) or
+ * null (remote); `provisioned` is absent when nothing was sent.
  *
  * @example
  * ```ts
@@ -36,5 +37,6 @@ export function runReport(result: SocketpipeResult): { version: number } & Socke
     ...(result.output ? { output: result.output } : {}),
     local: result.local,
     durations: result.durations,
+    ...(result.provisioned ? { provisioned: result.provisioned } : {}),
   };
 }

@@ -626,7 +626,10 @@ provisionTest(
   async () => {
     const cache = await freshCache();
     const login = [...sshd!.login, "env", `XDG_CACHE_HOME=${cache}`, `PATH=${BARE_PATH}`];
+    const reportFile = `${cache}.report.json`;
     const args = [
+      "--report",
+      reportFile,
       ...block("-i", "cat"),
       ...block("-l", ...login),
       ...block("-r", "cat"),
@@ -645,9 +648,16 @@ provisionTest(
           `remote host, once \\(later runs use what is kept there\\)$`,
       ),
     );
+    // --report records what was sent: each payload's size, and its bytes on the channel.
+    const report = JSON.parse(await Deno.readTextFile(reportFile));
+    assert.equal(report.provisioned.runtime.bytes, (await Deno.stat(Deno.execPath())).size);
+    assert.ok(report.provisioned.runtime.sent > 0);
+    assert.ok(report.provisioned.bundle.bytes > 0);
     const second = await runCli(args, { stdin: data });
     assert.equal(second.code, 0, second.stderr);
     assert.equal(second.stderr, "");
+    assert.equal(JSON.parse(await Deno.readTextFile(reportFile)).provisioned, undefined);
     await Deno.remove(cache, { recursive: true });
+    await Deno.remove(reportFile);
   },
 );
