@@ -1,9 +1,11 @@
 /**
  * This socketpipe as one file, for a remote host that has none: the bundle the local half
  * sends when it provisions the remote half. Run from its bundle, socketpipe sends that
- * file itself; run from a source checkout, it builds the bundle once with `deno bundle`
- * and keeps it in a local cache, named after the sources it was built from, with its
- * sha256 beside it (`<name>.js.sha256`): a cached file that no longer matches is rebuilt.
+ * file itself; run from a source checkout, it uses the bundle the install built in `dist/`
+ * (`npm install` / `npm ci` run `tools/prepare_bundle.ts`) while it matches the sources;
+ * else it builds one with `deno bundle` (whose first run downloads esbuild) and keeps it in
+ * a local cache, named after the sources. Each has its sha256 beside it
+ * (`<name>.js.sha256`): a file that no longer matches is built again.
  *
  * @module
  */
@@ -56,37 +58,123 @@ async function bundleAt(path: string): Promise<Bundle | string> {
   }
 }
 
-/** The checkout's bundle, from the cache when the sources have not changed since. */
+/**
+ * The checkout's bundle: the one built at install time (`dist/`, named after the sources
+ * it was built from), else the cache's, else built now. A run that finds the install's
+ * never needs the network (the first `deno bundle` downloads esbuild).
+ */
 async function bundleOfCheckout(main: string): Promise<Bundle | string> {
   const root = main.slice(0, -"/main.ts".length);
-  const cached = `${cacheDirectory()}/bundles/${await sourcesHash(root)}.js`;
+  const name = await sourcesHash(root);
+  const installed = await checkedBundle(`${root}/${INSTALLED_BUNDLE}`, name);
+  if (installed) return installed;
+  const cached = `${cacheDirectory()}/bundles/${name}.js`;
+  const fromCache = await checkedBundle(cached);
+  if (fromCache) return fromCache;
+  const built = await buildBundle(main);
+  if (typeof built === "string") return built;
+  await storeBundle(cached, built);
+  return { ...built, origin: `${main}, built now` };
+}
+
+/** Where the install puts the checkout's bundle (see {@link installBundle}). */
+const INSTALLED_BUNDLE = "dist/socketpipe.js";
+
+/**
+ * Builds the checkout's bundle into `dist/` with the name of its sources beside it: what
+ * `npm install` / `npm ci` run (the `prepare` script), so that no run needs the network.
+ * Returns the line to print.
+ *
+ * @example
+ * ```ts ignore
+ * import { installBundle } from "./local_bundle.ts";
+ * console.log(await installBundle());
+ * ```
+ */
+export async function installBundle(): Promise<string> {
+  const main = decodeURIComponent(new URL("../main.ts", import.meta.url).pathname);
+  const root = main.slice(0, -"/main.ts".length);
+  const built = await buildBundle(main);
+  if (typeof built === "string") return `socketpipe: ${built}; runs will build it when needed`;
+  const path = `${root}/${INSTALLED_BUNDLE}`;
+  await storeBundle(path, built, await sourcesHash(root));
+  return `socketpipe: bundle ${built.sha256.slice(0, 16)} in ${INSTALLED_BUNDLE}`;
+}
+
+/**
+ * The bundle at `path` if it is whole (its sha256 is the one stored beside it) and, when
+ * `sources` is given, built from those sources; else null.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkedBundle } from "./local_bundle.ts";
+ * assert.equal(await checkedBundle("/nonexistent/socketpipe.js"), null);
+ * ```
+ */
+export async function checkedBundle(path: string, sources?: string): Promise<Bundle | null> {
   try {
-    const bytes = await Deno.readFile(cached);
+    const bytes = await Deno.readFile(path);
     const sha256 = await sha256Hex(bytes);
-    // A cached bundle counts only as its build left it: a damaged file (a full disk, a
-    // crash, a hand) is built again, never sent to fail there with a raw SyntaxError.
-    if ((await Deno.readTextFile(`${cached}.sha256`)).trim() === sha256) {
-      return { bytes, sha256, origin: cached };
-    }
+    // A bundle counts only as its build left it: a damaged file (a full disk, a crash, a
+    // hand) is built again, never sent to fail there with a raw SyntaxError.
+    const [sum, from] = (await Deno.readTextFile(`${path}.sha256`)).trim().split(" ");
+    if (sum !== sha256 || (sources !== undefined && from !== sources)) return null;
+    return { bytes, sha256, origin: path };
   } catch {
-    // Not built yet for these sources.
+    return null; // not built (for these sources)
   }
-  const built = await new Deno.Command(Deno.execPath(), {
-    args: ["bundle", "--quiet", main],
-    cwd: root,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+}
+
+/** `deno bundle` of `main`, or why it failed, naming the real cause. */
+async function buildBundle(main: string): Promise<Bundle | string> {
+  const root = main.slice(0, -"/main.ts".length);
+  let built: Deno.CommandOutput;
+  try {
+    built = await new Deno.Command(Deno.execPath(), {
+      args: ["bundle", "--quiet", main],
+      cwd: root,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  } catch (error) {
+    return `deno bundle could not start: ${messageOf(error)}`;
+  }
   if (!built.success || built.stdout.length === 0) {
-    const why = new TextDecoder().decode(built.stderr).trim().split("\n").pop();
-    return `deno bundle failed: ${why || `status ${built.code}`}`;
+    return `deno bundle failed: ${bundleError(new TextDecoder().decode(built.stderr), built.code)}`;
   }
-  const bytes = built.stdout;
-  const sha256 = await sha256Hex(bytes);
-  await storeAtomically(cached, bytes);
-  await storeAtomically(`${cached}.sha256`, new TextEncoder().encode(`${sha256}\n`));
-  return { bytes, sha256, origin: `${main}, built now` };
+  return { bytes: built.stdout, sha256: await sha256Hex(built.stdout), origin: main };
+}
+
+/**
+ * The line of `deno bundle`'s stderr that names its cause (an error line, without colour),
+ * rather than its last, which may be a bare "<unknown>".
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { bundleError } from "./local_bundle.ts";
+ * assert.equal(
+ *   bundleError("\x1b[31merror\x1b[0m: failed to fetch esbuild: connection refused\n  at <unknown>\n", 1),
+ *   "error: failed to fetch esbuild: connection refused",
+ * );
+ * assert.equal(bundleError("", 3), "status 3");
+ * ```
+ */
+export function bundleError(stderr: string, status: number): string {
+  // deno-lint-ignore no-control-regex
+  const lines = stderr.replace(/\x1b\[[0-9;]*m/g, "").split("\n").map((line) => line.trim())
+    .filter((line) => line !== "" && !/^(\d+: )?<unknown>$/.test(line) && !/^at /.test(line));
+  const cause = lines.find((line) => /error/i.test(line)) ?? lines[0];
+  return cause ?? `status ${status}`;
+}
+
+/** Stores a bundle with its sha256 (and the sources it was built from) beside it. */
+async function storeBundle(path: string, bundle: Bundle, sources = ""): Promise<void> {
+  await storeAtomically(path, bundle.bytes);
+  const stamp = `${bundle.sha256}${sources ? ` ${sources}` : ""}\n`;
+  await storeAtomically(`${path}.sha256`, new TextEncoder().encode(stamp));
 }
 
 /** A name for the sources as they are: the Deno version and every source file's bytes. */

@@ -11,6 +11,7 @@ import {
   DENO,
   MAIN,
   processesMatching,
+  REPO,
   runCli,
   sha256,
   spawnCli,
@@ -510,42 +511,26 @@ function childrenOf(pid: number): number[] {
   return found;
 }
 
-provisionTest(
-  "provision: a damaged bundle in the local cache is built again, never sent to fail there",
-  async () => {
-    const first = await transfer([`XDG_CACHE_HOME=${await freshCache()}`]);
-    assert.equal(first.code, 0, first.stderr);
-    // This host's bundle cache, copied under a cache of the test's own, then damaged.
-    const home = Deno.env.get("XDG_CACHE_HOME") || `${Deno.env.get("HOME")}/.cache`;
-    const local = await Deno.makeTempDir({ dir: work, prefix: "local-cache-" });
-    await Deno.mkdir(`${local}/socketpipe/bundles`, { recursive: true });
-    const bundles = [...Deno.readDirSync(`${home}/socketpipe/bundles`)]
-      .filter((entry) => entry.name.endsWith(".js"));
-    assert.ok(bundles.length > 0);
-    for (const { name } of bundles) {
-      for (const file of [name, `${name}.sha256`]) {
-        await Deno.copyFile(
-          `${home}/socketpipe/bundles/${file}`,
-          `${local}/socketpipe/bundles/${file}`,
-        )
-          .catch(() => {});
-      }
-      const bytes = await Deno.readFile(`${local}/socketpipe/bundles/${name}`);
-      await Deno.writeFile(`${local}/socketpipe/bundles/${name}`, bytes.subarray(0, 1000));
-    }
-    // Deno's own cache stays where it is: building again needs nothing from the network.
-    const info = await new Deno.Command(DENO, { args: ["info", "--json"], stdout: "piped" })
-      .output();
-    const denoDir = JSON.parse(new TextDecoder().decode(info.stdout)).denoDir;
-    const run = await transfer([`XDG_CACHE_HOME=${await freshCache()}`], {
-      environment: { XDG_CACHE_HOME: local, DENO_DIR: denoDir },
-    });
-    assert.equal(run.code, 0, run.stderr);
-    assert.ok(run.exact);
-    assert.match(run.stderr, /provision: bundle [0-9a-f]+ \(.*main\.ts, built now\)/);
-    assert.doesNotMatch(run.stderr, /SyntaxError/);
-  },
-);
+Deno.test("a damaged bundle in a local cache (or dist/) is refused, to be built again, never sent to fail there", async () => {
+  const { checkedBundle, installBundle } = await import("../lib/local_bundle.ts");
+  // The install's bundle, copied with its stamp, then damaged.
+  const line = await installBundle();
+  assert.match(line, /^socketpipe: bundle [0-9a-f]+ in dist\/socketpipe\.js$/, line);
+  const dir = await Deno.makeTempDir({ dir: work, prefix: "bundle-" });
+  await Deno.copyFile(`${REPO}/dist/socketpipe.js`, `${dir}/socketpipe.js`);
+  await Deno.copyFile(`${REPO}/dist/socketpipe.js.sha256`, `${dir}/socketpipe.js.sha256`);
+  const whole = await checkedBundle(`${dir}/socketpipe.js`);
+  assert.ok(whole, "an intact bundle is taken");
+  const stamp = (await Deno.readTextFile(`${dir}/socketpipe.js.sha256`)).trim().split(" ");
+  assert.ok(await checkedBundle(`${dir}/socketpipe.js`, stamp[1]), "for its own sources");
+  assert.equal(await checkedBundle(`${dir}/socketpipe.js`, "other-sources"), null);
+  const bytes = await Deno.readFile(`${dir}/socketpipe.js`);
+  await Deno.writeFile(`${dir}/socketpipe.js`, bytes.subarray(0, 1000));
+  assert.equal(await checkedBundle(`${dir}/socketpipe.js`), null, "a truncated one is refused");
+  await Deno.remove(`${dir}/socketpipe.js.sha256`);
+  await Deno.writeFile(`${dir}/socketpipe.js`, bytes);
+  assert.equal(await checkedBundle(`${dir}/socketpipe.js`), null, "one without its stamp too");
+});
 
 /** A login prefix that mounts a noexec tmpfs over each of `dirs`, for this session only. */
 function noexecOver(...dirs: string[]): string[] {
@@ -661,3 +646,30 @@ provisionTest(
     await Deno.remove(reportFile);
   },
 );
+
+provisionTest(
+  "provision: a first run on a machine with no registry works: the bundle is the install's, nothing is downloaded",
+  async () => {
+    // A machine as fresh as it gets: no bundle cache, no Deno cache (so no esbuild), and
+    // an npm registry that cannot be reached.
+    const local = await Deno.makeTempDir({ dir: work, prefix: "offline-" });
+    const environment = {
+      XDG_CACHE_HOME: `${local}/cache`,
+      DENO_DIR: `${local}/deno`,
+      NPM_CONFIG_REGISTRY: "http://127.0.0.1:9/",
+    };
+    const run = await transfer([`XDG_CACHE_HOME=${await freshCache()}`], { environment });
+    assert.equal(run.code, 0, run.stderr);
+    assert.ok(run.exact);
+    assert.match(run.stderr, /provision: bundle [0-9a-f]+ \(.*\/dist\/socketpipe\.js\)/);
+    assert.deepEqual(filesUnder(`${local}/deno`).filter((file) => /esbuild/.test(file)), []);
+  },
+);
+
+Deno.test("a failed deno bundle names its real cause, not a bare <unknown>", async () => {
+  const { bundleError } = await import("../lib/local_bundle.ts");
+  const stderr =
+    "\x1b[0m\x1b[1m\x1b[31merror\x1b[0m: Import 'https://registry.npmjs.org/esbuild' " +
+    "failed: error sending request: Connection refused\n    at <unknown>\n0: <unknown>\n";
+  assert.match(bundleError(stderr, 1), /^error: Import .*esbuild.* Connection refused$/);
+});
