@@ -3,7 +3,8 @@ import { type Fault, FAULTS } from "./faults.ts";
 import { socketpipe, type SocketpipeOptions, type SocketpipeResult } from "./local_half.ts";
 import { logLine, printText } from "./log.ts";
 import { parseArgs, type RunDisplay } from "./parse_args.ts";
-import type { Progress } from "./progress.ts";
+import { type Progress, PROGRESS_INTERVAL_MS } from "./progress.ts";
+import { type ProvisionProgress, provisionProgressLine } from "./provision.ts";
 import { ProgressMeter, stderrOutput } from "./progress_meter.ts";
 import { runReport } from "./run_report.ts";
 import { serveRemoteHalf } from "./remote_half.ts";
@@ -93,13 +94,22 @@ async function runTransfer(options: SocketpipeOptions, display: RunDisplay): Pro
       size: display.size,
     };
     let moved: (() => { sent: number; received: number }) | null = null;
+    let sending: (() => ProvisionProgress | null) | null = null;
     let dataAt = startedAt;
-    const stopListening = onStatusRequest(() =>
-      logLine(statusLine(moved?.() ?? null, Date.now() - (moved ? dataAt : startedAt), stream))
-    );
+    // Before the data flows, a request for status says how far provisioning's send is.
+    const stopListening = onStatusRequest(() => {
+      const provision = moved ? null : sending?.();
+      logLine(
+        provision
+          ? `status: ${provisionProgressLine(provision)}`
+          : statusLine(moved?.() ?? null, Date.now() - (moved ? dataAt : startedAt), stream),
+      );
+    });
+    let provisionTimer: ReturnType<typeof setInterval> | undefined;
     const onData = (reader: typeof moved) => {
       moved = reader;
       dataAt = Date.now();
+      clearInterval(provisionTimer);
     };
     // On a terminal the output command writes on too, a redrawn line would leave pieces
     // of itself in the output: the meter then shows only its summary, at the end.
@@ -114,11 +124,21 @@ async function runTransfer(options: SocketpipeOptions, display: RunDisplay): Pro
         if (!progress.done) meter.show(progress);
       }
       : undefined;
+    // With -P, the send of what provisioning sends shows too, the same way.
+    const onProvisioning = (reader: () => ProvisionProgress | null) => {
+      sending = reader;
+      if (!meter) return;
+      provisionTimer = setInterval(() => {
+        const progress = reader();
+        if (progress && !moved) meter.showLine(provisionProgressLine(progress), progress.seconds);
+      }, PROGRESS_INTERVAL_MS);
+    };
     let result: SocketpipeResult;
     try {
       result = await socketpipe(options, {
         signal,
         onData,
+        onProvisioning,
         onProgress,
         progressSize: display.size,
         onLoginOutput: meter?.drawsInPlace ? (bytes) => meter.relay(bytes) : undefined,
@@ -128,6 +148,7 @@ async function runTransfer(options: SocketpipeOptions, display: RunDisplay): Pro
     } catch (error) {
       if (error instanceof UsageError) {
         // A check the parser let through: still the user's mistake, told as one.
+        clearInterval(provisionTimer);
         meter?.finish(null);
         stopListening();
         logLine(error.message);
@@ -136,6 +157,7 @@ async function runTransfer(options: SocketpipeOptions, display: RunDisplay): Pro
       }
       result = internalErrorResult(messageOf(error), Date.now() - startedAt);
     } finally {
+      clearInterval(provisionTimer);
       stopListening();
       meter?.finish(last);
     }

@@ -31,7 +31,12 @@ import { becomeSubreaper, ProcessTree } from "./process_tree.ts";
 import { handleStopRequests, ignoreStopsForLogin } from "./job_control.ts";
 import { type Progress, ProgressWatch } from "./progress.ts";
 import { validateOptions } from "./validate_options.ts";
-import { prepareProvisioning, type Provisioning, type ProvisionMode } from "./provision.ts";
+import {
+  prepareProvisioning,
+  type Provisioning,
+  type ProvisionMode,
+  type ProvisionProgress,
+} from "./provision.ts";
 import { PROTOCOL_VERSION } from "./version.ts";
 
 /** What a run of socketpipe is asked to do, as given on the command line. */
@@ -118,6 +123,12 @@ export interface RunControl {
    * kernel's counts and copies nothing.
    */
   onData?(moved: () => { sent: number; received: number }): void;
+  /**
+   * Called once when the remote host is to be provisioned, with a function that reads how
+   * far the payload being sent has come (null between payloads), for a status line or a
+   * meter before the data flows.
+   */
+  onProvisioning?(progress: () => ProvisionProgress | null): void;
   /**
    * Called with the transfer's progress at most four times a second from when the data
    * connection is up, and once more, marked done, at its end: bytes each way, rates,
@@ -336,6 +347,7 @@ function logIn(
   { log, tree }: { log: StepLog; tree: ProcessTree },
 ): { login: LoginConnection; provisioning?: Provisioning } | Fault {
   const provisioning = provisioningFor(options, log) ?? undefined;
+  if (provisioning) control.onProvisioning?.(() => provisioning.progress ?? null);
   if (control.jobControl) ignoreStopsForLogin(); // ssh must not stop on Ctrl-Z
   const starter = provisioning?.words;
   const login = seams.login ??

@@ -44,6 +44,8 @@ export class ProgressMeter {
   /** Whether a line is drawn on the terminal now. */
   #drawn = false;
   #lastPlainLine = 0;
+  /** What the figures shown last were of ("data", "provision"). */
+  #kind = "data";
   #finished = false;
   /** Whether relayed text left a line unfinished, which a redraw would overwrite. */
   #lineOpen = false;
@@ -66,14 +68,27 @@ export class ProgressMeter {
 
   /** Shows `progress`: redrawn on a terminal, else a plain line every ten seconds. */
   show(progress: Progress): void {
+    this.showLine(progressLine(progress), progress.elapsedSeconds, "data");
+  }
+
+  /**
+   * Shows a line of figures of another kind (provisioning's send, before the data flows)
+   * the same way; `elapsedSeconds` paces the plain lines.
+   */
+  showLine(text: string, elapsedSeconds: number, kind = "provision"): void {
     if (this.#finished || this.#summaryOnly) return;
-    const line = `socketpipe: ${progressLine(progress)}`;
+    if (kind !== this.#kind) {
+      // Each kind counts its own time: the data's first plain line comes 10 s into it.
+      this.#kind = kind;
+      this.#lastPlainLine = 0;
+    }
+    const line = `socketpipe: ${text}`;
     if (this.#output.isTerminal) {
       if (this.#lineOpen) return;
       this.#output.write(`\r${line}\x1b[K`);
       this.#drawn = true;
-    } else if (progress.elapsedSeconds - this.#lastPlainLine >= PLAIN_LINE_SECONDS) {
-      this.#lastPlainLine = progress.elapsedSeconds;
+    } else if (elapsedSeconds - this.#lastPlainLine >= PLAIN_LINE_SECONDS) {
+      this.#lastPlainLine = elapsedSeconds;
       this.#output.write(`${line}\n`);
     }
   }

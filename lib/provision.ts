@@ -12,7 +12,7 @@ import { type Fault, FAULTS } from "./faults.ts";
 import { type Bundle, localBundle } from "./local_bundle.ts";
 import type { StepLog } from "./log.ts";
 import type { LoginChannel } from "./login_channel.ts";
-import { formatBytes } from "./progress.ts";
+import { formatBytes, formatDuration } from "./progress.ts";
 import type { NeedMessage } from "./protocol.ts";
 import { bootstrapWords, scriptForLoader } from "./remote_bootstrap.ts";
 import { PROTOCOL_VERSION, VERSION } from "./version.ts";
@@ -35,6 +35,40 @@ export interface Provisioning {
   sending?: { what: string; sent: number };
   /** Each payload sent whole: its size, and the bytes it took on the login channel. */
   sent: Partial<Record<"bundle" | "runtime", { bytes: number; sent: number }>>;
+  /** The payload being sent now, for a status line or a meter; absent between payloads. */
+  progress?: ProvisionProgress;
+}
+
+/** How far the payload being sent has come. */
+export interface ProvisionProgress {
+  /** Which payload. */
+  what: "bundle" | "runtime";
+  /** Bytes of it read and sent so far (before compression), and its size. */
+  bytes: number;
+  size: number;
+  /** Seconds since its send began. */
+  seconds: number;
+}
+
+/**
+ * The line a status request or a meter shows while a payload goes out.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { provisionProgressLine } from "./provision.ts";
+ * assert.equal(
+ *   provisionProgressLine({ what: "runtime", bytes: 52428800, size: 104857600, seconds: 2 }),
+ *   "provision: sending the runtime: 50.0 MiB of 100 MiB, 50%, 25.0 MiB/s, 0:00:02",
+ * );
+ * ```
+ */
+export function provisionProgressLine(progress: ProvisionProgress): string {
+  const { what, bytes, size, seconds } = progress;
+  const percent = size > 0 ? `, ${Math.floor(bytes / size * 100)}%` : "";
+  const rate = seconds > 0 ? `, ${formatBytes(bytes / seconds)}/s` : "";
+  return `provision: sending the ${what}: ${formatBytes(bytes)} of ${formatBytes(size)}` +
+    `${percent}${rate}, ${formatDuration(seconds)}`;
 }
 
 /** Payloads go in chunks of this size: each is one `head -c` on the remote host. */
@@ -186,7 +220,8 @@ async function serveNeed(
   if (notice) log.always(notice);
   if (need.bundle) {
     const source = ReadableStream.from([bundle.bytes]);
-    const fault = await sendPayload("bundle", source, need.gzip, channel, log, provisioning);
+    const size = bundle.bytes.length;
+    const fault = await sendPayload("bundle", source, size, need.gzip, channel, log, provisioning);
     if (fault) return fault;
   }
   if (need.runtime) {
@@ -199,6 +234,7 @@ async function serveNeed(
     const fault = await sendPayload(
       "runtime",
       file.readable,
+      runtimeBytes,
       need.gzip,
       channel,
       log,
@@ -213,6 +249,7 @@ async function serveNeed(
 async function sendPayload(
   name: "bundle" | "runtime",
   source: ReadableStream<Uint8Array>,
+  size: number,
   gzip: boolean,
   channel: LoginChannel,
   log: StepLog,
@@ -237,17 +274,21 @@ async function sendPayload(
       provisioning.sending = { what: name, sent };
     }
   };
+  provisioning.progress = { what: name, bytes: 0, size, seconds: 0 };
   try {
     await send(encoder.encode(`socketpipe-payload ${name} ${gzip ? "gzip" : "raw"}\n`));
     for await (const chunk of inChunks(source, CHUNK_BYTES)) {
       hash.update(chunk);
       bytes += chunk.length;
+      const seconds = (performance.now() - started) / 1000;
+      provisioning.progress = { what: name, bytes, size, seconds };
       const payload = gzip ? gzipSync(chunk, { level: 1 }) : chunk;
       await send(encoder.encode(`${payload.length}\n`));
       await send(payload);
     }
     await send(encoder.encode(`0 ${hash.digest("hex")}\n`));
     provisioning.sending = undefined;
+    provisioning.progress = undefined;
     provisioning.sent[name] = { bytes, sent };
   } catch (error) {
     await source.cancel().catch(() => {});

@@ -673,3 +673,31 @@ Deno.test("a failed deno bundle names its real cause, not a bare <unknown>", asy
     "failed: error sending request: Connection refused\n    at <unknown>\n0: <unknown>\n";
   assert.match(bundleError(stderr, 1), /^error: Import .*esbuild.* Connection refused$/);
 });
+
+provisionTest(
+  "provision: SIGUSR1 while the runtime is sent says how far the send has come",
+  async () => {
+    const cache = await freshCache();
+    const login = [...sshd!.login, "env", `XDG_CACHE_HOME=${cache}`, `PATH=${BARE_PATH}`];
+    const child = spawnCli([
+      ...block("-i", "true"),
+      ...block("-l", ...login),
+      ...block("-r", "cat"),
+    ]);
+    const runtimeDir = `${cache}/socketpipe/deno-${Deno.version.deno}`;
+    const deadline = Date.now() + 60_000;
+    while (!filesUnder(runtimeDir).some((file) => file.includes(".part"))) {
+      assert.ok(Date.now() < deadline, "the runtime never started to arrive");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    child.kill("SIGUSR1");
+    const output = await child.output();
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 0, stderr);
+    assert.match(
+      stderr,
+      /^socketpipe: status: provision: sending the runtime: [\d.]+ [KMG]?i?B of [\d.]+ MiB, \d+%/m,
+    );
+    await Deno.remove(cache, { recursive: true });
+  },
+);
