@@ -411,3 +411,18 @@ Deno.test("--report /dev/fd/3: a script gets the JSON alone, apart from the comm
   assert.match(stderr, /local noise/);
   assert.doesNotMatch(stderr, /"version"/);
 });
+
+Deno.test("the meter shows provisioning's send before the data flows, and the data's own figures after", async () => {
+  const { provisionProgressLine } = await import("../lib/provision.ts");
+  const written: string[] = [];
+  const meter = new ProgressMeter({ write: (text) => written.push(text), isTerminal: true });
+  const sending = { what: "runtime" as const, bytes: 1048576, size: 4194304, seconds: 1 };
+  meter.showLine(provisionProgressLine(sending), sending.seconds);
+  assert.equal(
+    written.at(-1),
+    "\rsocketpipe: provision: sending the runtime: 1.00 MiB of 4.00 MiB, 25%, 1.00 MiB/s, 0:00:01\x1b[K",
+  );
+  meter.show(progressOf({ sent: 2048, received: 0 }, 2, { main: "sent" }));
+  assert.match(written.at(-1)!, /^\rsocketpipe: 2\.00 KiB sent, /);
+  meter.finish(null);
+});
