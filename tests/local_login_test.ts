@@ -191,13 +191,13 @@ pathTest("a remote command that does not exist: status 127 and a line saying so"
   ]);
   assert.equal(run.code, 127);
   // As in `set -o pipefail; echo x | no-such-command`, the input may or may not have
-  // written before its reader was gone: a SIGPIPE line for it may come first.
-  const [last, ...before] = [...run.errorLines].reverse();
+  // written before its reader was gone: a SIGPIPE line for it may follow the cause.
+  const [first, ...after] = run.errorLines;
   assert.equal(
-    last,
+    first,
     "socketpipe: remote command { no-such-command-xyz } could not start: not found on the remote host",
   );
-  for (const line of before) {
+  for (const line of after) {
     assert.match(line, /^socketpipe: input command \{ echo x \} killed by SIGPIPE: /);
   }
 });
