@@ -59,6 +59,24 @@ export interface BootstrapArguments {
  */
 export const BOOTSTRAP_LOADER = 'read -r length && eval "$(head -c "$length")"';
 
+/** How many versions' bundles a remote cache keeps (the newest). */
+export const KEEP_BUNDLES = 3;
+/** How many Deno runtimes a remote cache keeps (the newest). */
+export const KEEP_RUNTIMES = 2;
+
+/**
+ * Where a cache may be, in order, as a shell function both remote scripts share:
+ * `candidates f` calls `f` with each (the named one, `$named`, alone when set).
+ */
+export const CACHE_PLACES = `candidates() {
+  if [ -n "$named" ]; then "$1" "$named"; return; fi
+  uid=$(id -u)
+  "$1" "\${XDG_CACHE_HOME:-$HOME/.cache}/socketpipe"
+  "$1" "\${TMPDIR:-/tmp}/socketpipe-$uid"
+  "$1" "/var/tmp/socketpipe-$uid"
+  [ -z "$XDG_RUNTIME_DIR" ] || "$1" "$XDG_RUNTIME_DIR/socketpipe"
+}`;
+
 /**
  * The script, sent on the login channel. `$1`…`$7` are the {@link BootstrapArguments} in
  * order; the rest are the remote half's arguments (`-s … -- command`). Its first line of
@@ -102,15 +120,8 @@ pick() {
   if usable "$1"; then top=$1; else tried="$tried; $1: $why"; fi
 }
 named=\${cache_dir:-$SOCKETPIPE_CACHE}
-if [ -n "$named" ]; then
-  pick "$named"
-else
-  uid=$(id -u)
-  pick "\${XDG_CACHE_HOME:-$HOME/.cache}/socketpipe"
-  pick "\${TMPDIR:-/tmp}/socketpipe-$uid"
-  pick "/var/tmp/socketpipe-$uid"
-  [ -n "$XDG_RUNTIME_DIR" ] && pick "$XDG_RUNTIME_DIR/socketpipe"
-fi
+${CACHE_PLACES}
+candidates pick
 tried=\${tried#; }
 [ -n "$top" ] ||
   fail "no cache directory here can hold and run socketpipe ($tried): name one with --remote-cache DIR, or SOCKETPIPE_CACHE=DIR on the remote host, or use -x"
@@ -218,6 +229,13 @@ receive() {
 }
 $need_bundle && receive bundle "$bundle"
 $need_runtime && receive runtime "$runtime"
+# A bounded cache: the newest ${KEEP_BUNDLES} versions' bundles and ${KEEP_RUNTIMES} runtimes stay.
+prune() {
+  (cd "$top" 2>/dev/null && ls -dt $1 2>/dev/null | tail -n +$(($2 + 1)) |
+    while IFS= read -r old; do rm -rf "./$old"; done)
+}
+$need_bundle && prune '[0-9]*-*/' ${KEEP_BUNDLES}
+$need_runtime && prune 'deno-[0-9]*/' ${KEEP_RUNTIMES}
 $need_bundle && ! bundle_ok && fail "the bundle in $top/$entry is not the one sent: try again"
 DENO_DIR=$top/deno-dir DENO_NO_UPDATE_CHECK=1 exec "$deno" run -A --quiet --no-config \\
   --no-lock --cached-only "$bundle" "$@"
