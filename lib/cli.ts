@@ -8,6 +8,7 @@ import { type ProvisionProgress, provisionProgressLine } from "./provision.ts";
 import { ProgressMeter, stderrOutput } from "./progress_meter.ts";
 import { runReport } from "./run_report.ts";
 import { serveRemoteHalf } from "./remote_half.ts";
+import { runCacheVerb } from "./remote_cache.ts";
 import { HELP, SYNOPSIS } from "./usage.ts";
 import { onStatusRequest } from "./status_signal.ts";
 import { statusLine } from "./status_line.ts";
@@ -44,6 +45,11 @@ export async function runCommandLine(args: readonly string[]): Promise<number> {
     case "version":
       printText(`socketpipe ${VERSION}\nprotocol ${PROTOCOL_VERSION}`, Deno.stdout);
       return 0;
+    case "cache": {
+      const { status, fault } = await runCacheVerb(parsed.action, parsed.login, parsed.remoteCache);
+      if (fault) logLine(fault.line);
+      return status;
+    }
     case "serve":
       return await withStopSignals((signal) =>
         serveRemoteHalf(parsed.command, { verbose: parsed.verbose, signal })

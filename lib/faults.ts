@@ -135,6 +135,12 @@ export const FAULTS = {
       `or pass long data through -i rather than the command line`,
     ["{ ssh host }", "/bin/bash: Argument list too long"],
   ),
+  cacheVerbFailed: fault(
+    TRANSPORT_STATUS,
+    (login: string, how: string, loginWords: string) =>
+      `cache: login ${login} ${how}; check that the login alone works: ${loginWords} true`,
+    ["{ ssh host }", "exited with status 255", "ssh host"],
+  ),
   loginRunsNoShell: fault(
     TRANSPORT_STATUS,
     (login: string) =>

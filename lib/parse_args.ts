@@ -3,6 +3,7 @@ import type { SocketpipeOptions } from "./local_half.ts";
 import { MAX_PEER_TIMEOUT, MAX_TIMEOUT } from "./peer_timeout.ts";
 import { parseSize } from "./progress.ts";
 import { validateOptions } from "./validate_options.ts";
+import type { CacheAction } from "./remote_cache.ts";
 
 /** What the command line shows of a run besides its lines: the meter and the report. */
 export interface RunDisplay {
@@ -18,8 +19,12 @@ export interface RunDisplay {
 export type ParsedCommandLine =
   | { mode: "run"; options: SocketpipeOptions; display: RunDisplay }
   | { mode: "serve"; command: string[]; verbose: boolean }
+  | { mode: "cache"; action: CacheAction; login: string[]; remoteCache: string }
   | { mode: "help" }
   | { mode: "version" };
+
+/** The fleet verbs: provision a host and exit, show its cache, remove it. */
+const VERBS = ["--install", "--cache-list", "--cache-remove"];
 
 const BLOCK_OPTIONS = {
   "-i": "input",
@@ -55,6 +60,7 @@ export function parseArgs(argv: readonly string[]): ParsedCommandLine {
   const options: Partial<SocketpipeOptions> = {};
   const display: RunDisplay = { progress: false };
   const seen = new Set<string>();
+  let verb: string | null = null;
   let index = 0;
   const once = (option: string) => {
     if (seen.has(option)) throw new UsageError(`${option} given more than once`);
@@ -74,6 +80,10 @@ export function parseArgs(argv: readonly string[]): ParsedCommandLine {
       if (word === "-b") options.batch = true;
       else if (word === "-v") options.verbose = true;
       else options.copy = true;
+      index++;
+    } else if (VERBS.includes(word)) {
+      if (verb) throw new UsageError(`${verb} and ${word} cannot go together`);
+      verb = word;
       index++;
     } else if (word === "-P" || word === "--progress") {
       once("--progress");
@@ -110,9 +120,33 @@ export function parseArgs(argv: readonly string[]): ParsedCommandLine {
     }
   }
 
+  if (verb) return verbCommandLine(verb, options, display);
   // The library's own check, the one there is: what it refuses, the parser refuses.
   validateOptions(options as SocketpipeOptions);
   return { mode: "run", options: options as SocketpipeOptions, display };
+}
+
+/**
+ * A fleet verb's command line: only the login and the provisioning options. `--install`
+ * is a run that provisions the host and runs nothing (`true`), exit 0 once it is ready.
+ */
+function verbCommandLine(
+  verb: string,
+  options: Partial<SocketpipeOptions>,
+  display: RunDisplay,
+): ParsedCommandLine {
+  if (options.input || options.output || options.remote || options.remoteSocketpipe) {
+    throw new UsageError(`${verb} takes the login (-l { … }) and no -i, -r, -o or -x`);
+  }
+  if (!options.login) throw new UsageError("missing -l { login command }");
+  if (verb === "--install") {
+    const run = { ...options, remote: ["true"], output: ["true"] } as SocketpipeOptions;
+    validateOptions(run);
+    return { mode: "run", options: run, display };
+  }
+  if (options.provision) throw new UsageError(`${verb} sends nothing: drop --provision`);
+  const action = verb === "--cache-list" ? "list" : "remove";
+  return { mode: "cache", action, login: options.login, remoteCache: options.remoteCache ?? "" };
 }
 
 /** The long options that take a value, and how each sets the options. */

@@ -17,6 +17,8 @@ export const SYNOPSIS =
                   [-x { remote socketpipe command }] [-i { input command [args…] }]
                   -l { login command [args…] }
                   -r { remote command [args…] } [-o { output command [args…] }]
+       socketpipe --install | --cache-list | --cache-remove [--remote-cache dir]
+                  -l { login command [args…] }
        socketpipe --help | --version`;
 
 /**
@@ -92,6 +94,13 @@ Options:
   --copy          move the data through socketpipe (the stream path) instead of handing
                   the socket itself to the commands (the zero-copy path, the default on
                   Linux when FFI is permitted, e.g. with deno run -A).
+  --install       provision the remote host and exit (0 once it is ready): for a
+                  configuration-management run; a run after it sends nothing.
+  --cache-list    show what the remote host's socketpipe cache holds: each directory,
+                  and in it each version's bundle and each runtime, with their sizes.
+  --cache-remove  remove the remote host's socketpipe cache (only what socketpipe keeps,
+                  in directories of the user's own). A cache keeps the newest 3
+                  versions' bundles and 2 runtimes; older ones go as new ones arrive.
   --help          print this help.   --version  print the version and its protocol.
 
 Exit status:

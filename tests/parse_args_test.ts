@@ -86,6 +86,13 @@ const usageErrors: [string, string][] = [
   ],
   ["-h", "-h needs a value: this host's address (-h host); for help, --help"],
   [
+    "--install -i { a } -l { ssh h }",
+    "--install takes the login (-l { … }) and no -i, -r, -o or -x",
+  ],
+  ["--install --cache-list -l { ssh h }", "--install and --cache-list cannot go together"],
+  ["--cache-remove", "missing -l { login command }"],
+  ["--cache-list --provision always -l { ssh h }", "--cache-list sends nothing: drop --provision"],
+  [
     "--remote-cache /srv/sp -x { sp } -i { a } -l { ssh h } -r { cat }",
     "--remote-cache names where provisioning keeps socketpipe; with -x or --provision never nothing is provisioned: drop it",
   ],
@@ -235,4 +242,22 @@ Deno.test("the command line and the library refuse through one validator: the pa
     assert.equal(run.code, 1, args);
     assert.doesNotMatch(run.stderr, /internal error/);
   }
+});
+
+Deno.test("the fleet verbs: --install is a run that provisions and runs nothing; the cache verbs name the login", () => {
+  const install = parseArgs(words("--install --remote-cache /srv/sp -l { ssh h }"));
+  assert.equal(install.mode, "run");
+  if (install.mode === "run") {
+    assert.deepEqual(install.options.remote, ["true"]);
+    assert.equal(install.options.remoteCache, "/srv/sp");
+  }
+  assert.deepEqual(parseArgs(words("--cache-list -l { ssh h }")), {
+    mode: "cache",
+    action: "list",
+    login: ["ssh", "h"],
+    remoteCache: "",
+  });
+  // A verb inside a block is the command's word.
+  const inBlock = parseArgs(words("-i { echo --install } -l { ssh h } -r { cat }"));
+  assert.equal(inBlock.mode, "run");
 });

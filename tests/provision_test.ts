@@ -701,3 +701,65 @@ provisionTest(
     await Deno.remove(cache, { recursive: true });
   },
 );
+
+provisionTest(
+  "fleet verbs: --install provisions and exits 0, a run then sends nothing; --cache-list shows it; --cache-remove leaves no file of ours",
+  async () => {
+    // A named cache: the verbs then touch that directory alone, never this machine's own.
+    const cache = `${await freshCache()}/named`;
+    const login = [...sshd!.login, "env", `PATH=${BARE_PATH}`];
+    const named = ["--remote-cache", cache];
+    const install = await runCli(["--install", ...named, ...block("-l", ...login)]);
+    assert.equal(install.code, 0, install.stderr);
+    assert.match(install.stderr, /^socketpipe: provision: sending socketpipe /m);
+    const run = await transfer([`PATH=${BARE_PATH}`], { args: named });
+    assert.equal(run.code, 0, run.stderr);
+    assert.ok(run.exact && !sent(run, "bundle") && !sent(run, "runtime"), run.stderr);
+    const list = await runCli(["--cache-list", ...named, ...block("-l", ...login)]);
+    assert.equal(list.code, 0, list.stderr);
+    const shown = new TextDecoder().decode(list.stdout);
+    assert.match(shown, new RegExp(`^${cache}$`, "m"));
+    assert.match(
+      shown,
+      new RegExp(`^  ${VERSION.replaceAll(".", "\\.")}-[0-9a-f]{16} +bundle +\\d+ KiB$`, "m"),
+    );
+    assert.match(
+      shown,
+      new RegExp(`^  deno-${Deno.version.deno.replaceAll(".", "\\.")} +runtime +\\d+ KiB$`, "m"),
+    );
+    const remove = await runCli(["--cache-remove", ...named, ...block("-l", ...login)]);
+    assert.equal(remove.code, 0, remove.stderr);
+    assert.equal(new TextDecoder().decode(remove.stdout), `removed ${cache}\n`);
+    assert.deepEqual(filesUnder(cache), []);
+    assert.throws(() => Deno.statSync(cache), "the directory itself is gone");
+    const again = await runCli(["--cache-list", ...named, ...block("-l", ...login)]);
+    assert.equal(new TextDecoder().decode(again.stdout), "no socketpipe cache here\n");
+  },
+);
+
+provisionTest(
+  "provision: a cache keeps the newest 3 versions' bundles and 2 runtimes, no more",
+  async () => {
+    const cache = await freshCache();
+    const top = `${cache}/socketpipe`;
+    // Older versions' entries, as earlier upgrades left them.
+    const old = ["0.0.1-aaaaaaaaaaaaaaaa", "0.0.2-bbbbbbbbbbbbbbbb", "0.0.3-cccccccccccccccc"];
+    for (const [i, name] of [...old, "deno-1.0.0", "deno-1.0.1"].entries()) {
+      await Deno.mkdir(`${top}/${name}`, { recursive: true, mode: 0o700 });
+      await Deno.writeTextFile(`${top}/${name}/file`, "old");
+      await Deno.utime(`${top}/${name}`, 1_000_000 + i, 1_000_000 + i);
+    }
+    await Deno.chmod(top, 0o700);
+    const run = await transfer([`XDG_CACHE_HOME=${cache}`, `PATH=${BARE_PATH}`]);
+    assert.equal(run.code, 0, run.stderr);
+    const entries = [...Deno.readDirSync(top)].map((entry) => entry.name).sort();
+    const bundles = entries.filter((name) => /^\d+\.\d+\.\d+-/.test(name));
+    const runtimes = entries.filter((name) => /^deno-\d/.test(name));
+    assert.equal(bundles.length, 3, entries.join(" "));
+    assert.equal(runtimes.length, 2, entries.join(" "));
+    assert.ok(bundles.some((name) => name.startsWith(`${VERSION}-`)), "the new one stays");
+    assert.ok(runtimes.includes(`deno-${Deno.version.deno}`));
+    assert.ok(!bundles.includes(old[0]), "the oldest goes");
+    await Deno.remove(cache, { recursive: true });
+  },
+);
