@@ -48,7 +48,7 @@ function fault<A extends unknown[]>(
  * again cannot help (the two hints would send the user back and forth).
  */
 const NO_ROUTE = "if neither way works, the hosts have no direct route, as through an ssh " +
-  "bastion: socketpipe needs one; use a plain ssh pipe there";
+  "bastion: nest socketpipe on the bastion (see BASTIONS in the manual)";
 
 /** Exit status of a setup or transport failure. */
 export const TRANSPORT_STATUS = 2;

@@ -245,7 +245,7 @@ meetingTest(
     const openRemote = await rejectInbound(net!.remoteNs, net!.remoteLink, port);
     try {
       const noRoute =
-        /if neither way works, the hosts have no direct route, as through an ssh bastion: socketpipe needs one; use a plain ssh pipe there/;
+        /if neither way works, the hosts have no direct route, as through an ssh bastion: nest socketpipe on the bastion \(see BASTIONS in the manual\)/;
       const normal = await transfer(["--port", String(port)]);
       assert.equal(normal.code, 2, normal.stderr);
       assert.match(normal.stderr, /could not connect back .*--listen remote/);

@@ -16,6 +16,7 @@ import {
   runCliWithFiles as runCliWithFilesOnDefaultPath,
   sha256,
   sha256File,
+  SOCKETPIPE,
   spawnCli,
   waitUntilGone,
   waitUntilRunning,
@@ -718,5 +719,34 @@ sshTest(
       /^socketpipe: login \{ ssh .* \}: the remote host could not start the remote half: its command line is over the system's argument limit \(.*Argument list too long\)/,
     );
     assert.doesNotMatch(run.stderr, /same version/);
+  },
+);
+
+sshTest(
+  "through a bastion, nested as the manual's BASTIONS shows: bytes exact, the inner run's status passes through",
+  async () => {
+    const data = crypto.getRandomValues(new Uint8Array(65536));
+    // The outer run's remote command is a second run, from the "bastion" to the "host".
+    const inner = (remote: string[]) => [
+      ...SOCKETPIPE,
+      ...block("-i", "cat"),
+      ...LOGIN,
+      ...REMOTE_HALF,
+      ...block("-r", ...remote),
+      ...block("-o", "cat"),
+    ];
+    const nested = (remote: string[]) =>
+      runCli([
+        ...block("-i", "cat"),
+        ...LOGIN,
+        ...REMOTE_HALF,
+        ...block("-r", ...inner(remote)),
+        ...block("-o", "cat"),
+      ], { stdin: data });
+    const exact = await nested(["sha256sum"]);
+    assert.equal(exact.code, 0, exact.stderr);
+    assert.equal(text(exact.stdout).split(" ")[0], await sha256(data));
+    const failing = await nested(["sh", "-c", "cat > /dev/null; exit 3"]);
+    assert.equal(failing.code, 3, failing.stderr);
   },
 );
