@@ -426,3 +426,59 @@ Deno.test("the meter shows provisioning's send before the data flows, and the da
   assert.match(written.at(-1)!, /^\rsocketpipe: 2\.00 KiB sent, /);
   meter.finish(null);
 });
+
+Deno.test({
+  name:
+    "progress on a terminal while a first run provisions: the meter shows the runtime's send, then the data's figures",
+  ignore: !tmuxAvailable,
+  async fn() {
+    const marker = `done-${crypto.randomUUID().slice(0, 8)}`;
+    const tmux = await startTmux(`socketpipe-test-${marker}`);
+    const work = await Deno.makeTempDir({ prefix: "socketpipe-meter-provision-" });
+    try {
+      // The "remote host" has neither deno nor socketpipe: the runtime is sent.
+      const { bareSessionPath } = await import("./_sshd.ts");
+      const bare = bareSessionPath(`${work}/system`);
+      const login = [
+        "env",
+        `PATH=${bare}`,
+        `XDG_CACHE_HOME=${work}/cache`,
+        "sh",
+        "-c",
+        'eval "$*"',
+        "sh",
+      ];
+      const argv = [
+        ...SOCKETPIPE,
+        "-P",
+        ...block("-i", "printf", "x"),
+        ...block("-l", ...login),
+        "-h",
+        "127.0.0.1",
+        ...block("-r", "cat"),
+        ...block("-o", "cat"),
+      ];
+      await tmux.type(`${argv.map(shellQuote).join(" ")} > /dev/null; echo ${marker} $?`);
+      const screens: string[] = [];
+      const deadline = Date.now() + 60_000;
+      while (!screens.some((screen) => new RegExp(`^${marker} \\d+$`, "m").test(screen))) {
+        assert.ok(Date.now() < deadline, `the run did not end:\n${screens.at(-1)}`);
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        screens.push(await tmux.screen());
+      }
+      const end = screens.at(-1)!;
+      assert.match(end, new RegExp(`^${marker} 0$`, "m"));
+      const lines = screens.flatMap((screen) => screen.split("\n"));
+      assert.ok(
+        lines.some((line) =>
+          /^socketpipe: provision: sending the runtime: [\d.]+ \S+ of [\d.]+ MiB, \d+%, /.test(line)
+        ),
+        `no provisioning progress was shown:\n${end}`,
+      );
+      assert.match(end, /^socketpipe: 1 B sent, 1 B received, /m);
+    } finally {
+      await tmux.stop();
+      await Deno.remove(work, { recursive: true });
+    }
+  },
+});
