@@ -171,6 +171,13 @@ export const FAULTS = {
       `check that ${remoteSocketpipe} on the remote host is socketpipe of the same version`,
     ["{ ssh host }", "exited with status 1", "{ socketpipe }"],
   ),
+  loginEndedBeforeBootstrap: fault(
+    TRANSPORT_STATUS,
+    (login: string, how: string, said: string, loginWords: string) =>
+      `login ${login} ${how} before the remote half connected${said ? ` (${said})` : ""}; ` +
+      `check that the login alone runs a command there: ${loginWords} true`,
+    ["{ ssh host }", "exited with status 32", "mount: /srv: permission denied.", "ssh host"],
+  ),
   loginChannelClosed: fault(
     TRANSPORT_STATUS,
     (login: string, remoteSocketpipe: string) =>

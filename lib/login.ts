@@ -238,11 +238,16 @@ export function explainLoginEnd(
   if (options.starter && status.status === 127) {
     return FAULTS.loginRunsNoShell.raise(login);
   }
-  if (options.starter && status.status === 126) {
+  // 126 from the runtime's own exec (its path ends in /deno); another 126 is the login's.
+  if (options.starter && status.status === 126 && /\/deno\b/.test(said)) {
     return FAULTS.runtimeNotExecutable.raise(login, said);
   }
   if (status.status === 127) return FAULTS.remoteSocketpipeNotFound.raise(login, remoteHalf);
   if (status.status === 255) return explainSshFailure(login, words, said);
+  // Provisioned, no installed socketpipe ran: its version is not in question, the login is.
+  if (options.starter) {
+    return FAULTS.loginEndedBeforeBootstrap.raise(login, describeStatus(status), said, words);
+  }
   return FAULTS.loginEndedEarly.raise(login, describeStatus(status), remoteHalf);
 }
 

@@ -589,3 +589,20 @@ Deno.test("SIGTERM while the remote half cannot answer: the line claims only thi
     } catch { /* gone with its login */ }
   }
 });
+
+Deno.test("a provisioned login that fails on its own names its last line and the login, not a version mismatch", async () => {
+  const run = await runCliOnDefaultPath([
+    ...block("-i", "true"),
+    ...block("-l", "sh", "-c", 'echo "mount: /srv: permission denied." >&2; exit 32'),
+    ...block("-r", "cat"),
+  ]);
+  assert.equal(run.code, 2);
+  assert.equal(
+    run.errorLines.at(-1),
+    `socketpipe: login { sh -c 'echo "mount: /srv: permission denied." >&2; exit 32' } exited ` +
+      `with status 32 before the remote half connected (mount: /srv: permission denied.); ` +
+      `check that the login alone runs a command there: sh -c 'echo "mount: /srv: permission ` +
+      `denied." >&2; exit 32' true`,
+  );
+  assert.doesNotMatch(run.stderr, /same version/);
+});
