@@ -456,23 +456,32 @@ provisionTest(
   },
 );
 
+/**
+ * Starts a first run to a fresh cache on a host with no Deno, and resolves once the
+ * runtime is arriving there (its partial file exists): the moment to interrupt the send.
+ */
+async function whileTheRuntimeArrives(): Promise<{ cache: string; child: Deno.ChildProcess }> {
+  const cache = await freshCache();
+  const login = [...sshd!.login, "env", `XDG_CACHE_HOME=${cache}`, `PATH=${BARE_PATH}`];
+  const child = spawnCli([
+    ...block("-i", "true"),
+    ...block("-l", ...login),
+    ...block("-r", "cat"),
+  ]);
+  const runtimeDir = `${cache}/socketpipe/deno-${Deno.version.deno}`;
+  const deadline = Date.now() + 60_000;
+  while (!filesUnder(runtimeDir).some((file) => file.includes(".part"))) {
+    assert.ok(Date.now() < deadline, "the runtime never started to arrive");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return { cache, child };
+}
+
 provisionTest(
   "provision: ssh killed while the runtime is sent says so, with the bytes sent",
   async () => {
-    const cache = await freshCache();
-    const login = [...sshd!.login, "env", `XDG_CACHE_HOME=${cache}`, `PATH=${BARE_PATH}`];
-    const child = spawnCli([
-      ...block("-i", "true"),
-      ...block("-l", ...login),
-      ...block("-r", "cat"),
-    ]);
     // Once the runtime is arriving on the remote host, kill this run's ssh.
-    const runtimeDir = `${cache}/socketpipe/deno-${Deno.version.deno}`;
-    const deadline = Date.now() + 60_000;
-    while (!filesUnder(runtimeDir).some((file) => file.includes(".part"))) {
-      assert.ok(Date.now() < deadline, "the runtime never started to arrive");
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    const { cache, child } = await whileTheRuntimeArrives();
     const ssh = childrenOf(child.pid).find((pid) =>
       /(^|\/)ssh$/.test(Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0")[0])
     );
@@ -677,19 +686,7 @@ Deno.test("a failed deno bundle names its real cause, not a bare <unknown>", asy
 provisionTest(
   "provision: SIGUSR1 while the runtime is sent says how far the send has come",
   async () => {
-    const cache = await freshCache();
-    const login = [...sshd!.login, "env", `XDG_CACHE_HOME=${cache}`, `PATH=${BARE_PATH}`];
-    const child = spawnCli([
-      ...block("-i", "true"),
-      ...block("-l", ...login),
-      ...block("-r", "cat"),
-    ]);
-    const runtimeDir = `${cache}/socketpipe/deno-${Deno.version.deno}`;
-    const deadline = Date.now() + 60_000;
-    while (!filesUnder(runtimeDir).some((file) => file.includes(".part"))) {
-      assert.ok(Date.now() < deadline, "the runtime never started to arrive");
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    const { cache, child } = await whileTheRuntimeArrives();
     child.kill("SIGUSR1");
     const output = await child.output();
     const stderr = new TextDecoder().decode(output.stderr);
