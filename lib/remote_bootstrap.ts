@@ -25,6 +25,7 @@
  *
  * @module
  */
+import { PARENT_IS } from "./parent_is.ts";
 
 /** What the bootstrap needs to know of the local half, on its command line. */
 export interface BootstrapArguments {
@@ -161,6 +162,7 @@ say "\\"event\\":\\"need\\",\\"bundle\\":$need_bundle,\\"runtime\\":$need_runtim
 # the peer timeout: a cut link (which sshd may not notice for hours), a runtime that
 # hangs at start, a half stopped before it runs must not outlive the session.
 half=$$ parent=$PPID
+${PARENT_IS}
 (
   trap 'kill "$nap" 2>/dev/null; wait "$nap"; exit 0' TERM
   read -r me rest < /proc/self/stat
@@ -185,10 +187,11 @@ half=$$ parent=$PPID
     sleep 1 &
     nap=$!
     wait "$nap"
-    read -r line < /proc/"$half"/stat 2>/dev/null || exit 0
-    rest=\${line##*) }
-    set -- $rest
-    [ "$2" = "$parent" ] || { end_half; exit 0; }
+    parent_is "$half" "$parent"
+    case $? in
+      1) end_half; exit 0 ;;
+      2) exit 0 ;;
+    esac
     for child in $(cat /proc/"$half"/task/*/children 2>/dev/null); do
       grep -aq socketpipe-watchdog /proc/"$child"/cmdline 2>/dev/null && exit 0
     done

@@ -15,6 +15,7 @@
 import { libc } from "./libc.ts";
 import { closeFd, makePipe, openDevNull, setBlocking } from "./file_descriptors.ts";
 import { spawnWithFds, waitForExit } from "./spawn_with_fds.ts";
+import { PARENT_IS } from "./parent_is.ts";
 
 // dash's kill takes no "--": "-$g" names a group. It ignores the signals that may end
 // the session or the terminal's job (sshd's SIGHUP, Ctrl-C) so as to outlive them. On
@@ -22,6 +23,7 @@ import { spawnWithFds, waitForExit } from "./spawn_with_fds.ts";
 // meanwhile), then kills it.
 const WATCH = `trap "" HUP INT TERM QUIT USR2 TSTP
 marker=$1 half=$2 parent=$3 groups= pids= poller=
+${PARENT_IS}
 if [ -n "$parent" ]; then
   # The half's parent (the login's shell or sshd) gone while the half lives on (stopped,
   # hung): the login is over, and so is the half.
@@ -32,10 +34,11 @@ if [ -n "$parent" ]; then
       sleep 1 &
       nap=$!
       wait "$nap"
-      read -r line < /proc/"$half"/stat 2>/dev/null || exit 0
-      rest=\${line##*) }
-      set -- $rest
-      [ "$2" = "$parent" ] || { kill -KILL "$half" 2>/dev/null; exit 0; }
+      parent_is "$half" "$parent"
+      case $? in
+        1) kill -KILL "$half" 2>/dev/null; exit 0 ;;
+        2) exit 0 ;;
+      esac
     done
   ) &
   poller=$!
