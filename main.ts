@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { runCommandLine } from "./lib/cli.ts";
-import { takeOverStatusSignal } from "./lib/status_signal.ts";
+import { runCommandLine } from "./lib/cli/cli.ts";
+import { takeOverStatusSignal } from "./lib/platform/status_signal.ts";
 
 // First, within Deno's half-second grace: SIGUSR1 must never open Deno's debugger.
 takeOverStatusSignal();

@@ -23,14 +23,14 @@ export {
   socketpipe,
   type SocketpipeOptions,
   type SocketpipeResult,
-} from "./lib/local_half.ts";
-export { parseArgs, type ParsedCommandLine, type RunDisplay } from "./lib/parse_args.ts";
-export type { ProvisionMode } from "./lib/provision.ts";
-export { runCommandLine } from "./lib/cli.ts";
-export { UsageError } from "./lib/errors.ts";
-export type { CommandStatus } from "./lib/command_status.ts";
-export type { RoleReport } from "./lib/outcome.ts";
-export type { ByteCounts } from "./lib/data_path.ts";
-export { formatBytes, type Progress, progressLine } from "./lib/progress.ts";
-export { REPORT_VERSION, runReport } from "./lib/run_report.ts";
-export { PROTOCOL_VERSION, VERSION } from "./lib/version.ts";
+} from "./lib/local/local_half.ts";
+export { parseArgs, type ParsedCommandLine, type RunDisplay } from "./lib/cli/parse_args.ts";
+export type { ProvisionMode } from "./lib/provision/provision.ts";
+export { runCommandLine } from "./lib/cli/cli.ts";
+export { UsageError } from "./lib/base/errors.ts";
+export type { CommandStatus } from "./lib/process/command_status.ts";
+export type { RoleReport } from "./lib/local/outcome.ts";
+export type { ByteCounts } from "./lib/data/data_path.ts";
+export { formatBytes, type Progress, progressLine } from "./lib/progress/progress.ts";
+export { REPORT_VERSION, runReport } from "./lib/cli/run_report.ts";
+export { PROTOCOL_VERSION, VERSION } from "./lib/base/version.ts";

@@ -3,7 +3,7 @@
  * keys in a temporary directory, and an ssh client config to reach it as host "testhost".
  * It never touches a system sshd.
  */
-import { settledWithin } from "../lib/_settled_within.ts";
+import { settledWithin } from "../lib/base/settled_within.ts";
 
 export interface PrivateSshd {
   /** The login command: `ssh -F <config> testhost`. */

@@ -4,7 +4,7 @@ import {
   encodeMarkedLine,
   MAX_CONTROL_LINE,
   readMarkedLines,
-} from "../lib/control_lines.ts";
+} from "../lib/login/control_lines.ts";
 
 function streamOf(...chunks: (string | Uint8Array)[]): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();

@@ -4,10 +4,14 @@
  * loop, these fail first, naming the Deno version the workarounds were verified on.
  */
 import assert from "node:assert/strict";
-import { detachFromEventLoops, socketFdOf, VERIFIED_ON_DENO } from "../lib/deno_internals.ts";
-import { closeFd, makePipe, readSome, receiveSome } from "../lib/file_descriptors.ts";
-import { LibcError } from "../lib/libc.ts";
-import { spawnWithFds, waitForExit } from "../lib/spawn_with_fds.ts";
+import {
+  detachFromEventLoops,
+  socketFdOf,
+  VERIFIED_ON_DENO,
+} from "../lib/platform/deno_internals.ts";
+import { closeFd, makePipe, readSome, receiveSome } from "../lib/platform/file_descriptors.ts";
+import { LibcError } from "../lib/platform/libc.ts";
+import { spawnWithFds, waitForExit } from "../lib/platform/spawn_with_fds.ts";
 
 const linux = Deno.build.os === "linux";
 const upgradeHint = `(verified on Deno ${VERIFIED_ON_DENO}, running ${Deno.version.deno})`;

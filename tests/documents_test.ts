@@ -4,7 +4,7 @@
  * and `-x`'s default reads the same in all three.
  */
 import assert from "node:assert/strict";
-import { HELP, SYNOPSIS } from "../lib/usage.ts";
+import { HELP, SYNOPSIS } from "../lib/cli/usage.ts";
 import { REPO } from "./_run.ts";
 
 const readme = Deno.readTextFileSync(`${REPO}/README.md`);
@@ -52,7 +52,7 @@ Deno.test("-x's default reads the same in --help, README and the manual: provisi
 });
 
 Deno.test("README's SIGUSR1 example is today's status line", async () => {
-  const { statusLine } = await import("../lib/status_line.ts");
+  const { statusLine } = await import("../lib/progress/status_line.ts");
   const line = statusLine({ sent: 1024 ** 3, received: 0 }, 10_000, { main: "sent" });
   assert.ok(readme.includes(`socketpipe: ${line}`), line);
   assert.ok(manual.replaceAll("\\-", "-").includes(`socketpipe: ${line}`), line);

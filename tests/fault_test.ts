@@ -3,11 +3,11 @@
  * towards the summary line "faults survived: N/N" printed at the end.
  */
 import assert from "node:assert/strict";
-import { parseArgs } from "../lib/parse_args.ts";
-import { UsageError } from "../lib/errors.ts";
-import { CONTROL_MARKER, readMarkedLines } from "../lib/control_lines.ts";
-import { PROTOCOL_VERSION } from "../lib/version.ts";
-import { serveRemoteHalf } from "../lib/remote_half.ts";
+import { parseArgs } from "../lib/cli/parse_args.ts";
+import { UsageError } from "../lib/base/errors.ts";
+import { CONTROL_MARKER, readMarkedLines } from "../lib/login/control_lines.ts";
+import { PROTOCOL_VERSION } from "../lib/base/version.ts";
+import { serveRemoteHalf } from "../lib/remote/remote_half.ts";
 import {
   block,
   DENO,

@@ -3,7 +3,7 @@
  * man page's FAULTS section with its example line and its exit status.
  */
 import assert from "node:assert/strict";
-import { FAULTS } from "../lib/faults.ts";
+import { FAULTS } from "../lib/base/faults.ts";
 import { REPO } from "./_run.ts";
 
 /** The FAULTS section as plain text, one entry (a .TP paragraph) per element. */
@@ -57,7 +57,7 @@ Deno.test("a fault's line is one line, and its status is 2, 1 for a closed strea
 });
 
 Deno.test("every line the bootstrap's shell can fail with is in the manual's FAULTS section", async () => {
-  const { BOOTSTRAP_SCRIPT } = await import("../lib/remote_bootstrap.ts");
+  const { BOOTSTRAP_SCRIPT } = await import("../lib/provision/remote_bootstrap.ts");
   const section = faultsSection().join("\n");
   const missing: string[] = [];
   const templates = BOOTSTRAP_SCRIPT.split("\n")
@@ -80,7 +80,7 @@ Deno.test("every line the bootstrap's shell can fail with is in the manual's FAU
 });
 
 Deno.test("every kind of command line (outcome's) is shown in the manual's FAULTS section", async () => {
-  const { COMMAND_LINE_EXAMPLES } = await import("../lib/faults.ts");
+  const { COMMAND_LINE_EXAMPLES } = await import("../lib/base/faults.ts");
   const section = faultsSection().join("\n");
   const missing = COMMAND_LINE_EXAMPLES.filter((line) =>
     !section.includes(`socketpipe: ${line}\n`)
@@ -90,7 +90,14 @@ Deno.test("every kind of command line (outcome's) is shown in the manual's FAULT
 
 Deno.test("outcome.ts and the other modules write no line of their own: every line's words come from the catalogue", async () => {
   // The phrases a line is made of live in faults.ts alone.
-  for (const file of ["outcome.ts", "local_half.ts", "remote_half.ts", "meeting.ts"]) {
+  for (
+    const file of [
+      "local/outcome.ts",
+      "local/local_half.ts",
+      "remote/remote_half.ts",
+      "local/meeting.ts",
+    ]
+  ) {
     const text = await Deno.readTextFile(new URL(`../lib/${file}`, import.meta.url));
     for (
       const phrase of [

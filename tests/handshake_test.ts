@@ -1,9 +1,14 @@
 import assert from "node:assert/strict";
 import { bytesUntilClosed } from "./_run.ts";
-import { acceptAuthenticated } from "../lib/data_listener.ts";
-import { addressesToTry, dialListener, RefusedError } from "../lib/connect_back.ts";
-import { readExactly, writeAll } from "../lib/conn_io.ts";
-import { HANDSHAKE_LENGTH, newToken, proveAsConnector, proveAsListener } from "../lib/handshake.ts";
+import { acceptAuthenticated } from "../lib/net/data_listener.ts";
+import { addressesToTry, dialListener, RefusedError } from "../lib/net/connect_back.ts";
+import { readExactly, writeAll } from "../lib/net/conn_io.ts";
+import {
+  HANDSHAKE_LENGTH,
+  newToken,
+  proveAsConnector,
+  proveAsListener,
+} from "../lib/net/handshake.ts";
 
 Deno.test("refuses wrong, short and silent handshakes, then accepts the right token without eating data", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });

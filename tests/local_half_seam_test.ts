@@ -4,17 +4,17 @@
  * that misbehaves on purpose. No login command, no ssh, no second Deno.
  */
 import assert from "node:assert/strict";
-import { type CommandStatus, signalNumber } from "../lib/command_status.ts";
-import { dialListener } from "../lib/connect_back.ts";
-import { FAULTS } from "../lib/faults.ts";
-import { TOKEN_LENGTH } from "../lib/handshake.ts";
-import { fromHex } from "../lib/hex.ts";
-import { runLocalHalf, type SocketpipeOptions } from "../lib/local_half.ts";
-import type { LoginConnection } from "../lib/login.ts";
-import { LoginChannel } from "../lib/login_channel.ts";
-import type { SessionMessage } from "../lib/protocol.ts";
-import { serveRemoteHalf } from "../lib/remote_half.ts";
-import { PROTOCOL_VERSION, VERSION } from "../lib/version.ts";
+import { type CommandStatus, signalNumber } from "../lib/process/command_status.ts";
+import { dialListener } from "../lib/net/connect_back.ts";
+import { FAULTS } from "../lib/base/faults.ts";
+import { TOKEN_LENGTH } from "../lib/net/handshake.ts";
+import { fromHex } from "../lib/base/hex.ts";
+import { runLocalHalf, type SocketpipeOptions } from "../lib/local/local_half.ts";
+import type { LoginConnection } from "../lib/login/login.ts";
+import { LoginChannel } from "../lib/login/login_channel.ts";
+import type { SessionMessage } from "../lib/login/protocol.ts";
+import { serveRemoteHalf } from "../lib/remote/remote_half.ts";
+import { PROTOCOL_VERSION, VERSION } from "../lib/base/version.ts";
 import { sha256 } from "./_run.ts";
 
 const ok: CommandStatus = { status: 0, signal: null, failedToStart: null };

@@ -3,7 +3,7 @@
  * about ssh itself.
  */
 import assert from "node:assert/strict";
-import { PROTOCOL_VERSION } from "../lib/version.ts";
+import { PROTOCOL_VERSION } from "../lib/base/version.ts";
 import {
   block,
   DATA_PATHS,

@@ -4,8 +4,8 @@
  * beyond it.
  */
 import assert from "node:assert/strict";
-import { type Clock, LoginChannel, SILENCE_CHECK_MS } from "../lib/login_channel.ts";
-import { encodeControlMessage } from "../lib/protocol.ts";
+import { type Clock, LoginChannel, SILENCE_CHECK_MS } from "../lib/login/login_channel.ts";
+import { encodeControlMessage } from "../lib/login/protocol.ts";
 
 /** A clock that moves only when told, running the callbacks that fall due. */
 class FakeClock implements Clock {

@@ -4,8 +4,8 @@
  * string it sends reaches the terminal with its control characters escaped.
  */
 import assert from "node:assert/strict";
-import { CONTROL_MARKER } from "../lib/control_lines.ts";
-import { PROTOCOL_VERSION } from "../lib/version.ts";
+import { CONTROL_MARKER } from "../lib/login/control_lines.ts";
+import { PROTOCOL_VERSION } from "../lib/base/version.ts";
 import { block, REMOTE_SOCKETPIPE, runCli, SHELL_LOGIN } from "./_run.ts";
 
 const LOGIN = [...block("-l", ...SHELL_LOGIN), "-h", "127.0.0.1"];

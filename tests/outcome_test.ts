@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import type { CommandStatus } from "../lib/command_status.ts";
-import { decideOutcome, type RunReport } from "../lib/outcome.ts";
+import type { CommandStatus } from "../lib/process/command_status.ts";
+import { decideOutcome, type RunReport } from "../lib/local/outcome.ts";
 
 const ok: CommandStatus = { status: 0, signal: null, failedToStart: null };
 const exited = (status: number): CommandStatus => ({ status, signal: null, failedToStart: null });

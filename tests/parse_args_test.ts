@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { parseArgs } from "../lib/parse_args.ts";
-import { UsageError } from "../lib/errors.ts";
-import { PROTOCOL_VERSION } from "../lib/version.ts";
+import { parseArgs } from "../lib/cli/parse_args.ts";
+import { UsageError } from "../lib/base/errors.ts";
+import { PROTOCOL_VERSION } from "../lib/base/version.ts";
 import { LOCAL_LOGIN, runCli } from "./_run.ts";
 
 const words = (text: string) => text.split(" ");
@@ -232,8 +232,8 @@ Deno.test("-r { grep --version } runs grep on the remote host instead of printin
 });
 
 Deno.test("the command line and the library refuse through one validator: the parser ends with the library's own check", async () => {
-  const parser = await Deno.readTextFile(new URL("../lib/parse_args.ts", import.meta.url));
-  const library = await Deno.readTextFile(new URL("../lib/local_half.ts", import.meta.url));
+  const parser = await Deno.readTextFile(new URL("../lib/cli/parse_args.ts", import.meta.url));
+  const library = await Deno.readTextFile(new URL("../lib/local/local_half.ts", import.meta.url));
   assert.match(parser, /validateOptions\(options as SocketpipeOptions\);/);
   assert.match(library, /validateOptions\(options\);/);
   // What the library refuses reaches a CLI user as a usage error, exit 1: the same line.

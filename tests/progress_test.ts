@@ -14,10 +14,10 @@ import {
   spawnCli,
   waitUntilRunning,
 } from "./_run.ts";
-import { shellQuote } from "../lib/shell_quote.ts";
+import { shellQuote } from "../lib/base/shell_quote.ts";
 import type { Progress } from "../mod.ts";
-import { ProgressMeter } from "../lib/progress_meter.ts";
-import { progressOf, ProgressWatch } from "../lib/progress.ts";
+import { ProgressMeter } from "../lib/progress/progress_meter.ts";
+import { progressOf, ProgressWatch } from "../lib/progress/progress.ts";
 
 const tmuxAvailable = (() => {
   try {
@@ -413,7 +413,7 @@ Deno.test("--report /dev/fd/3: a script gets the JSON alone, apart from the comm
 });
 
 Deno.test("the meter shows provisioning's send before the data flows, and the data's own figures after", async () => {
-  const { provisionProgressLine } = await import("../lib/provision.ts");
+  const { provisionProgressLine } = await import("../lib/provision/provision.ts");
   const written: string[] = [];
   const meter = new ProgressMeter({ write: (text) => written.push(text), isTerminal: true });
   const sending = { what: "runtime" as const, bytes: 1048576, size: 4194304, seconds: 1 };

@@ -6,7 +6,7 @@
  * ssh; a real password prompt (nothing said yet) is never cut off.
  */
 import assert from "node:assert/strict";
-import { CONTROL_MARKER } from "../lib/control_lines.ts";
+import { CONTROL_MARKER } from "../lib/login/control_lines.ts";
 import { block, spawnCli, waitUntilGone } from "./_run.ts";
 
 const NEED = `${CONTROL_MARKER}${

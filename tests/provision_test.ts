@@ -17,8 +17,8 @@ import {
   spawnCli,
 } from "./_run.ts";
 import { bareSessionPath, type PrivateSshd, sshdAvailable, startSshd } from "./_sshd.ts";
-import { shellQuote } from "../lib/shell_quote.ts";
-import { VERSION } from "../lib/version.ts";
+import { shellQuote } from "../lib/base/shell_quote.ts";
+import { VERSION } from "../lib/base/version.ts";
 
 const work = await Deno.makeTempDir({ prefix: "socketpipe-provision-" });
 globalThis.addEventListener("unload", () => Deno.removeSync(work, { recursive: true }));
@@ -521,7 +521,7 @@ function childrenOf(pid: number): number[] {
 }
 
 Deno.test("a damaged bundle in a local cache (or dist/) is refused, to be built again, never sent to fail there", async () => {
-  const { checkedBundle, installBundle } = await import("../lib/local_bundle.ts");
+  const { checkedBundle, installBundle } = await import("../lib/provision/local_bundle.ts");
   // The install's bundle, copied with its stamp, then damaged.
   const line = await installBundle();
   assert.match(line, /^socketpipe: bundle [0-9a-f]+ in dist\/socketpipe\.js$/, line);
@@ -676,7 +676,7 @@ provisionTest(
 );
 
 Deno.test("a failed deno bundle names its real cause, not a bare <unknown>", async () => {
-  const { bundleError } = await import("../lib/local_bundle.ts");
+  const { bundleError } = await import("../lib/provision/local_bundle.ts");
   const stderr =
     "\x1b[0m\x1b[1m\x1b[31merror\x1b[0m: Import 'https://registry.npmjs.org/esbuild' " +
     "failed: error sending request: Connection refused\n    at <unknown>\n0: <unknown>\n";

@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { BOOTSTRAP_LOADER, bootstrapWords, scriptForLoader } from "../lib/remote_bootstrap.ts";
+import {
+  BOOTSTRAP_LOADER,
+  bootstrapWords,
+  scriptForLoader,
+} from "../lib/provision/remote_bootstrap.ts";
 import { runFeeding } from "./_run.ts";
 
 Deno.test("the loader on the login's command line is one plain line any login shell passes on", () => {

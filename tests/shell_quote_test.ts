@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { shellQuote } from "../lib/shell_quote.ts";
+import { shellQuote } from "../lib/base/shell_quote.ts";
 
 const awkward = [
   "plain",

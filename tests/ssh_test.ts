@@ -22,8 +22,8 @@ import {
   waitUntilRunning,
 } from "./_run.ts";
 import { type PrivateSshd, sshdAvailable, startSshd } from "./_sshd.ts";
-import { signalNumber } from "../lib/command_status.ts";
-import { PROTOCOL_VERSION } from "../lib/version.ts";
+import { signalNumber } from "../lib/process/command_status.ts";
+import { PROTOCOL_VERSION } from "../lib/base/version.ts";
 
 const ignore = !sshdAvailable;
 const sshd: PrivateSshd | null = ignore ? null : await startSshd();

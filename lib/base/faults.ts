@@ -1,0 +1,454 @@
+/**
+ * Every fault socketpipe reports, defined once: its line on stderr (the step, the cause,
+ * what to try) and the exit status it gives. Both halves use these, and
+ * `tests/faults_test.ts` checks that the manual's FAULTS section shows every entry's
+ * example line, so the documents cannot drift from the code.
+ *
+ * @module
+ */
+import { signalNumber } from "../process/command_status.ts";
+import { PROTOCOL_VERSION } from "./version.ts";
+
+/** A fault that happened: the exit status it gives and its line. */
+export interface Fault {
+  /** The exit status. */
+  status: number;
+  /** The line, without the program's prefix. */
+  line: string;
+}
+
+/** One kind of fault in the catalogue. */
+export interface FaultEntry<A extends unknown[]> {
+  /** The line for these particulars. */
+  line(...args: A): string;
+  /** The exit status for these particulars. */
+  status(...args: A): number;
+  /** The fault, for these particulars. */
+  raise(...args: A): Fault;
+  /** Particulars for the example line the manual shows. */
+  readonly example: A;
+}
+
+function fault<A extends unknown[]>(
+  status: number | ((...args: A) => number),
+  line: (...args: A) => string,
+  example: A,
+): FaultEntry<A> {
+  const statusOf = typeof status === "number" ? () => status : status;
+  return {
+    line,
+    status: statusOf,
+    raise: (...args) => ({ status: statusOf(...args), line: line(...args) }),
+    example,
+  };
+}
+
+/**
+ * What a failed meeting says after the other way to meet: when both fail, trying the other
+ * again cannot help (the two hints would send the user back and forth).
+ */
+const NO_ROUTE = "if neither way works, the hosts have no direct route, as through an ssh " +
+  "bastion: nest socketpipe on the bastion (see BASTIONS in the manual)";
+
+/** Exit status of a setup or transport failure. */
+export const TRANSPORT_STATUS = 2;
+
+/**
+ * The catalogue. Each entry's arguments are the particulars of one occurrence; blocks are
+ * given as written on the command line (`{ ssh host }`).
+ *
+ * @example
+ * ```ts
+ * import { FAULTS } from "./faults.ts";
+ * FAULTS.connectTimeout.raise(10);
+ * // { status: 2, line: "connect: no authenticated data connection within 10 s; …" }
+ * ```
+ */
+export const FAULTS = {
+  loginCouldNotStart: fault(
+    TRANSPORT_STATUS,
+    (login: string, cause: string) => `login command ${login} could not start: ${cause}`,
+    ["{ ssh host }", "not found"],
+  ),
+  loginFailed: fault(
+    TRANSPORT_STATUS,
+    (login: string, loginWords: string, said: string) =>
+      `login ${login} failed (status 255: ${said}); ` +
+      `check that the login alone works: ${loginWords} true`,
+    ["{ ssh host }", "ssh host", "ssh: connect to host host port 22: Bad file descriptor"],
+  ),
+  loginRefused: fault(
+    TRANSPORT_STATUS,
+    (login: string, said: string) =>
+      `login ${login} was refused: ${said}; check the user, key or password for that host ` +
+      `(trying again will not help)`,
+    ["{ ssh host }", "me@host: Permission denied (publickey)."],
+  ),
+  loginUnknownHost: fault(
+    TRANSPORT_STATUS,
+    (login: string, said: string) =>
+      `login ${login}: the host name does not resolve (${said}); ` +
+      `check the name in the login command or in ~/.ssh/config`,
+    ["{ ssh host }", "ssh: Could not resolve hostname host: Name or service not known"],
+  ),
+  loginHostKeyRejected: fault(
+    TRANSPORT_STATUS,
+    (login: string, said: string) =>
+      `login ${login}: the host's key was not accepted (${said}); ` +
+      `check it against known_hosts before trusting it`,
+    ["{ ssh host }", "Host key verification failed."],
+  ),
+  loginUnreachable: fault(
+    TRANSPORT_STATUS,
+    (login: string, said: string) =>
+      `login ${login}: no ssh server could be reached (${said}); ` +
+      `check the host, its ssh port and the network`,
+    ["{ ssh host }", "ssh: connect to host host port 22: Connection refused"],
+  ),
+  loginDropped: fault(
+    TRANSPORT_STATUS,
+    (login: string, said: string) =>
+      `login ${login} was dropped before it logged in (${said}); a busy sshd drops ` +
+      `logins beyond its MaxStartups: try again`,
+    ["{ ssh host }", "kex_exchange_identification: read: Connection reset by peer"],
+  ),
+  loginSessionEnded: fault(
+    TRANSPORT_STATUS,
+    (login: string) =>
+      `login ${login} ended (status 255) before the remote half connected, and said ` +
+      `nothing: the remote session was ended (killed?) before it could report; ` +
+      `check the remote host's log, then try again`,
+    ["{ ssh host }"],
+  ),
+  loginHasTerminal: fault(
+    TRANSPORT_STATUS,
+    () =>
+      "login: the login gave the remote side a terminal (ssh -t, RequestTTY), which echoes " +
+      "what socketpipe sends and alters its bytes; drop -t from the login, or add -T",
+    [],
+  ),
+  commandLineTooLong: fault(
+    TRANSPORT_STATUS,
+    (login: string, said: string) =>
+      `login ${login}: the remote host could not start the remote half: its command line ` +
+      `is over the system's argument limit (${said}); give the remote command fewer words, ` +
+      `or pass long data through -i rather than the command line`,
+    ["{ ssh host }", "/bin/bash: Argument list too long"],
+  ),
+  cacheVerbFailed: fault(
+    TRANSPORT_STATUS,
+    (login: string, how: string, loginWords: string) =>
+      `cache: login ${login} ${how}; check that the login alone works: ${loginWords} true`,
+    ["{ ssh host }", "exited with status 255", "ssh host"],
+  ),
+  loginRunsNoShell: fault(
+    TRANSPORT_STATUS,
+    (login: string) =>
+      `login ${login} could not run the bootstrap (status 127): the login must run its ` +
+      `words as a shell command line, as ssh does; on this host use ` +
+      `-l { sh -c 'eval "$*"' sh }, or start an installed socketpipe with -x { … }`,
+    ["{ env }"],
+  ),
+  runtimeNotExecutable: fault(
+    TRANSPORT_STATUS,
+    (login: string, said: string) =>
+      `login ${login}: the remote host cannot execute socketpipe's runtime in its cache ` +
+      `(status 126${said ? `: ${said}` : ""}); name a directory that allows it with ` +
+      `--remote-cache DIR, or install socketpipe there and use -x { … }`,
+    ["{ ssh host }", "…/deno: Permission denied"],
+  ),
+  remoteSocketpipeNotFound: fault(
+    TRANSPORT_STATUS,
+    (login: string, remoteSocketpipe: string) =>
+      `login ${login}: remote socketpipe ${remoteSocketpipe} not found (status 127); ` +
+      `install socketpipe on the remote host or name it with -x { /path/to/socketpipe }`,
+    ["{ ssh host }", "{ socketpipe }"],
+  ),
+  loginEndedEarly: fault(
+    TRANSPORT_STATUS,
+    (login: string, how: string, remoteSocketpipe: string) =>
+      `login ${login} ${how} before the remote half connected; ` +
+      `check that ${remoteSocketpipe} on the remote host is socketpipe of the same version`,
+    ["{ ssh host }", "exited with status 1", "{ socketpipe }"],
+  ),
+  loginEndedBeforeBootstrap: fault(
+    TRANSPORT_STATUS,
+    (login: string, how: string, said: string, loginWords: string) =>
+      `login ${login} ${how} before the remote half connected${said ? ` (${said})` : ""}; ` +
+      `check that the login alone runs a command there: ${loginWords} true`,
+    ["{ ssh host }", "exited with status 32", "mount: /srv: permission denied.", "ssh host"],
+  ),
+  loginChannelClosed: fault(
+    TRANSPORT_STATUS,
+    (login: string, remoteSocketpipe: string) =>
+      `login ${login}: the login channel closed before the remote half connected; ` +
+      `check that ${remoteSocketpipe} is socketpipe of the same version`,
+    ["{ ssh host }", "{ socketpipe }"],
+  ),
+  loginNotFinished: fault(
+    TRANSPORT_STATUS,
+    (login: string, seconds: number) =>
+      `login ${login} not finished within ${seconds} s: no word from the remote half yet ` +
+      `(a password prompt? a slow host?); raise -t or make the login work without a prompt`,
+    ["{ ssh host }", 10],
+  ),
+  remoteEndedWithoutConnecting: fault(
+    TRANSPORT_STATUS,
+    (remoteSocketpipe: string) =>
+      `remote half reported its end without connecting; ` +
+      `check that ${remoteSocketpipe} is socketpipe of the same version`,
+    ["{ socketpipe }"],
+  ),
+  connectTimeout: fault(
+    TRANSPORT_STATUS,
+    (seconds: number) =>
+      `connect: no authenticated data connection within ${seconds} s; ` +
+      `check that the remote host can reach this one, or name this host's address with -h`,
+    [10],
+  ),
+  protocolMismatch: fault(
+    TRANSPORT_STATUS,
+    (peer: "local" | "remote", theirs: unknown) =>
+      `protocol mismatch: the ${peer} socketpipe speaks protocol ${theirs}, ` +
+      `this ${peer === "local" ? "remote" : "local"} socketpipe speaks ${PROTOCOL_VERSION}; ` +
+      `install the same version on both hosts`,
+    ["remote", 1] as ["local" | "remote", unknown],
+  ),
+  badReport: fault(
+    TRANSPORT_STATUS,
+    (peer: "local" | "remote", what: string) =>
+      `protocol fault: the ${peer} half's report does not hold up (${what}); ` +
+      `nothing it says of the run can be trusted`,
+    ["remote", "status 256 is outside 0 to 255"] as ["local" | "remote", string],
+  ),
+  remoteHalfError: fault(
+    TRANSPORT_STATUS,
+    (step: string, message: string) => `remote half: ${step}: ${message}`,
+    [
+      "connect",
+      "could not connect back (192.0.2.7:40000: connection refused); " +
+      `name a reachable address with -h, or let the remote host listen: --listen remote (${NO_ROUTE})`,
+    ],
+  ),
+  noSessionLine: fault(
+    TRANSPORT_STATUS,
+    () => "login channel closed before the session line",
+    [],
+  ),
+  connectBackFailed: fault(
+    TRANSPORT_STATUS,
+    (tried: string) =>
+      `could not connect back (${tried}); name a reachable address with -h, ` +
+      `or let the remote host listen: --listen remote (${NO_ROUTE})`,
+    ["192.0.2.7:40000: connection refused"],
+  ),
+  connectBackRefused: fault(
+    TRANSPORT_STATUS,
+    (tried: string) =>
+      `the data connection was refused (${tried}): ` +
+      `that listener is not this run's local half; name the right address with -h`,
+    ["127.0.0.1:40000: the listener did not prove the token"],
+  ),
+  cannotReachRemote: fault(
+    TRANSPORT_STATUS,
+    (tried: string) =>
+      `connect: could not reach the remote half's listener (${tried}); ` +
+      `name its address with -h, or let this host listen: --listen local (${NO_ROUTE})`,
+    ["192.0.2.9:40000: no answer within 5 s"],
+  ),
+  remoteListenerRefused: fault(
+    TRANSPORT_STATUS,
+    (tried: string) =>
+      `connect: the data connection was refused (${tried}): ` +
+      `that listener is not this run's remote half`,
+    ["192.0.2.9:40000: the listener did not prove the token"],
+  ),
+  cannotListen: fault(
+    TRANSPORT_STATUS,
+    (cause: string) => `listen: ${cause}; choose other ports with --port, or another --bind`,
+    ["cannot listen on every interface, port 40000-40009: every port is in use"],
+  ),
+  remoteHalfNotPermitted: fault(
+    TRANSPORT_STATUS,
+    (cause: string) =>
+      `the remote half may not connect back (${cause}); ` +
+      `run it with every permission, e.g. -x { deno run -A main.ts }`,
+    ['Requires net access to "192.0.2.7:40000"'],
+  ),
+  remoteSilent: fault(
+    TRANSPORT_STATUS,
+    (seconds: number) =>
+      `remote half stopped answering: nothing heard from it for ${seconds} s ` +
+      `(a cut link or a crashed host?)`,
+    [20],
+  ),
+  remoteNoReport: fault(
+    TRANSPORT_STATUS,
+    (seconds: number) =>
+      `remote half sent no report within ${seconds} s of the data connection failing ` +
+      `(its host or the link may be down)`,
+    [2],
+  ),
+  remoteVanished: fault(
+    TRANSPORT_STATUS,
+    (loginEnd: string) =>
+      `remote half vanished: the login channel closed before its report (login ${loginEnd})`,
+    ["killed by SIGKILL"],
+  ),
+  remoteHalfStopped: fault(
+    (signal: string) => 128 + (signalNumber(signal) || 15),
+    (signal: string) =>
+      `stopped by ${signal} on the remote host: stopped the remote command and all it ` +
+      `started there`,
+    ["SIGTERM"],
+  ),
+  localHalfGone: fault(
+    TRANSPORT_STATUS,
+    () => "the local half is gone (login channel closed or silent); stopped the remote command",
+    [],
+  ),
+  dataConnection: fault(
+    TRANSPORT_STATUS,
+    (cause: string) => `data connection: ${cause}`,
+    ["receiving failed: recv: connection reset by peer"],
+  ),
+  truncatedToRemote: fault(
+    TRANSPORT_STATUS,
+    (sent: number, received: number) =>
+      `data connection: stream truncated: input sent ${sent} bytes, ` +
+      `the remote half received ${received}`,
+    [67108864, 1048576],
+  ),
+  truncatedFromRemote: fault(
+    TRANSPORT_STATUS,
+    (sent: number, received: number) =>
+      `data connection: stream truncated: the remote command sent ${sent} bytes, ` +
+      `the local half received ${received}`,
+    [67108864, 1048576],
+  ),
+  interrupted: fault(
+    (signal: string) => 128 + (signalNumber(signal) || 2),
+    (signal: string) => `interrupted by ${signal}: stopped every command of this run on both hosts`,
+    ["SIGINT"],
+  ),
+  interruptedUnconfirmed: fault(
+    (signal: string) => 128 + (signalNumber(signal) || 2),
+    (signal: string, peerTimeout: number) =>
+      `interrupted by ${signal}: stopped every command of this run on this host; the remote ` +
+      `half did not confirm its end (a cut link?): it stops its command once it has heard ` +
+      `nothing for ${
+        peerTimeout > 0 ? `--peer-timeout (${peerTimeout} s)` : "as long as ssh takes to notice"
+      }`,
+    ["SIGTERM", 20] as [string, number],
+  ),
+  cannotProvision: fault(
+    TRANSPORT_STATUS,
+    (cause: string) =>
+      `provision: cannot send socketpipe to the remote host: ${cause}; ` +
+      `install socketpipe there and name it with -x { /path/to/socketpipe }`,
+    ["deno bundle failed: status 1"],
+  ),
+  provisionCutOff: fault(
+    TRANSPORT_STATUS,
+    (what: string, sent: number) =>
+      `provision: sending the ${what} failed after ${sent} bytes: the login channel closed; ` +
+      `try again, or see the remote half's line above`,
+    ["runtime", 1048576],
+  ),
+  /** Exit 1, as a pipe's command that writes to a closed stdout (or reads a closed stdin). */
+  closedStream: fault(
+    1,
+    (stream: "input" | "output") =>
+      stream === "output"
+        ? "standard output is closed (socketpipe was started with >&-): the output " +
+          "command would write nowhere; give socketpipe a standard output (>/dev/null to discard)"
+        : "standard input is closed (socketpipe was started with <&-): the input command " +
+          "would read nothing; give socketpipe a standard input (</dev/null for none)",
+    ["output"] as ["input" | "output"],
+  ),
+  provisionStalled: fault(
+    TRANSPORT_STATUS,
+    (step: string, seconds: number) =>
+      `provision: stalled ${step}: nothing from the remote host for ${seconds} s ` +
+      `(a cut link?); check the link and try again`,
+    ["sending the runtime (1048576 bytes taken)", 20],
+  ),
+  internalError: fault(
+    TRANSPORT_STATUS,
+    (message: string) => `internal error: ${message}`,
+    ["…"],
+  ),
+  /** The run's own exit status stands: the report is what failed. */
+  reportNotWritten: fault(
+    0,
+    (path: string, cause: string) =>
+      `report: cannot write ${path}: ${cause}; the exit status is the run's own`,
+    ["/var/log/run.json", "permission denied"],
+  ),
+  /** Not a failure: the transfer goes on, and the exit status is unchanged. */
+  refusedConnections: fault(
+    0,
+    (count: number) => `refused ${count} unauthenticated data connection(s)`,
+    [3],
+  ),
+};
+
+/**
+ * The lines of commands that failed, as `set -o pipefail` counts them; the exit status is
+ * the command's own (see outcome.ts, which decides which line a run prints, and in what
+ * order). Each has its particulars for the manual's example, which a test checks.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { COMMAND_LINES } from "./faults.ts";
+ * assert.equal(
+ *   COMMAND_LINES.ended("remote", "{ dd of=/dev/st0 }", "exited with status 1", ""),
+ *   "remote command { dd of=/dev/st0 } exited with status 1",
+ * );
+ * ```
+ */
+export const COMMAND_LINES = {
+  /** A command's end: `where` says " on the remote host" for one that could not start there. */
+  ended: (role: string, block: string, how: string, where: string) =>
+    `${role} command ${block} ${how}${where}`,
+  /** A writer killed by SIGPIPE, after its reader stopped early. */
+  cutOff: (line: string, readerRole: string, readerBlock: string, took: number) =>
+    `${line}: the ${readerRole} command ${readerBlock} stopped reading after ${took} bytes`,
+  /** A writer that exited 0 where a pipe would have killed it with SIGPIPE. */
+  asThroughPipe: (
+    role: string,
+    block: string,
+    wrote: number,
+    readerRole: string,
+    readerBlock: string,
+    took: number,
+    status: number,
+  ) =>
+    `${role} command ${block} wrote ${wrote} bytes, but the ${readerRole} command ` +
+    `${readerBlock} stopped reading after ${took}: status ${status} (SIGPIPE), as through a pipe`,
+  /** What a failed command read of what arrived for it, when not all of it. */
+  took: (delivered: number, available: number) =>
+    ` after reading ${delivered} of the ${available} bytes that arrived for it`,
+  /** The remote command reopened /dev/stdin or /dev/stdout, which a socket cannot be. */
+  reopened: "; it reopened its input or output by name, which a socket cannot be: use --copy",
+  /** No report came, and nothing said why. */
+  vanished: "remote half vanished before reporting",
+};
+
+/** Example lines of {@link COMMAND_LINES}, as the manual shows them. */
+export const COMMAND_LINE_EXAMPLES: string[] = [
+  COMMAND_LINES.ended("remote", "{ dd of=/dev/st0 }", "exited with status 1", ""),
+  COMMAND_LINES.ended("remote", "{ gzip }", "killed by SIGKILL", "") +
+  COMMAND_LINES.took(1048576, 67108864),
+  COMMAND_LINES.cutOff(
+    COMMAND_LINES.ended("input", "{ yes }", "killed by SIGPIPE", ""),
+    "remote",
+    "{ head -c 1000 }",
+    1000,
+  ),
+  COMMAND_LINES.asThroughPipe("input", "{ cat big }", 8388608, "remote", "{ head -c 10 }", 10, 141),
+  COMMAND_LINES.ended("remote", "{ nosuch }", "could not start: not found", " on the remote host"),
+  COMMAND_LINES.ended("remote", "{ dd if=/dev/stdin }", "exited with status 1", "") +
+  COMMAND_LINES.reopened,
+];

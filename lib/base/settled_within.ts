@@ -1,0 +1,36 @@
+/**
+ * Waits for `promise` to settle, but at most `ms` milliseconds. Resolves true if it
+ * settled in time; never rejects.
+ *
+ * @example
+ * ```ts
+ * import { settledWithin } from "./settled_within.ts";
+ * const child = new Deno.Command("sleep", { args: ["5"] }).spawn();
+ * if (!await settledWithin(child.status, 1000)) child.kill("SIGKILL");
+ * ```
+ */
+export async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), ms));
+  try {
+    return await Promise.race([promise.then(() => true, () => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The value of a promise that has already resolved, else null, without waiting. Promises
+ * resolved earlier have their reactions queued earlier, so one that resolved before this
+ * call wins the race against the fresh one.
+ *
+ * @example
+ * ```ts
+ * import { valueIfSettled } from "./settled_within.ts";
+ * await valueIfSettled(Promise.resolve(3)); // 3
+ * await valueIfSettled(new Promise(() => {})); // null
+ * ```
+ */
+export function valueIfSettled<T>(promise: Promise<T>): Promise<T | null> {
+  return Promise.race([promise, Promise.resolve(null)]);
+}

@@ -1,0 +1,212 @@
+import { messageOf, UsageError } from "../base/errors.ts";
+import { type Fault, FAULTS } from "../base/faults.ts";
+import { socketpipe, type SocketpipeOptions, type SocketpipeResult } from "../local/local_half.ts";
+import { logLine, printText } from "../base/log.ts";
+import { parseArgs, type RunDisplay } from "./parse_args.ts";
+import { type Progress, PROGRESS_INTERVAL_MS } from "../progress/progress.ts";
+import { type ProvisionProgress, provisionProgressLine } from "../provision/provision.ts";
+import { ProgressMeter, stderrOutput } from "../progress/progress_meter.ts";
+import { runReport } from "./run_report.ts";
+import { serveRemoteHalf } from "../remote/remote_half.ts";
+import { runCacheVerb } from "../provision/remote_cache.ts";
+import { HELP, SYNOPSIS } from "./usage.ts";
+import { onStatusRequest } from "../platform/status_signal.ts";
+import { statusLine } from "../progress/status_line.ts";
+import { PROTOCOL_VERSION, VERSION } from "../base/version.ts";
+
+/** The signals that stop a run; SIGQUIT and SIGUSR2 would otherwise kill Deno outright. */
+const STOP_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR2"];
+
+/**
+ * Runs socketpipe's command line and resolves with the exit status: parse, then either
+ * the local half (a transfer), the remote half (`-s`), `--help` or `--version`.
+ *
+ * @example
+ * ```ts ignore
+ * import { runCommandLine } from "./cli.ts";
+ * Deno.exit(await runCommandLine(Deno.args));
+ * ```
+ */
+export async function runCommandLine(args: readonly string[]): Promise<number> {
+  const closed = closedAtStart();
+  let parsed;
+  try {
+    parsed = parseArgs(args);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    logLine(error.message);
+    printText(SYNOPSIS, Deno.stderr);
+    return error.exitStatus;
+  }
+  switch (parsed.mode) {
+    case "help":
+      printText(HELP, Deno.stdout);
+      return 0;
+    case "version":
+      printText(`socketpipe ${VERSION}\nprotocol ${PROTOCOL_VERSION}`, Deno.stdout);
+      return 0;
+    case "cache": {
+      const { status, fault } = await runCacheVerb(parsed.action, parsed.login, parsed.remoteCache);
+      if (fault) logLine(fault.line);
+      return status;
+    }
+    case "serve":
+      return await withStopSignals((signal) =>
+        serveRemoteHalf(parsed.command, { verbose: parsed.verbose, signal })
+      );
+    case "run": {
+      const refused = closedStreamRefusal(parsed.options, closed);
+      if (refused) {
+        logLine(refused.line);
+        return refused.status;
+      }
+      return await runTransfer(parsed.options, parsed.display);
+    }
+  }
+}
+
+/** The launcher's word for it (Deno reopens them on /dev/null before any code here). */
+const CLOSED_VARIABLE = "SOCKETPIPE_CLOSED_STDIO";
+
+/**
+ * Which of stdin and stdout socketpipe was started without (`<&-`, `>&-`), as its
+ * launcher found them; the variable goes no further, to no command.
+ */
+function closedAtStart(): { stdin: boolean; stdout: boolean } {
+  const words = (Deno.env.get(CLOSED_VARIABLE) ?? "").split(" ");
+  Deno.env.delete(CLOSED_VARIABLE);
+  return { stdin: words.includes("0"), stdout: words.includes("1") };
+}
+
+/**
+ * A command that would get a closed stream gets /dev/null from Deno instead: a reader sees
+ * an empty input and a writer's bytes vanish, with exit 0. A pipe's command fails with a
+ * write (or read) error there: so does the run, before it starts.
+ */
+function closedStreamRefusal(
+  options: SocketpipeOptions,
+  closed: { stdin: boolean; stdout: boolean },
+): Fault | null {
+  if (closed.stdout && options.output) return FAULTS.closedStream.raise("output");
+  if (closed.stdin && options.input) return FAULTS.closedStream.raise("input");
+  return null;
+}
+
+async function runTransfer(options: SocketpipeOptions, display: RunDisplay): Promise<number> {
+  return await withStopSignals(async (signal) => {
+    const startedAt = Date.now();
+    const stream = {
+      main: options.input ? "sent" as const : "received" as const,
+      size: display.size,
+    };
+    let moved: (() => { sent: number; received: number }) | null = null;
+    let sending: (() => ProvisionProgress | null) | null = null;
+    let dataAt = startedAt;
+    // Before the data flows, a request for status says how far provisioning's send is.
+    const stopListening = onStatusRequest(() => {
+      const provision = moved ? null : sending?.();
+      logLine(
+        provision
+          ? `status: ${provisionProgressLine(provision)}`
+          : statusLine(moved?.() ?? null, Date.now() - (moved ? dataAt : startedAt), stream),
+      );
+    });
+    let provisionTimer: ReturnType<typeof setInterval> | undefined;
+    const onData = (reader: typeof moved) => {
+      moved = reader;
+      dataAt = Date.now();
+      clearInterval(provisionTimer);
+    };
+    // On a terminal the output command writes on too, a redrawn line would leave pieces
+    // of itself in the output: the meter then shows only its summary, at the end.
+    const sharedTerminal = options.output !== undefined && Deno.stdout.isTerminal();
+    const meter = display.progress
+      ? new ProgressMeter(stderrOutput(), { summaryOnly: sharedTerminal })
+      : null;
+    let last: Progress | null = null;
+    const onProgress = meter
+      ? (progress: Progress) => {
+        last = progress;
+        if (!progress.done) meter.show(progress);
+      }
+      : undefined;
+    // With -P, the send of what provisioning sends shows too, the same way.
+    const onProvisioning = (reader: () => ProvisionProgress | null) => {
+      sending = reader;
+      if (!meter) return;
+      provisionTimer = setInterval(() => {
+        const progress = reader();
+        if (progress && !moved) meter.showLine(provisionProgressLine(progress), progress.seconds);
+      }, PROGRESS_INTERVAL_MS);
+    };
+    let result: SocketpipeResult;
+    try {
+      result = await socketpipe(options, {
+        signal,
+        onData,
+        onProvisioning,
+        onProgress,
+        progressSize: display.size,
+        onLoginOutput: meter?.drawsInPlace ? (bytes) => meter.relay(bytes) : undefined,
+        jobControl: true,
+        claimOrphans: true,
+      });
+    } catch (error) {
+      if (error instanceof UsageError) {
+        // A check the parser let through: still the user's mistake, told as one.
+        clearInterval(provisionTimer);
+        meter?.finish(null);
+        stopListening();
+        logLine(error.message);
+        printText(SYNOPSIS, Deno.stderr);
+        return error.exitStatus;
+      }
+      result = internalErrorResult(messageOf(error), Date.now() - startedAt);
+    } finally {
+      clearInterval(provisionTimer);
+      stopListening();
+      meter?.finish(last);
+    }
+    for (const message of result.messages) logLine(message);
+    if (display.report !== undefined) writeReport(display.report, result);
+    return result.status;
+  });
+}
+
+/** A run that threw: exit 2 with one line, as a fault in socketpipe itself. */
+function internalErrorResult(message: string, elapsedMs: number): SocketpipeResult {
+  return {
+    status: 2,
+    messages: [FAULTS.internalError.line(message)],
+    dataPath: "none",
+    remote: null,
+    local: { sent: 0, received: 0, delivered: 0 },
+    durations: { setupSeconds: elapsedMs / 1000, transferSeconds: 0 },
+  };
+}
+
+/** Writes the `--report` JSON to `path` (`-`: stderr); a failure to write is one more line. */
+function writeReport(path: string, result: SocketpipeResult): void {
+  const text = `${JSON.stringify(runReport(result))}\n`;
+  try {
+    if (path === "-") printText(text.trimEnd(), Deno.stderr);
+    else Deno.writeTextFileSync(path, text);
+  } catch (error) {
+    logLine(FAULTS.reportNotWritten.line(path, messageOf(error)));
+  }
+}
+
+/** Runs `run` with each of {@link STOP_SIGNALS} turned into an abort of its signal. */
+async function withStopSignals(run: (signal: AbortSignal) => Promise<number>): Promise<number> {
+  const stop = new AbortController();
+  const listeners = STOP_SIGNALS.map((signal) => {
+    const listener = () => stop.abort(signal);
+    Deno.addSignalListener(signal, listener);
+    return () => Deno.removeSignalListener(signal, listener);
+  });
+  try {
+    return await run(stop.signal);
+  } finally {
+    for (const removeListener of listeners) removeListener();
+  }
+}

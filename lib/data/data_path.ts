@@ -1,0 +1,127 @@
+import type { CommandStatus } from "../process/command_status.ts";
+import type { ProcessTree } from "../process/process_tree.ts";
+
+/** Bytes counted by one half of a transfer. */
+export interface ByteCounts {
+  /** Bytes this half's producer command wrote into the socket. */
+  sent: number;
+  /** Bytes this half read from the socket. */
+  received: number;
+  /** Bytes of `received` that this half's consumer command took. */
+  delivered: number;
+}
+
+/** A command started by a data path. */
+export interface RunningCommand {
+  /** The command's argv. */
+  readonly argv: readonly string[];
+  /** Its role in the run ("input", "output", "remote"): whose processes are whose. */
+  readonly role: string;
+  /** Resolves when the command has ended (at once if it could not start). */
+  readonly status: Promise<CommandStatus>;
+  /**
+   * The process group the command leads, if it was given one (the remote command: its
+   * watchdog stops the group if the remote half dies); null otherwise.
+   */
+  readonly group: number | null;
+  /** Stops the command and every process it started; resolves once they have ended. */
+  stop(): Promise<void>;
+}
+
+/** How a transfer ended on one half. */
+export interface TransferResult {
+  /** The bytes this half moved. */
+  counts: ByteCounts;
+  /** The data connection's failure, on one line, or null. */
+  error: string | null;
+}
+
+/** The data movement of one half, once its commands are started on the connection. */
+export interface Transfer {
+  /**
+   * Stops feeding the socket, as a pipe does when its reader is gone: the producer's
+   * output is closed (it sees SIGPIPE on its next write) and the socket is half-closed.
+   */
+  stopSending(): void;
+  /**
+   * Ends the data connection now, both ways (the run is being stopped): reads end and
+   * writes fail, so that `finished` settles. The connection is closed by the transfer
+   * itself, never by the caller.
+   */
+  abort(): void;
+  /**
+   * Whether the consumer ended before the end of the stream (ask once it has ended).
+   * Only then is a producer's SIGPIPE the expected way for it to end, as in a pipe;
+   * a consumer that saw the whole stream cannot have cut its producer off.
+   */
+  consumerStoppedEarly(): boolean;
+  /** Resolves if the consumer stops taking data before the end of the stream. */
+  readonly consumerGone: Promise<void>;
+  /** Resolves when both directions are finished and the connection is closed. */
+  readonly finished: Promise<TransferResult>;
+  /**
+   * The bytes moved so far, each way, without touching the stream: the kernel's counts
+   * on the zero-copy path, the copy loops' on the stream path.
+   */
+  moved(): { sent: number; received: number };
+}
+
+/** The local half's transfer: the input command feeds the socket, the output command drains it. */
+export interface LocalTransfer extends Transfer {
+  /** The input command, if one was given. */
+  readonly input?: RunningCommand;
+  /** The output command, if one was given. */
+  readonly output?: RunningCommand;
+}
+
+/** The remote half's transfer: one command reads the socket and writes it. */
+export interface RemoteTransfer extends Transfer {
+  /** The remote command. */
+  readonly command: RunningCommand;
+  /**
+   * Whether the command showed (on its stderr) that it reopened its input or output by
+   * name, which fails on a socket: the zero-copy path's one difference from a pipe.
+   */
+  reopenedByName?(): boolean;
+}
+
+/** Which directions reach the remote command. */
+export interface RemoteWiring {
+  /** The remote command reads the stream from the input command; else its stdin is at EOF. */
+  input: boolean;
+  /** The remote command's stdout goes to the output command; else it is discarded. */
+  output: boolean;
+}
+
+/**
+ * A way to connect the three data roles (input, remote, output) to the data socket.
+ * The stream path copies through Deno; a zero-copy path hands the socket to the commands.
+ *
+ * @example
+ * ```ts ignore
+ * import type { DataPath } from "./data_path.ts";
+ * import { streamPath } from "./stream_path.ts";
+ * import { ProcessTree } from "../process/process_tree.ts";
+ * const path: DataPath = streamPath;
+ * declare const conn: Deno.TcpConn;
+ * const transfer = await path.startLocal(conn, { input: ["tar", "cf", "-", "."] }, new ProcessTree());
+ * console.log((await transfer.finished).counts.sent);
+ * ```
+ */
+export interface DataPath {
+  /** The name `-v` prints. */
+  readonly name: string;
+  /** Starts the local input and/or output command on the connection, in `tree`. */
+  startLocal(
+    conn: Deno.TcpConn,
+    commands: { input?: readonly string[]; output?: readonly string[] },
+    tree: ProcessTree,
+  ): Promise<LocalTransfer>;
+  /** Starts the remote command on the connection, in `tree`. */
+  startRemote(
+    conn: Deno.TcpConn,
+    command: readonly string[],
+    wiring: RemoteWiring,
+    tree: ProcessTree,
+  ): Promise<RemoteTransfer>;
+}

@@ -1,0 +1,282 @@
+import {
+  type CommandStatus,
+  statusOfChild,
+  statusOfSpawnFailure,
+} from "../process/command_status.ts";
+import type {
+  ByteCounts,
+  DataPath,
+  LocalTransfer,
+  RemoteTransfer,
+  RunningCommand,
+  Transfer,
+} from "./data_path.ts";
+import { messageOf } from "../base/errors.ts";
+import { closeQuietly, writeAll } from "../net/conn_io.ts";
+import { type ProcessTree, stopRole } from "../process/process_tree.ts";
+
+/** Bytes read from the socket at a time. */
+const CHUNK_SIZE = 256 * 1024;
+/** The default capacity of a Linux pipe. */
+const PIPE_PIECE = 64 * 1024;
+
+/**
+ * The portable data path: commands run under `Deno.Command` with pipes, and socketpipe
+ * copies between the pipes and the socket with backpressure (one chunk in flight per
+ * direction, so memory stays bounded whatever the stream's size or speed).
+ *
+ * @example
+ * ```ts ignore
+ * import { streamPath } from "./stream_path.ts";
+ * declare const conn: Deno.TcpConn;
+ * const transfer = await streamPath.startRemote(conn, ["gzip", "-c"], { input: true, output: true });
+ * console.log(await transfer.command.status);
+ * ```
+ */
+export const streamPath: DataPath = {
+  name: "stream",
+
+  startLocal(conn, commands, tree): Promise<LocalTransfer> {
+    const input = commands.input
+      ? startCommand(commands.input, "input", {
+        stdin: "inherit",
+        stdout: "piped",
+        stderr: "inherit",
+      }, tree)
+      : undefined;
+    const output = commands.output
+      ? startCommand(commands.output, "output", {
+        stdin: "piped",
+        stdout: "inherit",
+        stderr: "inherit",
+      }, tree)
+      : undefined;
+    const transfer = copyBothWays(conn, input?.child?.stdout, output?.child?.stdin);
+    return Promise.resolve({ ...transfer, input: input?.running, output: output?.running });
+  },
+
+  startRemote(conn, command, wiring, tree): Promise<RemoteTransfer> {
+    // The command's stderr comes through this half rather than straight from the login
+    // channel: if this half dies, the login channel then closes, so the local half
+    // learns of it even while the command lives on.
+    const before = pipesOpenForWriting();
+    const started = startCommand(command, "remote", {
+      stdin: wiring.input ? "piped" : "null",
+      stdout: wiring.output ? "piped" : "null",
+      stderr: "piped",
+    }, tree);
+    // The command's stdin is the one pipe this half newly holds for writing.
+    const stdinPipe = [...pipesOpenForWriting()].filter((pipe) => !before.has(pipe));
+    const child = started.child;
+    child?.stderr.pipeTo(Deno.stderr.writable, { preventClose: true }).catch(() => {});
+    const transfer = copyBothWays(
+      conn,
+      wiring.output ? child?.stdout : undefined,
+      // A command that never started reads nothing, as a pipe with no reader: the sender
+      // must learn it at once, not have its stream drained for ever.
+      wiring.input ? child?.stdin ?? noReader() : undefined,
+    );
+    // As a pipe's writer is done only when its last reader is: a background reader that
+    // has the input still to read (or is still reading it) keeps the run from its report,
+    // after which whatever the command left running is stopped.
+    const finished = stdinPipe.length !== 1 ? transfer.finished : transfer.finished.then(
+      async (result) => {
+        await started.running.status;
+        await tree.released("remote", new Set(stdinPipe));
+        return result;
+      },
+    );
+    return Promise.resolve({ ...transfer, finished, command: started.running });
+  },
+};
+
+type Stdio = Pick<Deno.CommandOptions, "stdin" | "stdout" | "stderr">;
+
+/** A sink nobody reads: every write fails, as a write to a pipe whose reader is gone. */
+function noReader(): WritableStream<Uint8Array> {
+  return new WritableStream({
+    write() {
+      throw new Deno.errors.BrokenPipe("the command never started");
+    },
+  });
+}
+
+function startCommand(
+  argv: readonly string[],
+  role: string,
+  stdio: Stdio,
+  tree: ProcessTree,
+): { running: RunningCommand; child: Deno.ChildProcess | null } {
+  let child: Deno.ChildProcess | null = null;
+  let status: Promise<CommandStatus>;
+  try {
+    const command = new Deno.Command(argv[0], {
+      args: argv.slice(1),
+      ...stdio,
+      env: tree.environment(role),
+      // The remote command leads a group of its own (a new session), which its watchdog
+      // stops if the remote half dies; local commands stay in the terminal's job.
+      detached: role === "remote",
+    });
+    child = command.spawn();
+    tree.adopt(role, child.pid, role === "remote");
+    status = statusOfChild(child);
+  } catch (error) {
+    status = Promise.resolve(statusOfSpawnFailure(error));
+  }
+  const group = role === "remote" && child ? child.pid : null;
+  const running: RunningCommand = {
+    argv,
+    role,
+    status,
+    group,
+    stop: () => stopRole(tree, role, status),
+  };
+  return { running, child };
+}
+
+/** Copies `source` into the socket and the socket into `sink`, each on its own. */
+function copyBothWays(
+  conn: Deno.TcpConn,
+  source: ReadableStream<Uint8Array> | undefined,
+  sink: WritableStream<Uint8Array> | undefined,
+): Transfer {
+  const counts: ByteCounts = { sent: 0, received: 0, delivered: 0 };
+  const stop = new AbortController();
+  // Once the run stops the transfer, the failures that follow are its own doing (the
+  // connection it closed), not news about the connection: they are not reported.
+  const aborted = new AbortController();
+  let reportConsumerGone = () => {};
+  const consumerGone = new Promise<void>((resolve) => reportConsumerGone = resolve);
+  const sending = copyIntoSocket(source, conn, counts, stop.signal);
+  const progress = { endOfStream: false };
+  const receiving = copyOutOfSocket(conn, sink, counts, reportConsumerGone, progress);
+  const finished = Promise.all([sending, receiving]).then(([sendError, receiveError]) => {
+    closeQuietly(conn);
+    return { counts, error: aborted.signal.aborted ? null : sendError ?? receiveError };
+  });
+  return {
+    stopSending: () => stop.abort(),
+    abort: () => {
+      aborted.abort();
+      stop.abort();
+      closeQuietly(conn);
+    },
+    consumerStoppedEarly: () => !progress.endOfStream,
+    consumerGone,
+    finished,
+    moved: () => ({ sent: counts.sent, received: counts.received }),
+  };
+}
+
+/** Returns the connection's failure as one line, or null. */
+async function copyIntoSocket(
+  source: ReadableStream<Uint8Array> | undefined,
+  conn: Deno.TcpConn,
+  counts: ByteCounts,
+  stop: AbortSignal,
+): Promise<string | null> {
+  let failure: string | null = null;
+  if (source) {
+    const reader = source.getReader();
+    const closeSource = () => reader.cancel().catch(() => {});
+    stop.addEventListener("abort", closeSource, { once: true });
+    if (stop.aborted) closeSource();
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        try {
+          await writeAll(conn, value);
+        } catch (error) {
+          failure = `sending failed after ${counts.sent} bytes: ${messageOf(error)}`;
+          closeSource();
+          break;
+        }
+        counts.sent += value.length;
+      }
+    } catch {
+      // The producer's pipe failed: its status tells why.
+    } finally {
+      stop.removeEventListener("abort", closeSource);
+    }
+  }
+  if (!failure) {
+    try {
+      await conn.closeWrite();
+    } catch (error) {
+      // A connection already closed (the run stopping it) has no sending side to close.
+      if (!(error instanceof Deno.errors.BadResource)) {
+        failure = `closing the sending side failed: ${messageOf(error)}`;
+      }
+    }
+  }
+  return failure;
+}
+
+/** Returns the connection's failure as one line, or null. */
+async function copyOutOfSocket(
+  conn: Deno.TcpConn,
+  sink: WritableStream<Uint8Array> | undefined,
+  counts: ByteCounts,
+  reportConsumerGone: () => void,
+  progress: { endOfStream: boolean },
+): Promise<string | null> {
+  const writer = sink?.getWriter();
+  let consumerTakes = writer !== undefined;
+  const buffer = new Uint8Array(CHUNK_SIZE);
+  let failure: string | null = null;
+  for (;;) {
+    let count: number | null;
+    try {
+      count = await conn.read(buffer);
+    } catch (error) {
+      failure = `receiving failed after ${counts.received} bytes: ${messageOf(error)}`;
+      break;
+    }
+    if (count === null) break;
+    counts.received += count;
+    if (!consumerTakes) continue; // keep draining, so the peer is never reset mid-stream
+    // In pieces no larger than a pipe holds, so that a consumer that stops is known to
+    // have been handed what it was counted for, not a whole chunk or nothing.
+    for (let at = 0; at < count && consumerTakes; at += PIPE_PIECE) {
+      const piece = buffer.subarray(at, Math.min(count, at + PIPE_PIECE));
+      try {
+        await writer!.write(piece);
+        counts.delivered += piece.length;
+      } catch {
+        consumerTakes = false;
+        reportConsumerGone();
+      }
+    }
+  }
+  // Set before the consumer can see end of file, so a consumer that ends after reading
+  // the whole stream is never taken for one that stopped early.
+  progress.endOfStream = failure === null && consumerTakes;
+  if (writer) await writer.close().catch(() => {});
+  return failure;
+}
+
+/**
+ * The pipes this process holds open for writing, as `/proc/self/fd` names them
+ * (`pipe:[1234]`); empty where there is no `/proc`.
+ */
+function pipesOpenForWriting(): Set<string> {
+  const pipes = new Set<string>();
+  try {
+    for (const entry of Deno.readDirSync("/proc/self/fd")) {
+      try {
+        const target = Deno.readLinkSync(`/proc/self/fd/${entry.name}`);
+        if (!target.startsWith("pipe:")) continue;
+        const info = Deno.readTextFileSync(`/proc/self/fdinfo/${entry.name}`);
+        const flags = info.match(/^flags:\s+([0-7]+)$/m);
+        if (flags && (parseInt(flags[1], 8) & 3) === 1) pipes.add(target); // O_WRONLY
+      } catch {
+        // Closed meanwhile.
+      }
+    }
+  } catch {
+    // No /proc: the run ends with the command, as before.
+  }
+  return pipes;
+}

@@ -1,0 +1,151 @@
+/**
+ * The local half's data phase: run the input and output commands on the data connection,
+ * follow the remote half's reports, and end in one of a few explicit ways.
+ *
+ * @module
+ */
+import { settledWithin, valueIfSettled } from "../base/settled_within.ts";
+import type { ByteCounts, DataPath, LocalTransfer } from "../data/data_path.ts";
+import type { LoginChannel } from "../login/login_channel.ts";
+import type { RoleReport } from "./outcome.ts";
+import type { ExitMessage } from "../login/protocol.ts";
+import type { ProcessTree } from "../process/process_tree.ts";
+
+/** Seconds to wait for the remote half's report once the data connection failed. */
+export const REPORT_AFTER_FAILURE_SECONDS = 2;
+
+/** How the wait for the remote half's report ended. */
+export type RemoteEnding =
+  /** Its report came. */
+  | { kind: "reported"; exit: ExitMessage }
+  /** Nothing at all was heard from it for the dead-peer bound. */
+  | { kind: "silent" }
+  /** The data connection failed and no report followed within a short wait. */
+  | { kind: "no-report" }
+  /** The login channel closed without a report. */
+  | { kind: "closed" };
+
+/** What the local half's data phase found. */
+export interface LocalTransferOutcome {
+  /** How the wait for the remote half's report ended. */
+  ending: RemoteEnding;
+  /** How the input command ended, if there was one. */
+  input?: RoleReport;
+  /** How the output command ended, if there was one. */
+  output?: RoleReport;
+  /** The local half's byte counts. */
+  counts: ByteCounts;
+  /** The local data connection's failure, or null. */
+  error: string | null;
+}
+
+/** What the data phase needs besides the connection. */
+export interface LocalTransferOptions {
+  /** The input command, if any. */
+  input?: readonly string[];
+  /** The output command, if any. */
+  output?: readonly string[];
+  /** The login channel, carrying the remote half's reports. */
+  channel: LoginChannel;
+  /** The dead-peer bound in seconds (0: none). */
+  peerTimeout: number;
+  /** Aborted when the run is interrupted: every command is stopped. */
+  signal?: AbortSignal;
+  /** The run's processes: the local commands are started in it. */
+  tree: ProcessTree;
+  /** Stops the login (and with it the remote half), when the run is being stopped. */
+  stopLogin(): Promise<void>;
+  /** Told, once the commands run, how to read the bytes moved so far. */
+  onData?(moved: () => { sent: number; received: number }): void;
+}
+
+/**
+ * Runs the local commands on the data connection until the remote half's report comes,
+ * or it is clear that none will; in that case, or on an interrupt, stops every command.
+ *
+ * @example
+ * ```ts ignore
+ * import { runLocalTransfer } from "./local_transfer.ts";
+ * const outcome = await runLocalTransfer(conn, zeroCopyPath, { input: ["cat", "f"], channel,
+ *   peerTimeout: 20, stopLogin: () => login.kill("SIGTERM") });
+ * ```
+ */
+export async function runLocalTransfer(
+  conn: Deno.TcpConn,
+  dataPath: DataPath,
+  options: LocalTransferOptions,
+): Promise<LocalTransferOutcome> {
+  const { channel } = options;
+  const transfer = await dataPath.startLocal(conn, options, options.tree);
+  options.onData?.(() => transfer.moved());
+  // When the remote command ends or stops reading, stop feeding it, as a pipe would; when
+  // the output command stops reading, tell the remote half to stop feeding us.
+  const remoteStopped = remoteStopsReading(channel);
+  remoteStopped.then((stop) => stop && transfer.stopSending());
+  transfer.consumerGone.then(() => channel.send({ event: "consumer-gone" }));
+  let stopping: Promise<void> | null = null;
+  const stopEverything = () => stopping ??= stopTransfer(transfer, options.stopLogin);
+  options.signal?.addEventListener("abort", stopEverything, { once: true });
+
+  channel.watchLiveness(options.peerTimeout);
+  const ending = await remoteEnding(channel, transfer);
+  if (ending.kind !== "reported") stopEverything(); // nothing more will come from it
+  const [result, inputStatus, outputStatus] = await Promise.all([
+    transfer.finished,
+    transfer.input?.status,
+    transfer.output?.status,
+  ]);
+  await stopping;
+  options.signal?.removeEventListener("abort", stopEverything);
+  // Only a remote command that stopped reading early cuts the input off, as a pipe would;
+  // one that read to the end cannot have, so the input's SIGPIPE then counts.
+  const inputCutOff = (await valueIfSettled(remoteStopped))?.early ?? false;
+  return {
+    ending,
+    input: transfer.input && inputStatus
+      ? { argv: transfer.input.argv, status: inputStatus, cutOff: inputCutOff }
+      : undefined,
+    output: transfer.output && outputStatus
+      ? { argv: transfer.output.argv, status: outputStatus, cutOff: false }
+      : undefined,
+    counts: result.counts,
+    error: result.error,
+  };
+}
+
+/**
+ * Resolves when the remote command (with everything it started) no longer reads its
+ * input before the end of the stream; null if the channel closed first.
+ */
+function remoteStopsReading(channel: LoginChannel): Promise<{ early: boolean } | null> {
+  return channel.first("consumer-gone").then((gone) => gone && { early: true });
+}
+
+/**
+ * The remote half reports once its command has ended, which may be long after the data
+ * connection closed (a remote dd still flushing to tape): wait for it. But if the data
+ * connection failed, the peer is most likely gone with it: wait only briefly.
+ */
+async function remoteEnding(channel: LoginChannel, transfer: LocalTransfer): Promise<RemoteEnding> {
+  const reported = channel.first("exit").then((exit): RemoteEnding =>
+    exit ? { kind: "reported", exit } : { kind: "closed" }
+  );
+  return await Promise.race([
+    reported,
+    channel.silent.then((): RemoteEnding => ({ kind: "silent" })),
+    transfer.finished.then(async (result): Promise<RemoteEnding> => {
+      if (!result.error) return reported;
+      if (await settledWithin(reported, REPORT_AFTER_FAILURE_SECONDS * 1000)) return reported;
+      return { kind: "no-report" };
+    }),
+  ]);
+}
+
+/** Stops the local commands and the login, and ends the data connection. */
+async function stopTransfer(
+  transfer: LocalTransfer,
+  stopLogin: () => Promise<void>,
+): Promise<void> {
+  transfer.abort();
+  await Promise.all([stopLogin(), transfer.input?.stop(), transfer.output?.stop()]);
+}

@@ -1,0 +1,291 @@
+import { settledWithin } from "../base/settled_within.ts";
+import { readMarkedLines } from "./control_lines.ts";
+import { FAULTS } from "../base/faults.ts";
+import {
+  type ControlEvent,
+  type ControlMessage,
+  decodeControlMessage,
+  encodeControlMessage,
+  type MessageOf,
+} from "./protocol.ts";
+
+/** How a {@link LoginChannel} treats what arrives. */
+export interface LoginChannelOptions {
+  /** Which half is at the other end (for the lines that name it). */
+  peer: "local" | "remote";
+  /** Called with each line that is not a message: a banner, an rc file's echo, garbage. */
+  onNoise(line: string): void;
+  /**
+   * The clock of the heartbeat and of silence, for a test's fake one.
+   * @default {the real clock: Date.now, setInterval, clearInterval}
+   */
+  clock?: Clock;
+}
+
+/** What the heartbeat needs of a clock. */
+export interface Clock {
+  /** Milliseconds since some fixed time. */
+  now(): number;
+  /** Calls `callback` every `ms` milliseconds until cleared. */
+  every(ms: number, callback: () => void): number;
+  /** Stops a callback started by {@link every}. */
+  clear(id: number): void;
+}
+
+const REAL_CLOCK: Clock = {
+  now: () => Date.now(),
+  every: (ms, callback) => setInterval(callback, ms) as unknown as number,
+  clear: (id) => clearInterval(id),
+};
+
+/** How long a closing channel waits for the peer to take what was written, in milliseconds. */
+const CLOSE_GRACE_MS = 1000;
+
+/** How often a watched channel checks for silence, in milliseconds (see watchLiveness). */
+export const SILENCE_CHECK_MS = 250;
+
+/**
+ * One half's end of the login channel (the login command's stdin and stdout): sends and
+ * receives typed messages, and keeps the heartbeat. Every message a half waits for comes
+ * once per run, so they are awaited by name with {@link LoginChannel.first}; what can end
+ * a run from this side is a promise: the peer closed the channel, fell silent, or cannot
+ * go on.
+ *
+ * @example
+ * ```ts
+ * import { LoginChannel } from "./login_channel.ts";
+ * const fromRemote = ReadableStream.from([
+ *   new TextEncoder().encode('#socketpipe:{"event":"error","step":"connect","message":"refused"}\n'),
+ * ]);
+ * const channel = new LoginChannel(fromRemote, new WritableStream(), {
+ *   peer: "remote",
+ *   onNoise: console.error,
+ * });
+ * console.log(await channel.problem); // "remote half: connect: refused"
+ * await channel.close();
+ * ```
+ */
+export class LoginChannel {
+  /** Resolves when the peer has closed its side (end of the stream, or its failure). */
+  readonly closed: Promise<void>;
+  /** Resolves once nothing was heard for the bound given to {@link watchLiveness}. */
+  readonly silent: Promise<void>;
+  /** Resolves with a line when the peer cannot go on: another protocol version, or its error. */
+  readonly problem: Promise<string>;
+
+  #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #sendingClosed = false;
+  #firsts = new Map<ControlEvent, ControlMessage>();
+  #waiting = new Map<ControlEvent, ((message: ControlMessage | null) => void)[]>();
+  #ended = false;
+  readonly #clock: Clock;
+  #lastHeard: number;
+  #heardAny = false;
+  /** The first line this end sent, to know it if a terminal echoes it back. */
+  #firstSent: string | null = null;
+  /** Whether a terminal's echo was seen. */
+  #echoed = false;
+  #peerPaused = false;
+  /** When a write last completed: the peer (ssh) took it. */
+  #lastTaken = 0;
+  #sendsAlive = true;
+  #heartbeat: number | undefined;
+  #becameSilent = Promise.withResolvers<void>();
+  #peerProblem = Promise.withResolvers<string>();
+
+  constructor(
+    readable: ReadableStream<Uint8Array>,
+    writable: WritableStream<Uint8Array>,
+    options: LoginChannelOptions,
+  ) {
+    this.#clock = options.clock ?? REAL_CLOCK;
+    this.#lastHeard = this.#clock.now();
+    this.#writer = writable.getWriter();
+    this.silent = this.#becameSilent.promise;
+    this.problem = this.#peerProblem.promise;
+    this.closed = this.#receive(readable, options);
+  }
+
+  /**
+   * The first message named `event`, whenever it came; null if the channel closed (or
+   * the peer turned out to speak another version) without one.
+   */
+  first<E extends ControlEvent>(event: E): Promise<MessageOf<E> | null> {
+    const seen = this.#firsts.get(event);
+    if (seen || this.#ended) return Promise.resolve((seen ?? null) as MessageOf<E> | null);
+    return new Promise((resolve) => {
+      const waiters = this.#waiting.get(event) ?? [];
+      waiters.push(resolve as (message: ControlMessage | null) => void);
+      this.#waiting.set(event, waiters);
+    });
+  }
+
+  /** Sends one message; false when the channel is gone (the caller's other signals say why). */
+  async send(message: ControlMessage): Promise<boolean> {
+    if (this.#sendingClosed) return false;
+    try {
+      const bytes = encodeControlMessage(message);
+      this.#noteFirstSent(bytes);
+      await this.#writer.write(bytes);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Sends bytes that are not a message: a payload the bootstrap of a provisioned remote
+   * half reads by count. False when the channel is gone.
+   */
+  async sendBytes(bytes: Uint8Array): Promise<boolean> {
+    if (this.#sendingClosed) return false;
+    try {
+      this.#noteFirstSent(bytes);
+      await this.#writer.write(bytes);
+      this.#lastTaken = this.#clock.now();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Starts the heartbeat: sends `alive` every `seconds` / 3, and resolves
+   * {@link silent} once nothing at all has been heard from the peer for `seconds` (found
+   * within {@link SILENCE_CHECK_MS} of that).
+   * A cut link or a crashed host leaves ssh itself unaware for many minutes; this bounds
+   * it. 0 leaves it to the kernel and the login command. With `heartbeat: false` (while
+   * payloads go out, where an `alive` line would land inside one) nothing is sent, and
+   * each write the peer takes counts as a sign of it: a send stalled for `seconds` is
+   * silence too. A later call with the heartbeat turns it on.
+   */
+  watchLiveness(seconds: number, options: { heartbeat?: boolean } = {}): void {
+    const heartbeat = options.heartbeat ?? true;
+    if (seconds <= 0) return;
+    if (this.#heartbeat !== undefined) {
+      // Watched quietly so far (while payloads went out): from now on, with `alive`.
+      if (heartbeat) this.#sendsAlive = true;
+      return;
+    }
+    this.#sendsAlive = heartbeat;
+    this.#lastHeard = this.#clock.now();
+    const boundMs = seconds * 1000;
+    const aliveEveryMs = Math.max(200, boundMs / 3);
+    let lastSent = this.#clock.now();
+    // The silence is checked far more often than `alive` is sent, so that the bound is
+    // what the documents say (seconds, and at most a quarter of a second more), not up to
+    // a third beyond it.
+    this.#heartbeat = this.#clock.every(Math.min(SILENCE_CHECK_MS, aliveEveryMs), () => {
+      // Silence counts from the peer's first message (a login may wait at a password
+      // prompt for as long as it likes) and not while the peer said it is paused. Watched
+      // quietly, what the peer takes of a payload counts as hearing from it.
+      if (!this.#heardAny || this.#peerPaused) return;
+      const lastSign = this.#sendsAlive
+        ? this.#lastHeard
+        : Math.max(this.#lastHeard, this.#lastTaken);
+      if (this.#clock.now() - lastSign > boundMs) {
+        this.#stopHeartbeat();
+        this.#becameSilent.resolve();
+      } else if (this.#sendsAlive && this.#clock.now() - lastSent >= aliveEveryMs) {
+        lastSent = this.#clock.now();
+        this.send({ event: "alive" });
+      }
+    });
+  }
+
+  /** Milliseconds since the peer was last heard (a message, its heartbeat, any line). */
+  quietForMs(): number {
+    return this.#clock.now() - this.#lastHeard;
+  }
+
+  /** Stops the heartbeat and closes this side (the peer reads end of file); safe twice. */
+  /**
+   * Tells the peer that this half is about to stop (SIGTSTP), so that its silence until
+   * {@link announceResume} is not taken for a dead peer.
+   */
+  async announcePause(): Promise<void> {
+    await this.send({ event: "paused" });
+  }
+
+  /**
+   * Tells the peer that this half runs again, and starts counting the peer's silence
+   * afresh: nothing could be heard while this half was stopped.
+   */
+  async announceResume(): Promise<void> {
+    this.#lastHeard = this.#clock.now();
+    await this.send({ event: "resumed" });
+  }
+
+  async close(): Promise<void> {
+    this.#stopHeartbeat();
+    if (this.#sendingClosed) return;
+    this.#sendingClosed = true;
+    // A close waits for the writes before it; a write the peer never takes (a cut link, a
+    // stopped login) would hold it for ever: past a moment, the stream is dropped, without
+    // waiting (an abort, too, waits for the write under way; stopping the login ends it).
+    const closed = this.#writer.close().then(() => true, () => true);
+    if (!await settledWithin(closed, CLOSE_GRACE_MS)) this.#writer.abort().catch(() => {});
+  }
+
+  #noteFirstSent(bytes: Uint8Array): void {
+    if (this.#firstSent !== null) return;
+    const end = bytes.indexOf(0x0a);
+    this.#firstSent = new TextDecoder().decode(bytes.subarray(0, end < 0 ? 200 : end)).trim();
+  }
+
+  #stopHeartbeat(): void {
+    if (this.#heartbeat !== undefined) this.#clock.clear(this.#heartbeat);
+    this.#heartbeat = undefined;
+  }
+
+  async #receive(readable: ReadableStream<Uint8Array>, options: LoginChannelOptions) {
+    const onNoise = (line: string) => {
+      this.#lastHeard = this.#clock.now();
+      // Before the peer's first word, our own first line coming back is a terminal's echo
+      // (the login allocated one): nothing sent can arrive intact through it.
+      if (this.#echoed) return; // the rest of the echo says nothing more
+      if (!this.#heardAny && this.#firstSent && line.trim() === this.#firstSent) {
+        this.#echoed = true;
+        this.#peerProblem.resolve(FAULTS.loginHasTerminal.line());
+        return;
+      }
+      options.onNoise(line);
+    };
+    try {
+      for await (const object of readMarkedLines(readable, { onNoise })) {
+        this.#lastHeard = this.#clock.now();
+        this.#heardAny = true;
+        const decoded = decodeControlMessage(object, options.peer);
+        if (decoded === null) continue;
+        if ("problem" in decoded) {
+          if (!decoded.fatal) {
+            onNoise(decoded.problem);
+            continue;
+          }
+          this.#peerProblem.resolve(decoded.problem);
+          break; // nothing more from a peer of another version, or that lied, can be trusted
+        }
+        this.#deliver(decoded);
+      }
+    } catch {
+      // The stream failed: the peer is as gone as at its end.
+    }
+    this.#ended = true;
+    for (const waiters of this.#waiting.values()) for (const resolve of waiters) resolve(null);
+    this.#waiting.clear();
+  }
+
+  #deliver(message: ControlMessage): void {
+    if (message.event === "paused" || message.event === "resumed") {
+      this.#peerPaused = message.event === "paused";
+      return;
+    }
+    if (message.event === "error") {
+      this.#peerProblem.resolve(FAULTS.remoteHalfError.line(message.step, message.message));
+    }
+    if (this.#firsts.has(message.event)) return;
+    this.#firsts.set(message.event, message);
+    for (const resolve of this.#waiting.get(message.event) ?? []) resolve(message);
+    this.#waiting.delete(message.event);
+  }
+}

@@ -1,0 +1,325 @@
+/**
+ * The control protocol: every message the two halves exchange on the login channel, one
+ * encoder and one decoder. Field names on the wire are the names in memory. The greeting
+ * of each half (`hello` from the remote half, `session` from the local half) carries the
+ * protocol version, and `hello` and `error` keep their shape across versions, so that a
+ * mismatch is always reported with both versions named.
+ *
+ * @module
+ */
+import { type CommandStatus, signalNumber } from "../process/command_status.ts";
+import { encodeMarkedLine, type MarkedObject, shownSafely } from "./control_lines.ts";
+import type { ByteCounts } from "../data/data_path.ts";
+import { FAULTS } from "../base/faults.ts";
+import { PROTOCOL_VERSION } from "../base/version.ts";
+
+/** The remote half's greeting, sent as soon as it starts. */
+export interface HelloMessage {
+  event: "hello";
+  /** The protocol version the remote half speaks. */
+  version: number;
+  /** The remote socketpipe's own version. */
+  program: string;
+}
+
+/** The local half's greeting: everything the remote half needs to meet it. */
+export interface SessionMessage {
+  event: "session";
+  /** The protocol version the local half speaks. */
+  version: number;
+  /** The secret the data connection must present, in hex. */
+  token: string;
+  /** Which half listens for the data connection: "local" (default) or "remote". */
+  listen: "local" | "remote";
+  /** The port the local half listens on (0 when the remote half listens). */
+  port: number;
+  /** For a listening remote half: the ports it may use (`--port`), or null: any. */
+  ports: [number, number] | null;
+  /** For a listening remote half: the address it binds (`--bind`), or null: all. */
+  bind: string | null;
+  /** The `-h` address, or null. */
+  host: string | null;
+  /** The local half's own addresses, tried after `$SSH_CLIENT`. */
+  candidates: string[];
+  /** The local half's network identity (boot id and network namespace), or null. */
+  identity: string | null;
+  /** Whether an input command feeds the remote command. */
+  input: boolean;
+  /** Whether an output command reads the remote command's output. */
+  output: boolean;
+  /** Whether the stream path is forced (`--copy`). */
+  copy: boolean;
+  /** The dead-peer bound in seconds (0: none). */
+  peerTimeout: number;
+}
+
+/** The remote half listens (`--listen remote`): where the local half may reach it. */
+export interface ListeningMessage {
+  event: "listening";
+  /** The port it listens on. */
+  port: number;
+  /** Its own addresses. */
+  addresses: string[];
+  /** The address the login reached on its host (from `$SSH_CONNECTION`), or null. */
+  reached: string | null;
+  /** Its network identity, or null. */
+  identity: string | null;
+}
+
+/** Either half: still here (sent by the heartbeat). */
+export interface AliveMessage {
+  event: "alive";
+}
+
+/** The remote half cannot go on: which step failed, and why. */
+export interface ErrorMessage {
+  event: "error";
+  /** The step that failed ("session", "connect", …). */
+  step: string;
+  /** What happened, on one line. */
+  message: string;
+}
+
+/**
+ * The local half: it is being stopped (Ctrl-Z, SIGTSTP) and will not answer until
+ * `resumed`; its silence meanwhile is not a fault.
+ */
+export interface PausedMessage {
+  event: "paused";
+}
+
+/** The local half: it runs again after `paused`. */
+export interface ResumedMessage {
+  event: "resumed";
+}
+
+/** Either half: the consumer of the stream that comes from the other half has gone. */
+export interface ConsumerGoneMessage {
+  event: "consumer-gone";
+}
+
+/** The remote half's final report: its command's status and its byte counts. */
+export interface ExitMessage {
+  event: "exit";
+  /** How the remote command ended. */
+  status: CommandStatus;
+  /** Whether its output was cut off because the output command had gone. */
+  cutOff: boolean;
+  /** The remote half's byte counts. */
+  counts: ByteCounts;
+  /** The remote half's data connection failure, or null. */
+  error: string | null;
+  /**
+   * Whether the remote command reopened its input or output by name (`/dev/stdin`),
+   * which fails on the socket of the zero-copy path.
+   */
+  reopened?: boolean;
+}
+
+/**
+ * The bootstrap of a provisioned remote half, before the remote half runs: what it lacks
+ * and will read next on the login channel (the bundle, then the runtime), and what it
+ * will run.
+ */
+export interface NeedMessage {
+  event: "need";
+  /** Whether it needs this version's bundle. */
+  bundle: boolean;
+  /** Whether it needs the Deno runtime too. */
+  runtime: boolean;
+  /** Whether it can decompress gzip. */
+  gzip: boolean;
+  /** What it found and will use, for `-v`. */
+  using: string;
+  /** The cache directory it keeps what is sent in (absent from older bootstraps). */
+  cache?: string;
+}
+
+/** Every message of the protocol. */
+export type ControlMessage =
+  | NeedMessage
+  | HelloMessage
+  | SessionMessage
+  | ListeningMessage
+  | AliveMessage
+  | ErrorMessage
+  | PausedMessage
+  | ResumedMessage
+  | ConsumerGoneMessage
+  | ExitMessage;
+
+/** The name of each message. */
+export type ControlEvent = ControlMessage["event"];
+
+/** The message of a given name. */
+export type MessageOf<E extends ControlEvent> = Extract<ControlMessage, { event: E }>;
+
+/**
+ * Encodes a message as one marked line.
+ *
+ * @example
+ * ```ts
+ * import { encodeControlMessage } from "./protocol.ts";
+ * encodeControlMessage({ event: "alive" }); // bytes of '#socketpipe:{"event":"alive"}\n'
+ * ```
+ */
+export function encodeControlMessage(message: ControlMessage): Uint8Array<ArrayBuffer> {
+  return encodeMarkedLine(message as unknown as MarkedObject);
+}
+
+/** A marked line the decoder could not take: why, on one line. */
+export interface DecodeProblem {
+  /** Why the line was not taken. */
+  problem: string;
+  /**
+   * Whether the run cannot go on: the peer speaks another protocol version, or its
+   * final report does not hold up (nothing it says of the run can then be trusted).
+   */
+  fatal: boolean;
+}
+
+/**
+ * Decodes a marked object into a message of the protocol, keeping only its known fields.
+ * A greeting of another protocol version is a mismatch, named with both versions; an
+ * unknown event is null (a newer peer may send more); a known event with bad fields is a
+ * problem, fatal for the final report (a status outside 0–255, a signal that does not
+ * match it, a count that is no count).
+ *
+ * @example
+ * ```ts
+ * import { decodeControlMessage } from "./protocol.ts";
+ * decodeControlMessage({ event: "alive", extra: 1 }, "remote"); // { event: "alive" }
+ * decodeControlMessage({ event: "hello", version: 99, program: "9" }, "remote");
+ * // { problem: "protocol mismatch: the remote socketpipe speaks protocol 99, …", fatal: true }
+ * ```
+ */
+export function decodeControlMessage(
+  received: MarkedObject,
+  peer: "local" | "remote",
+): ControlMessage | DecodeProblem | null {
+  // Every string the peer sends may end up in a line on a terminal: none reaches it raw.
+  const object = withStringsShownSafely(received) as MarkedObject;
+  const decode = DECODERS[object.event as ControlEvent];
+  if (!decode) return null;
+  if (
+    (object.event === "hello" || object.event === "session") &&
+    object.version !== PROTOCOL_VERSION
+  ) {
+    return { problem: FAULTS.protocolMismatch.line(peer, object.version), fatal: true };
+  }
+  const decoded = decode(object);
+  if (decoded) return decoded;
+  if (object.event === "exit") {
+    return { problem: FAULTS.badReport.line(peer, describeBadReport(object)), fatal: true };
+  }
+  return { problem: `${object.event} message with missing or bad fields ignored`, fatal: false };
+}
+
+/** `value` with every string in it, however deep, passed through {@link shownSafely}. */
+function withStringsShownSafely(value: unknown): unknown {
+  if (typeof value === "string") return shownSafely(value);
+  if (Array.isArray(value)) return value.map(withStringsShownSafely);
+  if (value && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value).map(([key, field]) => [key, withStringsShownSafely(field)]),
+    );
+  }
+  return value;
+}
+
+const isString = (value: unknown): value is string => typeof value === "string";
+const isStringArray = (value: unknown): value is string[] =>
+  Array.isArray(value) && value.every(isString);
+const isPortRange = (value: unknown): value is [number, number] =>
+  Array.isArray(value) && value.length === 2 &&
+  value.every((port) => isCount(port) && port >= 1 && port <= 65535) && value[0] <= value[1];
+const isBoolean = (value: unknown): value is boolean => typeof value === "boolean";
+const isCount = (value: unknown): value is number =>
+  typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+const orNull = <T>(check: (value: unknown) => value is T) => (value: unknown): value is T | null =>
+  value === null || check(value);
+
+/**
+ * A command's status as a shell can have it: 0–255, a signal only as 128 + its number,
+ * and a command that never started only as 126 or 127.
+ */
+function commandStatus(value: unknown): CommandStatus | null {
+  const v = value as Record<string, unknown> | null;
+  if (!v || typeof v !== "object" || !isCount(v.status) || v.status > 255) return null;
+  if (!orNull(isString)(v.signal) || !orNull(isString)(v.failedToStart)) return null;
+  if (v.signal !== null && v.status !== 128 + signalNumber(v.signal)) return null;
+  if (v.failedToStart !== null && v.status !== 126 && v.status !== 127) return null;
+  return { status: v.status, signal: v.signal, failedToStart: v.failedToStart };
+}
+
+/** What is wrong with a final report that does not decode, in a few words. */
+function describeBadReport(object: MarkedObject): string {
+  const status = (object.status as Record<string, unknown> | null)?.status;
+  if (typeof status === "number" && (status > 255 || status < 0)) {
+    return `status ${status} is outside 0 to 255`;
+  }
+  if (!commandStatus(object.status)) return "its status is not one a command can have";
+  if (!byteCounts(object.counts)) return "its byte counts are not counts";
+  return "its fields are missing or of the wrong kind";
+}
+
+function byteCounts(value: unknown): ByteCounts | null {
+  const v = value as Record<string, unknown> | null;
+  if (!v || typeof v !== "object") return null;
+  if (!isCount(v.sent) || !isCount(v.received) || !isCount(v.delivered)) return null;
+  return { sent: v.sent, received: v.received, delivered: v.delivered };
+}
+
+type Decoders = { [E in ControlEvent]: (object: MarkedObject) => MessageOf<E> | null };
+
+const DECODERS: Decoders = {
+  need: (o) => {
+    const { bundle, runtime, gzip, using } = o;
+    if (!isBoolean(bundle) || !isBoolean(runtime) || !isBoolean(gzip) || !isString(using)) {
+      return null;
+    }
+    const cache = isString(o.cache) ? { cache: o.cache } : {};
+    return { event: "need", bundle, runtime, gzip, using, ...cache };
+  },
+  hello: (o) =>
+    isString(o.program) ? { event: "hello", version: PROTOCOL_VERSION, program: o.program } : null,
+  session: (o) => {
+    const { token, listen, port, ports, bind, host, candidates, identity } = o;
+    const { input, output, copy, peerTimeout } = o;
+    if (!isString(token) || !/^[0-9a-f]{64}$/i.test(token)) return null;
+    if (listen !== "local" && listen !== "remote") return null;
+    if (!isCount(port) || port > 65535 || (listen === "local" && port < 1)) return null;
+    if (!orNull(isPortRange)(ports) || !orNull(isString)(bind)) return null;
+    if (!orNull(isString)(host) || !orNull(isString)(identity)) return null;
+    if (!isStringArray(candidates)) return null;
+    if (!isBoolean(input) || !isBoolean(output) || !isBoolean(copy)) return null;
+    if (typeof peerTimeout !== "number" || !(peerTimeout >= 0)) return null;
+    return {
+      event: "session",
+      version: PROTOCOL_VERSION,
+      ...{ token, listen, port, ports, bind, host, candidates, identity },
+      ...{ input, output, copy, peerTimeout },
+    };
+  },
+  listening: (o) => {
+    const { port, addresses, reached, identity } = o;
+    if (!isCount(port) || port < 1 || port > 65535 || !isStringArray(addresses)) return null;
+    if (!orNull(isString)(reached) || !orNull(isString)(identity)) return null;
+    return { event: "listening", port, addresses, reached, identity };
+  },
+  alive: () => ({ event: "alive" }),
+  error: (o) =>
+    isString(o.step) && isString(o.message)
+      ? { event: "error", step: o.step, message: o.message }
+      : null,
+  paused: () => ({ event: "paused" }),
+  resumed: () => ({ event: "resumed" }),
+  "consumer-gone": () => ({ event: "consumer-gone" }),
+  exit: (o) => {
+    const status = commandStatus(o.status);
+    const counts = byteCounts(o.counts);
+    if (!status || !counts || !isBoolean(o.cutOff) || !orNull(isString)(o.error)) return null;
+    const reopened = o.reopened === true;
+    return { event: "exit", status, cutOff: o.cutOff, counts, error: o.error, reopened };
+  },
+};

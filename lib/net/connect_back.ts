@@ -1,0 +1,155 @@
+/**
+ * The connecting side of the meeting: which addresses to try, and trying them, until one
+ * completes the mutual proof of `handshake.ts`. Used by the remote half (the default:
+ * the local half listens) and by the local half (`--listen remote`).
+ *
+ * @module
+ */
+import { closeQuietly } from "./conn_io.ts";
+import { proveAsConnector } from "./handshake.ts";
+import { isLoopback, isOneOf } from "./host_identity.ts";
+import { messageOf } from "../base/errors.ts";
+
+/** What {@link dialListener} needs. */
+export interface DialOptions {
+  /** Addresses to try, in order. */
+  addresses: readonly string[];
+  /** The listening side's port. */
+  port: number;
+  /** The run's token, which both sides prove they know. */
+  token: Uint8Array;
+  /**
+   * Milliseconds to wait for each address to connect and complete the handshake.
+   * @default {5000}
+   */
+  attemptTimeoutMs?: number;
+  /** Called before each address is tried. */
+  onAttempt?(address: string): void;
+}
+
+/** The address choices of the side that connects. */
+export interface AddressChoice {
+  /** `-h`, if given: the only address tried. */
+  host?: string | null;
+  /** The address the login came from or reached (from `$SSH_CLIENT` / `$SSH_CONNECTION`). */
+  fromLogin?: string | null;
+  /** The listening host's own addresses, as it reported them. */
+  candidates?: readonly string[];
+  /**
+   * Whether both halves share one network namespace (the same host, not a container of
+   * it): only then do loopback addresses, and this host's own, reach the listening side.
+   */
+  sameNetwork?: boolean;
+  /**
+   * This host's own addresses (`ownAddresses()` of host_identity.ts): another host's listener is never at
+   * one of them, so unless both halves share a namespace they are not tried. A login that
+   * reached this host through itself (a ProxyCommand with `-W host:22`) makes
+   * `$SSH_CLIENT` one of them, where any user of this host could listen and relay.
+   */
+  ownAddresses?: readonly string[];
+}
+
+/**
+ * The addresses to try, in order: `-h` alone if given, else the address the login came
+ * from, then the candidates; loopback addresses and this host's own only when both
+ * halves share a network namespace (elsewhere they name the connecting host itself).
+ *
+ * @example
+ * ```ts
+ * import { addressesToTry } from "./connect_back.ts";
+ * addressesToTry({ fromLogin: "10.0.0.2", candidates: ["10.0.0.2", "127.0.0.1"] });
+ * // ["10.0.0.2"]
+ * addressesToTry({ candidates: ["10.0.0.2", "127.0.0.1"], sameNetwork: true });
+ * // ["10.0.0.2", "127.0.0.1"]
+ * addressesToTry({ fromLogin: "10.0.0.9", candidates: ["10.0.0.2"], ownAddresses: ["10.0.0.9"] });
+ * // ["10.0.0.2"]
+ * ```
+ */
+export function addressesToTry(choice: AddressChoice): string[] {
+  if (choice.host) return [choice.host];
+  const addresses = [...(choice.fromLogin ? [choice.fromLogin] : []), ...(choice.candidates ?? [])]
+    .filter((address) =>
+      address !== "" &&
+      (choice.sameNetwork || (!isLoopback(address) && !isOneOf(address, choice.ownAddresses ?? [])))
+    );
+  return [...new Set(addresses)];
+}
+
+/**
+ * Connects to the first address that answers and completes the handshake. An address
+ * that cannot be reached is skipped; one where a socketpipe listener answered but the
+ * proof failed ends the search: the next address could only be another host, and the
+ * refusal is the news. Throws with every attempt named.
+ *
+ * @example
+ * ```ts ignore
+ * import { dialListener } from "./connect_back.ts";
+ * const conn = await dialListener({ addresses: ["10.0.0.1"], port: 40000, token });
+ * ```
+ */
+export async function dialListener(options: DialOptions): Promise<Deno.TcpConn> {
+  const timeoutMs = options.attemptTimeoutMs ?? 5000;
+  const failures: string[] = [];
+  for (const address of options.addresses) {
+    options.onAttempt?.(address);
+    const where = formatAddress(address, options.port);
+    let conn: Deno.TcpConn;
+    try {
+      conn = await connectWithTimeout(address, options.port, timeoutMs);
+    } catch (error) {
+      failures.push(`${where}: ${messageOf(error)}`);
+      continue;
+    }
+    const result = await proveAsConnector(conn, options.token, timeoutMs);
+    if (result.ok) return conn;
+    closeQuietly(conn);
+    failures.push(`${where}: ${result.detail}`);
+    if (result.kind === "refused") throw new RefusedError(failures.join("; "));
+  }
+  throw new Error(failures.join("; ") || "no address to try");
+}
+
+/** A socketpipe listener answered but the mutual proof failed: not the run's peer. */
+export class RefusedError extends Error {
+  /** Makes the error from the attempts, the refused one last. */
+  constructor(message: string) {
+    super(message);
+    this.name = "RefusedError";
+  }
+}
+
+async function connectWithTimeout(
+  hostname: string,
+  port: number,
+  timeoutMs: number,
+): Promise<Deno.TcpConn> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const attempt = Deno.connect({ hostname, port, transport: "tcp" });
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`no answer within ${timeoutMs / 1000} s`)),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([attempt, timeout]);
+  } catch (error) {
+    attempt.then(closeQuietly, () => {}); // a late connection must not linger
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Formats an address and port as `host:port` or `[v6]:port`.
+ *
+ * @example
+ * ```ts
+ * import { formatAddress } from "./connect_back.ts";
+ * formatAddress("::1", 40000); // "[::1]:40000"
+ * ```
+ */
+export function formatAddress(hostname: string, port: number): string {
+  return hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+}

@@ -1,0 +1,206 @@
+/**
+ * The data connection's handshake: each end proves that it knows the run's token, and
+ * neither reveals it. The listening side speaks first with a fresh nonce; the connecting
+ * side answers with its own nonce and an HMAC-SHA-256, under the token, of both nonces,
+ * its role and the protocol version; the listening side checks it and answers with the
+ * HMAC of the same under its own role. The connecting side hands its command the socket
+ * only after that second proof: a listener that is not the real peer learns two nonces
+ * and one MAC it cannot reuse (the next connection has another nonce), and gets no data.
+ *
+ * Each side sends {@link HANDSHAKE_LENGTH} bytes and receives as many, whichever
+ * listens, so that the data paths count the same on both halves.
+ *
+ * What it does not do: encrypt or authenticate the data that follows. Someone on the path
+ * between the hosts can read the stream and change it (see SECURITY in the manual).
+ *
+ * @module
+ */
+import { closeQuietly, readExactly, writeAll } from "./conn_io.ts";
+import { PROTOCOL_VERSION } from "../base/version.ts";
+
+const MAGIC = new TextEncoder().encode("socketpipe");
+
+/** The length of the token the local half makes for each run and sends over the login. */
+export const TOKEN_LENGTH = 32;
+const NONCE_LENGTH = 32;
+const MAC_LENGTH = 32;
+const HELLO_LENGTH = MAGIC.length + 1 + NONCE_LENGTH;
+/** Bytes each side sends, and receives, during the handshake. */
+export const HANDSHAKE_LENGTH = HELLO_LENGTH + MAC_LENGTH;
+
+/** How a handshake ended, for the side that connected. */
+export type ConnectorResult =
+  | { ok: true }
+  /** The peer is not a socketpipe listener (other bytes, or nothing, came back). */
+  | { ok: false; kind: "not-socketpipe"; detail: string }
+  /** The peer is a socketpipe listener but did not prove the token, or refused ours. */
+  | { ok: false; kind: "refused"; detail: string };
+
+/**
+ * A fresh token: 32 random bytes.
+ *
+ * @example
+ * ```ts
+ * import { newToken } from "./handshake.ts";
+ * newToken().length; // 32
+ * ```
+ */
+export function newToken(): Uint8Array {
+  return crypto.getRandomValues(new Uint8Array(TOKEN_LENGTH));
+}
+
+function hello(nonce: Uint8Array, version: number): Uint8Array {
+  const bytes = new Uint8Array(HELLO_LENGTH);
+  bytes.set(MAGIC);
+  bytes[MAGIC.length] = version;
+  bytes.set(nonce, MAGIC.length + 1);
+  return bytes;
+}
+
+/** Splits a hello into its version and nonce; null if it is not socketpipe's. */
+function parseHello(bytes: Uint8Array): { version: number; nonce: Uint8Array } | null {
+  if (!constantTimeEqual(bytes.subarray(0, MAGIC.length), MAGIC)) return null;
+  return { version: bytes[MAGIC.length], nonce: bytes.slice(MAGIC.length + 1, HELLO_LENGTH) };
+}
+
+/** The proof of `role`: HMAC-SHA-256 under the token of the role, version and nonces. */
+async function proof(
+  token: Uint8Array,
+  role: "connector" | "listener",
+  version: number,
+  listenerNonce: Uint8Array,
+  connectorNonce: Uint8Array,
+): Promise<Uint8Array> {
+  const key = await crypto.subtle.importKey(
+    "raw",
+    token as Uint8Array<ArrayBuffer>,
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
+  const label = new TextEncoder().encode(`socketpipe ${role} `);
+  const message = new Uint8Array(label.length + 1 + 2 * NONCE_LENGTH);
+  message.set(label);
+  message[label.length] = version;
+  message.set(listenerNonce, label.length + 1);
+  message.set(connectorNonce, label.length + 1 + NONCE_LENGTH);
+  return new Uint8Array(await crypto.subtle.sign("HMAC", key, message));
+}
+
+function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let difference = 0;
+  for (let index = 0; index < a.length; index++) difference |= a[index] ^ b[index];
+  return difference === 0;
+}
+
+/**
+ * The listening side: sends its nonce, checks the connecting side's proof within
+ * `timeoutMs`, and proves itself in turn. True when the connection is authenticated;
+ * `onActive` is called once the peer has sent its first byte (a prompt peer, not an idle
+ * one). The caller closes a refused connection.
+ *
+ * @example
+ * ```ts ignore
+ * import { proveAsListener } from "./handshake.ts";
+ * if (!await proveAsListener(conn, token, 3000)) conn.close();
+ * ```
+ */
+export async function proveAsListener(
+  conn: Deno.Conn,
+  token: Uint8Array,
+  timeoutMs: number,
+  onActive: () => void = () => {},
+  version = PROTOCOL_VERSION,
+): Promise<boolean> {
+  return await trueWithin(conn, timeoutMs, async () => {
+    const ours = crypto.getRandomValues(new Uint8Array(NONCE_LENGTH));
+    await writeAll(conn, hello(ours, version));
+    const first = await readExactly(conn, 1);
+    if (!first) return false;
+    onActive();
+    const rest = await readExactly(conn, HANDSHAKE_LENGTH - 1);
+    if (!rest) return false;
+    const received = new Uint8Array(HANDSHAKE_LENGTH);
+    received.set(first);
+    received.set(rest, 1);
+    const theirs = parseHello(received.subarray(0, HELLO_LENGTH));
+    if (!theirs || theirs.version !== version) return false;
+    const expected = await proof(token, "connector", version, ours, theirs.nonce);
+    if (!constantTimeEqual(received.subarray(HELLO_LENGTH), expected)) return false;
+    await writeAll(conn, await proof(token, "listener", version, ours, theirs.nonce));
+    return true;
+  });
+}
+
+/**
+ * The connecting side: reads the listener's nonce, proves itself, and checks the
+ * listener's proof, all within `timeoutMs`. Only `{ ok: true }` means the socket may be
+ * handed to a command.
+ *
+ * @example
+ * ```ts ignore
+ * import { proveAsConnector } from "./handshake.ts";
+ * const result = await proveAsConnector(conn, token, 3000);
+ * if (!result.ok) console.error(result.detail);
+ * ```
+ */
+export async function proveAsConnector(
+  conn: Deno.Conn,
+  token: Uint8Array,
+  timeoutMs: number,
+  version = PROTOCOL_VERSION,
+): Promise<ConnectorResult> {
+  let result: ConnectorResult = {
+    ok: false,
+    kind: "not-socketpipe",
+    detail: `no socketpipe handshake within ${timeoutMs / 1000} s`,
+  };
+  await trueWithin(conn, timeoutMs, async () => {
+    const greeting = await readExactly(conn, HELLO_LENGTH);
+    const theirs = greeting && parseHello(greeting);
+    if (!theirs) {
+      result = { ok: false, kind: "not-socketpipe", detail: "the peer is not socketpipe" };
+      return false;
+    }
+    if (theirs.version !== version) {
+      const detail = `the listener speaks protocol ${theirs.version}, this side ${version}`;
+      result = { ok: false, kind: "refused", detail };
+      return false;
+    }
+    const ours = crypto.getRandomValues(new Uint8Array(NONCE_LENGTH));
+    const mine = await proof(token, "connector", version, theirs.nonce, ours);
+    const message = new Uint8Array(HANDSHAKE_LENGTH);
+    message.set(hello(ours, version));
+    message.set(mine, HELLO_LENGTH);
+    await writeAll(conn, message);
+    // From here, a listener that closes, stalls or answers wrong has not proved itself.
+    result = { ok: false, kind: "refused", detail: "the listener did not prove the token" };
+    const answer = await readExactly(conn, MAC_LENGTH);
+    if (!answer) return false;
+    const expected = await proof(token, "listener", version, theirs.nonce, ours);
+    if (!constantTimeEqual(answer, expected)) return false;
+    result = { ok: true };
+    return true;
+  });
+  return result;
+}
+
+/**
+ * Runs `step` on `conn` with a deadline: past it, the connection is closed, which ends
+ * any read or write in progress. Any failure counts as a refusal.
+ */
+async function trueWithin(
+  conn: Deno.Conn,
+  timeoutMs: number,
+  step: () => Promise<boolean>,
+): Promise<boolean> {
+  const timer = setTimeout(() => closeQuietly(conn), timeoutMs);
+  try {
+    return await step();
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}

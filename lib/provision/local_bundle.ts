@@ -1,0 +1,256 @@
+/**
+ * This socketpipe as one file, for a remote host that has none: the bundle the local half
+ * sends when it provisions the remote half. Run from its bundle, socketpipe sends that
+ * file itself; run from a source checkout, it uses the bundle the install built in `dist/`
+ * (`npm install` / `npm ci` run `tools/prepare_bundle.ts`) while it matches the sources;
+ * else it builds one with `deno bundle` (whose first run downloads esbuild) and keeps it in
+ * a local cache, named after the sources. Each has its sha256 beside it
+ * (`<name>.js.sha256`): a file that no longer matches is built again.
+ *
+ * @module
+ */
+import { toHex } from "../base/hex.ts";
+import { messageOf } from "../base/errors.ts";
+
+/** One version of socketpipe as a single JavaScript file. */
+export interface Bundle {
+  /** The file's bytes. */
+  bytes: Uint8Array;
+  /** Their sha256, in hex. */
+  sha256: string;
+  /** Where it came from, for `-v`. */
+  origin: string;
+}
+
+/**
+ * The bundle of the socketpipe this code belongs to, or why there is none (one line).
+ *
+ * @example
+ * ```ts ignore
+ * import { localBundle } from "./local_bundle.ts";
+ * const bundle = await localBundle();
+ * if (typeof bundle !== "string") console.log(bundle.bytes.length, bundle.sha256);
+ * ```
+ */
+export async function localBundle(): Promise<Bundle | string> {
+  const self = new URL(import.meta.url);
+  if (self.protocol !== "file:") return `socketpipe runs from ${self.href}, not from a file`;
+  if (self.pathname.includes("/deno-compile-")) {
+    return "this is a compiled binary, which does not carry its bundle";
+  }
+  // Bundled, every module shares the bundle's URL: this file is then the bundle itself.
+  if (self.pathname.endsWith(".js")) return await bundleAt(decodeURIComponent(self.pathname));
+  const main = decodeURIComponent(new URL("../../main.ts", self).pathname);
+  try {
+    Deno.statSync(main);
+  } catch {
+    return `cannot find the sources to bundle (${main})`;
+  }
+  return await bundleOfCheckout(main);
+}
+
+async function bundleAt(path: string): Promise<Bundle | string> {
+  try {
+    const bytes = await Deno.readFile(path);
+    return { bytes, sha256: await sha256Hex(bytes), origin: path };
+  } catch (error) {
+    return `cannot read the bundle ${path}: ${messageOf(error)}`;
+  }
+}
+
+/**
+ * The checkout's bundle: the one built at install time (`dist/`, named after the sources
+ * it was built from), else the cache's, else built now. A run that finds the install's
+ * never needs the network (the first `deno bundle` downloads esbuild).
+ */
+async function bundleOfCheckout(main: string): Promise<Bundle | string> {
+  const root = main.slice(0, -"/main.ts".length);
+  const name = await sourcesHash(root);
+  const installed = await checkedBundle(`${root}/${INSTALLED_BUNDLE}`, name);
+  if (installed) return installed;
+  const cached = `${cacheDirectory()}/bundles/${name}.js`;
+  const fromCache = await checkedBundle(cached);
+  if (fromCache) return fromCache;
+  const built = await buildBundle(main);
+  if (typeof built === "string") return built;
+  await storeBundle(cached, built);
+  return { ...built, origin: `${main}, built now` };
+}
+
+/** Where the install puts the checkout's bundle (see {@link installBundle}). */
+const INSTALLED_BUNDLE = "dist/socketpipe.js";
+
+/**
+ * Builds the checkout's bundle into `dist/` with the name of its sources beside it: what
+ * `npm install` / `npm ci` run (the `prepare` script), so that no run needs the network.
+ * Returns the line to print.
+ *
+ * @example
+ * ```ts ignore
+ * import { installBundle } from "./local_bundle.ts";
+ * console.log(await installBundle());
+ * ```
+ */
+export async function installBundle(): Promise<string> {
+  const main = decodeURIComponent(new URL("../../main.ts", import.meta.url).pathname);
+  const root = main.slice(0, -"/main.ts".length);
+  const built = await buildBundle(main);
+  if (typeof built === "string") return `socketpipe: ${built}; runs will build it when needed`;
+  const path = `${root}/${INSTALLED_BUNDLE}`;
+  await storeBundle(path, built, await sourcesHash(root));
+  return `socketpipe: bundle ${built.sha256.slice(0, 16)} in ${INSTALLED_BUNDLE}`;
+}
+
+/**
+ * The bundle at `path` if it is whole (its sha256 is the one stored beside it) and, when
+ * `sources` is given, built from those sources; else null.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkedBundle } from "./local_bundle.ts";
+ * assert.equal(await checkedBundle("/nonexistent/socketpipe.js"), null);
+ * ```
+ */
+export async function checkedBundle(path: string, sources?: string): Promise<Bundle | null> {
+  try {
+    const bytes = await Deno.readFile(path);
+    const sha256 = await sha256Hex(bytes);
+    // A bundle counts only as its build left it: a damaged file (a full disk, a crash, a
+    // hand) is built again, never sent to fail there with a raw SyntaxError.
+    const [sum, from] = (await Deno.readTextFile(`${path}.sha256`)).trim().split(" ");
+    if (sum !== sha256 || (sources !== undefined && from !== sources)) return null;
+    return { bytes, sha256, origin: path };
+  } catch {
+    return null; // not built (for these sources)
+  }
+}
+
+/** `deno bundle` of `main`, or why it failed, naming the real cause. */
+async function buildBundle(main: string): Promise<Bundle | string> {
+  const root = main.slice(0, -"/main.ts".length);
+  let built: Deno.CommandOutput;
+  try {
+    built = await new Deno.Command(Deno.execPath(), {
+      args: ["bundle", "--quiet", main],
+      cwd: root,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  } catch (error) {
+    return `deno bundle could not start: ${messageOf(error)}`;
+  }
+  if (!built.success || built.stdout.length === 0) {
+    return `deno bundle failed: ${bundleError(new TextDecoder().decode(built.stderr), built.code)}`;
+  }
+  return { bytes: built.stdout, sha256: await sha256Hex(built.stdout), origin: main };
+}
+
+/**
+ * The line of `deno bundle`'s stderr that names its cause (an error line, without colour),
+ * rather than its last, which may be a bare "<unknown>".
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { bundleError } from "./local_bundle.ts";
+ * assert.equal(
+ *   bundleError("\x1b[31merror\x1b[0m: failed to fetch esbuild: connection refused\n  at <unknown>\n", 1),
+ *   "error: failed to fetch esbuild: connection refused",
+ * );
+ * assert.equal(bundleError("", 3), "status 3");
+ * ```
+ */
+export function bundleError(stderr: string, status: number): string {
+  // deno-lint-ignore no-control-regex
+  const lines = stderr.replace(/\x1b\[[0-9;]*m/g, "").split("\n").map((line) => line.trim())
+    .filter((line) => line !== "" && !/^(\d+: )?<unknown>$/.test(line) && !/^at /.test(line));
+  const cause = lines.find((line) => /error/i.test(line)) ?? lines[0];
+  return cause ?? `status ${status}`;
+}
+
+/** Stores a bundle with its sha256 (and the sources it was built from) beside it. */
+async function storeBundle(path: string, bundle: Bundle, sources = ""): Promise<void> {
+  await storeAtomically(path, bundle.bytes);
+  const stamp = `${bundle.sha256}${sources ? ` ${sources}` : ""}\n`;
+  await storeAtomically(`${path}.sha256`, new TextEncoder().encode(stamp));
+}
+
+/**
+ * A name for the sources as they are: the Deno version and the bytes of `main.ts` and of
+ * every `.ts` file under `lib/`, at any depth (a file the name left out would let a stale
+ * bundle reach remote hosts).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sourcesHash } from "./local_bundle.ts";
+ * const root = await Deno.makeTempDir();
+ * await Deno.mkdir(`${root}/lib/deep/er`, { recursive: true });
+ * await Deno.writeTextFile(`${root}/main.ts`, "");
+ * const before = await sourcesHash(root);
+ * await Deno.writeTextFile(`${root}/lib/deep/er/new.ts`, "export {};");
+ * assert.notEqual(await sourcesHash(root), before);
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
+export async function sourcesHash(root: string): Promise<string> {
+  const encoder = new TextEncoder();
+  const parts = [encoder.encode(`deno ${Deno.version.deno}\0`)];
+  for (const name of ["main.ts", ...sourceFilesUnder(root, "lib")].sort()) {
+    parts.push(encoder.encode(`${name}\0`), await Deno.readFile(`${root}/${name}`));
+  }
+  const all = new Uint8Array(parts.reduce((total, part) => total + part.length, 0));
+  parts.reduce((offset, part) => (all.set(part, offset), offset + part.length), 0);
+  return (await sha256Hex(all)).slice(0, 32);
+}
+
+/** Every `.ts` file under `root/folder`, at any depth, as a path from `root`. */
+function sourceFilesUnder(root: string, folder: string): string[] {
+  return [...Deno.readDirSync(`${root}/${folder}`)].flatMap((entry) => {
+    const path = `${folder}/${entry.name}`;
+    if (entry.isDirectory) return sourceFilesUnder(root, path);
+    return entry.name.endsWith(".ts") ? [path] : [];
+  });
+}
+
+/** Writes by rename, so that a reader never sees half a file; a cache that fails is skipped. */
+async function storeAtomically(path: string, bytes: Uint8Array): Promise<void> {
+  const part = `${path}.${Deno.pid}.part`;
+  try {
+    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true, mode: 0o700 });
+    await Deno.writeFile(part, bytes, { mode: 0o600 });
+    await Deno.rename(part, path);
+  } catch {
+    await Deno.remove(part).catch(() => {});
+  }
+}
+
+/**
+ * This user's cache directory for socketpipe: `$XDG_CACHE_HOME/socketpipe`, or
+ * `~/.cache/socketpipe`.
+ *
+ * @example
+ * ```ts
+ * import { cacheDirectory } from "./local_bundle.ts";
+ * cacheDirectory().endsWith("/socketpipe"); // true
+ * ```
+ */
+export function cacheDirectory(): string {
+  const base = Deno.env.get("XDG_CACHE_HOME") || `${Deno.env.get("HOME") ?? "/tmp"}/.cache`;
+  return `${base}/socketpipe`;
+}
+
+/**
+ * The sha256 of `bytes`, in hex.
+ *
+ * @example
+ * ```ts
+ * import { sha256Hex } from "./local_bundle.ts";
+ * (await sha256Hex(new Uint8Array())).slice(0, 8); // "e3b0c442"
+ * ```
+ */
+export async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
+  return toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));
+}

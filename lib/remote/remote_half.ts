@@ -1,0 +1,301 @@
+import { valueIfSettled } from "../base/settled_within.ts";
+import { chooseDataPath } from "../data/choose_data_path.ts";
+import { addressesToTry, dialListener, formatAddress, RefusedError } from "../net/connect_back.ts";
+import { acceptAuthenticated, candidateAddresses, openDataListener } from "../net/data_listener.ts";
+import { networkIdentity, ownAddresses, sameNetwork } from "../net/host_identity.ts";
+import type { DataPath, RemoteTransfer } from "../data/data_path.ts";
+import { messageOf } from "../base/errors.ts";
+import { type Fault, FAULTS } from "../base/faults.ts";
+import { fromHex } from "../base/hex.ts";
+import { TOKEN_LENGTH } from "../net/handshake.ts";
+import { StepLog } from "../base/log.ts";
+import { LoginChannel } from "../login/login_channel.ts";
+import { applyPeerTimeout } from "../net/peer_timeout.ts";
+import type { SessionMessage } from "../login/protocol.ts";
+import { becomeSubreaper, ProcessTree, RUN_VARIABLE } from "../process/process_tree.ts";
+import { PROTOCOL_VERSION, VERSION } from "../base/version.ts";
+
+/** Where the remote half talks to the local half, and how it moves data. */
+export interface RemoteHalfOptions {
+  /**
+   * Print each step on stderr (which the login command carries back).
+   * @default {false}
+   */
+  verbose?: boolean;
+  /**
+   * The login channel from the local half.
+   * @default {Deno.stdin.readable}
+   */
+  controlIn?: ReadableStream<Uint8Array>;
+  /**
+   * The login channel to the local half.
+   * @default {Deno.stdout.writable}
+   */
+  controlOut?: WritableStream<Uint8Array>;
+  /**
+   * `$SSH_CLIENT` as sshd set it for this session.
+   * @default {Deno.env.get("SSH_CLIENT")}
+   */
+  sshClient?: string | null;
+  /**
+   * Aborted when this half is told to stop (SIGHUP from sshd, SIGTERM, SIGINT): the
+   * command and everything it started are stopped, as when the local half is gone.
+   */
+  signal?: AbortSignal;
+  /**
+   * How the command gets the data.
+   * @default {the zero-copy path where it can run, else the stream path}
+   */
+  dataPath?: DataPath;
+}
+
+/**
+ * Runs the remote half (`socketpipe -s -- command…`): reads the session line from the
+ * login channel, connects back to the local half, runs `command` on the data connection
+ * and reports how it ended. If the login channel closes first, the local half is gone:
+ * the command is stopped, so nothing is left running. Resolves with the exit status.
+ *
+ * @example
+ * ```ts ignore
+ * import { serveRemoteHalf } from "./remote_half.ts";
+ * Deno.exit(await serveRemoteHalf(["dd", "of=/dev/null"]));
+ * ```
+ */
+export async function serveRemoteHalf(
+  command: readonly string[],
+  options: RemoteHalfOptions = {},
+): Promise<number> {
+  const log = new StepLog(options.verbose ?? false, "socketpipe -s");
+  const channel = new LoginChannel(
+    options.controlIn ?? Deno.stdin.readable,
+    options.controlOut ?? Deno.stdout.writable,
+    { peer: "local", onNoise: (line) => log.always(`login channel: ${line}`) },
+  );
+  // The local half prints what it is sent; the line is printed here only when it cannot
+  // be sent, so that a fault is told once.
+  const fail = async (step: string, fault: Fault) => {
+    if (!await channel.send({ event: "error", step, message: fault.line })) {
+      log.always(`${step}: ${fault.line}`);
+    }
+    return fault.status;
+  };
+  becomeSubreaper();
+  // As its own process (reading the login channel on stdin), nothing else here starts
+  // children: every orphan is the run's, and the half ends with its login, even stopped
+  // or hung before it could meet (the watchdog sees its parent gone). In a test's
+  // process, only the marked orphans, and no such end.
+  const ownProcess = options.controlIn === undefined;
+  const tree = new ProcessTree({
+    claimOrphans: ownProcess,
+    watchdog: true,
+    endWithParent: ownProcess,
+    // The local half names the run in this half's environment: one name on both hosts.
+    run: ownProcess ? Deno.env.get(RUN_VARIABLE) : undefined,
+    role: "remote",
+  });
+  try {
+    await channel.send({ event: "hello", version: PROTOCOL_VERSION, program: VERSION });
+    const session = await channel.first("session");
+    if (!session) {
+      const problem = await valueIfSettled(channel.problem);
+      return await fail(
+        "session",
+        problem ? { status: 2, line: problem } : FAULTS.noSessionLine.raise(),
+      );
+    }
+    // From here the local half listens for silence: a heartbeat even while connecting.
+    channel.watchLiveness(session.peerTimeout);
+    const conn = await meetLocalHalf(session, channel, options, log);
+    if ("line" in conn) return await fail(session.listen === "local" ? "connect" : "listen", conn);
+    const peer = formatAddress(conn.remoteAddr.hostname, conn.remoteAddr.port);
+    log.step(`connected ${session.listen === "local" ? "to" : "from"} ${peer}`);
+    return await runRemoteCommand(conn, command, {
+      session,
+      channel,
+      log,
+      tree,
+      dataPath: options.dataPath,
+      signal: options.signal,
+    });
+  } finally {
+    await channel.close();
+    // Should this process be killed outright before this, the tree's watchdog kills what
+    // the command started.
+    await tree.release();
+  }
+}
+
+/**
+ * Runs the remote command on the data connection and reports its end (`ended`), then,
+ * once the stream is finished, its status and byte counts (`exit`). Stops the command if
+ * the local half goes away first.
+ */
+/**
+ * Gets the data connection: connects to the local half's listener (the default), or
+ * listens and says where (`--listen remote`); a fault if neither works.
+ */
+async function meetLocalHalf(
+  session: SessionMessage,
+  channel: LoginChannel,
+  options: RemoteHalfOptions,
+  log: StepLog,
+): Promise<Deno.TcpConn | Fault> {
+  const token = fromHex(session.token, TOKEN_LENGTH)!;
+  if (session.listen === "remote") return await listenForLocalHalf(session, token, channel, log);
+  const sshClient = options.sshClient !== undefined
+    ? options.sshClient
+    : Deno.env.get("SSH_CLIENT");
+  try {
+    return await dialListener({
+      addresses: addressesToTry({
+        host: session.host,
+        fromLogin: sshClient?.trim().split(/\s+/)[0] ?? null,
+        candidates: session.candidates,
+        sameNetwork: sameNetwork(session.identity, networkIdentity()),
+        ownAddresses: ownAddresses(),
+      }),
+      port: session.port,
+      token,
+      onAttempt: (address) => log.step(`connecting to ${formatAddress(address, session.port)}`),
+    });
+  } catch (error) {
+    // Without --allow-net (a -x without -A) no address would do: say what is missing.
+    const cause = messageOf(error);
+    if (/Requires net access|NotCapable/.test(cause)) {
+      return FAULTS.remoteHalfNotPermitted.raise(
+        cause.match(/Requires net access[^,;)]*/)?.[0] ?? cause,
+      );
+    }
+    if (error instanceof RefusedError) return FAULTS.connectBackRefused.raise(cause);
+    return FAULTS.connectBackFailed.raise(cause);
+  }
+}
+
+/** `--listen remote`: listens, tells the local half where, accepts its proven connection. */
+async function listenForLocalHalf(
+  session: SessionMessage,
+  token: Uint8Array,
+  channel: LoginChannel,
+  log: StepLog,
+): Promise<Deno.TcpConn | Fault> {
+  let listener: Deno.TcpListener;
+  try {
+    listener = openDataListener({ bind: session.bind, ports: session.ports });
+  } catch (error) {
+    return FAULTS.cannotListen.raise(messageOf(error));
+  }
+  const { port } = listener.addr;
+  log.step(`listening on ${formatAddress(listener.addr.hostname, port)}`);
+  const reached = Deno.env.get("SSH_CONNECTION")?.trim().split(/\s+/)[2] ?? null;
+  const addresses = session.bind
+    ? [session.bind]
+    : candidateAddresses(listener.addr.hostname === "::");
+  await channel.send({ event: "listening", port, addresses, reached, identity: networkIdentity() });
+  const gone = new AbortController();
+  Promise.race([channel.closed, channel.silent]).then(() => gone.abort());
+  try {
+    return await acceptAuthenticated(listener, token, {
+      signal: gone.signal,
+      onRefused: (address, reason) =>
+        log.step(`refused ${formatAddress(address.hostname, address.port)}: ${reason}`),
+    });
+  } catch {
+    return { status: FAULTS.localHalfGone.status(), line: FAULTS.localHalfGone.line() };
+  } finally {
+    listener.close();
+  }
+}
+
+async function runRemoteCommand(
+  conn: Deno.TcpConn,
+  command: readonly string[],
+  context: {
+    session: SessionMessage;
+    channel: LoginChannel;
+    log: StepLog;
+    tree: ProcessTree;
+    dataPath?: DataPath;
+    signal?: AbortSignal;
+  },
+): Promise<number> {
+  const { session, log } = context;
+  applyPeerTimeout(conn, session.peerTimeout, log);
+  const chosen = chooseDataPath(session.copy, context.dataPath);
+  log.step(`data path: ${chosen.path.name} (${chosen.why})`);
+  const transfer = await chosen.path.startRemote(conn, command, session, context.tree);
+  return await superviseRemoteCommand(transfer, context);
+}
+
+/**
+ * This half was stopped by a signal on its own host (SIGTERM from an admin, a shutdown):
+ * the local half is told so, rather than left to guess at a vanished peer.
+ */
+async function reportStopped(
+  signal: AbortSignal,
+  channel: LoginChannel,
+  log: StepLog,
+): Promise<number> {
+  const name = typeof signal.reason === "string" ? signal.reason : "SIGTERM";
+  const fault = FAULTS.remoteHalfStopped.raise(name);
+  if (!await channel.send({ event: "error", step: "run", message: fault.line })) {
+    log.always(fault.line);
+  }
+  return fault.status;
+}
+
+async function superviseRemoteCommand(
+  transfer: RemoteTransfer,
+  context: {
+    session: SessionMessage;
+    channel: LoginChannel;
+    log: StepLog;
+    tree: ProcessTree;
+    signal?: AbortSignal;
+  },
+): Promise<number> {
+  const { session, channel, log } = context;
+  const consumerGone = channel.first("consumer-gone");
+  consumerGone.then((gone) => gone && transfer.stopSending());
+  transfer.consumerGone.then(() => channel.send({ event: "consumer-gone" }));
+  // The local half is gone when the login channel closes, or falls silent (a cut link or
+  // a crashed host, which sshd may not notice for many minutes).
+  channel.watchLiveness(session.peerTimeout);
+  const stopped = new Promise<void>((resolve) => {
+    if (context.signal?.aborted) resolve();
+    context.signal?.addEventListener("abort", () => resolve(), { once: true });
+  });
+  const localHalfGone = Promise.race([channel.closed, channel.silent, stopped]).then(() => null);
+
+  // The report waits for the command and for everything it started to be done with the
+  // data: as a pipe's reader sees its end only when the last writer has closed.
+  const ended = transfer.finished.then(async (result) => ({
+    result,
+    status: await transfer.command.status,
+  }));
+  const done = await Promise.race([ended, localHalfGone]);
+  if (!done) {
+    transfer.abort();
+    await context.tree.stop(null);
+    await transfer.command.status;
+    if (context.signal?.aborted) return await reportStopped(context.signal, channel, log);
+    log.always(FAULTS.localHalfGone.line());
+    return FAULTS.localHalfGone.status();
+  }
+  const { result: { counts, error }, status } = done;
+  log.step(`remote command ended; ${counts.received} bytes in, ${counts.sent} out`);
+  const cutOff = (await valueIfSettled(consumerGone)) !== null;
+  const reopened = transfer.reopenedByName?.() ?? false;
+  const reported = await channel.send({
+    event: "exit",
+    status,
+    cutOff,
+    counts,
+    error,
+    reopened,
+  });
+  // Nothing of the run stays on the remote host: what the command left running (holding
+  // no data, or the run would not have ended) is stopped with the session, whether the
+  // end was clean or the local half was interrupted.
+  await context.tree.stop(null);
+  return reported ? 0 : 2;
+}
