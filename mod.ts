@@ -28,7 +28,7 @@ export { parseArgs, type ParsedCommandLine, type RunDisplay } from "./lib/cli/pa
 export type { ProvisionMode } from "./lib/provision/provision.ts";
 export { runCommandLine } from "./lib/cli/cli.ts";
 export { UsageError } from "./lib/base/errors.ts";
-export type { CommandStatus } from "./lib/process/command_status.ts";
+export type { CommandStatus } from "./lib/base/command_status.ts";
 export type { RoleReport } from "./lib/local/outcome.ts";
 export type { ByteCounts } from "./lib/data/data_path.ts";
 export { formatBytes, type Progress, progressLine } from "./lib/progress/progress.ts";

@@ -4,7 +4,7 @@
  * that misbehaves on purpose. No login command, no ssh, no second Deno.
  */
 import assert from "node:assert/strict";
-import { type CommandStatus, signalNumber } from "../lib/process/command_status.ts";
+import { type CommandStatus, signalNumber } from "../lib/base/command_status.ts";
 import { dialListener } from "../lib/net/connect_back.ts";
 import { FAULTS } from "../lib/base/faults.ts";
 import { TOKEN_LENGTH } from "../lib/net/handshake.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { CommandStatus } from "../lib/process/command_status.ts";
+import type { CommandStatus } from "../lib/base/command_status.ts";
 import { decideOutcome, type RunReport } from "../lib/local/outcome.ts";
 
 const ok: CommandStatus = { status: 0, signal: null, failedToStart: null };

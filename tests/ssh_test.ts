@@ -22,7 +22,7 @@ import {
   waitUntilRunning,
 } from "./_run.ts";
 import { type PrivateSshd, sshdAvailable, startSshd } from "./_sshd.ts";
-import { signalNumber } from "../lib/process/command_status.ts";
+import { signalNumber } from "../lib/base/command_status.ts";
 import { PROTOCOL_VERSION } from "../lib/base/version.ts";
 
 const ignore = !sshdAvailable;

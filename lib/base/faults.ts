@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { signalNumber } from "../process/command_status.ts";
+import { signalNumber } from "./command_status.ts";
 import { PROTOCOL_VERSION } from "./version.ts";
 
 /** A fault that happened: the exit status it gives and its line. */

@@ -30,3 +30,16 @@ export function shellQuote(word: string): string {
     part === "'" || part === "\\" || part === "!" ? `\\${part}` : part === "" ? "" : `'${part}'`
   ).join("");
 }
+
+/**
+ * Formats an argv as it is written on socketpipe's command line.
+ *
+ * @example
+ * ```ts
+ * import { formatBlock } from "./shell_quote.ts";
+ * formatBlock(["sh", "-c", "cat > x"]); // "{ sh -c 'cat > x' }"
+ * ```
+ */
+export function formatBlock(argv: readonly string[]): string {
+  return `{ ${argv.map(shellQuote).join(" ")} }`;
+}

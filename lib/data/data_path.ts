@@ -1,4 +1,4 @@
-import type { CommandStatus } from "../process/command_status.ts";
+import type { CommandStatus } from "../base/command_status.ts";
 import type { ProcessTree } from "../process/process_tree.ts";
 
 /** Bytes counted by one half of a transfer. */

@@ -1,8 +1,4 @@
-import {
-  type CommandStatus,
-  statusOfChild,
-  statusOfSpawnFailure,
-} from "../process/command_status.ts";
+import { type CommandStatus, statusOfChild, statusOfSpawnFailure } from "../base/command_status.ts";
 import type {
   ByteCounts,
   DataPath,

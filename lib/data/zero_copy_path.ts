@@ -1,5 +1,5 @@
 import { settledWithin } from "../base/settled_within.ts";
-import { type CommandStatus, statusOfSpawnFailure } from "../process/command_status.ts";
+import { type CommandStatus, statusOfSpawnFailure } from "../base/command_status.ts";
 import type {
   ByteCounts,
   DataPath,

@@ -1,5 +1,5 @@
 import { settledWithin, valueIfSettled } from "../base/settled_within.ts";
-import { describeStatus } from "../process/command_status.ts";
+import { describeStatus } from "../base/command_status.ts";
 import { chooseDataPath } from "../data/choose_data_path.ts";
 import { formatAddress } from "../net/connect_back.ts";
 import { candidateAddresses, openDataListener } from "../net/data_listener.ts";
@@ -24,7 +24,8 @@ import {
 } from "./local_transfer.ts";
 import { meet, type Meeting, type MeetingPlan } from "./meeting.ts";
 import { networkIdentity } from "../net/host_identity.ts";
-import { decideOutcome, formatBlock, type RoleReport } from "./outcome.ts";
+import { decideOutcome, type RoleReport } from "./outcome.ts";
+import { formatBlock } from "../base/shell_quote.ts";
 import { applyPeerTimeout, DEFAULT_PEER_TIMEOUT } from "../net/peer_timeout.ts";
 import type { SessionMessage } from "../login/protocol.ts";
 import { becomeSubreaper, ProcessTree } from "../process/process_tree.ts";
@@ -426,7 +427,7 @@ async function explainMissedMeeting(
 ): Promise<Fault> {
   switch (meeting.cause) {
     case "interrupted":
-      return FAULTS.interrupted.raise(signalName(signal));
+      return FAULTS.interrupted.raise(interruptionOf(signal));
     case "timeout":
       // Until the remote half speaks, the login is still going on (a password prompt,
       // a slow host): the remote host's reachability is not yet in question.
@@ -549,14 +550,14 @@ async function reportRun(
   const outcome = !context.signal?.aborted
     ? decideOutcome(report)
     : reachable
-    ? outcomeOfFault(FAULTS.interrupted.raise(signalName(context.signal)))
+    ? outcomeOfFault(FAULTS.interrupted.raise(interruptionOf(context.signal)))
     : outcomeOfFault(
-      FAULTS.interruptedUnconfirmed.raise(signalName(context.signal), context.peerTimeout),
+      FAULTS.interruptedUnconfirmed.raise(interruptionOf(context.signal), context.peerTimeout),
     );
   return { ...outcome, dataPath, ...report };
 }
 
-function signalName(signal: AbortSignal | undefined): string {
+function interruptionOf(signal: AbortSignal | undefined): string {
   return typeof signal?.reason === "string" ? signal.reason : "request";
 }
 

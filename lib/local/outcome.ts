@@ -3,10 +3,10 @@ import {
   describeStatus,
   SIGPIPE_STATUS,
   statusOfSignal,
-} from "../process/command_status.ts";
+} from "../base/command_status.ts";
 import type { ByteCounts } from "../data/data_path.ts";
 import { COMMAND_LINES, FAULTS, TRANSPORT_STATUS } from "../base/faults.ts";
-import { shellQuote } from "../base/shell_quote.ts";
+import { formatBlock } from "../base/shell_quote.ts";
 
 /** How one command of the run ended. */
 export interface RoleReport {
@@ -48,19 +48,6 @@ export interface Outcome {
    * off (SIGPIPE); empty on success.
    */
   messages: string[];
-}
-
-/**
- * Formats an argv as it is written on socketpipe's command line.
- *
- * @example
- * ```ts
- * import { formatBlock } from "./outcome.ts";
- * formatBlock(["sh", "-c", "cat > x"]); // "{ sh -c 'cat > x' }"
- * ```
- */
-export function formatBlock(argv: readonly string[]): string {
-  return `{ ${argv.map(shellQuote).join(" ")} }`;
 }
 
 function failed(role: RoleReport | undefined): role is RoleReport {

@@ -11,12 +11,11 @@ import {
   describeStatus,
   statusOfChild,
   statusOfSpawnFailure,
-} from "../process/command_status.ts";
+} from "../base/command_status.ts";
 import { type Fault, FAULTS } from "../base/faults.ts";
 import type { StepLog } from "../base/log.ts";
-import { formatBlock } from "../local/outcome.ts";
 import { type ProcessTree, RUN_VARIABLE, stopRole } from "../process/process_tree.ts";
-import { shellQuote } from "../base/shell_quote.ts";
+import { formatBlock, shellQuote } from "../base/shell_quote.ts";
 import { shownSafely } from "./control_lines.ts";
 
 /** How socketpipe is started on the remote host when `-x` is not given. */

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { type CommandStatus, signalNumber } from "../process/command_status.ts";
+import { type CommandStatus, signalNumber } from "../base/command_status.ts";
 import { encodeMarkedLine, type MarkedObject, shownSafely } from "./control_lines.ts";
 import type { ByteCounts } from "../data/data_path.ts";
 import { FAULTS } from "../base/faults.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { signalName } from "../process/command_status.ts";
+import { signalName } from "../base/command_status.ts";
 import { cString, cStringArray, describeErrno, Errno, lastError, requireLibc } from "./libc.ts";
 
 const POSIX_SPAWN_SETSIGDEF = 0x04;

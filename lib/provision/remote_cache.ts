@@ -5,12 +5,11 @@
  *
  * @module
  */
-import { type CommandStatus, describeStatus, statusOfChild } from "../process/command_status.ts";
+import { type CommandStatus, describeStatus, statusOfChild } from "../base/command_status.ts";
 import { messageOf } from "../base/errors.ts";
 import { type Fault, FAULTS } from "../base/faults.ts";
-import { formatBlock } from "../local/outcome.ts";
 import { BOOTSTRAP_LOADER, CACHE_PLACES } from "./remote_bootstrap.ts";
-import { shellQuote } from "../base/shell_quote.ts";
+import { formatBlock, shellQuote } from "../base/shell_quote.ts";
 
 /** What a cache verb does on the remote host. */
 export type CacheAction = "list" | "remove";
