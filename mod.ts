@@ -27,7 +27,7 @@ export {
 export { parseArgs, type ParsedCommandLine, type RunDisplay } from "./lib/cli/parse_args.ts";
 export type { ProvisionMode } from "./lib/provision/provision.ts";
 export { runCommandLine } from "./lib/cli/cli.ts";
-export { UsageError } from "./lib/base/errors.ts";
+export { Fault, UsageError } from "./lib/base/faults.ts";
 export type { CommandStatus } from "./lib/base/command_status.ts";
 export type { RoleReport } from "./lib/local/outcome.ts";
 export type { ByteCounts } from "./lib/data/data_path.ts";

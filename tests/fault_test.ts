@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { parseArgs } from "../lib/cli/parse_args.ts";
-import { UsageError } from "../lib/base/errors.ts";
+import { UsageError } from "../lib/base/faults.ts";
 import { CONTROL_MARKER, readMarkedLines } from "../lib/login/control_lines.ts";
 import { PROTOCOL_VERSION } from "../lib/base/version.ts";
 import { serveRemoteHalf } from "../lib/remote/remote_half.ts";

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { bytesUntilClosed } from "./_run.ts";
 import { acceptAuthenticated } from "../lib/net/data_listener.ts";
-import { addressesToTry, dialListener, RefusedError } from "../lib/net/connect_back.ts";
+import { addressesToTry, dialListener, type DialOptions } from "../lib/net/connect_back.ts";
+import { Fault, FAULTS } from "../lib/base/faults.ts";
 import { readExactly, writeAll } from "../lib/net/conn_io.ts";
 import {
   HANDSHAKE_LENGTH,
@@ -30,7 +31,7 @@ Deno.test("refuses wrong, short and silent handshakes, then accepts the right to
   assert.equal(await bytesAfterOpening(silent), 0, "a silent peer is closed, unanswered");
   silent.close();
 
-  const right = await dialListener({ addresses: ["127.0.0.1"], port, token });
+  const right = await dialed({ addresses: ["127.0.0.1"], port, token });
   await writeAll(right, new TextEncoder().encode("DATA"));
   const accepted = await accepting;
   assert.deepEqual(await readExactly(accepted, 4), new TextEncoder().encode("DATA"));
@@ -55,15 +56,15 @@ Deno.test("a listener that does not know the token learns nothing usable, gives 
     }
     conn.close();
   })();
-  await assert.rejects(
-    dialListener({
-      addresses: ["127.0.0.1"],
-      port: impostor.addr.port,
-      token,
-      attemptTimeoutMs: 1000,
-    }),
-    RefusedError,
-  );
+  const refusal = await dialListener({
+    addresses: ["127.0.0.1"],
+    port: impostor.addr.port,
+    token,
+    attemptTimeoutMs: 1000,
+    faults: FAULTS_OF_THE_REMOTE_HALF,
+  });
+  assert.ok(refusal instanceof Fault);
+  assert.match(refusal.line, /^the data connection was refused \(127\.0\.0\.1:\d+: /);
   await posing;
   impostor.close();
   const bytes = received.flatMap((chunk) => [...chunk]);
@@ -94,7 +95,7 @@ Deno.test("a recorded handshake replayed to a new listener is refused", async ()
     conn.close();
     real.close();
   })();
-  const first = await dialListener({ addresses: ["127.0.0.1"], port: recorder.addr.port, token });
+  const first = await dialed({ addresses: ["127.0.0.1"], port: recorder.addr.port, token });
   first.close();
   await recording;
   recorder.close();
@@ -125,7 +126,7 @@ Deno.test("a flood of idle connections cannot keep a prompt handshake out", asyn
   const idle = await Promise.all(
     Array.from({ length: 200 }, () => Deno.connect({ hostname: "127.0.0.1", port })),
   );
-  const right = await dialListener({ addresses: ["127.0.0.1"], port, token });
+  const right = await dialed({ addresses: ["127.0.0.1"], port, token });
   const accepted = await accepting;
   right.close();
   accepted.close();
@@ -148,4 +149,17 @@ Deno.test("tries -h alone, else the login's address, then the candidates, loopba
 async function bytesAfterOpening(conn: Deno.Conn): Promise<number> {
   // 43: the listener's opening words, its nonce.
   return Math.max(0, await bytesUntilClosed(conn) - 43);
+}
+
+/** The faults the remote half dials with. */
+const FAULTS_OF_THE_REMOTE_HALF = {
+  refused: FAULTS.connectBackRefused,
+  unreachable: FAULTS.connectBackFailed,
+};
+
+/** A dial that must succeed: its connection. */
+async function dialed(options: Omit<DialOptions, "faults">): Promise<Deno.TcpConn> {
+  const conn = await dialListener({ ...options, faults: FAULTS_OF_THE_REMOTE_HALF });
+  if (conn instanceof Fault) throw conn;
+  return conn;
 }

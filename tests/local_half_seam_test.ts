@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { type CommandStatus, signalNumber } from "../lib/base/command_status.ts";
 import { dialListener } from "../lib/net/connect_back.ts";
-import { FAULTS } from "../lib/base/faults.ts";
+import { Fault, FAULTS } from "../lib/base/faults.ts";
 import { TOKEN_LENGTH } from "../lib/net/handshake.ts";
 import { fromHex } from "../lib/base/hex.ts";
 import { runLocalHalf, type SocketpipeOptions } from "../lib/local/local_half.ts";
@@ -67,7 +67,9 @@ async function meetLocalHalf(
     addresses: ["127.0.0.1"],
     port: session.port,
     token: fromHex(session.token, TOKEN_LENGTH)!,
+    faults: { refused: FAULTS.connectBackRefused, unreachable: FAULTS.connectBackFailed },
   });
+  if (conn instanceof Fault) throw conn;
   return { session, conn };
 }
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { parseArgs } from "../lib/cli/parse_args.ts";
-import { UsageError } from "../lib/base/errors.ts";
+import { UsageError } from "../lib/base/faults.ts";
 import { PROTOCOL_VERSION } from "../lib/base/version.ts";
 import { LOCAL_LOGIN, runCli } from "./_run.ts";
 

@@ -1,5 +1,5 @@
 /** How a command ended. */
-import { messageOf } from "./errors.ts";
+import { messageOf } from "./message_of.ts";
 export interface CommandStatus {
   /** The status a shell would show: the exit code, or 128 + N after signal N. */
   status: number;

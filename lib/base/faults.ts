@@ -9,13 +9,78 @@
 import { signalNumber } from "./command_status.ts";
 import { PROTOCOL_VERSION } from "./version.ts";
 
-/** A fault that happened: the exit status it gives and its line. */
-export interface Fault {
-  /** The exit status. */
-  status: number;
-  /** The line, without the program's prefix. */
-  line: string;
+/**
+ * A failure the user must hear: its line (the step, the cause, what to try) and the exit
+ * status it gives. The one way socketpipe fails: a step that can fail returns `T | Fault`,
+ * and its caller tells them apart with `instanceof Fault` (see `lib/README.md`). A fault
+ * is made from the catalogue ({@link FAULTS}), or relayed whole from the other half.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Fault, FAULTS } from "./faults.ts";
+ * const fault = FAULTS.cannotListen.of("address in use");
+ * assert.ok(fault instanceof Fault);
+ * assert.equal(fault.status, 2);
+ * assert.equal(fault.line, fault.message);
+ * ```
+ */
+export class Fault extends Error {
+  /** A fault with this exit status and line (without the program's prefix). */
+  constructor(readonly status: number, readonly line: string) {
+    super(line);
+    this.name = "Fault";
+  }
+
+  /**
+   * A line the other half made from its own catalogue and sent here (an `error` message):
+   * the data never moved, so it is a transport failure.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Fault } from "./faults.ts";
+   * assert.deepEqual(
+   *   [Fault.relayed("connect: refused").status, Fault.relayed("connect: refused").line],
+   *   [2, "connect: refused"],
+   * );
+   * ```
+   */
+  static relayed(line: string): Fault {
+    return new Fault(TRANSPORT_STATUS, line);
+  }
 }
+
+/**
+ * A mistake on the command line or in the options: the run never started. The one fault
+ * that is thrown rather than returned, because it is the caller's mistake, not the run's:
+ * `parseArgs` and `socketpipe()` throw it, as documented; the CLI prints its line and the
+ * usage, and exits 1.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Fault, UsageError } from "./faults.ts";
+ * const error = new UsageError("missing -l { login command }");
+ * assert.ok(error instanceof Fault);
+ * assert.deepEqual([error.status, error.exitStatus, error.line], [1, 1, "missing -l { login command }"]);
+ * ```
+ */
+export class UsageError extends Fault {
+  /** Makes a usage error; `message` names the problem on one line. */
+  constructor(message: string) {
+    super(USAGE_STATUS, message);
+    this.name = "UsageError";
+  }
+
+  /** The exit status for a usage error (its {@link Fault.status}). */
+  get exitStatus(): number {
+    return this.status;
+  }
+}
+
+/** Exit status of a usage error. */
+export const USAGE_STATUS = 1;
 
 /** One kind of fault in the catalogue. */
 export interface FaultEntry<A extends unknown[]> {
@@ -24,7 +89,7 @@ export interface FaultEntry<A extends unknown[]> {
   /** The exit status for these particulars. */
   status(...args: A): number;
   /** The fault, for these particulars. */
-  raise(...args: A): Fault;
+  of(...args: A): Fault;
   /** Particulars for the example line the manual shows. */
   readonly example: A;
 }
@@ -38,7 +103,7 @@ function fault<A extends unknown[]>(
   return {
     line,
     status: statusOf,
-    raise: (...args) => ({ status: statusOf(...args), line: line(...args) }),
+    of: (...args) => new Fault(statusOf(...args), line(...args)),
     example,
   };
 }
@@ -59,9 +124,11 @@ export const TRANSPORT_STATUS = 2;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FAULTS } from "./faults.ts";
- * FAULTS.connectTimeout.raise(10);
- * // { status: 2, line: "connect: no authenticated data connection within 10 s; …" }
+ * const fault = FAULTS.connectTimeout.of(10);
+ * assert.equal(fault.status, 2);
+ * assert.match(fault.line, /^connect: no authenticated data connection within 10 s; /);
  * ```
  */
 export const FAULTS = {
@@ -340,6 +407,12 @@ export const FAULTS = {
         peerTimeout > 0 ? `--peer-timeout (${peerTimeout} s)` : "as long as ssh takes to notice"
       }`,
     ["SIGTERM", 20] as [string, number],
+  ),
+  bundleNotBuilt: fault(
+    0,
+    (cause: string) =>
+      `install: the bundle was not built: ${cause}; runs will build it when needed`,
+    ["deno bundle failed: status 1"],
   ),
   cannotProvision: fault(
     TRANSPORT_STATUS,

@@ -1,5 +1,5 @@
-import { messageOf, UsageError } from "../base/errors.ts";
-import { type Fault, FAULTS } from "../base/faults.ts";
+import { messageOf } from "../base/message_of.ts";
+import { type Fault, FAULTS, UsageError } from "../base/faults.ts";
 import { socketpipe, type SocketpipeOptions, type SocketpipeResult } from "../local/local_half.ts";
 import { logLine, printText } from "../base/log.ts";
 import { parseArgs, type RunDisplay } from "./parse_args.ts";
@@ -34,9 +34,9 @@ export async function runCommandLine(args: readonly string[]): Promise<number> {
     parsed = parseArgs(args);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    logLine(error.message);
+    logLine(error.line);
     printText(SYNOPSIS, Deno.stderr);
-    return error.exitStatus;
+    return error.status;
   }
   switch (parsed.mode) {
     case "help":
@@ -87,8 +87,8 @@ function closedStreamRefusal(
   options: SocketpipeOptions,
   closed: { stdin: boolean; stdout: boolean },
 ): Fault | null {
-  if (closed.stdout && options.output) return FAULTS.closedStream.raise("output");
-  if (closed.stdin && options.input) return FAULTS.closedStream.raise("input");
+  if (closed.stdout && options.output) return FAULTS.closedStream.of("output");
+  if (closed.stdin && options.input) return FAULTS.closedStream.of("input");
   return null;
 }
 
@@ -157,9 +157,9 @@ async function runTransfer(options: SocketpipeOptions, display: RunDisplay): Pro
         clearInterval(provisionTimer);
         meter?.finish(null);
         stopListening();
-        logLine(error.message);
+        logLine(error.line);
         printText(SYNOPSIS, Deno.stderr);
-        return error.exitStatus;
+        return error.status;
       }
       result = internalErrorResult(messageOf(error), Date.now() - startedAt);
     } finally {
@@ -175,9 +175,10 @@ async function runTransfer(options: SocketpipeOptions, display: RunDisplay): Pro
 
 /** A run that threw: exit 2 with one line, as a fault in socketpipe itself. */
 function internalErrorResult(message: string, elapsedMs: number): SocketpipeResult {
+  const fault = FAULTS.internalError.of(message);
   return {
-    status: 2,
-    messages: [FAULTS.internalError.line(message)],
+    status: fault.status,
+    messages: [fault.line],
     dataPath: "none",
     remote: null,
     local: { sent: 0, received: 0, delivered: 0 },

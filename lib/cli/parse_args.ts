@@ -1,4 +1,4 @@
-import { UsageError } from "../base/errors.ts";
+import { UsageError } from "../base/faults.ts";
 import type { SocketpipeOptions } from "../local/local_half.ts";
 import { MAX_PEER_TIMEOUT, MAX_TIMEOUT } from "../net/peer_timeout.ts";
 import { parseSize } from "../progress/progress.ts";

@@ -7,7 +7,7 @@ import type {
   RunningCommand,
   Transfer,
 } from "./data_path.ts";
-import { messageOf } from "../base/errors.ts";
+import { messageOf } from "../base/message_of.ts";
 import { closeQuietly, writeAll } from "../net/conn_io.ts";
 import { type ProcessTree, stopRole } from "../process/process_tree.ts";
 

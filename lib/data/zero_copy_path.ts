@@ -8,7 +8,7 @@ import type {
   RunningCommand,
   TransferResult,
 } from "./data_path.ts";
-import { messageOf } from "../base/errors.ts";
+import { messageOf } from "../base/message_of.ts";
 import { HANDSHAKE_LENGTH } from "../net/handshake.ts";
 import { detachFromEventLoops, socketFdOf } from "../platform/deno_internals.ts";
 import {
@@ -25,7 +25,7 @@ import {
 } from "../platform/file_descriptors.ts";
 import { type ProcessTree, stopRole } from "../process/process_tree.ts";
 import {
-  SpawnError,
+  spawnFailure,
   type SpawnFds,
   spawnWithFds,
   waitForExit,
@@ -199,10 +199,7 @@ function startCommand(
     if (ownGroup) group = pid;
     status = waitForExit(pid);
   } catch (error) {
-    const reason = error instanceof SpawnError && error.notFound
-      ? new Deno.errors.NotFound(error.message)
-      : error;
-    status = Promise.resolve(statusOfSpawnFailure(reason));
+    status = Promise.resolve(statusOfSpawnFailure(spawnFailure(error)));
   }
   return { argv, role, status, group, stop: () => stopRole(tree, role, status) };
 }

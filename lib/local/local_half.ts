@@ -4,8 +4,8 @@ import { chooseDataPath } from "../data/choose_data_path.ts";
 import { formatAddress } from "../net/connect_back.ts";
 import { candidateAddresses, openDataListener } from "../net/data_listener.ts";
 import type { ByteCounts, DataPath } from "../data/data_path.ts";
-import { messageOf } from "../base/errors.ts";
-import { type Fault, FAULTS } from "../base/faults.ts";
+import { messageOf } from "../base/message_of.ts";
+import { Fault, FAULTS } from "../base/faults.ts";
 import { newToken } from "../net/handshake.ts";
 import { toHex } from "../base/hex.ts";
 import { StepLog } from "../base/log.ts";
@@ -266,10 +266,10 @@ async function runInTree(
   });
 
   const plan = planMeeting(options, log);
-  if ("line" in plan) return failed(plan);
+  if (plan instanceof Fault) return failed(plan);
   const token = newToken();
   const loggedIn = logIn(options, control, seams, { log, tree });
-  if ("line" in loggedIn) {
+  if (loggedIn instanceof Fault) {
     closePlan(plan);
     return failed(loggedIn);
   }
@@ -353,7 +353,7 @@ function logIn(
   const starter = provisioning?.words;
   const login = seams.login ??
     startLogin({ ...options, starter, onStderr: control.onLoginOutput }, log, tree);
-  return "line" in login ? login : { login, provisioning };
+  return login instanceof Fault ? login : { login, provisioning };
 }
 
 /**
@@ -406,7 +406,7 @@ function planMeeting(options: SocketpipeOptions, log: StepLog): MeetingPlan | Fa
     log.step(`listening on ${formatAddress(listener.addr.hostname, listener.addr.port)}`);
     return { listen: "local", listener };
   } catch (error) {
-    return FAULTS.cannotListen.raise(messageOf(error));
+    return FAULTS.cannotListen.of(messageOf(error));
   }
 }
 
@@ -427,26 +427,26 @@ async function explainMissedMeeting(
 ): Promise<Fault> {
   switch (meeting.cause) {
     case "interrupted":
-      return FAULTS.interrupted.raise(interruptionOf(signal));
+      return FAULTS.interrupted.of(interruptionOf(signal));
     case "timeout":
       // Until the remote half speaks, the login is still going on (a password prompt,
       // a slow host): the remote host's reachability is not yet in question.
       if (!await valueIfSettled(channel.first("hello"))) {
-        return FAULTS.loginNotFinished.raise(formatBlock(options.login), options.timeout ?? 0);
+        return FAULTS.loginNotFinished.of(formatBlock(options.login), options.timeout ?? 0);
       }
-      return FAULTS.connectTimeout.raise(options.timeout ?? 0);
+      return FAULTS.connectTimeout.of(options.timeout ?? 0);
     case "silent":
-      return FAULTS.remoteSilent.raise(options.peerTimeout ?? DEFAULT_PEER_TIMEOUT);
+      return FAULTS.remoteSilent.of(options.peerTimeout ?? DEFAULT_PEER_TIMEOUT);
     case "remote-ended":
-      return FAULTS.remoteEndedWithoutConnecting.raise(
+      return FAULTS.remoteEndedWithoutConnecting.of(
         formatBlock(options.remoteSocketpipe ?? DEFAULT_REMOTE_SOCKETPIPE),
       );
-    case "remote-problem":
-      return { status: 2, line: meeting.line };
+    case "fault":
+      return meeting.fault;
     case "channel-closed":
       // Cut off in the middle of a payload (ssh killed, the link gone): that is the step.
       if (provisioning?.sending) {
-        return FAULTS.provisionCutOff.raise(provisioning.sending.what, provisioning.sending.sent);
+        return FAULTS.provisionCutOff.of(provisioning.sending.what, provisioning.sending.sent);
       }
       // A login that closed the channel may still be ending on its own: give it a moment,
       // so that its own status can explain what happened.
@@ -455,7 +455,7 @@ async function explainMissedMeeting(
         const starter = provisioning?.words;
         return explainLoginEnd({ ...options, starter }, await login.status, said);
       }
-      return FAULTS.loginChannelClosed.raise(
+      return FAULTS.loginChannelClosed.of(
         formatBlock(options.login),
         formatBlock(options.remoteSocketpipe ?? DEFAULT_REMOTE_SOCKETPIPE),
       );
@@ -550,9 +550,9 @@ async function reportRun(
   const outcome = !context.signal?.aborted
     ? decideOutcome(report)
     : reachable
-    ? outcomeOfFault(FAULTS.interrupted.raise(interruptionOf(context.signal)))
+    ? outcomeOfFault(FAULTS.interrupted.of(interruptionOf(context.signal)))
     : outcomeOfFault(
-      FAULTS.interruptedUnconfirmed.raise(interruptionOf(context.signal), context.peerTimeout),
+      FAULTS.interruptedUnconfirmed.of(interruptionOf(context.signal), context.peerTimeout),
     );
   return { ...outcome, dataPath, ...report };
 }

@@ -6,24 +6,27 @@
  * @module
  */
 import { settledWithin, valueIfSettled } from "../base/settled_within.ts";
-import { addressesToTry, dialListener, formatAddress, RefusedError } from "../net/connect_back.ts";
+import { addressesToTry, dialListener, formatAddress } from "../net/connect_back.ts";
 import { acceptAuthenticated } from "../net/data_listener.ts";
-import { messageOf } from "../base/errors.ts";
-import { FAULTS } from "../base/faults.ts";
+import { Fault, FAULTS } from "../base/faults.ts";
 import { ownAddresses, sameNetwork } from "../net/host_identity.ts";
 import type { LoginChannel } from "../login/login_channel.ts";
 import type { StepLog } from "../base/log.ts";
 import type { SessionMessage } from "../login/protocol.ts";
 import { type Provisioning, provisionRemote } from "../provision/provision.ts";
 
-/** How a meeting ended: the data connection, or why there is none. */
+/**
+ * How a meeting ended: the data connection; or a fault this step can name (`fault`: the
+ * remote half's problem, a provisioning stalled or cut, no route); or a cause that only
+ * the local half can explain, knowing the login and the options.
+ */
 export type Meeting =
-  | { met: true; conn: Deno.TcpConn; refused: number }
+  | { met: true; conn: Deno.TcpConn }
   | {
     met: false;
     cause: "timeout" | "interrupted" | "channel-closed" | "silent" | "remote-ended";
   }
-  | { met: false; cause: "remote-problem"; line: string };
+  | { met: false; cause: "fault"; fault: Fault };
 
 /** Which side listens: this one, on `listener`, or the remote half, which says where. */
 export type MeetingPlan =
@@ -83,7 +86,9 @@ export async function meet(
   if (options.signal?.aborted) onAbort();
   options.signal?.addEventListener("abort", onAbort, { once: true });
   const { channel } = options;
-  channel.problem.then((line) => stopWith({ met: false, cause: "remote-problem", line }));
+  channel.problem.then((line) =>
+    stopWith({ met: false, cause: "fault", fault: Fault.relayed(line) })
+  );
   channel.closed.then(() => stopWith({ met: false, cause: "channel-closed" }));
   // A remote half that is stopped, or that reports an end without connecting, must not
   // leave this half waiting for ever (even with no -t).
@@ -93,21 +98,23 @@ export async function meet(
   channel.silent.then(() =>
     stopWith(
       options.provisioning && !greeted
-        ? { met: false, cause: "remote-problem", line: provisionStalledLine(options) }
+        ? { met: false, cause: "fault", fault: provisionStalled(options) }
         : { met: false, cause: "silent" },
     )
   );
   channel.first("exit").then((exit) => exit && stopWith({ met: false, cause: "remote-ended" }));
 
   try {
-    await introduce(options, stop.signal);
-    if (plan.listen === "local") return await acceptOnListener(plan.listener, token, stop, options);
-    return await connectToRemote(plan, token, stop.signal, options);
+    const fault = await introduce(options, stop.signal);
+    const meeting = fault
+      ? { met: false as const, cause: "fault" as const, fault }
+      : plan.listen === "local"
+      ? await acceptOnListener(plan.listener, token, stop, options)
+      : await connectToRemote(plan, token, stop.signal, options);
+    return cause ?? meeting;
   } catch (error) {
+    // The waits reject once the meeting is given up: the cause is set.
     if (cause) return cause;
-    if (error instanceof MeetingFailure) {
-      return { met: false, cause: "remote-problem", line: error.message };
-    }
     throw error;
   } finally {
     clearTimeout(timer);
@@ -121,9 +128,10 @@ const CUT_OFF_GRACE_MS = 1000;
 /**
  * Sends the session line, first serving a provisioning bootstrap what it asks for (it
  * reads its payloads on the login channel before the remote half reads the session), then
- * starts the heartbeat: only now, lest a heartbeat land inside a payload.
+ * starts the heartbeat: only now, lest a heartbeat land inside a payload. A fault when
+ * provisioning failed.
  */
-async function introduce(options: MeetingOptions, signal: AbortSignal): Promise<void> {
+async function introduce(options: MeetingOptions, signal: AbortSignal): Promise<Fault | null> {
   const { channel, provisioning } = options;
   if (provisioning) {
     // Once the bootstrap has spoken, the login is through: silence, or a send that makes
@@ -134,16 +142,19 @@ async function introduce(options: MeetingOptions, signal: AbortSignal): Promise<
       provisionRemote(provisioning, channel, options.log),
       stopped,
     ]);
-    if (fault === "closed") return await stopped; // the channel closed: its cause is set
     if (fault) {
       // A send cut off because the bootstrap failed and exited: its own line (a full
       // disk) is on its way, ahead of the channel's end; it names the cause, not the cut.
       await settledWithin(channel.closed, CUT_OFF_GRACE_MS);
-      throw new MeetingFailure((await valueIfSettled(channel.problem)) ?? fault.line);
+      const problem = await valueIfSettled(channel.problem);
+      return problem ? Fault.relayed(problem) : fault;
     }
+    // No need came: the channel closed, and the meeting's cause says why.
+    if (await settledWithin(channel.closed, 0)) return await stopped;
   }
   await channel.send(options.session);
   channel.watchLiveness(options.peerTimeout); // from the remote half's first word on
+  return null;
 }
 
 async function acceptOnListener(
@@ -165,12 +176,12 @@ async function acceptOnListener(
     },
   });
   if (refused) options.log.always(FAULTS.refusedConnections.line(refused));
-  return { met: true, conn, refused };
+  return { met: true, conn };
 }
 
-/** The line for a provisioning that stalled, naming its step. */
-function provisionStalledLine(options: MeetingOptions): string {
-  return FAULTS.provisionStalled.line(options.provisioning!.step, options.peerTimeout);
+/** A provisioning that stalled, naming its step. */
+function provisionStalled(options: MeetingOptions): Fault {
+  return FAULTS.provisionStalled.of(options.provisioning!.step, options.peerTimeout);
 }
 
 /** Rejects with the reason once `signal` is aborted: the other side of a race. */
@@ -180,9 +191,6 @@ function untilAborted(signal: AbortSignal): Promise<never> {
     signal.addEventListener("abort", () => reject(signal.reason), { once: true });
   });
 }
-
-/** A meeting that failed for a reason the line says. */
-class MeetingFailure extends Error {}
 
 async function connectToRemote(
   plan: { host: string | null; identity: string | null },
@@ -200,22 +208,15 @@ async function connectToRemote(
     sameNetwork: sameNetwork(plan.identity, listening.identity),
     ownAddresses: ownAddresses(),
   });
-  try {
-    const dialing = dialListener({
-      addresses,
-      port: listening.port,
-      token,
-      onAttempt: (address) =>
-        options.log.step(`connecting to ${formatAddress(address, listening.port)}`),
-    });
-    dialing.then((conn) => signal.aborted && conn.close(), () => {});
-    const conn = await Promise.race([dialing, stopped]);
-    return { met: true, conn, refused: 0 };
-  } catch (error) {
-    if (signal.aborted) throw error;
-    const line = error instanceof RefusedError
-      ? FAULTS.remoteListenerRefused.line(messageOf(error))
-      : FAULTS.cannotReachRemote.line(messageOf(error));
-    throw new MeetingFailure(line);
-  }
+  const dialing = dialListener({
+    addresses,
+    port: listening.port,
+    token,
+    onAttempt: (address) =>
+      options.log.step(`connecting to ${formatAddress(address, listening.port)}`),
+    faults: { refused: FAULTS.remoteListenerRefused, unreachable: FAULTS.cannotReachRemote },
+  });
+  dialing.then((conn) => signal.aborted && !(conn instanceof Fault) && conn.close());
+  const conn = await Promise.race([dialing, stopped]);
+  return conn instanceof Fault ? { met: false, cause: "fault", fault: conn } : { met: true, conn };
 }

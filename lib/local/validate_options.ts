@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { UsageError } from "../base/errors.ts";
+import { UsageError } from "../base/faults.ts";
 import type { SocketpipeOptions } from "./local_half.ts";
 import { DEFAULT_PEER_TIMEOUT, MAX_PEER_TIMEOUT, MAX_TIMEOUT } from "../net/peer_timeout.ts";
 

@@ -123,7 +123,7 @@ export function startLogin(
     tree.adopt("login", child.pid);
   } catch (error) {
     const cause = statusOfSpawnFailure(error).failedToStart ?? String(error);
-    return FAULTS.loginCouldNotStart.raise(formatBlock(options.login), cause);
+    return FAULTS.loginCouldNotStart.of(formatBlock(options.login), cause);
   }
   const tail = new StderrTail();
   const relayed = relay(child.stderr, (bytes) => {
@@ -233,56 +233,56 @@ export function explainLoginEnd(
   const remoteHalf = formatBlock(options.remoteSocketpipe ?? DEFAULT_REMOTE_SOCKETPIPE);
   const words = options.login.map(shellQuote).join(" ");
   // The remote shell could not even start the command line (sshd passes it as one word).
-  if (/Argument list too long/i.test(said)) return FAULTS.commandLineTooLong.raise(login, said);
+  if (/Argument list too long/i.test(said)) return FAULTS.commandLineTooLong.of(login, said);
   if (options.starter && status.status === 127) {
-    return FAULTS.loginRunsNoShell.raise(login);
+    return FAULTS.loginRunsNoShell.of(login);
   }
   // 126 from the runtime's own exec (its path ends in /deno); another 126 is the login's.
   if (options.starter && status.status === 126 && /\/deno\b/.test(said)) {
-    return FAULTS.runtimeNotExecutable.raise(login, said);
+    return FAULTS.runtimeNotExecutable.of(login, said);
   }
-  if (status.status === 127) return FAULTS.remoteSocketpipeNotFound.raise(login, remoteHalf);
+  if (status.status === 127) return FAULTS.remoteSocketpipeNotFound.of(login, remoteHalf);
   if (status.status === 255) return explainSshFailure(login, words, said);
   // Provisioned, no installed socketpipe ran: its version is not in question, the login is.
   if (options.starter) {
-    return FAULTS.loginEndedBeforeBootstrap.raise(login, describeStatus(status), said, words);
+    return FAULTS.loginEndedBeforeBootstrap.of(login, describeStatus(status), said, words);
   }
-  return FAULTS.loginEndedEarly.raise(login, describeStatus(status), remoteHalf);
+  return FAULTS.loginEndedEarly.of(login, describeStatus(status), remoteHalf);
 }
 
 /** ssh's own causes (its last line) and the fault each one is. */
 const SSH_CAUSES: [RegExp, (login: string, words: string, said: string) => Fault][] = [
   [
     /Permission denied|Too many authentication failures|Authentication failed/i,
-    (login, _, said) => FAULTS.loginRefused.raise(login, said),
+    (login, _, said) => FAULTS.loginRefused.of(login, said),
   ],
   [/Could not resolve hostname|Name or service not known|Temporary failure in name resolution/i, (
     login,
     _,
     said,
-  ) => FAULTS.loginUnknownHost.raise(login, said)],
+  ) => FAULTS.loginUnknownHost.of(login, said)],
   [
     /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/i,
-    (login, _, said) => FAULTS.loginHostKeyRejected.raise(login, said),
+    (login, _, said) => FAULTS.loginHostKeyRejected.of(login, said),
   ],
   [/Connection refused|Connection timed out|No route to host|Network is unreachable/i, (
     login,
     _,
     said,
-  ) => FAULTS.loginUnreachable.raise(login, said)],
+  ) => FAULTS.loginUnreachable.of(login, said)],
   [/kex_exchange_identification|Connection closed by|Connection reset by|banner exchange/i, (
     login,
     _,
     said,
-  ) => FAULTS.loginDropped.raise(login, said)],
+  ) => FAULTS.loginDropped.of(login, said)],
 ];
 
 function explainSshFailure(login: string, words: string, said: string): Fault {
-  if (said === "") return FAULTS.loginSessionEnded.raise(login);
+  if (said === "") return FAULTS.loginSessionEnded.of(login);
   for (const [pattern, fault] of SSH_CAUSES) {
     if (pattern.test(said)) return fault(login, words, said);
   }
-  return FAULTS.loginFailed.raise(login, words, said);
+  return FAULTS.loginFailed.of(login, words, said);
 }
 
 /**

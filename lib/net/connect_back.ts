@@ -8,7 +8,8 @@
 import { closeQuietly } from "./conn_io.ts";
 import { proveAsConnector } from "./handshake.ts";
 import { isLoopback, isOneOf } from "./host_identity.ts";
-import { messageOf } from "../base/errors.ts";
+import { messageOf } from "../base/message_of.ts";
+import type { Fault, FaultEntry } from "../base/faults.ts";
 
 /** What {@link dialListener} needs. */
 export interface DialOptions {
@@ -25,6 +26,18 @@ export interface DialOptions {
   attemptTimeoutMs?: number;
   /** Called before each address is tried. */
   onAttempt?(address: string): void;
+  /** The caller's faults: what a refused proof, no answer, or no permission to dial mean. */
+  faults: DialFaults;
+}
+
+/** The faults a dial ends with, in the words of the role that dials. */
+export interface DialFaults {
+  /** A socketpipe listener answered but the mutual proof failed: not the run's peer. */
+  refused: FaultEntry<[attempts: string]>;
+  /** No address answered (every attempt named). */
+  unreachable: FaultEntry<[attempts: string]>;
+  /** This process may not dial (a remote half run without --allow-net). */
+  notPermitted?: FaultEntry<[permission: string]>;
 }
 
 /** The address choices of the side that connects. */
@@ -79,15 +92,16 @@ export function addressesToTry(choice: AddressChoice): string[] {
  * Connects to the first address that answers and completes the handshake. An address
  * that cannot be reached is skipped; one where a socketpipe listener answered but the
  * proof failed ends the search: the next address could only be another host, and the
- * refusal is the news. Throws with every attempt named.
+ * refusal is the news. Else the fault of the caller's role (`faults`), with every attempt
+ * named.
  *
  * @example
  * ```ts ignore
  * import { dialListener } from "./connect_back.ts";
- * const conn = await dialListener({ addresses: ["10.0.0.1"], port: 40000, token });
+ * const conn = await dialListener({ addresses: ["10.0.0.1"], port: 40000, token, faults });
  * ```
  */
-export async function dialListener(options: DialOptions): Promise<Deno.TcpConn> {
+export async function dialListener(options: DialOptions): Promise<Deno.TcpConn | Fault> {
   const timeoutMs = options.attemptTimeoutMs ?? 5000;
   const failures: string[] = [];
   for (const address of options.addresses) {
@@ -97,6 +111,12 @@ export async function dialListener(options: DialOptions): Promise<Deno.TcpConn> 
     try {
       conn = await connectWithTimeout(address, options.port, timeoutMs);
     } catch (error) {
+      // Without --allow-net (a -x without -A) no address would do: say what is missing.
+      const denied = error instanceof Deno.errors.NotCapable ||
+        /Requires net access|NotCapable/.test(messageOf(error));
+      if (denied && options.faults.notPermitted) {
+        return options.faults.notPermitted.of(permissionOf(messageOf(error)));
+      }
       failures.push(`${where}: ${messageOf(error)}`);
       continue;
     }
@@ -104,18 +124,14 @@ export async function dialListener(options: DialOptions): Promise<Deno.TcpConn> 
     if (result.ok) return conn;
     closeQuietly(conn);
     failures.push(`${where}: ${result.detail}`);
-    if (result.kind === "refused") throw new RefusedError(failures.join("; "));
+    if (result.kind === "refused") return options.faults.refused.of(failures.join("; "));
   }
-  throw new Error(failures.join("; ") || "no address to try");
+  return options.faults.unreachable.of(failures.join("; ") || "no address to try");
 }
 
-/** A socketpipe listener answered but the mutual proof failed: not the run's peer. */
-export class RefusedError extends Error {
-  /** Makes the error from the attempts, the refused one last. */
-  constructor(message: string) {
-    super(message);
-    this.name = "RefusedError";
-  }
+/** The permission a refusal names (`Requires net access to "…"`), else its whole text. */
+function permissionOf(cause: string): string {
+  return cause.match(/Requires net access[^,;)]*/)?.[0] ?? cause;
 }
 
 async function connectWithTimeout(

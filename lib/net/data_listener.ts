@@ -1,6 +1,6 @@
 import { closeQuietly } from "./conn_io.ts";
 import { proveAsListener } from "./handshake.ts";
-import { messageOf } from "../base/errors.ts";
+import { messageOf } from "../base/message_of.ts";
 
 /** How {@link acceptAuthenticated} treats the connections it receives. */
 export interface AcceptOptions {

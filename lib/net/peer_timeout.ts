@@ -1,5 +1,5 @@
 import { socketFdOf } from "../platform/deno_internals.ts";
-import { messageOf } from "../base/errors.ts";
+import { messageOf } from "../base/message_of.ts";
 import { libc, libcUnavailableReason } from "../platform/libc.ts";
 import type { StepLog } from "../base/log.ts";
 import { setPeerTimeout } from "../platform/tcp_socket_options.ts";

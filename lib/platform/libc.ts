@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { messageOf } from "../base/errors.ts";
+import { messageOf } from "../base/message_of.ts";
 
 const SYMBOLS = {
   posix_spawnp: {

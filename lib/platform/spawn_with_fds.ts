@@ -6,7 +6,15 @@
  * @module
  */
 import { signalName } from "../base/command_status.ts";
-import { cString, cStringArray, describeErrno, Errno, lastError, requireLibc } from "./libc.ts";
+import {
+  cString,
+  cStringArray,
+  describeErrno,
+  Errno,
+  lastError,
+  LibcError,
+  requireLibc,
+} from "./libc.ts";
 
 const POSIX_SPAWN_SETSIGDEF = 0x04;
 const POSIX_SPAWN_SETSIGMASK = 0x08;
@@ -32,7 +40,7 @@ export interface SpawnFds {
  * and stderr, this process's environment plus `extraEnvironment`, every signal at its
  * default disposition (SIGPIPE above all) and an empty signal mask; in a process group of
  * its own when `ownProcessGroup` (else in this process's, the terminal's job). Returns
- * the pid; throws {@link SpawnError} with the cause.
+ * the pid; throws a `LibcError` with the cause (see {@link spawnFailure}).
  *
  * @example
  * ```ts
@@ -52,7 +60,7 @@ export function spawnWithFds(
   } catch (error) {
     // An executable file that is no binary and has no "#!": as execvp and a shell do,
     // run it with sh (posix_spawnp no longer does since glibc 2.27).
-    const script = error instanceof SpawnError && error.code === Errno.ENOEXEC
+    const script = error instanceof LibcError && error.errno === Errno.ENOEXEC
       ? executableOnPath(argv[0])
       : null;
     if (!script) throw error;
@@ -120,7 +128,8 @@ function spawnOnce(
       cStringArray(argvStrings),
       cStringArray(environment),
     );
-    if (result !== 0) throw new SpawnError(result);
+    // posix_spawnp returns its errno rather than setting it.
+    if (result !== 0) throw new LibcError("posix_spawnp", result);
     return pid[0];
   } finally {
     c.posix_spawn_file_actions_destroy(actions);
@@ -129,28 +138,23 @@ function spawnOnce(
 }
 
 /**
- * posix_spawnp's failure, with its errno (posix_spawnp returns it rather than setting it).
+ * What a failed spawn means for the command's status: posix_spawnp's "not found" as
+ * Deno's NotFound (127, as a shell says), any other of its errnos in plain words (126);
+ * any other error as it is.
  *
  * @example
  * ```ts
- * import { SpawnError } from "./spawn_with_fds.ts";
- * new SpawnError(2).notFound; // true
+ * import assert from "node:assert/strict";
+ * import { Errno, LibcError } from "./libc.ts";
+ * import { spawnFailure } from "./spawn_with_fds.ts";
+ * assert.ok(spawnFailure(new LibcError("posix_spawnp", Errno.ENOENT)) instanceof Deno.errors.NotFound);
+ * assert.equal((spawnFailure(new LibcError("posix_spawnp", Errno.EACCES)) as Error).message, "permission denied");
  * ```
  */
-export class SpawnError extends Error {
-  /** Whether the command was not found on PATH. */
-  readonly notFound: boolean;
-  /** Makes the error from posix_spawnp's result code. */
-  constructor(readonly code: number) {
-    super(
-      code === Errno.ENOENT
-        ? "not found"
-        : code === Errno.EACCES
-        ? "permission denied"
-        : describeErrno(code),
-    );
-    this.notFound = code === Errno.ENOENT;
-  }
+export function spawnFailure(error: unknown): unknown {
+  if (!(error instanceof LibcError) || error.call !== "posix_spawnp") return error;
+  if (error.errno === Errno.ENOENT) return new Deno.errors.NotFound("not found");
+  return new Error(error.errno === Errno.EACCES ? "permission denied" : describeErrno(error.errno));
 }
 
 /**

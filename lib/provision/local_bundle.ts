@@ -10,7 +10,8 @@
  * @module
  */
 import { toHex } from "../base/hex.ts";
-import { messageOf } from "../base/errors.ts";
+import { messageOf } from "../base/message_of.ts";
+import { Fault, type FaultEntry, FAULTS } from "../base/faults.ts";
 
 /** One version of socketpipe as a single JavaScript file. */
 export interface Bundle {
@@ -23,20 +24,24 @@ export interface Bundle {
 }
 
 /**
- * The bundle of the socketpipe this code belongs to, or why there is none (one line).
+ * The bundle of the socketpipe this code belongs to, or the fault that says why there is
+ * none.
  *
- * @example
+ * @example Not run as a test: it may run `deno bundle`, whose first run downloads esbuild.
  * ```ts ignore
  * import { localBundle } from "./local_bundle.ts";
  * const bundle = await localBundle();
- * if (typeof bundle !== "string") console.log(bundle.bytes.length, bundle.sha256);
+ * if (!(bundle instanceof Fault)) console.log(bundle.bytes.length, bundle.sha256);
  * ```
  */
-export async function localBundle(): Promise<Bundle | string> {
+export async function localBundle(): Promise<Bundle | Fault> {
   const self = new URL(import.meta.url);
-  if (self.protocol !== "file:") return `socketpipe runs from ${self.href}, not from a file`;
+  const none = FAULTS.cannotProvision;
+  if (self.protocol !== "file:") {
+    return none.of(`socketpipe runs from ${self.href}, not from a file`);
+  }
   if (self.pathname.includes("/deno-compile-")) {
-    return "this is a compiled binary, which does not carry its bundle";
+    return none.of("this is a compiled binary, which does not carry its bundle");
   }
   // Bundled, every module shares the bundle's URL: this file is then the bundle itself.
   if (self.pathname.endsWith(".js")) return await bundleAt(decodeURIComponent(self.pathname));
@@ -44,17 +49,17 @@ export async function localBundle(): Promise<Bundle | string> {
   try {
     Deno.statSync(main);
   } catch {
-    return `cannot find the sources to bundle (${main})`;
+    return none.of(`cannot find the sources to bundle (${main})`);
   }
   return await bundleOfCheckout(main);
 }
 
-async function bundleAt(path: string): Promise<Bundle | string> {
+async function bundleAt(path: string): Promise<Bundle | Fault> {
   try {
     const bytes = await Deno.readFile(path);
     return { bytes, sha256: await sha256Hex(bytes), origin: path };
   } catch (error) {
-    return `cannot read the bundle ${path}: ${messageOf(error)}`;
+    return FAULTS.cannotProvision.of(`cannot read the bundle ${path}: ${messageOf(error)}`);
   }
 }
 
@@ -63,7 +68,7 @@ async function bundleAt(path: string): Promise<Bundle | string> {
  * it was built from), else the cache's, else built now. A run that finds the install's
  * never needs the network (the first `deno bundle` downloads esbuild).
  */
-async function bundleOfCheckout(main: string): Promise<Bundle | string> {
+async function bundleOfCheckout(main: string): Promise<Bundle | Fault> {
   const root = main.slice(0, -"/main.ts".length);
   const name = await sourcesHash(root);
   const installed = await checkedBundle(`${root}/${INSTALLED_BUNDLE}`, name);
@@ -71,8 +76,8 @@ async function bundleOfCheckout(main: string): Promise<Bundle | string> {
   const cached = `${cacheDirectory()}/bundles/${name}.js`;
   const fromCache = await checkedBundle(cached);
   if (fromCache) return fromCache;
-  const built = await buildBundle(main);
-  if (typeof built === "string") return built;
+  const built = await buildBundle(main, FAULTS.cannotProvision);
+  if (built instanceof Fault) return built;
   await storeBundle(cached, built);
   return { ...built, origin: `${main}, built now` };
 }
@@ -94,8 +99,8 @@ const INSTALLED_BUNDLE = "dist/socketpipe.js";
 export async function installBundle(): Promise<string> {
   const main = decodeURIComponent(new URL("../../main.ts", import.meta.url).pathname);
   const root = main.slice(0, -"/main.ts".length);
-  const built = await buildBundle(main);
-  if (typeof built === "string") return `socketpipe: ${built}; runs will build it when needed`;
+  const built = await buildBundle(main, FAULTS.bundleNotBuilt);
+  if (built instanceof Fault) return `socketpipe: ${built.line}`;
   const path = `${root}/${INSTALLED_BUNDLE}`;
   await storeBundle(path, built, await sourcesHash(root));
   return `socketpipe: bundle ${built.sha256.slice(0, 16)} in ${INSTALLED_BUNDLE}`;
@@ -126,8 +131,11 @@ export async function checkedBundle(path: string, sources?: string): Promise<Bun
   }
 }
 
-/** `deno bundle` of `main`, or why it failed, naming the real cause. */
-async function buildBundle(main: string): Promise<Bundle | string> {
+/** `deno bundle` of `main`, or the caller's fault naming the real cause. */
+async function buildBundle(
+  main: string,
+  failed: FaultEntry<[cause: string]>,
+): Promise<Bundle | Fault> {
   const root = main.slice(0, -"/main.ts".length);
   let built: Deno.CommandOutput;
   try {
@@ -139,10 +147,11 @@ async function buildBundle(main: string): Promise<Bundle | string> {
       stderr: "piped",
     }).output();
   } catch (error) {
-    return `deno bundle could not start: ${messageOf(error)}`;
+    return failed.of(`deno bundle could not start: ${messageOf(error)}`);
   }
   if (!built.success || built.stdout.length === 0) {
-    return `deno bundle failed: ${bundleError(new TextDecoder().decode(built.stderr), built.code)}`;
+    const stderr = new TextDecoder().decode(built.stderr);
+    return failed.of(`deno bundle failed: ${bundleError(stderr, built.code)}`);
   }
   return { bytes: built.stdout, sha256: await sha256Hex(built.stdout), origin: main };
 }

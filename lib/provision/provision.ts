@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { messageOf } from "../base/errors.ts";
-import { type Fault, FAULTS } from "../base/faults.ts";
+import { messageOf } from "../base/message_of.ts";
+import { Fault, FAULTS } from "../base/faults.ts";
 import { type Bundle, localBundle } from "./local_bundle.ts";
 import type { StepLog } from "../base/log.ts";
 import type { LoginChannel } from "../login/login_channel.ts";
@@ -28,7 +28,7 @@ export interface Provisioning {
   /** What the login runs on the remote host, before the remote half's arguments. */
   words: string[];
   /** The bundle to name and send if asked (found or built while the login starts), or why none. */
-  bundle: Promise<Bundle | string>;
+  bundle: Promise<Bundle | Fault>;
   /** What provisioning is doing now, for the line that says where it stalled. */
   step: string;
   /** The payload being sent and how many bytes the login took of it, while one is. */
@@ -95,11 +95,11 @@ export function prepareProvisioning(
   cacheDir = "",
 ): Provisioning {
   const bundle = localBundle().then((found) => {
-    if (typeof found !== "string") {
+    if (!(found instanceof Fault)) {
       log.step(`provision: bundle ${found.sha256.slice(0, 16)} (${found.origin})`);
     }
     return found;
-  }, (error) => `cannot make the bundle: ${messageOf(error)}`);
+  }, (error) => FAULTS.cannotProvision.of(`cannot make the bundle: ${messageOf(error)}`));
   const words = bootstrapWords({
     protocol: PROTOCOL_VERSION,
     denoVersion: Deno.version.deno,
@@ -114,8 +114,8 @@ export function prepareProvisioning(
 
 /**
  * Names the bundle to the bootstrap (its first line of input), then sends what its `need`
- * message asks for. Null when all was sent; else the fault. The `need` comes through
- * `channel`, with `stopped` rejecting when the meeting is given up.
+ * message asks for. Null when all was sent, or when the channel closed first (the meeting
+ * names that end); else the fault. The `need` comes through `channel`.
  *
  * @example
  * ```ts ignore
@@ -127,15 +127,15 @@ export async function provisionRemote(
   provisioning: Provisioning,
   channel: LoginChannel,
   log: StepLog,
-): Promise<Fault | null | "closed"> {
+): Promise<Fault | null> {
   await channel.sendBytes(scriptForLoader()); // the loader on the command line reads it
   const bundle = await provisioning.bundle;
-  if (typeof bundle === "string") return FAULTS.cannotProvision.raise(bundle);
+  if (bundle instanceof Fault) return bundle;
   const entry = `${VERSION}-${bundle.sha256.slice(0, 16)}`;
   await channel.sendBytes(new TextEncoder().encode(`${entry} ${bundle.sha256}\n`));
   provisioning.step = "waiting for the bootstrap to say what it needs";
   const need = await channel.first("need");
-  if (!need) return "closed";
+  if (!need) return null;
   const fault = await serveNeed(need, bundle, channel, log, provisioning);
   provisioning.step = "waiting for the remote half to start";
   return fault;
@@ -229,7 +229,7 @@ async function serveNeed(
     try {
       file = await Deno.open(Deno.execPath());
     } catch (error) {
-      return FAULTS.cannotProvision.raise(`cannot read ${Deno.execPath()}: ${error}`);
+      return FAULTS.cannotProvision.of(`cannot read ${Deno.execPath()}: ${messageOf(error)}`);
     }
     const fault = await sendPayload(
       "runtime",
@@ -268,7 +268,7 @@ async function sendPayload(
   const send = async (data: Uint8Array) => {
     for (let at = 0; at < data.length; at += SIGN_BYTES) {
       const piece = data.subarray(at, at + SIGN_BYTES);
-      if (!await channel.sendBytes(piece)) throw FAULTS.provisionCutOff.raise(name, sent);
+      if (!await channel.sendBytes(piece)) throw FAULTS.provisionCutOff.of(name, sent);
       sent += piece.length;
       provisioning.step = `sending the ${name} (${sent} bytes taken)`;
       provisioning.sending = { what: name, sent };
@@ -292,8 +292,9 @@ async function sendPayload(
     provisioning.sent[name] = { bytes, sent };
   } catch (error) {
     await source.cancel().catch(() => {});
-    if (error && typeof error === "object" && "line" in error) return error as Fault;
-    return FAULTS.cannotProvision.raise(`reading the ${name}: ${error}`);
+    // A cut-off send leaves the loop as its fault; anything else is the source's.
+    if (error instanceof Fault) return error;
+    return FAULTS.cannotProvision.of(`reading the ${name}: ${messageOf(error)}`);
   }
   const seconds = (performance.now() - started) / 1000;
   log.step(

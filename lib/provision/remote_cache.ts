@@ -6,7 +6,7 @@
  * @module
  */
 import { type CommandStatus, describeStatus, statusOfChild } from "../base/command_status.ts";
-import { messageOf } from "../base/errors.ts";
+import { messageOf } from "../base/message_of.ts";
 import { type Fault, FAULTS } from "../base/faults.ts";
 import { BOOTSTRAP_LOADER, CACHE_PLACES } from "./remote_bootstrap.ts";
 import { formatBlock, shellQuote } from "../base/shell_quote.ts";
@@ -77,7 +77,7 @@ export async function runCacheVerb(
       stderr: "inherit",
     }).spawn();
   } catch (error) {
-    const fault = FAULTS.loginCouldNotStart.raise(formatBlock(login), messageOf(error));
+    const fault = FAULTS.loginCouldNotStart.of(formatBlock(login), messageOf(error));
     return { status: fault.status, fault };
   }
   const script = new TextEncoder().encode(CACHE_SCRIPT);
@@ -87,7 +87,7 @@ export async function runCacheVerb(
   await writer.close().catch(() => {});
   const status: CommandStatus = await statusOfChild(child);
   if (status.status === 0) return { status: 0, fault: null };
-  const fault = FAULTS.cacheVerbFailed.raise(
+  const fault = FAULTS.cacheVerbFailed.of(
     formatBlock(login),
     describeStatus(status),
     login.map(shellQuote).join(" "),

@@ -1,11 +1,11 @@
 import { valueIfSettled } from "../base/settled_within.ts";
 import { chooseDataPath } from "../data/choose_data_path.ts";
-import { addressesToTry, dialListener, formatAddress, RefusedError } from "../net/connect_back.ts";
+import { addressesToTry, dialListener, formatAddress } from "../net/connect_back.ts";
 import { acceptAuthenticated, candidateAddresses, openDataListener } from "../net/data_listener.ts";
 import { networkIdentity, ownAddresses, sameNetwork } from "../net/host_identity.ts";
 import type { DataPath, RemoteTransfer } from "../data/data_path.ts";
-import { messageOf } from "../base/errors.ts";
-import { type Fault, FAULTS } from "../base/faults.ts";
+import { messageOf } from "../base/message_of.ts";
+import { Fault, FAULTS } from "../base/faults.ts";
 import { fromHex } from "../base/hex.ts";
 import { TOKEN_LENGTH } from "../net/handshake.ts";
 import { StepLog } from "../base/log.ts";
@@ -100,13 +100,15 @@ export async function serveRemoteHalf(
       const problem = await valueIfSettled(channel.problem);
       return await fail(
         "session",
-        problem ? { status: 2, line: problem } : FAULTS.noSessionLine.raise(),
+        problem ? Fault.relayed(problem) : FAULTS.noSessionLine.of(),
       );
     }
     // From here the local half listens for silence: a heartbeat even while connecting.
     channel.watchLiveness(session.peerTimeout);
     const conn = await meetLocalHalf(session, channel, options, log);
-    if ("line" in conn) return await fail(session.listen === "local" ? "connect" : "listen", conn);
+    if (conn instanceof Fault) {
+      return await fail(session.listen === "local" ? "connect" : "listen", conn);
+    }
     const peer = formatAddress(conn.remoteAddr.hostname, conn.remoteAddr.port);
     log.step(`connected ${session.listen === "local" ? "to" : "from"} ${peer}`);
     return await runRemoteCommand(conn, command, {
@@ -145,30 +147,23 @@ async function meetLocalHalf(
   const sshClient = options.sshClient !== undefined
     ? options.sshClient
     : Deno.env.get("SSH_CLIENT");
-  try {
-    return await dialListener({
-      addresses: addressesToTry({
-        host: session.host,
-        fromLogin: sshClient?.trim().split(/\s+/)[0] ?? null,
-        candidates: session.candidates,
-        sameNetwork: sameNetwork(session.identity, networkIdentity()),
-        ownAddresses: ownAddresses(),
-      }),
-      port: session.port,
-      token,
-      onAttempt: (address) => log.step(`connecting to ${formatAddress(address, session.port)}`),
-    });
-  } catch (error) {
-    // Without --allow-net (a -x without -A) no address would do: say what is missing.
-    const cause = messageOf(error);
-    if (/Requires net access|NotCapable/.test(cause)) {
-      return FAULTS.remoteHalfNotPermitted.raise(
-        cause.match(/Requires net access[^,;)]*/)?.[0] ?? cause,
-      );
-    }
-    if (error instanceof RefusedError) return FAULTS.connectBackRefused.raise(cause);
-    return FAULTS.connectBackFailed.raise(cause);
-  }
+  return await dialListener({
+    addresses: addressesToTry({
+      host: session.host,
+      fromLogin: sshClient?.trim().split(/\s+/)[0] ?? null,
+      candidates: session.candidates,
+      sameNetwork: sameNetwork(session.identity, networkIdentity()),
+      ownAddresses: ownAddresses(),
+    }),
+    port: session.port,
+    token,
+    onAttempt: (address) => log.step(`connecting to ${formatAddress(address, session.port)}`),
+    faults: {
+      refused: FAULTS.connectBackRefused,
+      unreachable: FAULTS.connectBackFailed,
+      notPermitted: FAULTS.remoteHalfNotPermitted,
+    },
+  });
 }
 
 /** `--listen remote`: listens, tells the local half where, accepts its proven connection. */
@@ -182,7 +177,7 @@ async function listenForLocalHalf(
   try {
     listener = openDataListener({ bind: session.bind, ports: session.ports });
   } catch (error) {
-    return FAULTS.cannotListen.raise(messageOf(error));
+    return FAULTS.cannotListen.of(messageOf(error));
   }
   const { port } = listener.addr;
   log.step(`listening on ${formatAddress(listener.addr.hostname, port)}`);
@@ -200,7 +195,7 @@ async function listenForLocalHalf(
         log.step(`refused ${formatAddress(address.hostname, address.port)}: ${reason}`),
     });
   } catch {
-    return { status: FAULTS.localHalfGone.status(), line: FAULTS.localHalfGone.line() };
+    return FAULTS.localHalfGone.of();
   } finally {
     listener.close();
   }
@@ -236,7 +231,7 @@ async function reportStopped(
   log: StepLog,
 ): Promise<number> {
   const name = typeof signal.reason === "string" ? signal.reason : "SIGTERM";
-  const fault = FAULTS.remoteHalfStopped.raise(name);
+  const fault = FAULTS.remoteHalfStopped.of(name);
   if (!await channel.send({ event: "error", step: "run", message: fault.line })) {
     log.always(fault.line);
   }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { messageOf } from "../lib/base/errors.ts";
+import { messageOf } from "../lib/base/message_of.ts";
 
 Deno.test("messageOf: one line; a system error named as strerror names it, without its number", () => {
   assert.equal(messageOf(new Error("first\n  second")), "first second");

@@ -1,32 +1,11 @@
 /**
- * A mistake on the command line or in the options: the run never started.
- * The CLI prints the message and the usage, and exits 1.
- *
- * @example
- * ```ts
- * import { UsageError } from "./errors.ts";
- * const error = new UsageError("missing -l { login command }");
- * error.exitStatus; // 1
- * ```
- */
-export class UsageError extends Error {
-  /** The exit status for a usage error. */
-  readonly exitStatus = 1;
-  /** Makes a usage error; `message` names the problem on one line. */
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
-
-/**
  * The message of any thrown value, on one line. A system error reads as the system names
  * it, in lower case and without its number (`Broken pipe (os error 32)` → `broken pipe`),
  * the same words either data path prints for the same fault.
  *
  * @example
  * ```ts
- * import { messageOf } from "./errors.ts";
+ * import { messageOf } from "./message_of.ts";
  * messageOf(new Error("a\nb")); // "a b"
  * messageOf(new Error("Broken pipe (os error 32)")); // "broken pipe"
  * messageOf(new Error("connect: Connection refused (os error 111)")); // "connect: Connection refused"
