@@ -19,4 +19,4 @@ export const VERSION = "0.1.0";
  * const session = { event: "session", version: PROTOCOL_VERSION };
  * ```
  */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;

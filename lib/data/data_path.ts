@@ -49,12 +49,6 @@ export interface Transfer {
    * itself, never by the caller.
    */
   abort(): void;
-  /**
-   * Whether the consumer ended before the end of the stream (ask once it has ended).
-   * Only then is a producer's SIGPIPE the expected way for it to end, as in a pipe;
-   * a consumer that saw the whole stream cannot have cut its producer off.
-   */
-  consumerStoppedEarly(): boolean;
   /** Resolves if the consumer stops taking data before the end of the stream. */
   readonly consumerGone: Promise<void>;
   /** Resolves when both directions are finished and the connection is closed. */
@@ -109,8 +103,14 @@ export interface RemoteWiring {
  * ```
  */
 export interface DataPath {
-  /** The name `-v` prints. */
+  /** Its name: on the wire, in `-v` and in the report (see `data_paths.ts`). */
   readonly name: string;
+  /** Why it is the one when it is the best that can run here, for `-v`. */
+  readonly because: string;
+  /** The option that asks for it, if one does (`--copy`), for `-v`. */
+  readonly askedBy?: string;
+  /** Why it cannot run on this host, or null when it can. */
+  unavailable(): string | null;
   /** Starts the local input and/or output command on the connection, in `tree`. */
   startLocal(
     conn: Deno.TcpConn,

@@ -1,4 +1,4 @@
-import { type CommandStatus, statusOfChild, statusOfSpawnFailure } from "../base/command_status.ts";
+import { statusOfChild } from "../base/command_status.ts";
 import type {
   ByteCounts,
   DataPath,
@@ -9,7 +9,8 @@ import type {
 } from "./data_path.ts";
 import { messageOf } from "../base/message_of.ts";
 import { closeQuietly, writeAll } from "../net/conn_io.ts";
-import { type ProcessTree, stopRole } from "../process/process_tree.ts";
+import type { ProcessTree } from "../process/process_tree.ts";
+import { relayToStderr, released, startRole } from "./roles.ts";
 
 /** Bytes read from the socket at a time. */
 const CHUNK_SIZE = 256 * 1024;
@@ -31,6 +32,10 @@ const PIPE_PIECE = 64 * 1024;
  */
 export const streamPath: DataPath = {
   name: "stream",
+  because: "no other path can run here",
+  askedBy: "--copy",
+
+  unavailable: () => null,
 
   startLocal(conn, commands, tree): Promise<LocalTransfer> {
     const input = commands.input
@@ -64,7 +69,7 @@ export const streamPath: DataPath = {
     // The command's stdin is the one pipe this half newly holds for writing.
     const stdinPipe = [...pipesOpenForWriting()].filter((pipe) => !before.has(pipe));
     const child = started.child;
-    child?.stderr.pipeTo(Deno.stderr.writable, { preventClose: true }).catch(() => {});
+    if (child) relayToStderr(child.stderr);
     const transfer = copyBothWays(
       conn,
       wiring.output ? child?.stdout : undefined,
@@ -77,8 +82,7 @@ export const streamPath: DataPath = {
     // after which whatever the command left running is stopped.
     const finished = stdinPipe.length !== 1 ? transfer.finished : transfer.finished.then(
       async (result) => {
-        await started.running.status;
-        await tree.released("remote", new Set(stdinPipe));
+        await released(started.running, tree, new Set(stdinPipe));
         return result;
       },
     );
@@ -104,30 +108,16 @@ function startCommand(
   tree: ProcessTree,
 ): { running: RunningCommand; child: Deno.ChildProcess | null } {
   let child: Deno.ChildProcess | null = null;
-  let status: Promise<CommandStatus>;
-  try {
-    const command = new Deno.Command(argv[0], {
+  const running = startRole(argv, role, tree, (ownGroup) => {
+    // A group of its own is a new session, for Deno.
+    child = new Deno.Command(argv[0], {
       args: argv.slice(1),
       ...stdio,
       env: tree.environment(role),
-      // The remote command leads a group of its own (a new session), which its watchdog
-      // stops if the remote half dies; local commands stay in the terminal's job.
-      detached: role === "remote",
-    });
-    child = command.spawn();
-    tree.adopt(role, child.pid, role === "remote");
-    status = statusOfChild(child);
-  } catch (error) {
-    status = Promise.resolve(statusOfSpawnFailure(error));
-  }
-  const group = role === "remote" && child ? child.pid : null;
-  const running: RunningCommand = {
-    argv,
-    role,
-    status,
-    group,
-    stop: () => stopRole(tree, role, status),
-  };
+      detached: ownGroup,
+    }).spawn();
+    return { pid: child.pid, status: statusOfChild(child) };
+  });
   return { running, child };
 }
 
@@ -158,7 +148,6 @@ function copyBothWays(
       stop.abort();
       closeQuietly(conn);
     },
-    consumerStoppedEarly: () => !progress.endOfStream,
     consumerGone,
     finished,
     moved: () => ({ sent: counts.sent, received: counts.received }),

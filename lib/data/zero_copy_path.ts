@@ -1,5 +1,4 @@
 import { settledWithin } from "../base/settled_within.ts";
-import { type CommandStatus, statusOfSpawnFailure } from "../base/command_status.ts";
 import type {
   ByteCounts,
   DataPath,
@@ -23,7 +22,9 @@ import {
   unacknowledgedBytes,
   unreadBytes,
 } from "../platform/file_descriptors.ts";
-import { type ProcessTree, stopRole } from "../process/process_tree.ts";
+import type { ProcessTree } from "../process/process_tree.ts";
+import { libc, libcUnavailableReason } from "../platform/libc.ts";
+import { relayToStderr, released, startRole } from "./roles.ts";
 import {
   spawnFailure,
   type SpawnFds,
@@ -58,6 +59,15 @@ const DRAIN_CHUNK = 256 * 1024;
  */
 export const zeroCopyPath: DataPath = {
   name: "zero-copy",
+  because: "the commands get the socket itself",
+
+  unavailable(): string | null {
+    if (!libc()) return libcUnavailableReason() ?? "libc unavailable";
+    if (Deno.permissions.querySync({ name: "read", path: "/proc/self/fd" }).state !== "granted") {
+      return "reading /proc/self/fd is not permitted (run with --allow-read or -A for zero-copy)";
+    }
+    return null;
+  },
 
   async startLocal(conn, commands, tree): Promise<LocalTransfer> {
     const socket = await DataSocket.open(conn, HANDSHAKE_LENGTH);
@@ -103,7 +113,6 @@ export const zeroCopyPath: DataPath = {
       output,
       stopSending: () => socket.stopSending(),
       abort: () => socket.abort(),
-      consumerStoppedEarly: () => !socket.atEndOfStream(),
       consumerGone,
       finished,
       moved: () => socket.moved(),
@@ -125,7 +134,7 @@ export const zeroCopyPath: DataPath = {
     closeFd(stderrOut);
     if (devNull >= 0) closeFd(devNull);
     const seen = { reopenedByName: false };
-    const stderrRelayed = relayToStderr(stderrIn, seen);
+    const stderrRelayed = relayToStderr(chunksOf(stderrIn), lookForReopening(seen));
     if (!wiring.output) socket.stopSending();
     // The command is done with the socket when neither it nor anything it started holds
     // it: its output has then ended, and if the input has not, it stopped reading.
@@ -141,7 +150,6 @@ export const zeroCopyPath: DataPath = {
       command: running,
       stopSending: () => socket.stopSending(),
       abort: () => socket.abort(),
-      consumerStoppedEarly: () => wiring.input && !socket.atEndOfStream(),
       consumerGone: done.then((early) => early ? undefined : new Promise<void>(() => {})),
       finished,
       moved: () => socket.moved(),
@@ -174,34 +182,21 @@ function roleMarkers(tree: ProcessTree) {
   };
 }
 
-/** Resolves once `command` has ended and no process of its role holds any of `files`. */
-async function released(
-  command: RunningCommand,
-  tree: ProcessTree,
-  files: ReadonlySet<string>,
-): Promise<void> {
-  await command.status;
-  await tree.released(command.role, files);
-}
-
 function startCommand(
   argv: readonly string[],
   role: string,
   fds: SpawnFds,
   tree: ProcessTree,
 ): RunningCommand {
-  let status: Promise<CommandStatus>;
-  let group: number | null = null;
-  try {
-    const ownGroup = role === "remote";
-    const pid = spawnWithFds(argv, fds, tree.environment(role), ownGroup);
-    tree.adopt(role, pid, ownGroup);
-    if (ownGroup) group = pid;
-    status = waitForExit(pid);
-  } catch (error) {
-    status = Promise.resolve(statusOfSpawnFailure(spawnFailure(error)));
-  }
-  return { argv, role, status, group, stop: () => stopRole(tree, role, status) };
+  return startRole(argv, role, tree, (ownGroup) => {
+    let pid: number;
+    try {
+      pid = spawnWithFds(argv, fds, tree.environment(role), ownGroup);
+    } catch (error) {
+      throw spawnFailure(error);
+    }
+    return { pid, status: waitForExit(pid) };
+  });
 }
 
 /** The data socket as the zero-copy path uses it: its fd, and the kernel's counts. */
@@ -334,25 +329,25 @@ const REOPENED_BY_NAME =
   /\/(dev\/(stdin|stdout|fd\/\d+)|proc\/self\/fd\/\d+)\S*: No such device or address/;
 
 /**
- * Copies what arrives on `fd` to this process's stderr until end of file, then closes it;
- * `seen.reopenedByName` is set once the command's words show it reopened its input or
- * output by name (looked for in each chunk, with the end of the one before).
+ * Watches the remote command's stderr for the words that show it reopened its input or
+ * output by name (looked for in each chunk, with the end of the one before); sets
+ * `seen.reopenedByName` once they appear.
  */
-async function relayToStderr(fd: number, seen: { reopenedByName: boolean }): Promise<void> {
-  const buffer = new Uint8Array(64 * 1024);
+function lookForReopening(seen: { reopenedByName: boolean }): (chunk: Uint8Array) => void {
   let tail = "";
+  return (chunk) => {
+    if (seen.reopenedByName) return;
+    const text = tail + new TextDecoder().decode(chunk);
+    seen.reopenedByName = REOPENED_BY_NAME.test(text);
+    tail = text.slice(-200);
+  };
+}
+
+/** What arrives on `fd` (never blocking this thread) until end of file; then closes it. */
+async function* chunksOf(fd: number): AsyncGenerator<Uint8Array> {
+  const buffer = new Uint8Array(64 * 1024);
   try {
-    for (let count; (count = await readSome(fd, buffer)) > 0;) {
-      const chunk = buffer.subarray(0, count);
-      if (!seen.reopenedByName) {
-        const text = tail + new TextDecoder().decode(chunk);
-        seen.reopenedByName = REOPENED_BY_NAME.test(text);
-        tail = text.slice(-200);
-      }
-      await Deno.stderr.write(chunk);
-    }
-  } catch {
-    // stderr gone: nothing more to show.
+    for (let count; (count = await readSome(fd, buffer)) > 0;) yield buffer.subarray(0, count);
   } finally {
     closeFd(fd);
   }

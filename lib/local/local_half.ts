@@ -1,6 +1,6 @@
 import { settledWithin, valueIfSettled } from "../base/settled_within.ts";
 import { describeStatus } from "../base/command_status.ts";
-import { chooseDataPath } from "../data/choose_data_path.ts";
+import { chooseDataPath } from "../data/data_paths.ts";
 import { formatAddress } from "../net/connect_back.ts";
 import { candidateAddresses, openDataListener } from "../net/data_listener.ts";
 import type { ByteCounts, DataPath } from "../data/data_path.ts";
@@ -29,7 +29,8 @@ import { formatBlock } from "../base/shell_quote.ts";
 import { applyPeerTimeout, DEFAULT_PEER_TIMEOUT } from "../net/peer_timeout.ts";
 import type { SessionMessage } from "../login/protocol.ts";
 import { becomeSubreaper, ProcessTree } from "../process/process_tree.ts";
-import { handleStopRequests, ignoreStopsForLogin } from "../login/job_control.ts";
+import { handleStopRequests } from "../login/job_control.ts";
+import { ignoreStopsForLogin } from "../platform/ignore_stops.ts";
 import { type Progress, ProgressWatch } from "../progress/progress.ts";
 import { validateOptions } from "./validate_options.ts";
 import {
@@ -257,7 +258,7 @@ async function runInTree(
   tree: ProcessTree,
 ): Promise<SocketpipeResult> {
   const log = new StepLog(options.verbose ?? false, "socketpipe");
-  const choose = () => chooseDataPath(options.copy ?? false, seams.dataPath);
+  const choose = () => chooseDataPath(options.copy ? "stream" : "auto", seams.dataPath);
   const clock = watchData(options, control);
   const failed = (fault: Fault) => ({
     // Every fault here comes before the data path ran: the report names none.
@@ -391,7 +392,7 @@ function sessionMessage(
     identity: networkIdentity(),
     input: options.input !== undefined,
     output: options.output !== undefined,
-    copy: options.copy ?? false,
+    dataPath: options.copy ? "stream" : "auto",
     peerTimeout: options.peerTimeout ?? DEFAULT_PEER_TIMEOUT,
   };
 }

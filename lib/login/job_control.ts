@@ -14,34 +14,6 @@
  */
 import type { LoginChannel } from "./login_channel.ts";
 
-const SIGTSTP = 20;
-const SIG_IGN = 1n;
-
-/**
- * Ignores SIGTSTP in this process until {@link handleStopRequests} installs its handler:
- * call it right before starting the login, which inherits the ignored disposition.
- * Returns false where it cannot (no FFI).
- *
- * @example
- * ```ts ignore
- * import { ignoreStopsForLogin } from "./job_control.ts";
- * ignoreStopsForLogin();
- * ```
- */
-export function ignoreStopsForLogin(): boolean {
-  // Its own binding, of one function: binding all of libc here would delay the login.
-  if (Deno.build.os !== "linux") return false;
-  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return false;
-  try {
-    const { signal } = Deno.dlopen("libc.so.6", {
-      signal: { parameters: ["i32", "i64"], result: "i64" },
-    }).symbols;
-    return signal(SIGTSTP, SIG_IGN) !== -1n;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Handles SIGTSTP for the run on `channel` until the returned function is called:
  * announce the pause, stop this process, announce the resumption once continued.

@@ -10,6 +10,7 @@
 import { type CommandStatus, signalNumber } from "../base/command_status.ts";
 import { encodeMarkedLine, type MarkedObject, shownSafely } from "./control_lines.ts";
 import type { ByteCounts } from "../data/data_path.ts";
+import { type DataPathRequest, isDataPathRequest } from "../data/data_paths.ts";
 import { FAULTS } from "../base/faults.ts";
 import { PROTOCOL_VERSION } from "../base/version.ts";
 
@@ -47,8 +48,8 @@ export interface SessionMessage {
   input: boolean;
   /** Whether an output command reads the remote command's output. */
   output: boolean;
-  /** Whether the stream path is forced (`--copy`). */
-  copy: boolean;
+  /** The data path both halves use (`--copy`: "stream"), or "auto": each host's best. */
+  dataPath: DataPathRequest;
   /** The dead-peer bound in seconds (0: none). */
   peerTimeout: number;
 }
@@ -285,20 +286,20 @@ const DECODERS: Decoders = {
     isString(o.program) ? { event: "hello", version: PROTOCOL_VERSION, program: o.program } : null,
   session: (o) => {
     const { token, listen, port, ports, bind, host, candidates, identity } = o;
-    const { input, output, copy, peerTimeout } = o;
+    const { input, output, dataPath, peerTimeout } = o;
     if (!isString(token) || !/^[0-9a-f]{64}$/i.test(token)) return null;
     if (listen !== "local" && listen !== "remote") return null;
     if (!isCount(port) || port > 65535 || (listen === "local" && port < 1)) return null;
     if (!orNull(isPortRange)(ports) || !orNull(isString)(bind)) return null;
     if (!orNull(isString)(host) || !orNull(isString)(identity)) return null;
     if (!isStringArray(candidates)) return null;
-    if (!isBoolean(input) || !isBoolean(output) || !isBoolean(copy)) return null;
+    if (!isBoolean(input) || !isBoolean(output) || !isDataPathRequest(dataPath)) return null;
     if (typeof peerTimeout !== "number" || !(peerTimeout >= 0)) return null;
     return {
       event: "session",
       version: PROTOCOL_VERSION,
       ...{ token, listen, port, ports, bind, host, candidates, identity },
-      ...{ input, output, copy, peerTimeout },
+      ...{ input, output, dataPath, peerTimeout },
     };
   },
   listening: (o) => {

@@ -1,7 +1,10 @@
 /**
- * The libc symbols the zero-copy path needs, through Deno FFI, and how their failures are
- * named. Linux (glibc) only: the struct layouts and constants in the modules that use
- * these are Linux's.
+ * Every libc binding socketpipe makes, through the one `Deno.dlopen` here ({@link
+ * bindLibc}), and how their failures are named. The zero-copy path's symbols are bound
+ * once, when it is chosen ({@link libc}); the signal takeover and the login's ignored
+ * SIGTSTP bind their few at start-up, where binding all of libc would delay the run.
+ * Linux (glibc) only: the struct layouts and constants in the modules that use these
+ * are Linux's.
  *
  * Deno runs a `nonblocking: true` symbol on a worker thread, and errno is per thread, so
  * errno is never read after one of those: the two here (`poll`, `waitpid`) are only ever
@@ -98,11 +101,32 @@ export function libc(): Libc | null {
     return null;
   }
   try {
-    loaded = Deno.dlopen("libc.so.6", SYMBOLS).symbols;
+    loaded = bindLibc(SYMBOLS);
   } catch (error) {
     loadError = `libc could not be loaded: ${messageOf(error)}`;
   }
   return loaded;
+}
+
+/**
+ * Binds `symbols` of libc: the one place socketpipe opens it. Throws where this is not
+ * Linux or FFI is not permitted; callers that can do without say so.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { bindLibc } from "./libc.ts";
+ * const { getpid } = bindLibc({ getpid: { parameters: [], result: "i32" } });
+ * assert.equal(getpid(), Deno.pid);
+ * ```
+ */
+export function bindLibc<S extends Deno.ForeignLibraryInterface>(
+  symbols: S,
+): Deno.DynamicLibrary<S>["symbols"] {
+  if (Deno.build.os !== "linux") {
+    throw new Error(`libc bindings are for Linux, not ${Deno.build.os}`);
+  }
+  return Deno.dlopen("libc.so.6", symbols).symbols;
 }
 
 /**

@@ -25,6 +25,7 @@
  * @module
  */
 import { VERIFIED_ON_DENO } from "./deno_internals.ts";
+import { bindLibc } from "./libc.ts";
 
 export { VERIFIED_ON_DENO };
 
@@ -61,7 +62,7 @@ export function takeOverStatusSignal(): boolean {
   }
   if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return false;
   try {
-    symbols ??= Deno.dlopen("libc.so.6", SYMBOLS).symbols;
+    symbols ??= bindLibc(SYMBOLS);
   } catch {
     return false;
   }

@@ -1,5 +1,5 @@
 import { valueIfSettled } from "../base/settled_within.ts";
-import { chooseDataPath } from "../data/choose_data_path.ts";
+import { chooseDataPath } from "../data/data_paths.ts";
 import { addressesToTry, dialListener, formatAddress } from "../net/connect_back.ts";
 import { acceptAuthenticated, candidateAddresses, openDataListener } from "../net/data_listener.ts";
 import { networkIdentity, ownAddresses, sameNetwork } from "../net/host_identity.ts";
@@ -215,7 +215,7 @@ async function runRemoteCommand(
 ): Promise<number> {
   const { session, log } = context;
   applyPeerTimeout(conn, session.peerTimeout, log);
-  const chosen = chooseDataPath(session.copy, context.dataPath);
+  const chosen = chooseDataPath(session.dataPath, context.dataPath);
   log.step(`data path: ${chosen.path.name} (${chosen.why})`);
   const transfer = await chosen.path.startRemote(conn, command, session, context.tree);
   return await superviseRemoteCommand(transfer, context);

@@ -1,0 +1,79 @@
+/**
+ * The data paths, registered once: the wire names them (the session's `dataPath`), `-v`
+ * and the report print their names, and a new path is a new file plus one entry here.
+ * The order is the order of preference when the local half leaves the choice to each
+ * half (`"auto"`): the first that can run on this host.
+ *
+ * @module
+ */
+import type { DataPath } from "./data_path.ts";
+import { streamPath } from "./stream_path.ts";
+import { zeroCopyPath } from "./zero_copy_path.ts";
+
+/**
+ * Every data path by its name, in order of preference.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DATA_PATHS } from "./data_paths.ts";
+ * assert.deepEqual(Object.keys(DATA_PATHS), ["zero-copy", "stream"]);
+ * assert.equal(DATA_PATHS.stream.name, "stream");
+ * ```
+ */
+export const DATA_PATHS = {
+  "zero-copy": zeroCopyPath,
+  stream: streamPath,
+} as const satisfies Record<string, DataPath>;
+
+/** A data path's name, as the session line carries it. */
+export type DataPathName = keyof typeof DATA_PATHS;
+
+/** What the local half asks of both halves: one path by name, or each host's best. */
+export type DataPathRequest = DataPathName | "auto";
+
+/**
+ * Whether `value` is a request the session line may carry.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isDataPathRequest } from "./data_paths.ts";
+ * assert.deepEqual(["auto", "stream", "copy", 1].map(isDataPathRequest), [true, true, false, false]);
+ * ```
+ */
+export function isDataPathRequest(value: unknown): value is DataPathRequest {
+  return value === "auto" || (typeof value === "string" && Object.hasOwn(DATA_PATHS, value));
+}
+
+/**
+ * Chooses how this half moves data: the path asked for, else the first registered path
+ * that can run here (the zero-copy path needs Linux, FFI and a readable /proc, else the
+ * stream path); a caller (a test) may impose one. Returns the path and, for -v, why.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { chooseDataPath } from "./data_paths.ts";
+ * assert.deepEqual(chooseDataPath("stream").why, "--copy");
+ * const { path, why } = chooseDataPath("auto");
+ * assert.ok(path.name === "zero-copy" || path.name === "stream", why);
+ * ```
+ */
+export function chooseDataPath(
+  request: DataPathRequest,
+  imposed?: DataPath,
+): { path: DataPath; why: string } {
+  if (imposed) return { path: imposed, why: "chosen by the caller" };
+  if (request !== "auto") {
+    const path: DataPath = DATA_PATHS[request];
+    return { path, why: path.askedBy ?? `asked for by the local half` };
+  }
+  let why = "";
+  for (const path of Object.values(DATA_PATHS) as DataPath[]) {
+    const unavailable = path.unavailable();
+    if (unavailable === null) return { path, why: why || path.because };
+    why ||= unavailable; // the best path's reason is the one to say
+  }
+  return { path: streamPath, why };
+}
