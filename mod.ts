@@ -18,12 +18,8 @@
  *
  * @module
  */
-export {
-  type RunControl,
-  socketpipe,
-  type SocketpipeOptions,
-  type SocketpipeResult,
-} from "./lib/local/local_half.ts";
+export { socketpipe } from "./lib/local/local_half.ts";
+export type { RunControl, SocketpipeOptions, SocketpipeResult } from "./lib/local/options.ts";
 export { parseArgs, type ParsedCommandLine, type RunDisplay } from "./lib/cli/parse_args.ts";
 export type { ProvisionMode } from "./lib/provision/provision.ts";
 export { runCommandLine } from "./lib/cli/cli.ts";

@@ -94,6 +94,7 @@ Deno.test("outcome.ts and the other modules write no line of their own: every li
     const file of [
       "local/outcome.ts",
       "local/local_half.ts",
+      "local/explain_ending.ts",
       "remote/remote_half.ts",
       "local/meeting.ts",
     ]

@@ -1,6 +1,7 @@
 import { messageOf } from "../base/message_of.ts";
 import { type Fault, FAULTS, UsageError } from "../base/faults.ts";
-import { socketpipe, type SocketpipeOptions, type SocketpipeResult } from "../local/local_half.ts";
+import { socketpipe } from "../local/local_half.ts";
+import type { SocketpipeOptions, SocketpipeResult } from "../local/options.ts";
 import { logLine, printText } from "../base/log.ts";
 import { parseArgs, type RunDisplay } from "./parse_args.ts";
 import { type Progress, PROGRESS_INTERVAL_MS } from "../progress/progress.ts";

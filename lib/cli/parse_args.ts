@@ -1,5 +1,5 @@
 import { UsageError } from "../base/faults.ts";
-import type { SocketpipeOptions } from "../local/local_half.ts";
+import type { SocketpipeOptions } from "../local/options.ts";
 import { MAX_PEER_TIMEOUT, MAX_TIMEOUT } from "../net/peer_timeout.ts";
 import { parseSize } from "../progress/progress.ts";
 import { validateOptions } from "../local/validate_options.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 import { UsageError } from "../base/faults.ts";
-import type { SocketpipeOptions } from "./local_half.ts";
+import type { SocketpipeOptions } from "./options.ts";
 import { DEFAULT_PEER_TIMEOUT, MAX_PEER_TIMEOUT, MAX_TIMEOUT } from "../net/peer_timeout.ts";
 
 /** What each block option's command is, for the line that says it is missing. */

@@ -18,6 +18,9 @@ import { type ProcessTree, RUN_VARIABLE, stopRole } from "../process/process_tre
 import { formatBlock, shellQuote } from "../base/shell_quote.ts";
 import { shownSafely } from "./control_lines.ts";
 
+/** Milliseconds the login command may take to end after the remote half's last report. */
+export const LOGIN_GRACE_MS = 5000;
+
 /** How socketpipe is started on the remote host when `-x` is not given. */
 export const DEFAULT_REMOTE_SOCKETPIPE: readonly string[] = ["socketpipe"];
 

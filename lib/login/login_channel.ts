@@ -198,7 +198,6 @@ export class LoginChannel {
     return this.#clock.now() - this.#lastHeard;
   }
 
-  /** Stops the heartbeat and closes this side (the peer reads end of file); safe twice. */
   /**
    * Tells the peer that this half is about to stop (SIGTSTP), so that its silence until
    * {@link announceResume} is not taken for a dead peer.
@@ -216,6 +215,7 @@ export class LoginChannel {
     await this.send({ event: "resumed" });
   }
 
+  /** Stops the heartbeat and closes this side (the peer reads end of file); safe twice. */
   async close(): Promise<void> {
     this.#stopHeartbeat();
     if (this.#sendingClosed) return;

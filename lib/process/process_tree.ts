@@ -26,7 +26,6 @@ import { startWatchdog, type Watchdog } from "./watchdog.ts";
 
 const PR_SET_CHILD_SUBREAPER = 36;
 const WNOHANG = 1;
-/** The environment variable that names a run and role in every command it starts. */
 /** The variable that names a command's run and role: `SOCKETPIPE_RUN=<run>:<role>`. */
 export const RUN_VARIABLE = "SOCKETPIPE_RUN";
 

@@ -1,19 +1,22 @@
-import { valueIfSettled } from "../base/settled_within.ts";
-import { chooseDataPath } from "../data/data_paths.ts";
-import { addressesToTry, dialListener, formatAddress } from "../net/connect_back.ts";
-import { acceptAuthenticated, candidateAddresses, openDataListener } from "../net/data_listener.ts";
-import { networkIdentity, ownAddresses, sameNetwork } from "../net/host_identity.ts";
-import type { DataPath, RemoteTransfer } from "../data/data_path.ts";
-import { messageOf } from "../base/message_of.ts";
+/**
+ * The remote half (`socketpipe -s`, started through the login): greets the local half,
+ * reads the session line, meets it on the data connection (`meeting.ts`), runs the
+ * remote command on that connection and reports how it ended.
+ *
+ * @module
+ */
 import { Fault, FAULTS } from "../base/faults.ts";
-import { fromHex } from "../base/hex.ts";
-import { TOKEN_LENGTH } from "../net/handshake.ts";
 import { StepLog } from "../base/log.ts";
-import { LoginChannel } from "../login/login_channel.ts";
-import { applyPeerTimeout } from "../net/peer_timeout.ts";
-import type { SessionMessage } from "../login/protocol.ts";
-import { becomeSubreaper, ProcessTree, RUN_VARIABLE } from "../process/process_tree.ts";
+import { valueIfSettled } from "../base/settled_within.ts";
 import { PROTOCOL_VERSION, VERSION } from "../base/version.ts";
+import type { DataPath, RemoteTransfer } from "../data/data_path.ts";
+import { chooseDataPath } from "../data/data_paths.ts";
+import { LoginChannel } from "../login/login_channel.ts";
+import type { SessionMessage } from "../login/protocol.ts";
+import { formatAddress } from "../net/connect_back.ts";
+import { applyPeerTimeout } from "../net/peer_timeout.ts";
+import { becomeSubreaper, ProcessTree, RUN_VARIABLE } from "../process/process_tree.ts";
+import { meetLocalHalf } from "./meeting.ts";
 
 /** Where the remote half talks to the local half, and how it moves data. */
 export interface RemoteHalfOptions {
@@ -105,7 +108,10 @@ export async function serveRemoteHalf(
     }
     // From here the local half listens for silence: a heartbeat even while connecting.
     channel.watchLiveness(session.peerTimeout);
-    const conn = await meetLocalHalf(session, channel, options, log);
+    const sshClient = options.sshClient !== undefined
+      ? options.sshClient ?? undefined
+      : Deno.env.get("SSH_CLIENT");
+    const conn = await meetLocalHalf(session, channel, sshClient, log);
     if (conn instanceof Fault) {
       return await fail(session.listen === "local" ? "connect" : "listen", conn);
     }
@@ -132,75 +138,6 @@ export async function serveRemoteHalf(
  * once the stream is finished, its status and byte counts (`exit`). Stops the command if
  * the local half goes away first.
  */
-/**
- * Gets the data connection: connects to the local half's listener (the default), or
- * listens and says where (`--listen remote`); a fault if neither works.
- */
-async function meetLocalHalf(
-  session: SessionMessage,
-  channel: LoginChannel,
-  options: RemoteHalfOptions,
-  log: StepLog,
-): Promise<Deno.TcpConn | Fault> {
-  const token = fromHex(session.token, TOKEN_LENGTH)!;
-  if (session.listen === "remote") return await listenForLocalHalf(session, token, channel, log);
-  const sshClient = options.sshClient !== undefined
-    ? options.sshClient
-    : Deno.env.get("SSH_CLIENT");
-  return await dialListener({
-    addresses: addressesToTry({
-      host: session.host,
-      fromLogin: sshClient?.trim().split(/\s+/)[0] ?? null,
-      candidates: session.candidates,
-      sameNetwork: sameNetwork(session.identity, networkIdentity()),
-      ownAddresses: ownAddresses(),
-    }),
-    port: session.port,
-    token,
-    onAttempt: (address) => log.step(`connecting to ${formatAddress(address, session.port)}`),
-    faults: {
-      refused: FAULTS.connectBackRefused,
-      unreachable: FAULTS.connectBackFailed,
-      notPermitted: FAULTS.remoteHalfNotPermitted,
-    },
-  });
-}
-
-/** `--listen remote`: listens, tells the local half where, accepts its proven connection. */
-async function listenForLocalHalf(
-  session: SessionMessage,
-  token: Uint8Array,
-  channel: LoginChannel,
-  log: StepLog,
-): Promise<Deno.TcpConn | Fault> {
-  let listener: Deno.TcpListener;
-  try {
-    listener = openDataListener({ bind: session.bind, ports: session.ports });
-  } catch (error) {
-    return FAULTS.cannotListen.of(messageOf(error));
-  }
-  const { port } = listener.addr;
-  log.step(`listening on ${formatAddress(listener.addr.hostname, port)}`);
-  const reached = Deno.env.get("SSH_CONNECTION")?.trim().split(/\s+/)[2] ?? null;
-  const addresses = session.bind
-    ? [session.bind]
-    : candidateAddresses(listener.addr.hostname === "::");
-  await channel.send({ event: "listening", port, addresses, reached, identity: networkIdentity() });
-  const gone = new AbortController();
-  Promise.race([channel.closed, channel.silent]).then(() => gone.abort());
-  try {
-    return await acceptAuthenticated(listener, token, {
-      signal: gone.signal,
-      onRefused: (address, reason) =>
-        log.step(`refused ${formatAddress(address.hostname, address.port)}: ${reason}`),
-    });
-  } catch {
-    return FAULTS.localHalfGone.of();
-  } finally {
-    listener.close();
-  }
-}
-
 async function runRemoteCommand(
   conn: Deno.TcpConn,
   command: readonly string[],

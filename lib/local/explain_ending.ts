@@ -1,0 +1,162 @@
+/**
+ * How a local half's run ended, in the words the user reads: why the remote half never
+ * met this one (a fault), and the verdict on a run whose data moved (as `set -o pipefail`
+ * decides, or the interruption).
+ *
+ * @module
+ */
+import { settledWithin, valueIfSettled } from "../base/settled_within.ts";
+import { describeStatus } from "../base/command_status.ts";
+import { type Fault, FAULTS } from "../base/faults.ts";
+import { formatBlock } from "../base/shell_quote.ts";
+import {
+  DEFAULT_REMOTE_SOCKETPIPE,
+  explainLoginEnd,
+  LOGIN_GRACE_MS,
+  type LoginConnection,
+} from "../login/login.ts";
+import type { LoginChannel } from "../login/login_channel.ts";
+import { DEFAULT_PEER_TIMEOUT } from "../net/peer_timeout.ts";
+import type { Provisioning } from "../provision/provision.ts";
+import { type LocalTransferOutcome, REPORT_AFTER_FAILURE_SECONDS } from "./local_transfer.ts";
+import type { Meeting } from "./meeting.ts";
+import type { SocketpipeOptions, SocketpipeResult } from "./options.ts";
+import { decideOutcome } from "./outcome.ts";
+/**
+ * Why the remote half never connected, as a fault: the meeting's cause, told with what
+ * the login said and did.
+ */
+export async function explainMissedMeeting(
+  meeting: Meeting & { met: false },
+  options: SocketpipeOptions,
+  { login, channel, provisioning }: {
+    login: LoginConnection;
+    channel: LoginChannel;
+    provisioning?: Provisioning;
+  },
+  signal: AbortSignal | undefined,
+): Promise<Fault> {
+  switch (meeting.cause) {
+    case "interrupted":
+      return FAULTS.interrupted.of(interruptionOf(signal));
+    case "timeout":
+      // Until the remote half speaks, the login is still going on (a password prompt,
+      // a slow host): the remote host's reachability is not yet in question.
+      if (!await valueIfSettled(channel.first("hello"))) {
+        return FAULTS.loginNotFinished.of(formatBlock(options.login), options.timeout ?? 0);
+      }
+      return FAULTS.connectTimeout.of(options.timeout ?? 0);
+    case "silent":
+      return FAULTS.remoteSilent.of(options.peerTimeout ?? DEFAULT_PEER_TIMEOUT);
+    case "remote-ended":
+      return FAULTS.remoteEndedWithoutConnecting.of(
+        formatBlock(options.remoteSocketpipe ?? DEFAULT_REMOTE_SOCKETPIPE),
+      );
+    case "fault":
+      return meeting.fault;
+    case "channel-closed":
+      // Cut off in the middle of a payload (ssh killed, the link gone): that is the step.
+      if (provisioning?.sending) {
+        return FAULTS.provisionCutOff.of(provisioning.sending.what, provisioning.sending.sent);
+      }
+      // A login that closed the channel may still be ending on its own: give it a moment,
+      // so that its own status can explain what happened.
+      if (await settledWithin(login.status, LOGIN_GRACE_MS)) {
+        const said = await login.lastWords?.() ?? "";
+        const starter = provisioning?.words;
+        return explainLoginEnd({ ...options, starter }, await login.status, said);
+      }
+      return FAULTS.loginChannelClosed.of(
+        formatBlock(options.login),
+        formatBlock(options.remoteSocketpipe ?? DEFAULT_REMOTE_SOCKETPIPE),
+      );
+  }
+}
+
+/** Why no remote report came, on one line. */
+async function missingReportLine(
+  ending: LocalTransferOutcome["ending"],
+  channel: LoginChannel,
+  login: LoginConnection,
+  peerTimeout: number,
+): Promise<string> {
+  const problem = await valueIfSettled(channel.problem);
+  if (problem) return problem;
+  switch (ending.kind) {
+    case "silent":
+      return FAULTS.remoteSilent.line(peerTimeout);
+    case "no-report":
+      return FAULTS.remoteNoReport.line(REPORT_AFTER_FAILURE_SECONDS);
+    default:
+      return FAULTS.remoteVanished.line(describeStatus(await login.status));
+  }
+}
+
+/**
+ * The run's result once data moved: the verdict of `set -o pipefail` on every role, or,
+ * if the run was interrupted, that (on both hosts while the remote half was heard of
+ * lately; on this host only, when it had fallen silent).
+ */
+export async function verdictOn(
+  options: SocketpipeOptions,
+  transferred: LocalTransferOutcome,
+  context: {
+    channel: LoginChannel;
+    login: LoginConnection;
+    signal?: AbortSignal;
+    peerTimeout: number;
+  },
+  dataPath: string,
+): Promise<Omit<SocketpipeResult, "durations">> {
+  const { ending } = transferred;
+  const exit = ending.kind === "reported" ? ending.exit : null;
+  const report = {
+    input: transferred.input,
+    output: transferred.output,
+    remote: exit
+      ? {
+        argv: options.remote,
+        status: exit.status,
+        cutOff: exit.cutOff,
+        counts: exit.counts,
+        reopened: exit.reopened ?? false,
+      }
+      : null,
+    local: transferred.counts,
+    remoteMissing: exit
+      ? null
+      : await missingReportLine(ending, context.channel, context.login, context.peerTimeout),
+    transportError: transferred.error ?? exit?.error ?? null,
+  };
+  // Interrupted: "both hosts" while the remote half was heard lately (it then ends its
+  // command as the login goes); a peer silent for longer than its heartbeat allows (a cut
+  // link) is left to stop its command on its own, once it hears nothing.
+  const reachable = exit !== null || context.peerTimeout <= 0 ||
+    context.channel.quietForMs() <= context.peerTimeout * 1000 / 2;
+  const outcome = !context.signal?.aborted
+    ? decideOutcome(report)
+    : reachable
+    ? outcomeOfFault(FAULTS.interrupted.of(interruptionOf(context.signal)))
+    : outcomeOfFault(
+      FAULTS.interruptedUnconfirmed.of(interruptionOf(context.signal), context.peerTimeout),
+    );
+  return { ...outcome, dataPath, ...report };
+}
+
+function interruptionOf(signal: AbortSignal | undefined): string {
+  return typeof signal?.reason === "string" ? signal.reason : "request";
+}
+
+function outcomeOfFault(fault: Fault): { status: number; messages: string[] } {
+  return { status: fault.status, messages: [fault.line] };
+}
+
+/** The result of a run that failed before any data moved: its one line, no counts. */
+export function resultOfFault(fault: Fault, dataPath: string): Omit<SocketpipeResult, "durations"> {
+  return {
+    ...outcomeOfFault(fault),
+    dataPath,
+    remote: null,
+    local: { sent: 0, received: 0, delivered: 0 },
+  };
+}

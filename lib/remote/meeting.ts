@@ -1,0 +1,85 @@
+/**
+ * The remote half's side of the meeting (the local half's is `local/meeting.ts`): connect
+ * back to the local half's listener, trying the addresses the login and the session
+ * name, or, with `--listen remote`, listen and say where. Either way, only a peer that
+ * proves the run's token is taken.
+ *
+ * @module
+ */
+import { type Fault, FAULTS } from "../base/faults.ts";
+import { fromHex } from "../base/hex.ts";
+import type { StepLog } from "../base/log.ts";
+import { messageOf } from "../base/message_of.ts";
+import type { LoginChannel } from "../login/login_channel.ts";
+import type { SessionMessage } from "../login/protocol.ts";
+import { addressesToTry, dialListener, formatAddress } from "../net/connect_back.ts";
+import { acceptAuthenticated, candidateAddresses, openDataListener } from "../net/data_listener.ts";
+import { TOKEN_LENGTH } from "../net/handshake.ts";
+import { networkIdentity, ownAddresses, sameNetwork } from "../net/host_identity.ts";
+
+/**
+ * Gets the data connection: connects to the local half's listener (the default; first to
+ * the address `sshClient`, the login's `$SSH_CLIENT`, came from), or listens and says
+ * where (`--listen remote`); a fault if neither works.
+ */
+export async function meetLocalHalf(
+  session: SessionMessage,
+  channel: LoginChannel,
+  sshClient: string | undefined,
+  log: StepLog,
+): Promise<Deno.TcpConn | Fault> {
+  const token = fromHex(session.token, TOKEN_LENGTH)!;
+  if (session.listen === "remote") return await listenForLocalHalf(session, token, channel, log);
+  return await dialListener({
+    addresses: addressesToTry({
+      host: session.host,
+      fromLogin: sshClient?.trim().split(/\s+/)[0] ?? null,
+      candidates: session.candidates,
+      sameNetwork: sameNetwork(session.identity, networkIdentity()),
+      ownAddresses: ownAddresses(),
+    }),
+    port: session.port,
+    token,
+    onAttempt: (address) => log.step(`connecting to ${formatAddress(address, session.port)}`),
+    faults: {
+      refused: FAULTS.connectBackRefused,
+      unreachable: FAULTS.connectBackFailed,
+      notPermitted: FAULTS.remoteHalfNotPermitted,
+    },
+  });
+}
+
+/** `--listen remote`: listens, tells the local half where, accepts its proven connection. */
+async function listenForLocalHalf(
+  session: SessionMessage,
+  token: Uint8Array,
+  channel: LoginChannel,
+  log: StepLog,
+): Promise<Deno.TcpConn | Fault> {
+  let listener: Deno.TcpListener;
+  try {
+    listener = openDataListener({ bind: session.bind, ports: session.ports });
+  } catch (error) {
+    return FAULTS.cannotListen.of(messageOf(error));
+  }
+  const { port } = listener.addr;
+  log.step(`listening on ${formatAddress(listener.addr.hostname, port)}`);
+  const reached = Deno.env.get("SSH_CONNECTION")?.trim().split(/\s+/)[2] ?? null;
+  const addresses = session.bind
+    ? [session.bind]
+    : candidateAddresses(listener.addr.hostname === "::");
+  await channel.send({ event: "listening", port, addresses, reached, identity: networkIdentity() });
+  const gone = new AbortController();
+  Promise.race([channel.closed, channel.silent]).then(() => gone.abort());
+  try {
+    return await acceptAuthenticated(listener, token, {
+      signal: gone.signal,
+      onRefused: (address, reason) =>
+        log.step(`refused ${formatAddress(address.hostname, address.port)}: ${reason}`),
+    });
+  } catch {
+    return FAULTS.localHalfGone.of();
+  } finally {
+    listener.close();
+  }
+}
