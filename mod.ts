@@ -28,5 +28,5 @@ export type { CommandStatus } from "./lib/base/command_status.ts";
 export type { RoleReport } from "./lib/local/outcome.ts";
 export type { ByteCounts } from "./lib/data/data_path.ts";
 export { formatBytes, type Progress, progressLine } from "./lib/progress/progress.ts";
-export { REPORT_VERSION, runReport } from "./lib/cli/run_report.ts";
+export { REPORT_VERSION, versionedReport } from "./lib/cli/versioned_report.ts";
 export { PROTOCOL_VERSION, VERSION } from "./lib/base/version.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { CommandStatus } from "../lib/base/command_status.ts";
-import { decideOutcome, type RunReport } from "../lib/local/outcome.ts";
+import { decideOutcome, type RunEvidence } from "../lib/local/outcome.ts";
 
 const ok: CommandStatus = { status: 0, signal: null, failedToStart: null };
 const exited = (status: number): CommandStatus => ({ status, signal: null, failedToStart: null });
@@ -8,8 +8,8 @@ const sigpipe: CommandStatus = { status: 141, signal: "SIGPIPE", failedToStart: 
 const sigkill: CommandStatus = { status: 137, signal: "SIGKILL", failedToStart: null };
 
 /** A clean run of 100 bytes each way, with every command; `change` adjusts it. */
-function report(change: (r: RunReport) => void = () => {}): RunReport {
-  const r: RunReport = {
+function report(change: (r: RunEvidence) => void = () => {}): RunEvidence {
+  const r: RunEvidence = {
     input: { argv: ["tar", "cf", "-", "."], status: ok, cutOff: false },
     remote: {
       argv: ["gzip"],

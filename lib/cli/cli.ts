@@ -7,7 +7,7 @@ import { parseArgs, type RunDisplay } from "./parse_args.ts";
 import { type Progress, PROGRESS_INTERVAL_MS } from "../progress/progress.ts";
 import { type ProvisionProgress, provisionProgressLine } from "../provision/provision.ts";
 import { ProgressMeter, stderrOutput } from "../progress/progress_meter.ts";
-import { runReport } from "./run_report.ts";
+import { versionedReport } from "./versioned_report.ts";
 import { serveRemoteHalf } from "../remote/remote_half.ts";
 import { runCacheVerb } from "../provision/remote_cache.ts";
 import { HELP, SYNOPSIS } from "./usage.ts";
@@ -189,7 +189,7 @@ function internalErrorResult(message: string, elapsedMs: number): SocketpipeResu
 
 /** Writes the `--report` JSON to `path` (`-`: stderr); a failure to write is one more line. */
 function writeReport(path: string, result: SocketpipeResult): void {
-  const text = `${JSON.stringify(runReport(result))}\n`;
+  const text = `${JSON.stringify(versionedReport(result))}\n`;
   try {
     if (path === "-") printText(text.trimEnd(), Deno.stderr);
     else Deno.writeTextFileSync(path, text);

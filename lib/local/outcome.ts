@@ -22,7 +22,7 @@ export interface RoleReport {
 }
 
 /** Everything a finished run knows, from which its exit status follows. */
-export interface RunReport {
+export interface RunEvidence {
   input?: RoleReport;
   /**
    * The remote command's report with the remote half's byte counts, and whether it
@@ -76,7 +76,7 @@ function failed(role: RoleReport | undefined): role is RoleReport {
  * }); // { status: 0, messages: [] }
  * ```
  */
-export function decideOutcome(report: RunReport): Outcome {
+export function decideOutcome(report: RunEvidence): Outcome {
   const { input, remote, output, local } = report;
   const transport: string[] = [];
   /** Each failed command's line; `consequence`: its reader's end cut it off. */

@@ -24,9 +24,9 @@ const MAGIC = new TextEncoder().encode("socketpipe");
 export const TOKEN_LENGTH = 32;
 const NONCE_LENGTH = 32;
 const MAC_LENGTH = 32;
-const HELLO_LENGTH = MAGIC.length + 1 + NONCE_LENGTH;
+const OPENING_LENGTH = MAGIC.length + 1 + NONCE_LENGTH;
 /** Bytes each side sends, and receives, during the handshake. */
-export const HANDSHAKE_LENGTH = HELLO_LENGTH + MAC_LENGTH;
+export const HANDSHAKE_LENGTH = OPENING_LENGTH + MAC_LENGTH;
 
 /** How a handshake ended, for the side that connected. */
 export type ConnectorResult =
@@ -49,18 +49,19 @@ export function newToken(): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(TOKEN_LENGTH));
 }
 
-function hello(nonce: Uint8Array, version: number): Uint8Array {
-  const bytes = new Uint8Array(HELLO_LENGTH);
+/** The first bytes either side sends: the magic, the protocol version, a fresh nonce. */
+function opening(nonce: Uint8Array, version: number): Uint8Array {
+  const bytes = new Uint8Array(OPENING_LENGTH);
   bytes.set(MAGIC);
   bytes[MAGIC.length] = version;
   bytes.set(nonce, MAGIC.length + 1);
   return bytes;
 }
 
-/** Splits a hello into its version and nonce; null if it is not socketpipe's. */
-function parseHello(bytes: Uint8Array): { version: number; nonce: Uint8Array } | null {
+/** Splits an opening into its version and nonce; null if it is not socketpipe's. */
+function parseOpening(bytes: Uint8Array): { version: number; nonce: Uint8Array } | null {
   if (!constantTimeEqual(bytes.subarray(0, MAGIC.length), MAGIC)) return null;
-  return { version: bytes[MAGIC.length], nonce: bytes.slice(MAGIC.length + 1, HELLO_LENGTH) };
+  return { version: bytes[MAGIC.length], nonce: bytes.slice(MAGIC.length + 1, OPENING_LENGTH) };
 }
 
 /** The proof of `role`: HMAC-SHA-256 under the token of the role, version and nonces. */
@@ -115,7 +116,7 @@ export async function proveAsListener(
 ): Promise<boolean> {
   return await trueWithin(conn, timeoutMs, async () => {
     const ours = crypto.getRandomValues(new Uint8Array(NONCE_LENGTH));
-    await writeAll(conn, hello(ours, version));
+    await writeAll(conn, opening(ours, version));
     const first = await readExactly(conn, 1);
     if (!first) return false;
     onActive();
@@ -124,10 +125,10 @@ export async function proveAsListener(
     const received = new Uint8Array(HANDSHAKE_LENGTH);
     received.set(first);
     received.set(rest, 1);
-    const theirs = parseHello(received.subarray(0, HELLO_LENGTH));
+    const theirs = parseOpening(received.subarray(0, OPENING_LENGTH));
     if (!theirs || theirs.version !== version) return false;
     const expected = await proof(token, "connector", version, ours, theirs.nonce);
-    if (!constantTimeEqual(received.subarray(HELLO_LENGTH), expected)) return false;
+    if (!constantTimeEqual(received.subarray(OPENING_LENGTH), expected)) return false;
     await writeAll(conn, await proof(token, "listener", version, ours, theirs.nonce));
     return true;
   });
@@ -157,8 +158,8 @@ export async function proveAsConnector(
     detail: `no socketpipe handshake within ${timeoutMs / 1000} s`,
   };
   await trueWithin(conn, timeoutMs, async () => {
-    const greeting = await readExactly(conn, HELLO_LENGTH);
-    const theirs = greeting && parseHello(greeting);
+    const greeting = await readExactly(conn, OPENING_LENGTH);
+    const theirs = greeting && parseOpening(greeting);
     if (!theirs) {
       result = { ok: false, kind: "not-socketpipe", detail: "the peer is not socketpipe" };
       return false;
@@ -171,8 +172,8 @@ export async function proveAsConnector(
     const ours = crypto.getRandomValues(new Uint8Array(NONCE_LENGTH));
     const mine = await proof(token, "connector", version, theirs.nonce, ours);
     const message = new Uint8Array(HANDSHAKE_LENGTH);
-    message.set(hello(ours, version));
-    message.set(mine, HELLO_LENGTH);
+    message.set(opening(ours, version));
+    message.set(mine, OPENING_LENGTH);
     await writeAll(conn, message);
     // From here, a listener that closes, stalls or answers wrong has not proved itself.
     result = { ok: false, kind: "refused", detail: "the listener did not prove the token" };

@@ -17,17 +17,14 @@
  *    process stopped for ten seconds), has a listener, so it ends nothing.
  *
  * Commands get both signals at their defaults: a handler is reset by exec.
- * Relies on Deno's internals as verified on {@link VERIFIED_ON_DENO}; a test in
+ * Relies on Deno's internals as verified on `VERIFIED_ON_DENO` (`deno_internals.ts`); a test in
  * `tests/local_login_test.ts` checks that a SIGUSR1 to either half opens no port and
  * prints the line. Without FFI (Linux only) none of this can be done, and SIGUSR1 keeps
  * Deno's meaning.
  *
  * @module
  */
-import { VERIFIED_ON_DENO } from "./deno_internals.ts";
 import { bindLibc } from "./libc.ts";
-
-export { VERIFIED_ON_DENO };
 
 const SIGUSR1 = 10;
 const SA_RESTART = 0x10000000;

@@ -17,8 +17,8 @@ export const REPORT_VERSION = 1;
  *
  * @example
  * ```ts
- * import { runReport } from "./run_report.ts";
- * const report = runReport({
+ * import { versionedReport } from "./versioned_report.ts";
+ * const report = versionedReport({
  *   status: 2, messages: ["login { ssh h } failed (status 255); …"], dataPath: "none",
  *   remote: null, local: { sent: 0, received: 0, delivered: 0 },
  *   durations: { setupSeconds: 0.3, transferSeconds: 0 },
@@ -26,7 +26,7 @@ export const REPORT_VERSION = 1;
  * JSON.stringify(report).startsWith('{"version":1,"status":2'); // true
  * ```
  */
-export function runReport(result: SocketpipeResult): { version: number } & SocketpipeResult {
+export function versionedReport(result: SocketpipeResult): { version: number } & SocketpipeResult {
   return {
     version: REPORT_VERSION,
     status: result.status,
