@@ -4,7 +4,7 @@ import { socketpipe } from "../local/local_half.ts";
 import type { SocketpipeOptions, SocketpipeResult } from "../local/options.ts";
 import { logLine, printText } from "../base/log.ts";
 import { parseArgs, type RunDisplay } from "./parse_args.ts";
-import { type Progress, PROGRESS_INTERVAL_MS } from "../progress/progress.ts";
+import { type MovedSoFar, type Progress, PROGRESS_INTERVAL_MS } from "../progress/progress.ts";
 import { type ProvisionProgress, provisionProgressLine } from "../provision/provision.ts";
 import { ProgressMeter, stderrOutput } from "../progress/progress_meter.ts";
 import { versionedReport } from "./versioned_report.ts";
@@ -100,7 +100,7 @@ async function runTransfer(options: SocketpipeOptions, display: RunDisplay): Pro
       main: options.input ? "sent" as const : "received" as const,
       size: display.size,
     };
-    let moved: (() => { sent: number; received: number }) | null = null;
+    let moved: MovedSoFar | null = null;
     let sending: (() => ProvisionProgress | null) | null = null;
     let dataAt = startedAt;
     // Before the data flows, a request for status says how far provisioning's send is.

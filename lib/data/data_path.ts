@@ -1,3 +1,4 @@
+import type { Moved } from "../progress/progress.ts";
 import type { CommandStatus } from "../base/command_status.ts";
 import type { ProcessTree } from "../process/process_tree.ts";
 
@@ -57,7 +58,7 @@ export interface Transfer {
    * The bytes moved so far, each way, without touching the stream: the kernel's counts
    * on the zero-copy path, the copy loops' on the stream path.
    */
-  moved(): { sent: number; received: number };
+  moved(): Moved;
 }
 
 /** The local half's transfer: the input command feeds the socket, the output command drains it. */

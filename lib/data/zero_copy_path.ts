@@ -1,3 +1,4 @@
+import type { Moved } from "../progress/progress.ts";
 import { settledWithin } from "../base/settled_within.ts";
 import type {
   ByteCounts,
@@ -248,7 +249,7 @@ class DataSocket {
   }
 
   /** The bytes acknowledged by the peer and received from it so far (until closed). */
-  moved(): { sent: number; received: number } {
+  moved(): Moved {
     if (this.#closed) return { ...this.#final };
     const info = tcpInfo(this.fd);
     // A FIN takes one sequence number, which the kernel counts as a byte.

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { MovedSoFar } from "../progress/progress.ts";
 import { settledWithin, valueIfSettled } from "../base/settled_within.ts";
 import type { ByteCounts, DataPath, LocalTransfer } from "../data/data_path.ts";
 import type { LoginChannel } from "../login/login_channel.ts";
@@ -56,7 +57,7 @@ export interface LocalTransferOptions {
   /** Stops the login (and with it the remote half), when the run is being stopped. */
   stopLogin(): Promise<void>;
   /** Told, once the commands run, how to read the bytes moved so far. */
-  onData?(moved: () => { sent: number; received: number }): void;
+  onData?(moved: MovedSoFar): void;
 }
 
 /**

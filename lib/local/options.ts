@@ -6,7 +6,7 @@
  */
 import type { ByteCounts, DataPath } from "../data/data_path.ts";
 import type { LoginConnection } from "../login/login.ts";
-import type { Progress } from "../progress/progress.ts";
+import type { MovedSoFar, Progress } from "../progress/progress.ts";
 import type { ProvisionMode, ProvisionProgress } from "../provision/provision.ts";
 import type { RoleReport } from "./outcome.ts";
 
@@ -93,7 +93,7 @@ export interface RunControl {
    * bytes moved so far each way, for a status line or a progress meter; it reads the
    * kernel's counts and copies nothing.
    */
-  onData?(moved: () => { sent: number; received: number }): void;
+  onData?(moved: MovedSoFar): void;
   /**
    * Called once when the remote host is to be provisioned, with a function that reads how
    * far the payload being sent has come (null between payloads), for a status line or a

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { ProgressWatch } from "../progress/progress.ts";
+import { type MovedSoFar, ProgressWatch } from "../progress/progress.ts";
 import type { RunControl, SocketpipeOptions } from "./options.ts";
 
 /**
@@ -24,7 +24,7 @@ export function watchRun(options: SocketpipeOptions, control: RunControl) {
   const started = performance.now();
   let dataAt: number | null = null;
   let watch: ProgressWatch | null = null;
-  const onData = (moved: () => { sent: number; received: number }) => {
+  const onData = (moved: MovedSoFar) => {
     dataAt = performance.now();
     control.onData?.(moved);
     if (!control.onProgress) return;

@@ -7,6 +7,17 @@
  * @module
  */
 
+/** The bytes a transfer has moved so far, each way: what every figure is made from. */
+export interface Moved {
+  /** Bytes sent to the remote command. */
+  sent: number;
+  /** Bytes received from it. */
+  received: number;
+}
+
+/** Reads {@link Moved} now, without touching the stream (the kernel's counts, or the copy loops'). */
+export type MovedSoFar = () => Moved;
+
 /** How far a transfer has come. */
 export interface Progress {
   /** Bytes sent to the remote command so far. */
@@ -56,7 +67,7 @@ const PAUSE_GAP_MS = 1500;
  * ```
  */
 export class ProgressWatch {
-  readonly #moved: () => { sent: number; received: number };
+  readonly #moved: MovedSoFar;
   readonly #options: ProgressWatchOptions;
   readonly #now: () => number;
   readonly #started: number;
@@ -68,7 +79,7 @@ export class ProgressWatch {
   #timer: ReturnType<typeof setInterval> | undefined;
   #last: Progress | null = null;
 
-  constructor(moved: () => { sent: number; received: number }, options: ProgressWatchOptions) {
+  constructor(moved: MovedSoFar, options: ProgressWatchOptions) {
     this.#moved = moved;
     this.#options = options;
     this.#now = options.now ?? (() => performance.now());
@@ -126,7 +137,7 @@ export class ProgressWatch {
  * ```
  */
 export function progressOf(
-  moved: { sent: number; received: number },
+  moved: Moved,
   elapsedSeconds: number,
   stream: { main: MainStream; size?: number },
   taken: { rate?: number; done?: boolean } = {},

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { type MainStream, progressLine, progressOf } from "./progress.ts";
+import { type MainStream, type Moved, progressLine, progressOf } from "./progress.ts";
 
 /**
  * Formats the status of a run: `moved` is null while the data connection is not yet up,
@@ -20,7 +20,7 @@ import { type MainStream, progressLine, progressOf } from "./progress.ts";
  * once, the current rate is the average.
  */
 export function statusLine(
-  moved: { sent: number; received: number } | null,
+  moved: Moved | null,
   elapsedMs: number,
   stream: { main: MainStream; size?: number },
 ): string {
