@@ -21,12 +21,19 @@
 export { socketpipe } from "./lib/local/local_half.ts";
 export type { RunControl, SocketpipeOptions, SocketpipeResult } from "./lib/local/options.ts";
 export { parseArgs, type ParsedCommandLine, type RunDisplay } from "./lib/cli/parse_args.ts";
-export type { ProvisionMode } from "./lib/provision/provision.ts";
+export type { ProvisionMode, ProvisionProgress } from "./lib/provision/provision.ts";
+export type { CacheAction } from "./lib/provision/remote_cache.ts";
 export { runCommandLine } from "./lib/cli/cli.ts";
 export { Fault, UsageError } from "./lib/base/faults.ts";
 export type { CommandStatus } from "./lib/base/command_status.ts";
 export type { RoleReport } from "./lib/local/outcome.ts";
 export type { ByteCounts } from "./lib/data/data_path.ts";
-export { formatBytes, type Progress, progressLine } from "./lib/progress/progress.ts";
+export {
+  formatBytes,
+  type Moved,
+  type MovedSoFar,
+  type Progress,
+  progressLine,
+} from "./lib/progress/progress.ts";
 export { REPORT_VERSION, versionedReport } from "./lib/cli/versioned_report.ts";
 export { PROTOCOL_VERSION, VERSION } from "./lib/base/version.ts";

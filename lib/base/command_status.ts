@@ -1,5 +1,12 @@
-/** How a command ended. */
+/**
+ * How a command ended, in a shell's terms: its status, the signal that ended it, or why
+ * it never started; and the signals' names.
+ *
+ * @module
+ */
 import { messageOf } from "./message_of.ts";
+
+/** How a command ended. */
 export interface CommandStatus {
   /** The status a shell would show: the exit code, or 128 + N after signal N. */
   status: number;
@@ -98,9 +105,10 @@ export function signalName(signal: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { statusFromDeno } from "./command_status.ts";
  * const child = new Deno.Command("true").spawn();
- * statusFromDeno(await child.status); // { status: 0, signal: null, failedToStart: null }
+ * assert.deepEqual(statusFromDeno(await child.status), { status: 0, signal: null, failedToStart: null });
  * ```
  */
 export function statusFromDeno(status: Deno.CommandStatus): CommandStatus {
@@ -150,8 +158,9 @@ export async function statusOfChild(child: Deno.ChildProcess): Promise<CommandSt
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { statusOfSpawnFailure } from "./command_status.ts";
- * statusOfSpawnFailure(new Deno.errors.NotFound("x")).status; // 127
+ * assert.deepEqual(statusOfSpawnFailure(new Deno.errors.NotFound("x")).status, 127);
  * ```
  */
 export function statusOfSpawnFailure(error: unknown): CommandStatus {
@@ -169,8 +178,9 @@ export function statusOfSpawnFailure(error: unknown): CommandStatus {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { describeStatus } from "./command_status.ts";
- * describeStatus({ status: 137, signal: "SIGKILL", failedToStart: null }); // "killed by SIGKILL"
+ * assert.deepEqual(describeStatus({ status: 137, signal: "SIGKILL", failedToStart: null }), "killed by SIGKILL");
  * ```
  */
 export function describeStatus(status: CommandStatus): string {

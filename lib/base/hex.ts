@@ -5,8 +5,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toHex } from "./hex.ts";
- * toHex(new Uint8Array([1, 255])); // "01ff"
+ * assert.deepEqual(toHex(new Uint8Array([1, 255])), "01ff");
  * ```
  */
 export function toHex(bytes: Uint8Array): string {
@@ -18,8 +19,10 @@ export function toHex(bytes: Uint8Array): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fromHex } from "./hex.ts";
- * fromHex("01ff", 2); // Uint8Array [1, 255]
+ * assert.deepEqual(fromHex("01ff", 2), new Uint8Array([1, 255]));
+ * assert.equal(fromHex("01ff", 3), null); // the wrong length
  * ```
  */
 export function fromHex(text: unknown, length: number): Uint8Array | null {

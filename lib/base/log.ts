@@ -8,9 +8,13 @@ let interrupter: (() => void) | null = null;
  *
  * @example
  * ```ts
- * import { setLineInterrupter } from "./log.ts";
- * setLineInterrupter(() => {});
+ * import assert from "node:assert/strict";
+ * import { logLine, setLineInterrupter } from "./log.ts";
+ * let erased = 0;
+ * setLineInterrupter(() => erased++);
+ * logLine("a line");
  * setLineInterrupter(null);
+ * assert.equal(erased, 1);
  * ```
  */
 export function setLineInterrupter(erase: (() => void) | null): void {
@@ -23,8 +27,13 @@ export function setLineInterrupter(erase: (() => void) | null): void {
  *
  * @example
  * ```ts
- * import { logLine } from "./log.ts";
+ * import assert from "node:assert/strict";
+ * import { logLine, setLineInterrupter } from "./log.ts";
+ * let called = false;
+ * setLineInterrupter(() => called = true); // a meter on the terminal steps aside first
  * logLine("remote command 'dd' exited with status 1");
+ * setLineInterrupter(null);
+ * assert.ok(called);
  * ```
  */
 export function logLine(message: string, prefix = "socketpipe"): void {
@@ -47,9 +56,11 @@ export function logLine(message: string, prefix = "socketpipe"): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { StepLog } from "./log.ts";
  * const log = new StepLog(true, "socketpipe");
  * log.step("listening on [::]:40000");
+ * assert.equal(log.verbose, true);
  * ```
  */
 export class StepLog {
@@ -72,8 +83,9 @@ export class StepLog {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { printText } from "./log.ts";
- * printText("socketpipe 1.0.0", Deno.stdout);
+ * assert.equal(printText("socketpipe 1.0.0", Deno.stdout), undefined);
  * ```
  */
 export function printText(text: string, stream: typeof Deno.stdout | typeof Deno.stderr): void {

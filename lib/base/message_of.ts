@@ -5,10 +5,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { messageOf } from "./message_of.ts";
- * messageOf(new Error("a\nb")); // "a b"
- * messageOf(new Error("Broken pipe (os error 32)")); // "broken pipe"
- * messageOf(new Error("connect: Connection refused (os error 111)")); // "connect: Connection refused"
+ * assert.deepEqual(messageOf(new Error("a\nb")), "a b");
+ * assert.deepEqual(messageOf(new Error("Broken pipe (os error 32)")), "broken pipe");
+ * assert.deepEqual(messageOf(new Error("connect: Connection refused (os error 111)")), "connect: Connection refused");
  * ```
  */
 export function messageOf(error: unknown): string {

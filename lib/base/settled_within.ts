@@ -4,9 +4,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { settledWithin } from "./settled_within.ts";
- * const child = new Deno.Command("sleep", { args: ["5"] }).spawn();
- * if (!await settledWithin(child.status, 1000)) child.kill("SIGKILL");
+ * assert.equal(await settledWithin(Promise.resolve(), 1000), true);
+ * assert.equal(await settledWithin(new Promise(() => {}), 10), false);
  * ```
  */
 export async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
@@ -26,9 +27,10 @@ export async function settledWithin(promise: Promise<unknown>, ms: number): Prom
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { valueIfSettled } from "./settled_within.ts";
- * await valueIfSettled(Promise.resolve(3)); // 3
- * await valueIfSettled(new Promise(() => {})); // null
+ * assert.deepEqual(await valueIfSettled(Promise.resolve(3)), 3);
+ * assert.deepEqual(await valueIfSettled(new Promise(() => {})), null);
  * ```
  */
 export function valueIfSettled<T>(promise: Promise<T>): Promise<T | null> {

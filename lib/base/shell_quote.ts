@@ -36,8 +36,9 @@ export function shellQuote(word: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatBlock } from "./shell_quote.ts";
- * formatBlock(["sh", "-c", "cat > x"]); // "{ sh -c 'cat > x' }"
+ * assert.deepEqual(formatBlock(["sh", "-c", "cat > x"]), "{ sh -c 'cat > x' }");
  * ```
  */
 export function formatBlock(argv: readonly string[]): string {

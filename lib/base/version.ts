@@ -3,8 +3,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { VERSION } from "./version.ts";
- * console.log(`socketpipe ${VERSION}`);
+ * assert.match(VERSION, /^\d+\.\d+\.\d+$/);
  * ```
  */
 export const VERSION = "0.1.0";
@@ -15,8 +16,9 @@ export const VERSION = "0.1.0";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PROTOCOL_VERSION } from "./version.ts";
- * const session = { event: "session", version: PROTOCOL_VERSION };
+ * assert.ok(Number.isInteger(PROTOCOL_VERSION) && PROTOCOL_VERSION > 0 && PROTOCOL_VERSION < 256);
  * ```
  */
 export const PROTOCOL_VERSION = 5;

@@ -22,7 +22,7 @@ const STOP_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "
  * Runs socketpipe's command line and resolves with the exit status: parse, then either
  * the local half (a transfer), the remote half (`-s`), `--help` or `--version`.
  *
- * @example
+ * @example Not run as a test: it runs a whole transfer through a login.
  * ```ts ignore
  * import { runCommandLine } from "./cli.ts";
  * Deno.exit(await runCommandLine(Deno.args));

@@ -43,10 +43,12 @@ type BlockOption = keyof typeof BLOCK_OPTIONS;
  * @throws {UsageError} on anything that is not a valid command line.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseArgs } from "./parse_args.ts";
  * const parsed = parseArgs(["-i", "{", "tar", "cf", "-", "/", "}", "-l", "{", "ssh", "host", "}",
  *   "-r", "{", "dd", "of=/dev/st0", "}"]);
- * // parsed.mode === "run"; parsed.options.remote => ["dd", "of=/dev/st0"]
+ * assert.equal(parsed.mode, "run");
+ * if (parsed.mode === "run") assert.deepEqual(parsed.options.remote, ["dd", "of=/dev/st0"]);
  * ```
  */
 export function parseArgs(argv: readonly string[]): ParsedCommandLine {

@@ -5,8 +5,9 @@ import { VERSION } from "../base/version.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { SYNOPSIS } from "./usage.ts";
- * console.error(SYNOPSIS);
+ * assert.match(SYNOPSIS, /^usage: socketpipe /);
  * ```
  */
 export const SYNOPSIS =
@@ -26,8 +27,9 @@ export const SYNOPSIS =
  *
  * @example
  * ```ts
- * import { HELP } from "./usage.ts";
- * console.log(HELP);
+ * import assert from "node:assert/strict";
+ * import { HELP, SYNOPSIS } from "./usage.ts";
+ * assert.ok(HELP.includes(`\n\n${SYNOPSIS}\n\n`));
  * ```
  */
 export const HELP =

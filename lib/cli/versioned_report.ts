@@ -17,13 +17,14 @@ export const REPORT_VERSION = 1;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { versionedReport } from "./versioned_report.ts";
  * const report = versionedReport({
  *   status: 2, messages: ["login { ssh h } failed (status 255); …"], dataPath: "none",
  *   remote: null, local: { sent: 0, received: 0, delivered: 0 },
  *   durations: { setupSeconds: 0.3, transferSeconds: 0 },
  * });
- * JSON.stringify(report).startsWith('{"version":1,"status":2'); // true
+ * assert.deepEqual(JSON.stringify(report).startsWith('{"version":1,"status":2'), true);
  * ```
  */
 export function versionedReport(result: SocketpipeResult): { version: number } & SocketpipeResult {

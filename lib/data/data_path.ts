@@ -92,7 +92,7 @@ export interface RemoteWiring {
  * A way to connect the three data roles (input, remote, output) to the data socket.
  * The stream path copies through Deno; a zero-copy path hands the socket to the commands.
  *
- * @example
+ * @example Not run as a test: it needs a data connection and starts commands.
  * ```ts ignore
  * import type { DataPath } from "./data_path.ts";
  * import { streamPath } from "./stream_path.ts";

@@ -22,7 +22,7 @@ const PIPE_PIECE = 64 * 1024;
  * copies between the pipes and the socket with backpressure (one chunk in flight per
  * direction, so memory stays bounded whatever the stream's size or speed).
  *
- * @example
+ * @example Not run as a test: it needs a data connection and starts commands.
  * ```ts ignore
  * import { streamPath } from "./stream_path.ts";
  * declare const conn: Deno.TcpConn;

@@ -50,7 +50,7 @@ const DRAIN_CHUNK = 256 * 1024;
  * writing to it gets SIGPIPE on its next write, as in a pipe; afterwards the half whose
  * command ended drains what is still arriving, so the peer is never stalled or reset.
  *
- * @example
+ * @example Not run as a test: it needs a data connection and starts commands.
  * ```ts ignore
  * import { zeroCopyPath } from "./zero_copy_path.ts";
  * declare const conn: Deno.TcpConn;

@@ -37,7 +37,7 @@ import { validateOptions } from "./validate_options.ts";
  * throw; they are in the result, with the exit status the command line tool would use.
  *
  * @throws {UsageError} when the options are incomplete.
- * @example
+ * @example Not run as a test: it logs in to a host and runs commands there.
  * ```ts ignore
  * import { socketpipe } from "./local_half.ts";
  * const result = await socketpipe({
@@ -59,7 +59,7 @@ export function socketpipe(
  * {@link socketpipe}, with the login and the data path replaceable for tests. The run, in
  * order: listen, log in, send the session line, meet, move data, stop the login, report.
  *
- * @example
+ * @example Not run as a test: it needs a login and a remote half (see tests/in_process/).
  * ```ts ignore
  * import { runLocalHalf } from "./local_half.ts";
  * const result = await runLocalHalf(options, {}, { login: { readable, writable, status, kill } });

@@ -64,7 +64,7 @@ export interface LocalTransferOptions {
  * Runs the local commands on the data connection until the remote half's report comes,
  * or it is clear that none will; in that case, or on an interrupt, stops every command.
  *
- * @example
+ * @example Not run as a test: it needs a data connection and a remote half.
  * ```ts ignore
  * import { runLocalTransfer } from "./local_transfer.ts";
  * const outcome = await runLocalTransfer(conn, zeroCopyPath, { input: ["cat", "f"], channel,

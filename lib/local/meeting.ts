@@ -58,7 +58,7 @@ export interface MeetingOptions {
  * on an interrupt, when the remote half reports a problem or an end, falls silent, or
  * when the login channel closes.
  *
- * @example
+ * @example Not run as a test: it needs a remote half on a login channel.
  * ```ts ignore
  * import { meet } from "./meeting.ts";
  * const meeting = await meet({ listen: "local", listener }, token, {

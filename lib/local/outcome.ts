@@ -64,16 +64,18 @@ function failed(role: RoleReport | undefined): role is RoleReport {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decideOutcome } from "./outcome.ts";
  * const ok = { status: 0, signal: null, failedToStart: null };
  * const counts = { sent: 0, received: 5, delivered: 5 };
- * decideOutcome({
+ * const outcome = decideOutcome({
  *   input: { argv: ["printf", "hello"], status: ok, cutOff: false },
  *   remote: { argv: ["cat"], status: ok, cutOff: false, counts },
  *   local: { sent: 5, received: 0, delivered: 0 },
  *   remoteMissing: null,
  *   transportError: null,
- * }); // { status: 0, messages: [] }
+ * });
+ * assert.deepEqual(outcome, { status: 0, messages: [] });
  * ```
  */
 export function decideOutcome(report: RunEvidence): Outcome {

@@ -38,8 +38,10 @@ const NOISE_SHOWN = 200;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeMarkedLine } from "./control_lines.ts";
- * encodeMarkedLine({ event: "alive" }); // bytes of '#socketpipe:{"event":"alive"}\n'
+ * const bytes = encodeMarkedLine({ event: "alive" });
+ * assert.equal(new TextDecoder().decode(bytes), '#socketpipe:{"event":"alive"}\n');
  * ```
  */
 export function encodeMarkedLine(message: MarkedObject): Uint8Array<ArrayBuffer> {
@@ -76,10 +78,11 @@ function parseMarkedLine(line: string): MarkedObject | string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readMarkedLines } from "./control_lines.ts";
  * const lines = ReadableStream.from([new TextEncoder().encode('banner\n#socketpipe:{"event":"alive"}\n')]);
  * for await (const object of readMarkedLines(lines, { onNoise: console.error })) {
- *   console.log(object.event); // "alive"
+ *   assert.equal(object.event, "alive");
  * }
  * ```
  */

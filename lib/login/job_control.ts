@@ -18,7 +18,7 @@ import type { LoginChannel } from "./login_channel.ts";
  * Handles SIGTSTP for the run on `channel` until the returned function is called:
  * announce the pause, stop this process, announce the resumption once continued.
  *
- * @example
+ * @example Not run as a test: it needs a login channel, and stops this process on SIGTSTP.
  * ```ts ignore
  * import { handleStopRequests } from "./job_control.ts";
  * const stopHandling = handleStopRequests(channel);

@@ -74,9 +74,12 @@ export interface LoginConnection {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loginInvocation } from "./login.ts";
- * loginInvocation({ login: ["ssh", "host"], remote: ["sh", "-c", "cat > x"] });
- * // ["ssh", "host", "socketpipe", "-s", "--", "sh", "-c", "'cat > x'"]
+ * assert.deepEqual(
+ *   loginInvocation({ login: ["ssh", "host"], remote: ["sh", "-c", "cat > x"] }),
+ *   ["ssh", "host", "socketpipe", "-s", "--", "sh", "-c", "'cat > x'"],
+ * );
  * ```
  */
 export function loginInvocation(options: LoginOptions): string[] {
@@ -96,7 +99,7 @@ export function loginInvocation(options: LoginOptions): string[] {
 /**
  * Starts the login command, or returns the fault that it could not start.
  *
- * @example
+ * @example Not run as a test: it logs in to a host.
  * ```ts ignore
  * import { startLogin } from "./login.ts";
  * import { StepLog } from "../base/log.ts";
@@ -293,7 +296,7 @@ function explainSshFailure(login: string, words: string, said: string): Fault {
  * first), then stops it with every process it started (SIGTERM, then SIGKILL a second
  * later). Resolves once it has ended.
  *
- * @example
+ * @example Not run as a test: it logs in to a host.
  * ```ts ignore
  * import { stopLogin } from "./login.ts";
  * await stopLogin(login, 5000);

@@ -53,6 +53,7 @@ export const SILENCE_CHECK_MS = 250;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LoginChannel } from "./login_channel.ts";
  * const fromRemote = ReadableStream.from([
  *   new TextEncoder().encode('#socketpipe:{"event":"error","step":"connect","message":"refused"}\n'),
@@ -61,7 +62,7 @@ export const SILENCE_CHECK_MS = 250;
  *   peer: "remote",
  *   onNoise: console.error,
  * });
- * console.log(await channel.problem); // "remote half: connect: refused"
+ * assert.deepEqual(await channel.problem, "remote half: connect: refused");
  * await channel.close();
  * ```
  */

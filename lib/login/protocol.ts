@@ -160,8 +160,10 @@ export type MessageOf<E extends ControlEvent> = Extract<ControlMessage, { event:
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeControlMessage } from "./protocol.ts";
- * encodeControlMessage({ event: "alive" }); // bytes of '#socketpipe:{"event":"alive"}\n'
+ * const bytes = encodeControlMessage({ event: "alive" });
+ * assert.equal(new TextDecoder().decode(bytes), '#socketpipe:{"event":"alive"}\n');
  * ```
  */
 export function encodeControlMessage(message: ControlMessage): Uint8Array<ArrayBuffer> {
@@ -188,8 +190,9 @@ export interface DecodeProblem {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeControlMessage } from "./protocol.ts";
- * decodeControlMessage({ event: "alive", extra: 1 }, "remote"); // { event: "alive" }
+ * assert.deepEqual(decodeControlMessage({ event: "alive", extra: 1 }, "remote"), { event: "alive" });
  * decodeControlMessage({ event: "hello", version: 99, program: "9" }, "remote");
  * // { problem: "protocol mismatch: the remote socketpipe speaks protocol 99, …", fatal: true }
  * ```

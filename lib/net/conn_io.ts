@@ -4,7 +4,7 @@
  * Reads exactly `length` bytes, never more, so that no data byte after them is consumed.
  * Returns null when the peer closes first.
  *
- * @example
+ * @example Not run as a test: it needs a peer on the other end of a connection.
  * ```ts ignore
  * import { readExactly } from "./conn_io.ts";
  * declare const conn: Deno.Conn;
@@ -25,7 +25,7 @@ export async function readExactly(conn: Deno.Conn, length: number): Promise<Uint
 /**
  * Writes all of `bytes` to a connection.
  *
- * @example
+ * @example Not run as a test: it needs a peer on the other end of a connection.
  * ```ts ignore
  * import { writeAll } from "./conn_io.ts";
  * declare const conn: Deno.Conn;
@@ -40,7 +40,7 @@ export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void
 /**
  * Closes a connection, ignoring one that is already closed.
  *
- * @example
+ * @example Not run as a test: it needs a peer on the other end of a connection.
  * ```ts ignore
  * import { closeQuietly } from "./conn_io.ts";
  * declare const conn: Deno.Conn;

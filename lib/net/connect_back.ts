@@ -69,13 +69,20 @@ export interface AddressChoice {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { addressesToTry } from "./connect_back.ts";
- * addressesToTry({ fromLogin: "10.0.0.2", candidates: ["10.0.0.2", "127.0.0.1"] });
- * // ["10.0.0.2"]
- * addressesToTry({ candidates: ["10.0.0.2", "127.0.0.1"], sameNetwork: true });
- * // ["10.0.0.2", "127.0.0.1"]
- * addressesToTry({ fromLogin: "10.0.0.9", candidates: ["10.0.0.2"], ownAddresses: ["10.0.0.9"] });
- * // ["10.0.0.2"]
+ * assert.deepEqual(
+ *   addressesToTry({ fromLogin: "10.0.0.2", candidates: ["10.0.0.2", "127.0.0.1"] }),
+ *   ["10.0.0.2"],
+ * );
+ * assert.deepEqual(
+ *   addressesToTry({ candidates: ["10.0.0.2", "127.0.0.1"], sameNetwork: true }),
+ *   ["10.0.0.2", "127.0.0.1"],
+ * );
+ * assert.deepEqual(
+ *   addressesToTry({ fromLogin: "10.0.0.9", candidates: ["10.0.0.2"], ownAddresses: ["10.0.0.9"] }),
+ *   ["10.0.0.2"],
+ * );
  * ```
  */
 export function addressesToTry(choice: AddressChoice): string[] {
@@ -95,7 +102,7 @@ export function addressesToTry(choice: AddressChoice): string[] {
  * refusal is the news. Else the fault of the caller's role (`faults`), with every attempt
  * named.
  *
- * @example
+ * @example Not run as a test: it needs a peer on the other end of a connection.
  * ```ts ignore
  * import { dialListener } from "./connect_back.ts";
  * const conn = await dialListener({ addresses: ["10.0.0.1"], port: 40000, token, faults });
@@ -162,8 +169,9 @@ async function connectWithTimeout(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatAddress } from "./connect_back.ts";
- * formatAddress("::1", 40000); // "[::1]:40000"
+ * assert.deepEqual(formatAddress("::1", 40000), "[::1]:40000");
  * ```
  */
 export function formatAddress(hostname: string, port: number): string {

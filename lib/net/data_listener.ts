@@ -37,9 +37,10 @@ export interface ListenPlace {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { openDataListener } from "./data_listener.ts";
- * const listener = openDataListener();
- * console.log(listener.addr.port);
+ * const listener = openDataListener({ bind: "127.0.0.1" });
+ * assert.ok(listener.addr.port > 0);
  * listener.close();
  * ```
  */
@@ -93,7 +94,7 @@ function evictOldestIdle(pending: Map<Deno.TcpConn, { active: boolean }>): void 
  * short, slow or idle handshake are closed and reported; a flood cannot keep the real
  * peer out (see {@link AcceptOptions.maxPending}).
  *
- * @example
+ * @example Not run as a test: it needs a peer on the other end of a connection.
  * ```ts ignore
  * import { acceptAuthenticated, openDataListener } from "./data_listener.ts";
  * const conn = await acceptAuthenticated(openDataListener(), token);
@@ -176,8 +177,11 @@ export function acceptAuthenticated(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { candidateAddresses } from "./data_listener.ts";
- * candidateAddresses(true); // e.g. ["192.168.1.5", "2001:db8::5", "127.0.0.1", "::1"]
+ * const addresses = candidateAddresses(true); // e.g. ["192.168.1.5", "2001:db8::5", "127.0.0.1", "::1"]
+ * assert.ok(addresses.includes("127.0.0.1"));
+ * assert.ok(!candidateAddresses(false).some((address) => address.includes(":")));
  * ```
  */
 export function candidateAddresses(includeIpv6: boolean): string[] {

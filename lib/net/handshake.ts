@@ -41,8 +41,9 @@ export type ConnectorResult =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { newToken } from "./handshake.ts";
- * newToken().length; // 32
+ * assert.deepEqual(newToken().length, 32);
  * ```
  */
 export function newToken(): Uint8Array {
@@ -101,7 +102,7 @@ function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
  * `onActive` is called once the peer has sent its first byte (a prompt peer, not an idle
  * one). The caller closes a refused connection.
  *
- * @example
+ * @example Not run as a test: it needs a peer on the other end of a connection.
  * ```ts ignore
  * import { proveAsListener } from "./handshake.ts";
  * if (!await proveAsListener(conn, token, 3000)) conn.close();
@@ -139,7 +140,7 @@ export async function proveAsListener(
  * listener's proof, all within `timeoutMs`. Only `{ ok: true }` means the socket may be
  * handed to a command.
  *
- * @example
+ * @example Not run as a test: it needs a peer on the other end of a connection.
  * ```ts ignore
  * import { proveAsConnector } from "./handshake.ts";
  * const result = await proveAsConnector(conn, token, 3000);

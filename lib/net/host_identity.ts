@@ -15,8 +15,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { networkIdentity } from "./host_identity.ts";
- * networkIdentity(); // e.g. "3f2b…/net:[4026531840]"
+ * const identity = networkIdentity(); // e.g. "3f2b…/net:[4026531840]"
+ * assert.ok(identity === null || /^[0-9a-f-]+\/net:\[\d+\]$/.test(identity), identity ?? "");
  * ```
  */
 export function networkIdentity(): string | null {
@@ -34,9 +36,10 @@ export function networkIdentity(): string | null {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sameNetwork } from "./host_identity.ts";
- * sameNetwork("a/net:[1]", "a/net:[1]"); // true
- * sameNetwork(null, null); // false
+ * assert.deepEqual(sameNetwork("a/net:[1]", "a/net:[1]"), true);
+ * assert.deepEqual(sameNetwork(null, null), false);
  * ```
  */
 export function sameNetwork(a: string | null, b: string | null): boolean {
@@ -48,9 +51,10 @@ export function sameNetwork(a: string | null, b: string | null): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isLoopback } from "./host_identity.ts";
- * isLoopback("127.0.0.53"); // true
- * isLoopback("10.0.0.1"); // false
+ * assert.deepEqual(isLoopback("127.0.0.53"), true);
+ * assert.deepEqual(isLoopback("10.0.0.1"), false);
  * ```
  */
 export function isLoopback(address: string): boolean {

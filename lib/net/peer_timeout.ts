@@ -21,7 +21,7 @@ export const MAX_TIMEOUT = 2147483;
  * either data path; says on the step log when it cannot (0 disables it; without FFI it
  * cannot be set, and only the kernel's own, much longer, timeouts apply).
  *
- * @example
+ * @example Not run as a test: it needs a peer on the other end of a connection.
  * ```ts ignore
  * import { applyPeerTimeout } from "./peer_timeout.ts";
  * applyPeerTimeout(conn, 20, log);

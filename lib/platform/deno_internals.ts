@@ -28,10 +28,11 @@ const AF_INET6 = 10;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { socketFdOf } from "./deno_internals.ts";
  * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
  * const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
- * console.log(socketFdOf(conn)); // e.g. 12
+ * assert.ok(socketFdOf(conn) > 2); // e.g. 12
  * conn.close();
  * listener.close();
  * ```
@@ -72,10 +73,11 @@ function portOf(call: "getsockname" | "getpeername", fd: number): number | null 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { detachFromEventLoops, socketFdOf } from "./deno_internals.ts";
  * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
  * const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
- * detachFromEventLoops(socketFdOf(conn)); // 1
+ * assert.deepEqual(detachFromEventLoops(socketFdOf(conn)), 1);
  * listener.close();
  * ```
  */

@@ -24,8 +24,11 @@ const POLLIN = 0x001;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { closeFd, openDevNull } from "./file_descriptors.ts";
- * closeFd(openDevNull());
+ * const fd = openDevNull();
+ * assert.ok(fd > 2);
+ * closeFd(fd);
  * ```
  */
 export function openDevNull(): number {
@@ -41,8 +44,10 @@ export function openDevNull(): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { closeFd, makePipe } from "./file_descriptors.ts";
  * const [readEnd, writeEnd] = makePipe();
+ * assert.match(Deno.readLinkSync(`/proc/self/fd/${readEnd}`), /^pipe:/);
  * closeFd(readEnd);
  * closeFd(writeEnd);
  * ```
@@ -60,8 +65,11 @@ export function makePipe(): [number, number] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { closeFd, openDevNull } from "./file_descriptors.ts";
- * closeFd(openDevNull());
+ * const fd = openDevNull();
+ * closeFd(fd);
+ * assert.throws(() => Deno.readLinkSync(`/proc/self/fd/${fd}`));
  * ```
  */
 export function closeFd(fd: number): void {
@@ -73,9 +81,10 @@ export function closeFd(fd: number): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { closeFd, openDevNull, setBlocking } from "./file_descriptors.ts";
  * const fd = openDevNull();
- * setBlocking(fd);
+ * assert.equal(setBlocking(fd), undefined);
  * closeFd(fd);
  * ```
  */
@@ -96,7 +105,7 @@ function setFlag(fd: number, flag: number, on: boolean): void {
  * Shuts the sending side of a socket: the peer reads end of file once the data already
  * sent arrives, and whoever writes to the socket after this gets EPIPE (and SIGPIPE).
  *
- * @example
+ * @example Not run as a test: it needs a connected socket's fd.
  * ```ts ignore
  * import { shutdownWrite } from "./file_descriptors.ts";
  * shutdownWrite(socketFd);
@@ -109,7 +118,7 @@ export function shutdownWrite(fd: number): boolean {
 /**
  * Shuts both sides of a socket: pending and later reads return end of file, writes fail.
  *
- * @example
+ * @example Not run as a test: it needs a connected socket's fd.
  * ```ts ignore
  * import { shutdownBoth } from "./file_descriptors.ts";
  * shutdownBoth(socketFd);
@@ -126,7 +135,7 @@ export function shutdownBoth(fd: number): void {
  * sender can tell a stream the peer took whole from one cut off by a timeout or a reset
  * even when its command read the socket's error first. A FIN counts as one byte.
  *
- * @example
+ * @example Not run as a test: it needs a connected socket's fd.
  * ```ts ignore
  * import { unacknowledgedBytes } from "./file_descriptors.ts";
  * unacknowledgedBytes(socketFd); // 0 once the peer has taken everything, FIN included
@@ -142,7 +151,7 @@ export function unacknowledgedBytes(fd: number): number {
 /**
  * Bytes received on a socket and not yet read.
  *
- * @example
+ * @example Not run as a test: it needs a connected socket's fd.
  * ```ts ignore
  * import { unreadBytes } from "./file_descriptors.ts";
  * unreadBytes(socketFd); // e.g. 0
@@ -161,7 +170,7 @@ export function unreadBytes(fd: number): number {
  * without blocking (another holder may have taken the bytes meanwhile: then it waits
  * again). Resolves with the count, 0 at end of file; throws a named error.
  *
- * @example
+ * @example Not run as a test: it needs a connected socket's fd.
  * ```ts ignore
  * import { receiveSome } from "./file_descriptors.ts";
  * const count = await receiveSome(socketFd, new Uint8Array(65536));
@@ -179,10 +188,11 @@ export function receiveSome(fd: number, buffer: Uint8Array<ArrayBuffer>): Promis
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { closeFd, makePipe, readSome } from "./file_descriptors.ts";
  * const [readEnd, writeEnd] = makePipe();
  * closeFd(writeEnd);
- * await readSome(readEnd, new Uint8Array(16)); // 0: end of file
+ * assert.equal(await readSome(readEnd, new Uint8Array(16)), 0); // end of file
  * closeFd(readEnd);
  * ```
  */

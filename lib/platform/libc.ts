@@ -86,8 +86,9 @@ let loadError: string | null = null;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { libc, libcUnavailableReason } from "./libc.ts";
- * if (!libc()) console.error(libcUnavailableReason());
+ * assert.equal(libc() === null, libcUnavailableReason() !== null);
  * ```
  */
 export function libc(): Libc | null {
@@ -134,8 +135,10 @@ export function bindLibc<S extends Deno.ForeignLibraryInterface>(
  *
  * @example
  * ```ts
- * import { libcUnavailableReason } from "./libc.ts";
- * libcUnavailableReason(); // e.g. "FFI is not permitted (…)"
+ * import assert from "node:assert/strict";
+ * import { libc, libcUnavailableReason } from "./libc.ts";
+ * libc();
+ * assert.equal(libcUnavailableReason(), null); // else, e.g. "FFI is not permitted (…)"
  * ```
  */
 export function libcUnavailableReason(): string | null {
@@ -148,8 +151,9 @@ export function libcUnavailableReason(): string | null {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { requireLibc } from "./libc.ts";
- * requireLibc().close(99);
+ * assert.equal(requireLibc().close(999), -1); // not open
  * ```
  */
 export function requireLibc(): Libc {
@@ -164,8 +168,9 @@ export function requireLibc(): Libc {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Errno, LibcError } from "./libc.ts";
- * new LibcError("open(/nope)", Errno.ENOENT).message; // "open(/nope): no such file or directory"
+ * assert.deepEqual(new LibcError("open(/nope)", Errno.ENOENT).message, "open(/nope): no such file or directory");
  * ```
  */
 export class LibcError extends Error {
@@ -183,9 +188,10 @@ export class LibcError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { lastError, requireLibc } from "./libc.ts";
  * if (requireLibc().close(999) !== 0) {
- *   console.log(lastError("close(999)").message); // "close(999): bad file descriptor"
+ *   assert.equal(lastError("close(999)").message, "close(999): bad file descriptor");
  * }
  * ```
  */
@@ -200,8 +206,9 @@ export function lastError(call: string): LibcError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { describeErrno } from "./libc.ts";
- * describeErrno(110); // "connection timed out"
+ * assert.deepEqual(describeErrno(110), "connection timed out");
  * ```
  */
 export function describeErrno(errno: number): string {
@@ -217,8 +224,9 @@ const encoder = new TextEncoder();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cString } from "./libc.ts";
- * cString("sh").length; // 3
+ * assert.deepEqual(cString("sh").length, 3);
  * ```
  */
 export function cString(text: string): Uint8Array<ArrayBuffer> {
@@ -231,8 +239,9 @@ export function cString(text: string): Uint8Array<ArrayBuffer> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cString, cStringArray } from "./libc.ts";
- * cStringArray([cString("sh"), cString("-c")]).length; // 24: three pointers
+ * assert.equal(cStringArray([cString("sh"), cString("-c")]).length, 24); // three pointers
  * ```
  */
 export function cStringArray(strings: Uint8Array<ArrayBuffer>[]): Uint8Array<ArrayBuffer> {

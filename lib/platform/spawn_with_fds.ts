@@ -44,9 +44,10 @@ export interface SpawnFds {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { spawnWithFds, waitForExit } from "./spawn_with_fds.ts";
  * const pid = spawnWithFds(["true"], { stdin: 0, stdout: 1, stderr: 2 });
- * console.log(await waitForExit(pid)); // { status: 0, signal: null, failedToStart: null }
+ * assert.deepEqual(await waitForExit(pid), { status: 0, signal: null, failedToStart: null });
  * ```
  */
 export function spawnWithFds(
@@ -163,9 +164,10 @@ export function spawnFailure(error: unknown): unknown {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { spawnWithFds, waitForExit } from "./spawn_with_fds.ts";
  * const pid = spawnWithFds(["sh", "-c", "exit 3"], { stdin: 0, stdout: 1, stderr: 2 });
- * (await waitForExit(pid)).status; // 3
+ * assert.deepEqual((await waitForExit(pid)).status, 3);
  * ```
  */
 export async function waitForExit(

@@ -46,7 +46,7 @@ let takenOver = false;
  * Takes SIGUSR1 over from Deno (see the module's description); true when done. Call it
  * first thing, before Deno's half-second grace for its inspector ends.
  *
- * @example
+ * @example Not run as a test: it would take SIGUSR1 over in the test process.
  * ```ts ignore
  * import { takeOverStatusSignal } from "./status_signal.ts";
  * takeOverStatusSignal(); // first thing in main.ts
@@ -83,8 +83,10 @@ export function takeOverStatusSignal(): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { onStatusRequest } from "./status_signal.ts";
  * const stop = onStatusRequest(() => console.error("status"));
+ * assert.equal(typeof stop, "function"); // a no-op until the signal is taken over
  * stop();
  * ```
  */

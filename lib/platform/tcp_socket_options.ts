@@ -30,7 +30,7 @@ export interface TcpInfo {
 /**
  * Reads TCP_INFO for a socket.
  *
- * @example
+ * @example Not run as a test: it needs a connected socket's fd.
  * ```ts ignore
  * import { tcpInfo } from "./tcp_socket_options.ts";
  * tcpInfo(socketFd).bytesReceived;
@@ -61,7 +61,7 @@ const SO_ERROR = 4;
  * ("connection reset by peer"); null when none is pending, or a command holding the
  * socket took it first.
  *
- * @example
+ * @example Not run as a test: it needs a connected socket's fd.
  * ```ts ignore
  * import { takeSocketError } from "./tcp_socket_options.ts";
  * takeSocketError(socketFd); // null on a healthy connection
@@ -87,7 +87,7 @@ export function takeSocketError(fd: number): string | null {
  * data to be acknowledged (TCP_USER_TIMEOUT). A dead peer then fails reads and writes on
  * the socket with ETIMEDOUT within about `seconds`; a live but idle one answers probes.
  *
- * @example
+ * @example Not run as a test: it needs a connected socket's fd.
  * ```ts ignore
  * import { setPeerTimeout } from "./tcp_socket_options.ts";
  * setPeerTimeout(socketFd, 20);
@@ -115,7 +115,7 @@ const TCP_QUICKACK = 12;
  * back-and-forth the kernel delays acknowledgements (up to 40 ms), and the peer waits for
  * the acknowledgement of its last handshake bytes before it starts counting.
  *
- * @example
+ * @example Not run as a test: it needs a connected socket's fd.
  * ```ts ignore
  * import { acknowledgeNow } from "./tcp_socket_options.ts";
  * acknowledgeNow(fd);

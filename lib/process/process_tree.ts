@@ -40,8 +40,9 @@ let subreaper: boolean | null = null;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { becomeSubreaper } from "./process_tree.ts";
- * becomeSubreaper(); // true on Linux with FFI permitted
+ * assert.equal(becomeSubreaper(), true); // on Linux with FFI permitted
  * ```
  */
 export function becomeSubreaper(): boolean {
@@ -105,13 +106,14 @@ interface ProcessEntry {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ProcessTree } from "./process_tree.ts";
  * const tree = new ProcessTree();
  * const child = new Deno.Command("sleep", { args: ["9"], env: tree.environment("input") })
  *   .spawn();
  * tree.adopt("input", child.pid);
  * await tree.signal("input", "SIGTERM");
- * await child.status;
+ * assert.equal((await child.status).signal, "SIGTERM");
  * ```
  */
 export class ProcessTree {
@@ -381,7 +383,7 @@ function reap(pid: number): void {
  * Stops the command of `role` and everything it started, then waits for the command's
  * own status (its waiter collects it).
  *
- * @example
+ * @example Not run as a test: it starts commands and stops them (see tests/unit/process_tree_test.ts).
  * ```ts ignore
  * import { ProcessTree, stopRole } from "./process_tree.ts";
  * declare const tree: ProcessTree;

@@ -101,7 +101,7 @@ export interface Watchdog {
  * second), which for the remote half means the login is over. Null where it cannot run
  * (no FFI).
  *
- * @example
+ * @example Not run as a test: it starts a watchdog process that outlives the example.
  * ```ts ignore
  * import { startWatchdog } from "./watchdog.ts";
  * const watchdog = startWatchdog("SOCKETPIPE_RUN=1a2b3c4d:");

@@ -55,15 +55,18 @@ const PAUSE_GAP_MS = 1500;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ProgressWatch } from "./progress.ts";
+ * const fractions: (number | null)[] = [];
  * let sent = 0;
  * const watch = new ProgressWatch(() => ({ sent, received: 0 }), {
  *   main: "sent",
  *   size: 1000,
- *   onProgress: (progress) => console.log(progress.fraction),
+ *   onProgress: (progress) => fractions.push(progress.fraction),
  * });
  * sent = 1000;
- * watch.stop(); // logs 1 (done)
+ * watch.stop(); // the last figures, at once
+ * assert.equal(fractions.at(-1), 1);
  * ```
  */
 export class ProgressWatch {
@@ -132,8 +135,9 @@ export class ProgressWatch {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { progressOf } from "./progress.ts";
- * progressOf({ sent: 500, received: 0 }, 5, { main: "sent", size: 1000 }).etaSeconds; // 5
+ * assert.deepEqual(progressOf({ sent: 500, received: 0 }, 5, { main: "sent", size: 1000 }).etaSeconds, 5);
  * ```
  */
 export function progressOf(
@@ -177,9 +181,10 @@ const UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatBytes } from "./progress.ts";
- * formatBytes(1536); // "1.50 KiB"
- * formatBytes(512); // "512 B"
+ * assert.deepEqual(formatBytes(1536), "1.50 KiB");
+ * assert.deepEqual(formatBytes(512), "512 B");
  * ```
  */
 export function formatBytes(bytes: number): string {
@@ -199,8 +204,9 @@ export function formatBytes(bytes: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatDuration } from "./progress.ts";
- * formatDuration(3725); // "1:02:05"
+ * assert.deepEqual(formatDuration(3725), "1:02:05");
  * ```
  */
 export function formatDuration(seconds: number): string {
@@ -215,12 +221,16 @@ export function formatDuration(seconds: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { progressLine } from "./progress.ts";
- * progressLine({
+ * const line = progressLine({
  *   sent: 3 * 2 ** 30, received: 0, elapsedSeconds: 6, rate: 2 ** 29, averageRate: 2 ** 29,
  *   size: 6 * 2 ** 30, fraction: 0.5, etaSeconds: 6, done: false,
  * });
- * // "3.00 GiB sent, 0 B received, 512 MiB/s (average 512 MiB/s), 0:00:06, 50%, ETA 0:00:06"
+ * assert.equal(
+ *   line,
+ *   "3.00 GiB sent, 0 B received, 512 MiB/s (average 512 MiB/s), 0:00:06, 50%, ETA 0:00:06",
+ * );
  * ```
  */
 export function progressLine(progress: Progress): string {
@@ -242,9 +252,10 @@ export function progressLine(progress: Progress): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseSize } from "./progress.ts";
- * parseSize("1.5G"); // 1610612736
- * parseSize("12"); // 12
+ * assert.deepEqual(parseSize("1.5G"), 1610612736);
+ * assert.deepEqual(parseSize("12"), 12);
  * ```
  */
 export function parseSize(text: string): number | null {

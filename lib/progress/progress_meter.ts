@@ -27,6 +27,7 @@ export const PLAIN_LINE_SECONDS = 10;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ProgressMeter } from "./progress_meter.ts";
  * const lines: string[] = [];
  * const meter = new ProgressMeter({ write: (text) => lines.push(text), isTerminal: false });
@@ -34,7 +35,7 @@ export const PLAIN_LINE_SECONDS = 10;
  *   sent: 10, received: 0, elapsedSeconds: 1, rate: 10, averageRate: 10,
  *   size: null, fraction: null, etaSeconds: null, done: true,
  * });
- * lines; // ["socketpipe: 10 B sent, 0 B received, 10 B/s (average 10 B/s), 0:00:01\n"]
+ * assert.deepEqual(lines, ["socketpipe: 10 B sent, 0 B received, 10 B/s (average 10 B/s), 0:00:01\n"]);
  * ```
  */
 export class ProgressMeter {
@@ -133,7 +134,7 @@ export class ProgressMeter {
  * The meter's output on this process's stderr. Writes are synchronous, so that the line
  * is whole when anything else writes; a stderr that is gone is not an error.
  *
- * @example
+ * @example Not run as a test: it draws on this process's stderr (see tests/unit/progress_meter_test.ts).
  * ```ts ignore
  * import { ProgressMeter, stderrOutput } from "./progress_meter.ts";
  * const meter = new ProgressMeter(stderrOutput());

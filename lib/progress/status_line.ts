@@ -4,10 +4,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { statusLine } from "./status_line.ts";
  * statusLine({ sent: 2048, received: 0 }, 2000, { main: "sent" });
  * // "status: 2.00 KiB sent, 0 B received, 1.00 KiB/s (average 1.00 KiB/s), 0:00:02"
- * statusLine(null, 1500, { main: "sent" }); // "status: setting up (1.5 s)"
+ * assert.deepEqual(statusLine(null, 1500, { main: "sent" }), "status: setting up (1.5 s)");
  * ```
  *
  * @module

@@ -90,7 +90,7 @@ const INSTALLED_BUNDLE = "dist/socketpipe.js";
  * `npm install` / `npm ci` run (the `prepare` script), so that no run needs the network.
  * Returns the line to print.
  *
- * @example
+ * @example Not run as a test: it writes the checkout's dist/ and may download esbuild.
  * ```ts ignore
  * import { installBundle } from "./local_bundle.ts";
  * console.log(await installBundle());
@@ -242,8 +242,9 @@ async function storeAtomically(path: string, bytes: Uint8Array): Promise<void> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cacheDirectory } from "./local_bundle.ts";
- * cacheDirectory().endsWith("/socketpipe"); // true
+ * assert.deepEqual(cacheDirectory().endsWith("/socketpipe"), true);
  * ```
  */
 export function cacheDirectory(): string {
@@ -256,8 +257,9 @@ export function cacheDirectory(): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sha256Hex } from "./local_bundle.ts";
- * (await sha256Hex(new Uint8Array())).slice(0, 8); // "e3b0c442"
+ * assert.deepEqual((await sha256Hex(new Uint8Array())).slice(0, 8), "e3b0c442");
  * ```
  */
 export async function sha256Hex(bytes: Uint8Array<ArrayBuffer>): Promise<string> {

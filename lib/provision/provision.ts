@@ -43,8 +43,9 @@ export interface Provisioning {
 export interface ProvisionProgress {
   /** Which payload. */
   what: "bundle" | "runtime";
-  /** Bytes of it read and sent so far (before compression), and its size. */
+  /** Bytes of it read and sent so far (before compression). */
   bytes: number;
+  /** Its size. */
   size: number;
   /** Seconds since its send began. */
   seconds: number;
@@ -82,7 +83,7 @@ const SIGN_BYTES = 64 * 1024;
  * once a payload stops arriving for `peerTimeout` seconds (0: never), and keeps what it is
  * sent in `cacheDir` ("": the first of its standard places that can run it).
  *
- * @example
+ * @example Not run as a test: it builds the bundle, which may download esbuild.
  * ```ts ignore
  * import { prepareProvisioning } from "./provision.ts";
  * const provisioning = prepareProvisioning("auto", log, 20);
@@ -117,7 +118,7 @@ export function prepareProvisioning(
  * message asks for. Null when all was sent, or when the channel closed first (the meeting
  * names that end); else the fault. The `need` comes through `channel`.
  *
- * @example
+ * @example Not run as a test: it needs a bootstrap on a login channel.
  * ```ts ignore
  * import { provisionRemote } from "./provision.ts";
  * const fault = await provisionRemote(provisioning, channel, log);
@@ -190,8 +191,9 @@ function runtimeSize(): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { unamePlatform } from "./provision.ts";
- * unamePlatform(); // "Linux x86_64" here
+ * assert.match(unamePlatform(), /^Linux (x86_64|aarch64)$/); // as `uname -sm` says it
  * ```
  */
 export function unamePlatform(): string {

@@ -250,12 +250,13 @@ DENO_DIR=$top/deno-dir DENO_NO_UPDATE_CHECK=1 exec "$deno" run -A --quiet --no-c
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { bootstrapWords } from "./remote_bootstrap.ts";
  * const words = bootstrapWords({
  *   protocol: 4, denoVersion: "2.9.6", platform: "Linux x86_64", mode: "auto", peerTimeout: 20,
  *   runtimeSize: 0, cacheDir: "",
  * });
- * words.slice(0, 2); // ["sh", "-c"]
+ * assert.deepEqual(words.slice(0, 2), ["sh", "-c"]);
  * ```
  */
 export function bootstrapWords(bootstrap: BootstrapArguments): string[] {
@@ -279,8 +280,10 @@ export function bootstrapWords(bootstrap: BootstrapArguments): string[] {
  *
  * @example
  * ```ts
- * import { scriptForLoader } from "./remote_bootstrap.ts";
- * new TextDecoder().decode(scriptForLoader()).split("\n")[0]; // the length, e.g. "3521"
+ * import assert from "node:assert/strict";
+ * import { BOOTSTRAP_SCRIPT, scriptForLoader } from "./remote_bootstrap.ts";
+ * const [length] = new TextDecoder().decode(scriptForLoader()).split("\n");
+ * assert.equal(Number(length), new TextEncoder().encode(BOOTSTRAP_SCRIPT).length);
  * ```
  */
 export function scriptForLoader(): Uint8Array {

@@ -56,7 +56,7 @@ esac
  * Runs a cache verb on the remote host through `login`: what it prints goes to stdout.
  * Resolves with the exit status, and the fault when the login failed.
  *
- * @example
+ * @example Not run as a test: it logs in to a host.
  * ```ts ignore
  * import { runCacheVerb } from "./remote_cache.ts";
  * const { status } = await runCacheVerb("list", ["ssh", "host"], "");

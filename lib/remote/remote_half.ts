@@ -58,7 +58,7 @@ export interface RemoteHalfOptions {
  * and reports how it ended. If the login channel closes first, the local half is gone:
  * the command is stopped, so nothing is left running. Resolves with the exit status.
  *
- * @example
+ * @example Not run as a test: it needs a local half on its login channel.
  * ```ts ignore
  * import { serveRemoteHalf } from "./remote_half.ts";
  * Deno.exit(await serveRemoteHalf(["dd", "of=/dev/null"]));
