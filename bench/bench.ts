@@ -9,8 +9,8 @@
  *
  * BENCH_BYTES sets the stream size (default 2 GiB); BENCH_RUNS the latency runs (20).
  */
-import { block } from "../tests/_run.ts";
-import { startSshd } from "../tests/_sshd.ts";
+import { block } from "../tests/harness/run.ts";
+import { startSshd } from "../tests/harness/sshd.ts";
 import { barChartSvg } from "./chart.ts";
 
 const BYTES = Number(Deno.env.get("BENCH_BYTES") ?? 2 * 1024 ** 3);

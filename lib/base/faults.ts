@@ -1,7 +1,7 @@
 /**
  * Every fault socketpipe reports, defined once: its line on stderr (the step, the cause,
  * what to try) and the exit status it gives. Both halves use these, and
- * `tests/faults_test.ts` checks that the manual's FAULTS section shows every entry's
+ * `tests/unit/fault_catalogue_test.ts` checks that the manual's FAULTS section shows every entry's
  * example line, so the documents cannot drift from the code.
  *
  * @module

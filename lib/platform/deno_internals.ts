@@ -1,7 +1,7 @@
 /**
  * Two workarounds that rely on how Deno's runtime holds a TCP connection, which no Deno API
  * promises: finding the connection's file descriptor, and taking it out of Deno's event
- * loop. Verified on {@link VERIFIED_ON_DENO}; `tests/deno_internals_test.ts` is the canary
+ * loop. Verified on {@link VERIFIED_ON_DENO}; `tests/in_process/deno_internals_test.ts` is the canary
  * that fails loudly if a Deno upgrade breaks either assumption.
  *
  * - Deno does not expose a `Deno.TcpConn`'s fd, so it is found in /proc/self/fd by its

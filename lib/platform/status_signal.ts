@@ -18,7 +18,7 @@
  *
  * Commands get both signals at their defaults: a handler is reset by exec.
  * Relies on Deno's internals as verified on `VERIFIED_ON_DENO` (`deno_internals.ts`); a test in
- * `tests/local_login_test.ts` checks that a SIGUSR1 to either half opens no port and
+ * `tests/local_login/end_to_end_test.ts` checks that a SIGUSR1 to either half opens no port and
  * prints the line. Without FFI (Linux only) none of this can be done, and SIGUSR1 keeps
  * Deno's meaning.
  *

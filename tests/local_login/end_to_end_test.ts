@@ -1,0 +1,608 @@
+/**
+ * Fast end-to-end tests through a local login (`-l { sh -c 'eval "$*"' sh }`): everything that is not
+ * about ssh itself.
+ */
+import assert from "node:assert/strict";
+import { PROTOCOL_VERSION } from "../../lib/base/version.ts";
+import {
+  block,
+  DATA_PATHS,
+  DENO,
+  LOCAL_LOGIN,
+  REMOTE_HALF,
+  REPO,
+  runCli as runCliOnDefaultPath,
+  sha256,
+  spawnCli,
+  waitUntilRunning,
+} from "../harness/run.ts";
+
+const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+/** The data path the current test runs on (tests in a file run one at a time). */
+let pathArgs: string[] = [];
+const runCli: typeof runCliOnDefaultPath = (args, options) =>
+  runCliOnDefaultPath([...pathArgs, ...args], options);
+
+/** Registers a test once per data path. */
+function pathTest(name: string, fn: () => Promise<void>) {
+  for (const path of DATA_PATHS) {
+    Deno.test(`${name} [${path.label}]`, async () => {
+      pathArgs = path.args;
+      await fn();
+    });
+  }
+}
+
+pathTest("input → remote → output moves bytes exactly and exits 0", async () => {
+  const data = crypto.getRandomValues(new Uint8Array(60000));
+  const run = await runCli([
+    ...block("-i", "cat"),
+    ...LOCAL_LOGIN,
+    ...block("-r", "cat"),
+    ...block("-o", "cat"),
+  ], {
+    stdin: data,
+  });
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(await sha256(run.stdout), await sha256(data));
+  assert.equal(run.stderr, "");
+});
+
+pathTest("without -i the remote command's stdin is at end of file", async () => {
+  const run = await runCli([...LOCAL_LOGIN, ...block("-r", "wc", "-c"), ...block("-o", "cat")], {
+    stdin: "this must not reach the remote command",
+  });
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(text(run.stdout).trim(), "0");
+});
+
+pathTest(
+  "without -o the remote command's stdout is discarded and nothing reaches socketpipe's stdout",
+  async () => {
+    const run = await runCli([
+      ...block("-i", "echo", "hi"),
+      ...LOCAL_LOGIN,
+      ...block("-r", "echo", "remote"),
+    ]);
+    // The remote command never reads: as in `set -o pipefail; echo hi | echo remote`, the
+    // input may have written before its reader was gone (0) or after (SIGPIPE, 141).
+    assert.ok(run.code === 0 || run.code === 141, run.stderr);
+    if (run.code === 141) assert.match(run.stderr, /input command \{ echo hi \} killed by SIGPIPE/);
+    assert.equal(run.stdout.length, 0);
+  },
+);
+
+pathTest(
+  "a failing remote command's status is the exit status, with one line naming it",
+  async () => {
+    const run = await runCli([
+      ...block("-i", "true"),
+      ...LOCAL_LOGIN,
+      ...block("-r", "sh", "-c", "exit 7"),
+    ]);
+    assert.equal(run.code, 7);
+    assert.deepEqual(run.errorLines, [
+      "socketpipe: remote command { sh -c 'exit 7' } exited with status 7",
+    ]);
+  },
+);
+
+pathTest("a failing input command is reported even when the rest succeeds", async () => {
+  const run = await runCli([
+    ...block("-i", "sh", "-c", "echo x; exit 3"),
+    ...LOCAL_LOGIN,
+    ...block("-r", "cat"),
+  ]);
+  assert.equal(run.code, 3);
+  assert.deepEqual(run.errorLines, [
+    "socketpipe: input command { sh -c 'echo x; exit 3' } exited with status 3",
+  ]);
+});
+
+pathTest("the output command's failure wins over the remote command's (rightmost)", async () => {
+  const run = await runCli([
+    ...LOCAL_LOGIN,
+    ...block("-r", "sh", "-c", "echo data; exit 4"),
+    ...block("-o", "sh", "-c", "cat >/dev/null; exit 5"),
+  ]);
+  assert.equal(run.code, 5);
+  assert.deepEqual(run.errorLines, [
+    "socketpipe: remote command { sh -c 'echo data; exit 4' } exited with status 4",
+    "socketpipe: output command { sh -c 'cat >/dev/null; exit 5' } exited with status 5",
+  ]);
+});
+
+pathTest("a command killed by a signal gives 128+N", async () => {
+  const run = await runCli([
+    ...block("-i", "true"),
+    ...LOCAL_LOGIN,
+    ...block("-r", "sh", "-c", "kill -USR1 $$"),
+  ]);
+  assert.equal(run.code, 128 + 10);
+  assert.equal(run.errorLines.length, 1);
+  assert.match(run.errorLines[0], /^socketpipe: remote command \{ sh -c .* \} killed by SIGUSR1$/);
+});
+
+pathTest("commands get SIGUSR1 at its default, though socketpipe takes it over", async () => {
+  const run = await runCli([
+    ...block("-i", "sh", "-c", "kill -USR1 $$"),
+    ...LOCAL_LOGIN,
+    ...block("-r", "cat"),
+  ]);
+  assert.equal(run.code, 128 + 10, run.stderr);
+  assert.deepEqual(run.errorLines, [
+    "socketpipe: input command { sh -c 'kill -USR1 $$' } killed by SIGUSR1",
+  ]);
+});
+
+pathTest(
+  "-i { yes } -r { head -c 1000 } ends promptly with 141, the input's SIGPIPE, as set -o pipefail",
+  async () => {
+    const run = await runCli([
+      ...block("-i", "yes"),
+      ...LOCAL_LOGIN,
+      ...block("-r", "head", "-c", "1000"),
+      ...block("-o", "wc", "-c"),
+    ]);
+    assert.equal(run.code, 141, run.stderr);
+    assert.equal(text(run.stdout).trim(), "1000");
+    assert.deepEqual(run.errorLines.map((line) => line.replace(/\d+ bytes$/, "N bytes")), [
+      "socketpipe: input command { yes } killed by SIGPIPE: " +
+      "the remote command { head -c 1000 } stopped reading after N bytes",
+    ]);
+  },
+);
+
+pathTest(
+  "-r { yes } -o { head -c 1000 } ends promptly with 141, the remote SIGPIPE, as set -o pipefail",
+  async () => {
+    const run = await runCli([
+      ...LOCAL_LOGIN,
+      ...block("-r", "yes"),
+      ...block("-o", "head", "-c", "1000"),
+    ]);
+    assert.equal(run.code, 141, run.stderr);
+    assert.equal(run.stdout.length, 1000);
+    assert.deepEqual(run.errorLines.map((line) => line.replace(/\d+ bytes$/, "N bytes")), [
+      "socketpipe: remote command { yes } killed by SIGPIPE: " +
+      "the output command { head -c 1000 } stopped reading after N bytes",
+    ]);
+  },
+);
+
+pathTest("a local command that does not exist: status 127 and a line saying so", async () => {
+  const run = await runCli([
+    ...block("-i", "no-such-command-xyz"),
+    ...LOCAL_LOGIN,
+    ...block("-r", "cat"),
+  ]);
+  assert.equal(run.code, 127);
+  assert.deepEqual(run.errorLines, [
+    "socketpipe: input command { no-such-command-xyz } could not start: not found",
+  ]);
+});
+
+pathTest("a remote command that does not exist: status 127 and a line saying so", async () => {
+  const run = await runCli([
+    ...block("-i", "echo", "x"),
+    ...LOCAL_LOGIN,
+    ...block("-r", "no-such-command-xyz"),
+  ]);
+  assert.equal(run.code, 127);
+  // As in `set -o pipefail; echo x | no-such-command`, the input may or may not have
+  // written before its reader was gone: a SIGPIPE line for it may follow the cause.
+  const [first, ...after] = run.errorLines;
+  assert.equal(
+    first,
+    "socketpipe: remote command { no-such-command-xyz } could not start: not found on the remote host",
+  );
+  for (const line of after) {
+    assert.match(line, /^socketpipe: input command \{ echo x \} killed by SIGPIPE: /);
+  }
+});
+
+pathTest("a login command that does not exist: exit 2 and a line saying so", async () => {
+  const run = await runCli([
+    ...block("-i", "true"),
+    ...block("-l", "no-such-login-xyz"),
+    ...block("-r", "cat"),
+  ]);
+  assert.equal(run.code, 2);
+  assert.deepEqual(run.errorLines, [
+    "socketpipe: login command { no-such-login-xyz } could not start: not found",
+  ]);
+});
+
+pathTest("remote socketpipe not found: exit 2 and a hint to use -x", async () => {
+  const run = await runCli([
+    ...block("-i", "true"),
+    ...block("-l", "env"),
+    ...block("-x", "no-such-socketpipe-xyz"),
+    ...block("-r", "cat"),
+  ]);
+  assert.equal(run.code, 2);
+  assert.equal(run.errorLines.length, 1, run.stderr);
+  assert.match(
+    run.errorLines[0],
+    /^socketpipe: login \{ env \}: remote socketpipe \{ no-such-socketpipe-xyz \} not found \(status 127\); .* -x \{ \/path\/to\/socketpipe \}$/,
+  );
+});
+
+pathTest("no connection within -t: exit 2 and a line naming the timeout", async () => {
+  const run = await runCli([
+    "-t",
+    "1",
+    ...block("-i", "true"),
+    ...block("-l", "env"),
+    ...block("-x", "sh", `${REPO}/tests/fixtures/silent_remote.sh`, String(PROTOCOL_VERSION)),
+    ...block("-r", "cat"),
+  ]);
+  assert.equal(run.code, 2);
+  assert.equal(run.errorLines.length, 1, run.stderr);
+  assert.match(
+    run.errorLines[0],
+    /^socketpipe: connect: no authenticated data connection within 1 s; /,
+  );
+});
+
+pathTest(
+  "a remote half stopped before it connects ends the run after --peer-timeout, even with -t 0",
+  async () => {
+    const run = await runCli([
+      "--peer-timeout",
+      "1",
+      ...block("-i", "true"),
+      ...block("-l", "env"),
+      ...block(
+        "-x",
+        "sh",
+        `${REPO}/tests/fixtures/unconnecting_remote.sh`,
+        "stop",
+        String(PROTOCOL_VERSION),
+      ),
+      ...block("-r", "cat"),
+    ]);
+    assert.equal(run.code, 2);
+    assert.deepEqual(run.errorLines, [
+      "socketpipe: remote half stopped answering: nothing heard from it for 1 s " +
+      "(a cut link or a crashed host?)",
+    ]);
+  },
+);
+
+pathTest("a remote half that reports an end without connecting ends the run at once", async () => {
+  const run = await runCli([
+    ...block("-i", "true"),
+    ...block("-l", "env"),
+    ...block(
+      "-x",
+      "sh",
+      `${REPO}/tests/fixtures/unconnecting_remote.sh`,
+      "report",
+      String(PROTOCOL_VERSION),
+    ),
+    ...block("-r", "cat"),
+  ]);
+  assert.equal(run.code, 2);
+  assert.equal(run.errorLines.length, 1, run.stderr);
+  assert.match(run.errorLines[0], /^socketpipe: remote half reported its end without connecting; /);
+});
+
+pathTest("-t expiring before the remote half spoke says the login had not finished", async () => {
+  const run = await runCli([
+    "-t",
+    "1",
+    ...block("-i", "true"),
+    ...block("-l", "env"),
+    ...block("-x", "sh", `${REPO}/tests/fixtures/silent_remote.sh`),
+    ...block("-r", "cat"),
+  ]);
+  assert.equal(run.code, 2);
+  assert.deepEqual(run.errorLines, [
+    "socketpipe: login { env } not finished within 1 s: no word from the remote half yet " +
+    "(a password prompt? a slow host?); raise -t or make the login work without a prompt",
+  ]);
+});
+
+pathTest("a remote half that cannot connect back says where it tried, and exit is 2", async () => {
+  const run = await runCli([
+    ...block("-i", "true"),
+    ...block("-l", "env"),
+    "-h",
+    "127.0.0.1:notaport",
+    ...REMOTE_HALF,
+    ...block("-r", "cat"),
+  ]);
+  assert.equal(run.code, 2);
+  assert.match(
+    run.errorLines.at(-1) ?? "",
+    /^socketpipe: remote half: connect: could not connect back \(/,
+  );
+});
+
+pathTest("noise on the login channel is shown on stderr and otherwise ignored", async () => {
+  const run = await runCli([
+    ...block("-i", "echo", "payload"),
+    ...block("-l", "sh", "-c", 'echo "Welcome to the remote host"; exec "$@"', "sh"),
+    "-h",
+    "127.0.0.1",
+    ...REMOTE_HALF,
+    ...block("-r", "cat"),
+    ...block("-o", "cat"),
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(text(run.stdout), "payload\n");
+  assert.deepEqual(run.errorLines, ["socketpipe: login: Welcome to the remote host"]);
+});
+
+pathTest("only the input command reads socketpipe's stdin", async () => {
+  const run = await runCli([
+    ...block("-i", "cat"),
+    ...LOCAL_LOGIN,
+    ...block("-r", "cat"),
+    ...block("-o", "cat"),
+  ], {
+    stdin: "line one\nline two\n",
+  });
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(text(run.stdout), "line one\nline two\n");
+});
+
+pathTest("socketpipe's own stderr gone: the exit status is still the command's", async () => {
+  const child = spawnCli([
+    ...pathArgs,
+    ...block("-i", "printf", "data"),
+    ...LOCAL_LOGIN,
+    ...block("-r", "sh", "-c", "cat >/dev/null; echo remote complains >&2; exit 7"),
+  ], { stdin: "null", stdout: "null", stderr: "piped" });
+  await child.stderr.cancel(); // the read end closes: every write to stderr fails
+  assert.equal((await child.status).code, 7);
+});
+
+/** Whether process `pid` has a TCP socket in the LISTEN state. */
+function listens(pid: number): boolean {
+  const inodes = new Set<string>();
+  for (const fd of Deno.readDirSync(`/proc/${pid}/fd`)) {
+    try {
+      const target = Deno.readLinkSync(`/proc/${pid}/fd/${fd.name}`);
+      const inode = target.match(/^socket:\[(\d+)\]$/)?.[1];
+      if (inode) inodes.add(inode);
+    } catch {
+      // Closed meanwhile.
+    }
+  }
+  const listening = ["tcp", "tcp6"].flatMap((table) =>
+    Deno.readTextFileSync(`/proc/${pid}/net/${table}`).split("\n").slice(1)
+      .map((line) => line.trim().split(/\s+/))
+      .filter((fields) => fields[3] === "0A")
+      .map((fields) => fields[9])
+  );
+  return listening.some((inode) => inodes.has(inode));
+}
+
+Deno.test("SIGUSR1: the local half prints a status line, and neither half opens a debugger", async () => {
+  const marker = `usr1-${crypto.randomUUID().slice(0, 8)}`;
+  const child = spawnCli([
+    ...block("-i", "sh", "-c", "head -c 50000000 /dev/zero; sleep 3", marker),
+    ...LOCAL_LOGIN,
+    ...block("-r", "sh", "-c", "cat > /dev/null", marker),
+  ], { stdout: "null" });
+  const remote = await waitUntilRunning(`^${DENO} .*main\\.ts -s -- sh -c .*${marker}`, 20_000);
+  // Deno would start its inspector (on 127.0.0.1:9229) from half a second after start-up.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  const remotePid = Number(remote[0].split(" ")[0]);
+  Deno.kill(child.pid, "SIGUSR1");
+  Deno.kill(remotePid, "SIGUSR1");
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  assert.equal(listens(child.pid), false, "the local half listens on a port");
+  assert.equal(listens(remotePid), false, "the remote half listens on a port");
+  await assert.rejects(
+    Deno.connect({ hostname: "127.0.0.1", port: 9229 }),
+    Deno.errors.ConnectionRefused,
+  );
+  const output = await child.output();
+  const stderr = text(output.stderr);
+  assert.equal(output.code, 0, stderr);
+  assert.match(
+    stderr,
+    /^socketpipe: status: [\d.]+ [KMG]?i?B sent, 0 B received, [\d.]+ [KMG]?i?B\/s \(average [\d.]+ [KMG]?i?B\/s\), \d+:\d\d:\d\d$/m,
+  );
+  assert.doesNotMatch(stderr, /Debugger listening/);
+});
+
+pathTest("a remote half run without -A names the missing permission, not -h", async () => {
+  const run = await runCli([
+    ...block("-i", "printf", "hi"),
+    ...block("-l", "sh", "-c", 'eval "$*"', "sh"),
+    "-h",
+    "127.0.0.1",
+    ...block(
+      "-x",
+      DENO,
+      "run",
+      "--allow-read",
+      "--allow-env",
+      "--allow-ffi",
+      "--allow-run",
+      "--quiet",
+      `${REPO}/main.ts`,
+    ),
+    ...block("-r", "cat"),
+  ]);
+  assert.equal(run.code, 2);
+  assert.equal(run.errorLines.length, 1, run.stderr);
+  assert.match(
+    run.errorLines[0],
+    /^socketpipe: remote half: connect: the remote half may not connect back \(Requires net access to "127\.0\.0\.1:\d+"\); run it with every permission, e\.g\. -x \{ deno run -A main\.ts \}$/,
+  );
+});
+
+Deno.test("-l { env } with provisioning says the login must run a shell command line, and what to use", async () => {
+  const run = await runCliOnDefaultPath([
+    ...block("-i", "true"),
+    ...block("-l", "env"),
+    ...block("-r", "cat"),
+  ]);
+  assert.equal(run.code, 2);
+  assert.deepEqual(run.errorLines, [
+    "socketpipe: login { env } could not run the bootstrap (status 127): the login must run its " +
+    "words as a shell command line, as ssh does; on this host use -l { sh -c 'eval \"$*\"' sh }, " +
+    "or start an installed socketpipe with -x { … }",
+  ]);
+});
+
+Deno.test("the demo prints exactly the command line it runs", async () => {
+  const demo = await Deno.readTextFile(`${REPO}/tests/demo.sh`);
+  // The line it prints is made from the very words it runs ("$@"), never typed twice.
+  assert.match(demo, /^echo "socketpipe\$\(quoted "\$@"\)"$/m);
+  assert.match(demo, /^deno run -A --quiet "\$repo\/main\.ts" "\$@"/m);
+  const quoted = demo.slice(demo.indexOf("quoted() {"), demo.indexOf("\n}\n") + 3);
+  const words = ["-l", "{", "sh", "-c", 'eval "$*"', "sh", "}", "it's"];
+  const shown = await new Deno.Command("sh", {
+    args: ["-c", `${quoted}\nquoted "$@"`, "sh", ...words],
+    stdout: "piped",
+  }).output();
+  const back = await new Deno.Command("sh", {
+    args: ["-c", `for w in${text(shown.stdout)}; do printf '%s\\n' "$w"; done`],
+    stdout: "piped",
+  }).output();
+  assert.deepEqual(text(back.stdout).trimEnd().split("\n"), words);
+});
+
+pathTest(
+  "a remote command that is not found is the first line; the input it cut off comes after",
+  async () => {
+    const run = await runCli([
+      ...block("-i", "yes"),
+      ...LOCAL_LOGIN,
+      ...block("-r", "socketpipe-no-such-command"),
+    ]);
+    assert.equal(run.code, 127);
+    assert.equal(run.errorLines.length, 2, run.stderr);
+    assert.equal(
+      run.errorLines[0],
+      "socketpipe: remote command { socketpipe-no-such-command } could not start: not found on the remote host",
+    );
+    assert.match(run.errorLines[1], /^socketpipe: input command \{ yes \} killed by SIGPIPE/);
+  },
+);
+
+pathTest(
+  "a remote command that exits 1 without reading all is told by what it read, not as a truncated stream",
+  async () => {
+    const run = await runCli([
+      ...block("-i", "head", "-c", "10000000", "/dev/zero"),
+      ...LOCAL_LOGIN,
+      ...block("-r", "sh", "-c", "head -c 10 >/dev/null; exit 1"),
+    ]);
+    assert.equal(run.code, 1);
+    assert.match(
+      run.errorLines[0],
+      /^socketpipe: remote command \{ sh -c 'head -c 10 >\/dev\/null; exit 1' \} exited with status 1 after reading \d+ of the \d+ bytes that arrived for it$/,
+    );
+    assert.doesNotMatch(run.stderr, /truncated/);
+    // Killed by SIGPIPE, or (the socket's buffers hold more than a pipe) as through a pipe.
+    assert.match(
+      run.errorLines[1],
+      /^socketpipe: input command \{ head .* \} (killed by SIGPIPE|wrote \d+ bytes, but .* \(SIGPIPE\), as through a pipe)/,
+    );
+  },
+);
+
+pathTest("SOCKETPIPE_RUN names the same run on both hosts, and each command's role", async () => {
+  const run = await runCli([
+    ...block("-i", "sh", "-c", 'echo "$SOCKETPIPE_RUN"'),
+    ...LOCAL_LOGIN,
+    ...block("-r", "sh", "-c", 'cat; echo "$SOCKETPIPE_RUN"'),
+    ...block("-o", "sh", "-c", 'cat; echo "$SOCKETPIPE_RUN"'),
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  const [input, remote, output] = text(run.stdout).trim().split("\n");
+  const name = input.split(":")[0];
+  assert.match(name, /^[0-9a-f]{8}$/);
+  assert.deepEqual([input, remote, output], [`${name}:input`, `${name}:remote`, `${name}:output`]);
+});
+
+pathTest(
+  "SIGTERM to the remote half says it was stopped there, not that the local half is gone",
+  async () => {
+    const mark = `stopped-remotely-${crypto.randomUUID().slice(0, 8)}`;
+    const child = spawnCli([
+      ...block("-i", "sleep", "30"),
+      ...LOCAL_LOGIN,
+      ...block("-r", "sh", "-c", "cat", mark),
+    ]);
+    // The remote half: the deno whose command line ends in the remote command (the login's
+    // shell has those words too).
+    const [remoteHalf] = await waitUntilRunning(
+      `^\\S*deno run .* -s -- sh -c cat ${mark}$`,
+      20_000,
+    );
+    await waitUntilRunning(`^sh -c cat ${mark}$`, 20_000); // its command runs
+    Deno.kill(Number(remoteHalf.split(" ")[0]), "SIGTERM");
+    const output = await child.output();
+    const errorLines = text(output.stderr).split("\n").filter((line) =>
+      line.startsWith("socketpipe")
+    );
+    assert.equal(output.code, 2);
+    assert.equal(
+      errorLines[0],
+      "socketpipe: remote half: run: stopped by SIGTERM on the remote host: stopped the remote " +
+        "command and all it started there",
+    );
+    assert.doesNotMatch(text(output.stderr), /local half is gone/);
+  },
+);
+
+Deno.test("SIGTERM while the remote half cannot answer: the line claims only this host's commands", async () => {
+  const mark = `unconfirmed-${crypto.randomUUID().slice(0, 8)}`;
+  const child = spawnCli([
+    "--peer-timeout",
+    "6",
+    ...block("-i", "sleep", "30"),
+    ...LOCAL_LOGIN,
+    ...block("-r", "sh", "-c", "cat", mark),
+  ]);
+  const [remoteHalf] = await waitUntilRunning(`^\\S*deno run .* -s -- sh -c cat ${mark}$`, 20_000);
+  await waitUntilRunning(`^sh -c cat ${mark}$`, 20_000);
+  // As a cut link does: the remote half hears nothing and says nothing.
+  const pid = Number(remoteHalf.split(" ")[0]);
+  Deno.kill(pid, "SIGSTOP");
+  try {
+    // Past its heartbeat (every 2 s), within the bound (6 s): silent, not yet given up on.
+    await new Promise((resolve) => setTimeout(resolve, 3500));
+    child.kill("SIGTERM");
+    const output = await child.output();
+    const errorLines = text(output.stderr).split("\n").filter((line) =>
+      line.startsWith("socketpipe")
+    );
+    assert.equal(output.code, 143);
+    assert.match(
+      errorLines[0],
+      /^socketpipe: interrupted by SIGTERM: stopped every command of this run on this host; the remote half did not confirm its end/,
+    );
+    assert.doesNotMatch(text(output.stderr), /on both hosts/);
+  } finally {
+    try {
+      Deno.kill(pid, "SIGCONT");
+    } catch { /* gone with its login */ }
+  }
+});
+
+Deno.test("a provisioned login that fails on its own names its last line and the login, not a version mismatch", async () => {
+  const run = await runCliOnDefaultPath([
+    ...block("-i", "true"),
+    ...block("-l", "sh", "-c", 'echo "mount: /srv: permission denied." >&2; exit 32'),
+    ...block("-r", "cat"),
+  ]);
+  assert.equal(run.code, 2);
+  assert.equal(
+    run.errorLines.at(-1),
+    `socketpipe: login { sh -c 'echo "mount: /srv: permission denied." >&2; exit 32' } exited ` +
+      `with status 32 before the remote half connected (mount: /srv: permission denied.); ` +
+      `check that the login alone runs a command there: sh -c 'echo "mount: /srv: permission ` +
+      `denied." >&2; exit 32' true`,
+  );
+  assert.doesNotMatch(run.stderr, /same version/);
+});

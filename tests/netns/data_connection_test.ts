@@ -1,0 +1,114 @@
+/**
+ * A data connection that dies while the login stays up, on a real two-host network
+ * (namespaces joined by a veth pair; the login is a local one into the remote namespace,
+ * so only the data connection crosses the link). The commands hold the socket: a reader
+ * that takes a read error for the end of its input (a shell's `while read`) exits 0, and
+ * the kernel's counts on both hosts then agree. Only the sender's count of bytes never
+ * acknowledged tells the cut stream from a whole one: the run must exit 2 and name the
+ * data connection, on both data paths.
+ */
+import assert from "node:assert/strict";
+import { block, DATA_PATHS, REMOTE_SOCKETPIPE, SOCKETPIPE } from "../harness/run.ts";
+import { buildNetwork } from "../harness/netns.ts";
+
+const built = await buildNetwork();
+const net = typeof built === "string" ? null : built;
+const why = typeof built === "string" ? built : "";
+globalThis.addEventListener("unload", () => net?.destroy());
+
+const workspace = await Deno.makeTempDir({ prefix: "socketpipe-data-connection-" });
+globalThis.addEventListener("unload", () => Deno.removeSync(workspace, { recursive: true }));
+const lines = 40_000;
+const dataFile = `${workspace}/lines`;
+await Deno.writeTextFile(
+  dataFile,
+  Array.from({ length: lines }, (_, n) => `${String(n).padStart(8, "0")} ${"x".repeat(91)}\n`)
+    .join(""),
+);
+
+/** Waits until `path` holds more than `bytes` bytes. */
+async function waitForGrowth(path: string, bytes: number, deadlineMs: number): Promise<void> {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    try {
+      if (Deno.statSync(path).size > bytes) return;
+    } catch {
+      // Not created yet.
+    }
+    if (Date.now() > deadline) throw new Error(`${path} did not grow past ${bytes} bytes`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+const INPUTS = [
+  { label: "cat", argv: ["cat", dataFile] },
+  // As when the whole stream fits in the socket's buffers: the input has exited 0 before
+  // the cut, and no command sees anything wrong.
+  {
+    label: "an input that ignores its write error",
+    argv: ["sh", "-c", 'cat "$1" 2>/dev/null; exit 0', "sh", dataFile],
+  },
+];
+
+for (const path of DATA_PATHS) {
+  for (const input of INPUTS) {
+    Deno.test({
+      name: net
+        ? `a data connection cut while the login stays up, with a reader that takes the error for an end of file, exits 2 naming the data connection [${path.label}, ${input.label}]`
+        : `a data connection cut while the login stays up exits 2 [${path.label}, ${input.label}] (not run: ${why})`,
+      ignore: !net,
+      async fn() {
+        const received = `${workspace}/received-${path.label}-${input.argv[0]}`;
+        const argv = net!.inside(net!.localNs, [
+          ...SOCKETPIPE,
+          ...path.args,
+          "--peer-timeout",
+          "3",
+          "-h",
+          net!.localAddress,
+          ...block("-i", ...input.argv),
+          ...block("-l", ...net!.inside(net!.remoteNs, ["sh", "-c", 'eval "$*"', "sh"])),
+          ...block("-x", ...REMOTE_SOCKETPIPE),
+          // A slow reader (dash reads a socket a byte at a time) whose loop ends with
+          // status 0 when read fails, as on a timed-out connection.
+          ...block(
+            "-r",
+            "sh",
+            "-c",
+            'while read -r line; do echo "$line"; done > "$1"',
+            "sh",
+            received,
+          ),
+        ]);
+        const child = new Deno.Command(argv[0], {
+          args: argv.slice(1),
+          stdout: "null",
+          stderr: "piped",
+        }).spawn();
+        const ended = child.output();
+        try {
+          await waitForGrowth(received, 100_000, 20_000);
+          await net!.setLink(false);
+          const { code, stderr } = await ended;
+          const text = new TextDecoder().decode(stderr);
+          const got = Deno.statSync(received).size;
+          assert.ok(got < lines * 100, `the cut must lose data for the test to mean anything`);
+          assert.equal(
+            code,
+            2,
+            `exit 2, not ${code}, with ${got} of ${lines * 100} bytes: ${text}`,
+          );
+          assert.match(text, /^socketpipe: data connection: /m, text);
+        } finally {
+          await net!.setLink(true);
+          try {
+            child.kill("SIGKILL");
+          } catch {
+            // Ended.
+          }
+          await ended;
+        }
+      },
+    });
+  }
+}

@@ -1,0 +1,265 @@
+import assert from "node:assert/strict";
+import { parseArgs } from "../../lib/cli/parse_args.ts";
+import { UsageError } from "../../lib/base/faults.ts";
+import { PROTOCOL_VERSION } from "../../lib/base/version.ts";
+import { LOCAL_LOGIN, runCli } from "../harness/run.ts";
+
+const words = (text: string) => text.split(" ");
+
+Deno.test("parses the manual's backup example into argv blocks", () => {
+  const parsed = parseArgs(
+    words("-b -i { tar cf - / } -l { ssh remotehost } -r { dd of=/dev/st0 bs=32k }"),
+  );
+  assert.deepEqual(parsed, {
+    mode: "run",
+    options: {
+      batch: true,
+      input: ["tar", "cf", "-", "/"],
+      login: ["ssh", "remotehost"],
+      remote: ["dd", "of=/dev/st0", "bs=32k"],
+    },
+    display: { progress: false },
+  });
+});
+
+Deno.test("reads -P, --size with its suffixes, and --report", () => {
+  const parsed = parseArgs(words("-P --size 1.5G --report - -i { a } -l { ssh h } -r { cat }"));
+  assert.equal(parsed.mode, "run");
+  if (parsed.mode !== "run") return;
+  assert.deepEqual(parsed.display, { progress: true, size: 1.5 * 1024 ** 3, report: "-" });
+  for (
+    const [text, bytes] of [["12", 12], ["4K", 4096], ["3m", 3 * 2 ** 20], ["2T", 2 * 2 ** 40]]
+  ) {
+    const sized = parseArgs(words(`--size ${text} -i { a } -l { ssh h } -r { cat }`));
+    assert.equal(sized.mode === "run" && sized.display.size, bytes, String(text));
+  }
+});
+
+Deno.test("keeps nested braces inside a block as words", () => {
+  const parsed = parseArgs(
+    words("-i { socketpipe -o { cat } -l { ssh a } -r { cat } } -l { ssh b } -r { cat }"),
+  );
+  assert.equal(parsed.mode, "run");
+  if (parsed.mode !== "run") return;
+  assert.deepEqual(parsed.options.input, words("socketpipe -o { cat } -l { ssh a } -r { cat }"));
+});
+
+Deno.test("reads -h, -t (separate or attached), -x and -v", () => {
+  const parsed = parseArgs(
+    words("-h ::1 -t5 -v -x { /opt/socketpipe } -o { cat } -l { env } -r { yes }"),
+  );
+  assert.equal(parsed.mode, "run");
+  if (parsed.mode !== "run") return;
+  assert.equal(parsed.options.host, "::1");
+  assert.equal(parsed.options.timeout, 5);
+  assert.equal(parsed.options.verbose, true);
+  assert.deepEqual(parsed.options.remoteSocketpipe, ["/opt/socketpipe"]);
+});
+
+Deno.test("-s starts the remote half with the command after --", () => {
+  assert.deepEqual(parseArgs(words("-s -v -- dd of=x")), {
+    mode: "serve",
+    verbose: true,
+    command: ["dd", "of=x"],
+  });
+});
+
+const usageErrors: [string, string][] = [
+  ["-l { ssh h } -r { cat } -q", "unknown option '-q'"],
+  ["-i { cat -l { ssh h } -r { cat }", "unterminated block after -i: missing '}'"],
+  ["-i { } -l { ssh h } -r { cat }", "empty block after -i"],
+  ["-i cat -l { ssh h } -r { cat }", "-i must be followed by a block: -i { command [args…] }"],
+  ["-i { cat } -r { cat }", "missing -l { login command }"],
+  ["-i { cat } -l { ssh h }", "missing -r { remote command }"],
+  ["-l { ssh h } -r { cat }", "give -i { input command }, -o { output command }, or both"],
+  [
+    "-t soon -i { cat } -l { ssh h } -r { cat }",
+    "bad timeout for -t: 'soon' (seconds, 0 = wait for ever)",
+  ],
+  [
+    "-t -1 -i { cat } -l { ssh h } -r { cat }",
+    "bad timeout for -t: '-1' (seconds, 0 = wait for ever)",
+  ],
+  [
+    "-i { cat } -l { ssh h } -r { cat } -t",
+    "-t needs a value: the seconds to wait for the connection (-t 30)",
+  ],
+  ["-h", "-h needs a value: this host's address (-h host); for help, --help"],
+  [
+    "--install -i { a } -l { ssh h }",
+    "--install takes the login (-l { … }) and no -i, -r, -o or -x",
+  ],
+  ["--install --cache-list -l { ssh h }", "--install and --cache-list cannot go together"],
+  ["--cache-remove", "missing -l { login command }"],
+  ["--cache-list --provision always -l { ssh h }", "--cache-list sends nothing: drop --provision"],
+  [
+    "--remote-cache /srv/sp -x { sp } -i { a } -l { ssh h } -r { cat }",
+    "--remote-cache names where provisioning keeps socketpipe; with -x or --provision never nothing is provisioned: drop it",
+  ],
+  ["-help", "unknown option '-help': for help, --help"],
+  ["-i {cat} -l { ssh h } -r { cat }", "-i {cat}: braces must be separate words: -i { cat }"],
+  ["-i { cat } -l { ssh h } -r {cat", "-r {cat: braces must be separate words: -r { cat }"],
+  [
+    "-i { cat } -l { ssh h } -r { cat}",
+    "unterminated block after -r: missing '}' (braces must be separate words: 'cat }', not 'cat}')",
+  ],
+  ["-i { a } -i { b } -l { ssh h } -r { cat }", "-i given more than once"],
+  [
+    "} -i { a } -l { ssh h } -r { cat }",
+    "unexpected '}': a block must follow -i, -l, -r, -o or -x",
+  ],
+  [
+    "--peer-timeout soon -i { a } -l { ssh h } -r { cat }",
+    "bad value for --peer-timeout: 'soon' (seconds, 0 = no bound)",
+  ],
+  ["-i { a } -l { ssh h } -r { cat } --peer-timeout", "--peer-timeout needs a value"],
+  [
+    "--size lots -i { a } -l { ssh h } -r { cat }",
+    "bad value for --size: 'lots' (bytes, or with K, M, G or T)",
+  ],
+  ["-P -i { a } --progress -l { ssh h } -r { cat }", "--progress given more than once"],
+  [
+    "--provision sometimes -i { a } -l { ssh h } -r { cat }",
+    "bad value for --provision: 'sometimes' (never, auto or always)",
+  ],
+];
+
+for (const [args, message] of usageErrors) {
+  Deno.test(`usage error: ${message}`, () => {
+    assert.throws(() => parseArgs(words(args)), (error) => {
+      assert.ok(error instanceof UsageError);
+      assert.equal(error.message, message);
+      return true;
+    });
+  });
+}
+
+Deno.test("the CLI prints one line naming a usage error, then the usage, and exits 1", async () => {
+  const run = await runCli(words("-i { cat } -r { cat }"));
+  assert.equal(run.code, 1);
+  assert.deepEqual(run.errorLines, ["socketpipe: missing -l { login command }"]);
+  assert.match(run.stderr, /^usage: socketpipe /m);
+  assert.equal(run.stdout.length, 0);
+});
+
+Deno.test("--provision: parsed; with -x only 'never' makes sense, as -x names what runs", async () => {
+  const parsed = parseArgs(words("--provision always -i { a } -l { ssh h } -r { cat }"));
+  assert.equal(parsed.mode === "run" && parsed.options.provision, "always");
+  const run = await runCli(words("-x { sp } --provision always -i { cat } -l { env } -r { cat }"));
+  assert.equal(run.code, 1);
+  assert.deepEqual(run.errorLines, [
+    "socketpipe: --provision always sends socketpipe itself; drop -x",
+  ]);
+});
+
+Deno.test("--help and --version print to stdout and exit 0", async () => {
+  const help = await runCli(["--help"]);
+  assert.equal(help.code, 0);
+  const text = new TextDecoder().decode(help.stdout);
+  for (
+    const option of [
+      "-i {",
+      "-l {",
+      "-r {",
+      "-o {",
+      "-x {",
+      "-h host",
+      "-t timeout",
+      "-b",
+      "-v",
+      "--copy",
+      "--peer-timeout s",
+      "--provision never|auto|always",
+    ]
+  ) {
+    assert.ok(text.includes(option), `--help mentions ${option}`);
+  }
+  assert.match(text, /Exit status:/);
+  const version = await runCli(["--version"]);
+  assert.equal(version.code, 0);
+  assert.match(
+    new TextDecoder().decode(version.stdout),
+    new RegExp(`^socketpipe \\d+\\.\\d+\\.\\d+\nprotocol ${PROTOCOL_VERSION}\n$`),
+  );
+});
+
+Deno.test("refuses -t and --peer-timeout beyond what a timer and the kernel can hold, at parse time", () => {
+  for (
+    const [args, message] of [
+      ["-t 3000000", /^-t 3000000 is too long: at most 2147483 s/],
+      ["--peer-timeout 10000000", /^--peer-timeout 10000000 is too long: at most 86400 s/],
+      ["--peer-timeout 86401", /^--peer-timeout 86401 is too long/],
+    ] as const
+  ) {
+    assert.throws(
+      () => parseArgs(words(`${args} -i { a } -l { ssh h } -r { cat }`)),
+      (error: unknown) => error instanceof UsageError && message.test(error.message),
+      args,
+    );
+  }
+  const longest = parseArgs(
+    words("-t 2147483 --peer-timeout 86400 -i { a } -l { ssh h } -r { b }"),
+  );
+  assert.equal(longest.mode, "run");
+});
+
+Deno.test("socketpipe -t 3000000 exits 1 at once with one line, running nothing", async () => {
+  const run = await runCli(words("-t 3000000 -i { true } -l { false } -r { cat }"));
+  assert.equal(run.code, 1);
+  assert.match(run.errorLines[0], /^socketpipe: -t 3000000 is too long/);
+  assert.ok(!run.stderr.includes("TimeoutOverflowWarning"), run.stderr);
+});
+
+Deno.test("--help and --version inside a block are the command's words, never socketpipe's", () => {
+  const parsed = parseArgs(words("-i { grep --version } -l { ssh h --help } -r { cat }"));
+  assert.equal(parsed.mode, "run");
+  if (parsed.mode !== "run") return;
+  assert.deepEqual(parsed.options.input, ["grep", "--version"]);
+  assert.deepEqual(parsed.options.login, ["ssh", "h", "--help"]);
+  assert.equal(parseArgs(words("-i { a } --version -l { ssh h } -r { b }")).mode, "version");
+  assert.equal(parseArgs(words("-r { x { --help } } --help")).mode, "help");
+});
+
+Deno.test("-r { grep --version } runs grep on the remote host instead of printing socketpipe's version", async () => {
+  const run = await runCli([
+    ...words("-i { true }"),
+    ...LOCAL_LOGIN,
+    ...words("-r { grep --version } -o { head -n 1 }"),
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(new TextDecoder().decode(run.stdout), /grep/i);
+  assert.doesNotMatch(new TextDecoder().decode(run.stdout), /socketpipe/);
+});
+
+Deno.test("the command line and the library refuse through one validator: the parser ends with the library's own check", async () => {
+  const parser = await Deno.readTextFile(new URL("../../lib/cli/parse_args.ts", import.meta.url));
+  const library = await Deno.readTextFile(
+    new URL("../../lib/local/local_half.ts", import.meta.url),
+  );
+  assert.match(parser, /validateOptions\(options as SocketpipeOptions\);/);
+  assert.match(library, /validateOptions\(options\);/);
+  // What the library refuses reaches a CLI user as a usage error, exit 1: the same line.
+  for (const args of ["-l { ssh h } -r { cat }", "-i { a } -l { ssh h }"]) {
+    const run = await runCli(words(args));
+    assert.equal(run.code, 1, args);
+    assert.doesNotMatch(run.stderr, /internal error/);
+  }
+});
+
+Deno.test("the fleet verbs: --install is a run that provisions and runs nothing; the cache verbs name the login", () => {
+  const install = parseArgs(words("--install --remote-cache /srv/sp -l { ssh h }"));
+  assert.equal(install.mode, "run");
+  if (install.mode === "run") {
+    assert.deepEqual(install.options.remote, ["true"]);
+    assert.equal(install.options.remoteCache, "/srv/sp");
+  }
+  assert.deepEqual(parseArgs(words("--cache-list -l { ssh h }")), {
+    mode: "cache",
+    action: "list",
+    login: ["ssh", "h"],
+    remoteCache: "",
+  });
+  // A verb inside a block is the command's word.
+  const inBlock = parseArgs(words("-i { echo --install } -l { ssh h } -r { cat }"));
+  assert.equal(inBlock.mode, "run");
+});
