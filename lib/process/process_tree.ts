@@ -22,10 +22,10 @@
  */
 
 import { libc } from "../platform/libc.ts";
+import { LIVE_PROC, type ProcView } from "../platform/proc.ts";
 import { startWatchdog, type Watchdog } from "./watchdog.ts";
 
 const PR_SET_CHILD_SUBREAPER = 36;
-const WNOHANG = 1;
 /** The variable that names a command's run and role: `SOCKETPIPE_RUN=<run>:<role>`. */
 export const RUN_VARIABLE = "SOCKETPIPE_RUN";
 
@@ -85,19 +85,16 @@ export interface ProcessTreeOptions {
    * are its own, so that on one host (a local login) neither half claims the other's.
    */
   role?: string;
+  /**
+   * Where the tree reads processes from: the kernel's `/proc`, or a test's fake.
+   * @default {LIVE_PROC}
+   */
+  proc?: ProcView;
 }
 
 /** Whether `run` can name a run: eight hex digits, as {@link ProcessTree} makes them. */
 export function isRunName(run: string | undefined): run is string {
   return run !== undefined && /^[0-9a-f]{8}$/.test(run);
-}
-
-/** One process as `/proc` shows it. */
-interface ProcessEntry {
-  pid: number;
-  /** Start time in clock ticks since boot: with the pid, names the process uniquely. */
-  started: string;
-  zombie: boolean;
 }
 
 /**
@@ -120,8 +117,11 @@ export class ProcessTree {
   readonly claimOrphans: boolean;
   readonly #watchdog: Watchdog | null;
 
+  readonly #proc: ProcView;
+
   constructor(options: ProcessTreeOptions = {}) {
     this.claimOrphans = options.claimOrphans ?? false;
+    this.#proc = options.proc ?? LIVE_PROC;
     this.#run = isRunName(options.run) ? options.run : crypto.randomUUID().slice(0, 8);
     this.#only = options.role ?? null;
     // The marker the watchdog looks for: the run's, or with a single role that role's.
@@ -205,22 +205,22 @@ export class ProcessTree {
   #walk(isOurs: (pid: number) => boolean): Map<number, string | null> {
     const found = new Map<number, string | null>();
     const visit = (pid: number, role: string | null) => {
-      const entry = readEntry(pid);
+      const entry = this.#proc.entry(pid);
       if (!entry || found.has(pid)) return;
       const known = this.#seen.get(`${pid}:${entry.started}`);
       const attributed = role ?? known ?? this.#roleFromEnvironment(pid) ?? null;
       if (attributed) this.#seen.set(`${pid}:${entry.started}`, attributed);
       if (entry.zombie) {
-        if (!this.#roots.has(pid) && attributed !== null) reap(pid);
+        if (!this.#roots.has(pid) && attributed !== null) this.#proc.reap(pid);
         return;
       }
       found.set(pid, attributed);
-      for (const child of childrenOf(pid)) visit(child, attributed);
+      for (const child of this.#proc.children(pid)) visit(child, attributed);
     };
     for (const [pid, role] of this.#roots) visit(pid, role);
-    for (const pid of childrenOf(Deno.pid)) {
+    for (const pid of this.#proc.children(this.#proc.self)) {
       if (this.#roots.has(pid) || this.#helpers.has(pid)) continue;
-      const entry = readEntry(pid);
+      const entry = this.#proc.entry(pid);
       const known = entry && this.#seen.get(`${pid}:${entry.started}`);
       // Only orphans of this run: a library caller's own children are not ours to touch.
       // An orphan whose environment cannot be read yet (it is between fork and exec, or
@@ -239,10 +239,10 @@ export class ProcessTree {
    */
   holders(role: string, targets: ReadonlySet<string>): number[] {
     const holding: number[] = [];
-    const holds = (pid: number) => openFiles(pid).some((file) => targets.has(file));
+    const holds = (pid: number) => this.#proc.openFiles(pid).some((file) => targets.has(file));
     for (const [pid, owner] of this.#walk(holds)) {
       if (owner !== null && owner !== role) continue;
-      const files = openFiles(pid);
+      const files = this.#proc.openFiles(pid);
       if (!files.some((file) => targets.has(file))) continue;
       // Unattributed, but holding another role's marker and not this one's: not ours.
       if (owner === null) {
@@ -311,72 +311,15 @@ export class ProcessTree {
    */
   #roleFromEnvironment(pid: number): string | null | undefined {
     const prefix = `${RUN_VARIABLE}=${this.#run}:`;
-    try {
-      const text = Deno.readTextFileSync(`/proc/${pid}/environ`);
-      if (text === "") return undefined;
-      const entry = text.split("\0").find((variable) => variable.startsWith(prefix));
-      const role = entry ? entry.slice(prefix.length) : null;
-      // The other half's mark, on one host: not this tree's. The local half owns every
-      // role but the remote half's.
-      if (this.#only !== null) return role === this.#only ? role : null;
-      return role === REMOTE_ROLE ? null : role;
-    } catch {
-      return undefined;
-    }
+    const text = this.#proc.environment(pid);
+    if (!text) return undefined;
+    const entry = text.split("\0").find((variable) => variable.startsWith(prefix));
+    const role = entry ? entry.slice(prefix.length) : null;
+    // The other half's mark, on one host: not this tree's. The local half owns every
+    // role but the remote half's.
+    if (this.#only !== null) return role === this.#only ? role : null;
+    return role === REMOTE_ROLE ? null : role;
   }
-}
-
-/** The children of `pid`, from every thread's `children` list. */
-function childrenOf(pid: number): number[] {
-  const children: number[] = [];
-  try {
-    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
-      try {
-        const text = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/children`);
-        for (const word of text.split(" ")) if (word) children.push(Number(word));
-      } catch {
-        // The thread ended meanwhile.
-      }
-    }
-  } catch {
-    // The process ended meanwhile.
-  }
-  return children;
-}
-
-/**
- * What each of `pid`'s open files is, as `/proc/<pid>/fd` links read (`socket:[…]`,
- * `pipe:[…]`, a path); empty for a process that has ended.
- */
-function openFiles(pid: number): string[] {
-  const files: string[] = [];
-  try {
-    for (const fd of Deno.readDirSync(`/proc/${pid}/fd`)) {
-      try {
-        files.push(Deno.readLinkSync(`/proc/${pid}/fd/${fd.name}`));
-      } catch {
-        // Closed meanwhile.
-      }
-    }
-  } catch {
-    // Ended meanwhile.
-  }
-  return files;
-}
-
-function readEntry(pid: number): ProcessEntry | null {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    // The command name may hold spaces and parentheses: the fields follow its last ")".
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return { pid, started: fields[19], zombie: fields[0] === "Z" };
-  } catch {
-    return null;
-  }
-}
-
-function reap(pid: number): void {
-  libc()?.waitpid(pid, new Uint8Array(4), WNOHANG);
 }
 
 /**

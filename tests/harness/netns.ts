@@ -1,9 +1,11 @@
 /**
- * A two-host test network: network namespaces "local" and "remote" joined by a veth pair,
- * with addresses that exist only inside them. Needs root and `ip` (iproute2). Everything
- * is removed by `destroy()`, which the tests also call on unload.
+ * Test hosts as network namespaces joined by veth pairs, with addresses that exist only
+ * inside them: any row of hosts ({@link buildHosts}), or the two-host network most tests
+ * use ({@link buildNetwork}). Needs root and `ip` (iproute2). Everything is removed by
+ * `destroy()`, which the tests also call on unload.
  */
 
+/** The two-host network: "local" and "remote". */
 export interface TestNetwork {
   localNs: string;
   remoteNs: string;
@@ -31,37 +33,65 @@ async function ip(...args: string[]): Promise<void> {
 
 let built = 0;
 
-/** Builds the network, or returns why it cannot be built here. */
-export async function buildNetwork(): Promise<TestNetwork | string> {
+/** Test hosts: a network namespace each, joined by veth links; removed by `destroy()`. */
+export interface TestHosts {
+  /** Each host's namespace, by the name the test gave it. */
+  namespaces: Record<string, string>;
+  /** Each link's two ends (interface names), in the order the links were given. */
+  links: { ends: [string, string] }[];
+  /** Removes every namespace (and with them the links). */
+  destroy(): void;
+}
+
+/**
+ * Builds `hosts` (a namespace each, its loopback up) joined by `links`, each
+ * `[host, address/prefix, host, address/prefix]`; or returns why they cannot be built
+ * here. Names are unique per build: test files of one run share the process.
+ */
+export async function buildHosts(
+  hosts: readonly string[],
+  links: readonly (readonly [string, string, string, string])[],
+): Promise<TestHosts | string> {
   if (Deno.uid() !== 0) return "needs root";
-  // Unique per build: test files of one run share the process.
   const tag = `${Deno.pid % 100000}${built++ % 10}`;
-  const localNs = `sp-local-${tag}`;
-  const remoteNs = `sp-remote-${tag}`;
-  const localLink = `spl${tag}`;
-  const remoteLink = `spr${tag}`;
+  const namespaces = Object.fromEntries(hosts.map((host) => [host, `sp-${host}-${tag}`]));
   const destroy = () => {
-    for (const ns of [localNs, remoteNs]) {
+    for (const ns of Object.values(namespaces)) {
       new Deno.Command("ip", { args: ["netns", "del", ns], stdout: "null", stderr: "null" })
         .outputSync();
     }
   };
+  const made: { ends: [string, string] }[] = [];
   try {
-    await ip("netns", "add", localNs);
-    await ip("netns", "add", remoteNs);
-    await ip("link", "add", localLink, "type", "veth", "peer", "name", remoteLink);
-    await ip("link", "set", localLink, "netns", localNs);
-    await ip("link", "set", remoteLink, "netns", remoteNs);
-    await ip("-n", localNs, "addr", "add", "10.231.0.1/24", "dev", localLink);
-    await ip("-n", remoteNs, "addr", "add", "10.231.0.2/24", "dev", remoteLink);
-    for (const [ns, link] of [[localNs, localLink], [remoteNs, remoteLink]]) {
-      await ip("-n", ns, "link", "set", link, "up");
+    for (const ns of Object.values(namespaces)) {
+      await ip("netns", "add", ns);
       await ip("-n", ns, "link", "set", "lo", "up");
+    }
+    for (const [index, [host1, address1, host2, address2]] of links.entries()) {
+      const ends: [string, string] = [`sp${index}a${tag}`, `sp${index}b${tag}`];
+      await ip("link", "add", ends[0], "type", "veth", "peer", "name", ends[1]);
+      for (const [end, host, address] of [[ends[0], host1, address1], [ends[1], host2, address2]]) {
+        await ip("link", "set", end, "netns", namespaces[host]);
+        await ip("-n", namespaces[host], "addr", "add", address, "dev", end);
+        await ip("-n", namespaces[host], "link", "set", end, "up");
+      }
+      made.push({ ends });
     }
   } catch (error) {
     destroy();
     return `ip netns is not usable here (${error instanceof Error ? error.message : error})`;
   }
+  return { namespaces, links: made, destroy };
+}
+
+/** Builds the two-host network, or returns why it cannot be built here. */
+export async function buildNetwork(): Promise<TestNetwork | string> {
+  const hosts = await buildHosts(["local", "remote"], [
+    ["local", "10.231.0.1/24", "remote", "10.231.0.2/24"],
+  ]);
+  if (typeof hosts === "string") return hosts;
+  const { local: localNs, remote: remoteNs } = hosts.namespaces;
+  const [localLink, remoteLink] = hosts.links[0].ends;
   return {
     localNs,
     remoteNs,
@@ -76,6 +106,6 @@ export async function buildNetwork(): Promise<TestNetwork | string> {
         .output();
       return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.trim()).map(Number);
     },
-    destroy,
+    destroy: hosts.destroy,
   };
 }

@@ -10,12 +10,6 @@ export const SOCKETPIPE = [DENO, "run", "-A", "--quiet", MAIN];
 /** How the tests start the remote half (`-x`): as {@link SOCKETPIPE}. */
 export const REMOTE_SOCKETPIPE = SOCKETPIPE;
 
-/** The two data paths every end-to-end test runs on, and the words that select each. */
-export const DATA_PATHS = [
-  { label: "zero-copy", args: [] as string[] },
-  { label: "--copy", args: ["--copy"] },
-];
-
 export interface CliRun {
   code: number;
   stdout: Uint8Array;

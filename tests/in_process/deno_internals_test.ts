@@ -12,8 +12,9 @@ import {
 import { closeFd, makePipe, readSome, receiveSome } from "../../lib/platform/file_descriptors.ts";
 import { LibcError } from "../../lib/platform/libc.ts";
 import { spawnWithFds, waitForExit } from "../../lib/platform/spawn_with_fds.ts";
+import { testWhere } from "../harness/register.ts";
 
-const linux = Deno.build.os === "linux";
+const notLinux = Deno.build.os === "linux" ? null : "not Linux";
 const upgradeHint = `(verified on Deno ${VERIFIED_ON_DENO}, running ${Deno.version.deno})`;
 
 async function tcpPair(): Promise<[Deno.TcpConn, Deno.TcpConn]> {
@@ -26,10 +27,10 @@ async function tcpPair(): Promise<[Deno.TcpConn, Deno.TcpConn]> {
   return [client, server];
 }
 
-Deno.test({
-  name: "canary: each end of a Deno TCP connection has exactly one fd, found by its ports",
-  ignore: !linux,
-  async fn() {
+testWhere(
+  notLinux,
+  "canary: each end of a Deno TCP connection has exactly one fd, found by its ports",
+  async () => {
     const [client, server] = await tcpPair();
     const clientFd = socketFdOf(client);
     const serverFd = socketFdOf(server);
@@ -38,12 +39,12 @@ Deno.test({
     client.close();
     server.close();
   },
-});
+);
 
-Deno.test({
-  name: "canary: a detached socket leaves Deno's epoll set and still carries data to its fd",
-  ignore: !linux,
-  async fn() {
+testWhere(
+  notLinux,
+  "canary: a detached socket leaves Deno's epoll set and still carries data to its fd",
+  async () => {
     const [client, server] = await tcpPair();
     const fd = socketFdOf(server);
     assert.ok(detachFromEventLoops(fd) >= 1, `no epoll set held the socket ${upgradeHint}`);
@@ -55,13 +56,12 @@ Deno.test({
     assert.equal(await receiveSome(fd, buffer), 0, "end of file after the peer closed");
     server.close();
   },
-});
+);
 
-Deno.test({
-  name: "a reset connection is named by its cause, read on the thread that made the call",
-  ignore: !linux,
-  sanitizeResources: false,
-  async fn() {
+testWhere(
+  notLinux,
+  "a reset connection is named by its cause, read on the thread that made the call",
+  async () => {
     const [client, server] = await tcpPair();
     // Closing a socket with unread data in it sends a reset, not a FIN.
     await server.write(new Uint8Array(10));
@@ -78,12 +78,13 @@ Deno.test({
     assert.equal(failure.message, "recv: connection reset by peer");
     server.close();
   },
-});
+  { sanitizeResources: false },
+);
 
-Deno.test({
-  name: "a pipe's end of file and a wait for a process that is not a child are told apart by name",
-  ignore: !linux,
-  async fn() {
+testWhere(
+  notLinux,
+  "a pipe's end of file and a wait for a process that is not a child are told apart by name",
+  async () => {
     const [readEnd, writeEnd] = makePipe();
     const pid = spawnWithFds(["sh", "-c", "printf abc >&2"], {
       stdin: 0,
@@ -99,4 +100,4 @@ Deno.test({
     const failure = await waitForExit(1).catch((error) => error);
     assert.equal(failure.message, "waitpid(1): no child processes");
   },
-});
+);

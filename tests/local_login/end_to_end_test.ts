@@ -6,7 +6,6 @@ import assert from "node:assert/strict";
 import { PROTOCOL_VERSION } from "../../lib/base/version.ts";
 import {
   block,
-  DATA_PATHS,
   DENO,
   LOCAL_LOGIN,
   REMOTE_HALF,
@@ -16,6 +15,7 @@ import {
   spawnCli,
   waitUntilRunning,
 } from "../harness/run.ts";
+import { testEachPath } from "../harness/register.ts";
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
@@ -26,12 +26,10 @@ const runCli: typeof runCliOnDefaultPath = (args, options) =>
 
 /** Registers a test once per data path. */
 function pathTest(name: string, fn: () => Promise<void>) {
-  for (const path of DATA_PATHS) {
-    Deno.test(`${name} [${path.label}]`, async () => {
-      pathArgs = path.args;
-      await fn();
-    });
-  }
+  testEachPath(name, async (path) => {
+    pathArgs = [...path.args];
+    await fn();
+  });
 }
 
 pathTest("input → remote → output moves bytes exactly and exits 0", async () => {
@@ -48,6 +46,49 @@ pathTest("input → remote → output moves bytes exactly and exits 0", async ()
   assert.equal(await sha256(run.stdout), await sha256(data));
   assert.equal(run.stderr, "");
 });
+
+pathTest(
+  "--listen remote: the remote half listens, the local half connects; bytes exact, exit 0",
+  async () => {
+    const data = new Uint8Array(300_000).map((_, i) => (i * 31) & 0xff);
+    const run = await runCli([
+      "--listen",
+      "remote",
+      ...block("-i", "cat"),
+      ...LOCAL_LOGIN,
+      ...block("-r", "cat"),
+      ...block("-o", "cat"),
+    ], { stdin: data });
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(await sha256(run.stdout), await sha256(data));
+    assert.equal(run.stderr, "");
+  },
+);
+
+pathTest(
+  "--listen remote with --bind and --port: the remote half listens where it is told",
+  async () => {
+    const port = 42000 + (Deno.pid % 500) * 4;
+    const run = await runCli([
+      "-v",
+      "--listen",
+      "remote",
+      "--bind",
+      "127.0.0.1",
+      "--port",
+      `${port}-${port + 3}`,
+      ...block("-i", "printf", "over the remote listener"),
+      ...LOCAL_LOGIN,
+      ...block("-r", "cat"),
+      ...block("-o", "cat"),
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(text(run.stdout), "over the remote listener");
+    const listening = run.stderr.match(/listening on 127\.0\.0\.1:(\d+)/);
+    assert.ok(listening, run.stderr);
+    assert.ok(Number(listening[1]) >= port && Number(listening[1]) <= port + 3, listening[0]);
+  },
+);
 
 pathTest("without -i the remote command's stdin is at end of file", async () => {
   const run = await runCli([...LOCAL_LOGIN, ...block("-r", "wc", "-c"), ...block("-o", "cat")], {

@@ -5,14 +5,8 @@
  * run as SIGTERM does. On both data paths, with grandchildren.
  */
 import assert from "node:assert/strict";
-import {
-  block,
-  DATA_PATHS,
-  LOCAL_LOGIN,
-  spawnCli,
-  waitUntilGone,
-  waitUntilRunning,
-} from "../harness/run.ts";
+import { block, LOCAL_LOGIN, spawnCli, waitUntilGone, waitUntilRunning } from "../harness/run.ts";
+import { DATA_PATHS } from "../harness/register.ts";
 
 /** A run whose three commands (and a grandchild of each local one) sleep for ever. */
 function startSleepingRun(pathArgs: string[], marker: string): Deno.ChildProcess {

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { block, REMOTE_HALF, runCli } from "../harness/run.ts";
+import { shellMissing, testWhere } from "../harness/register.ts";
 
 const SHELLS = ["sh", "bash", "dash", "busybox", "zsh", "ksh", "mksh", "fish", "csh", "tcsh"];
 const WORDS = ["=ls", "it's", "a!b", "\\\\two", "$HOME", "%1", "a^b", "~root", "two words", "*"];
@@ -26,11 +27,10 @@ globalThis.addEventListener("unload", () => Deno.removeSync(cache, { recursive: 
 
 for (const shell of SHELLS) {
   const here = installed(shell);
-  Deno.test({
-    name: `through a ${shell} login the remote command gets exactly its words` +
-      (here ? "" : ` (not run: no ${shell}; tests/run.sh installs it as root)`),
-    ignore: !here,
-    async fn() {
+  testWhere(
+    shellMissing(shell, here),
+    `through a ${shell} login the remote command gets exactly its words`,
+    async () => {
       const run = await runCli([
         ...block("-i", "true"),
         ...loginThrough(shell),
@@ -43,16 +43,15 @@ for (const shell of SHELLS) {
       assert.equal(run.code, 0, run.stderr);
       assert.deepEqual(new TextDecoder().decode(run.stdout).split("\0").slice(0, -1), WORDS);
     },
-  });
+  );
 }
 
 for (const shell of SHELLS) {
   const here = installed(shell);
-  Deno.test({
-    name: `through a ${shell} login the provisioning loader starts the remote half` +
-      (here ? "" : ` (not run: no ${shell}; tests/run.sh installs it as root)`),
-    ignore: !here,
-    async fn() {
+  testWhere(
+    shellMissing(shell, here),
+    `through a ${shell} login the provisioning loader starts the remote half`,
+    async () => {
       const run = await runCli([
         ...block("-i", "true"), // writes nothing: the remote command reads nothing
         ...loginThrough(shell),
@@ -64,5 +63,5 @@ for (const shell of SHELLS) {
       assert.equal(run.code, 0, run.stderr);
       assert.deepEqual(new TextDecoder().decode(run.stdout).split("\0").slice(0, -1), WORDS);
     },
-  });
+  );
 }

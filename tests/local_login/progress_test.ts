@@ -16,8 +16,7 @@ import {
 } from "../harness/run.ts";
 import { shellQuote } from "../../lib/base/shell_quote.ts";
 import type { Progress } from "../../mod.ts";
-import { ProgressMeter } from "../../lib/progress/progress_meter.ts";
-import { progressOf, ProgressWatch } from "../../lib/progress/progress.ts";
+import { testWhere } from "../harness/register.ts";
 
 const tmuxAvailable = (() => {
   try {
@@ -27,6 +26,7 @@ const tmuxAvailable = (() => {
     return false;
   }
 })();
+const noTmux = tmuxAvailable ? null : "no tmux; tests/run.sh installs it as root";
 
 /** An input command that writes `chunks` MiB, one every `pause` seconds. */
 const throttled = (chunks: number, pause: number, chunkBytes = 1048576) => [
@@ -49,11 +49,10 @@ async function startTmux(name: string) {
   };
 }
 
-Deno.test({
-  name:
-    "progress on a terminal: after an ssh-style password prompt, the meter shows, updates, reaches 100% with --size, steps aside for the remote host's lines, and leaves one summary line, as pv does",
-  ignore: !tmuxAvailable,
-  async fn() {
+testWhere(
+  noTmux,
+  "progress on a terminal: after an ssh-style password prompt, the meter shows, updates, reaches 100% with --size, steps aside for the remote host's lines, and leaves one summary line, as pv does",
+  async () => {
     const marker = `done-${crypto.randomUUID().slice(0, 8)}`;
     const tmux = await startTmux(`socketpipe-test-${marker}`);
     try {
@@ -107,13 +106,12 @@ Deno.test({
       await tmux.stop();
     }
   },
-});
+);
 
-Deno.test({
-  name:
-    "progress when the output command writes on the same terminal: no piece of the meter inside the output, and the summary at the end",
-  ignore: !tmuxAvailable,
-  async fn() {
+testWhere(
+  noTmux,
+  "progress when the output command writes on the same terminal: no piece of the meter inside the output, and the summary at the end",
+  async () => {
     const marker = `done-${crypto.randomUUID().slice(0, 8)}`;
     const tmux = await startTmux(`socketpipe-test-${marker}`);
     try {
@@ -149,63 +147,7 @@ Deno.test({
       await tmux.stop();
     }
   },
-});
-
-Deno.test("the meter on a terminal leaves its last figures as a line of their own", () => {
-  const written: string[] = [];
-  const meter = new ProgressMeter({ write: (text) => written.push(text), isTerminal: true });
-  const figures = progressOf({ sent: 2048, received: 0 }, 2, { main: "sent" });
-  meter.show(figures);
-  meter.finish({ ...figures, done: true });
-  assert.equal(
-    written.at(-1),
-    "\rsocketpipe: 2.00 KiB sent, 0 B received, 1.00 KiB/s (average 1.00 KiB/s), 0:00:02\x1b[K\n",
-  );
-  const quiet: string[] = [];
-  const summaryOnly = new ProgressMeter({ write: (text) => quiet.push(text), isTerminal: true }, {
-    summaryOnly: true,
-  });
-  summaryOnly.show(figures);
-  assert.deepEqual(quiet, []); // nothing drawn while the output command writes
-  summaryOnly.finish({ ...figures, done: true });
-  assert.deepEqual(quiet, [
-    "socketpipe: 2.00 KiB sent, 0 B received, 1.00 KiB/s (average 1.00 KiB/s), 0:00:02\n",
-  ]);
-});
-
-Deno.test("time spent paused (Ctrl-Z) counts in neither the elapsed time, nor the average, nor the ETA", () => {
-  let now = 0;
-  let sent = 0;
-  const watch = new ProgressWatch(() => ({ sent, received: 0 }), {
-    main: "sent",
-    size: 4000,
-    onProgress: () => {},
-    now: () => now,
-  });
-  try {
-    now = 250;
-    sent = 500;
-    watch.take();
-    now = 500;
-    sent = 1000;
-    watch.take();
-    // Stopped for a minute: no timer fired, no byte moved.
-    now = 60_500;
-    // One interval of the wait counts (the timer's own); the minute does not.
-    const resumed = watch.take();
-    assert.equal(resumed.elapsedSeconds, 0.75);
-    assert.equal(resumed.etaSeconds, 2.25); // 3000 bytes left at 1000 per 0.75 s
-    now = 61_000;
-    sent = 2000;
-    const after = watch.take();
-    assert.equal(after.elapsedSeconds, 1.25);
-    assert.equal(after.averageRate, 1600);
-    // Over the run's time since the pause (1000 bytes in 0.75 s), not over the minute.
-    assert.equal(Math.round(after.rate), 1333);
-  } finally {
-    watch.stop();
-  }
-});
+);
 
 /** The `socketpipe: …` progress lines of a run's stderr. */
 const progressLines = (stderr: string) =>
@@ -224,20 +166,6 @@ Deno.test("progress in a log: a transfer under 10 s prints only the final line, 
   const lines = progressLines(run.stderr);
   assert.equal(lines.length, 1, run.stderr);
   assert.match(lines[0], /^socketpipe: 4\.00 MiB sent, 0 B received, .*, 0:00:0\d, 100%$/);
-});
-
-Deno.test("progress in a log: a longer transfer prints a plain line every 10 s, then the final one", async () => {
-  const run = await runCli([
-    "--progress",
-    ...block("-i", ...throttled(23, 0.5, 65536)),
-    ...LOCAL_LOGIN,
-    ...block("-r", "sh", "-c", "cat > /dev/null"),
-  ]);
-  assert.equal(run.code, 0, run.stderr);
-  const lines = progressLines(run.stderr);
-  assert.equal(lines.length, 2, run.stderr);
-  assert.match(lines[0], /, 0:00:1[01]$/);
-  assert.match(lines[1], /^socketpipe: 1\.44 MiB sent, 0 B received, /);
 });
 
 Deno.test("--progress adds no copy: on the zero-copy path the commands still hold the socket", async () => {
@@ -412,26 +340,10 @@ Deno.test("--report /dev/fd/3: a script gets the JSON alone, apart from the comm
   assert.doesNotMatch(stderr, /"version"/);
 });
 
-Deno.test("the meter shows provisioning's send before the data flows, and the data's own figures after", async () => {
-  const { provisionProgressLine } = await import("../../lib/provision/provision.ts");
-  const written: string[] = [];
-  const meter = new ProgressMeter({ write: (text) => written.push(text), isTerminal: true });
-  const sending = { what: "runtime" as const, bytes: 1048576, size: 4194304, seconds: 1 };
-  meter.showLine(provisionProgressLine(sending), sending.seconds);
-  assert.equal(
-    written.at(-1),
-    "\rsocketpipe: provision: sending the runtime: 1.00 MiB of 4.00 MiB, 25%, 1.00 MiB/s, 0:00:01\x1b[K",
-  );
-  meter.show(progressOf({ sent: 2048, received: 0 }, 2, { main: "sent" }));
-  assert.match(written.at(-1)!, /^\rsocketpipe: 2\.00 KiB sent, /);
-  meter.finish(null);
-});
-
-Deno.test({
-  name:
-    "progress on a terminal while a first run provisions: the meter shows the runtime's send, then the data's figures",
-  ignore: !tmuxAvailable,
-  async fn() {
+testWhere(
+  noTmux,
+  "progress on a terminal while a first run provisions: the meter shows the runtime's send, then the data's figures",
+  async () => {
     const marker = `done-${crypto.randomUUID().slice(0, 8)}`;
     const tmux = await startTmux(`socketpipe-test-${marker}`);
     const work = await Deno.makeTempDir({ prefix: "socketpipe-meter-provision-" });
@@ -481,4 +393,4 @@ Deno.test({
       await Deno.remove(work, { recursive: true });
     }
   },
-});
+);

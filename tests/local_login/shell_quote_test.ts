@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { shellQuote } from "../../lib/base/shell_quote.ts";
+import { shellMissing, testWhere } from "../harness/register.ts";
 
 const awkward = [
   "plain",
@@ -59,11 +60,10 @@ function installed(program: string): boolean {
 }
 
 for (const [shell, ...flags] of SHELLS) {
-  Deno.test({
-    name: `${shell} turns quoted words back into exactly the same argv` +
-      (installed(shell) ? "" : ` (not run: no ${shell}; tests/run.sh installs it as root)`),
-    ignore: !installed(shell),
-    async fn() {
+  testWhere(
+    shellMissing(shell, installed(shell)),
+    `${shell} turns quoted words back into exactly the same argv`,
+    async () => {
       const words = shell.endsWith("csh") ? awkward.filter((w) => !w.includes("\n")) : awkward;
       const script = `/usr/bin/printf '%s\\0' ${words.map(shellQuote).join(" ")}`;
       const output = await new Deno.Command(shell, {
@@ -74,7 +74,7 @@ for (const [shell, ...flags] of SHELLS) {
       const argv = new TextDecoder().decode(output.stdout).split("\0").slice(0, -1);
       assert.deepEqual(argv, words, new TextDecoder().decode(output.stderr));
     },
-  });
+  );
 }
 
 Deno.test("a POSIX shell turns quoted words back into exactly the same argv", async () => {

@@ -1,9 +1,10 @@
 /** The zero-copy path: the commands get the socket itself; the stream path is the fallback. */
 import assert from "node:assert/strict";
 import { block, DENO, LOCAL_LOGIN, MAIN, runCli, sha256, SHELL_LOGIN } from "../harness/run.ts";
+import { testWhere } from "../harness/register.ts";
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-const linux = Deno.build.os === "linux";
+const notLinux = Deno.build.os === "linux" ? null : "not Linux";
 
 /** Runs a transfer whose three commands report what their fd 0 and 1 are. */
 async function describeFds(extraArgs: string[]) {
@@ -32,10 +33,10 @@ async function describeFds(extraArgs: string[]) {
   return kinds;
 }
 
-Deno.test({
-  name: "on the zero-copy path every command's data fd is the socket itself",
-  ignore: !linux,
-  async fn() {
+testWhere(
+  notLinux,
+  "on the zero-copy path every command's data fd is the socket itself",
+  async () => {
     assert.deepEqual(await describeFds([]), {
       "input stdout": "socket",
       "remote stdin": "socket",
@@ -43,12 +44,12 @@ Deno.test({
       "output stdin": "socket",
     });
   },
-});
+);
 
-Deno.test({
-  name: "--copy moves the data through socketpipe: every command's data fd is a pipe",
-  ignore: !linux,
-  async fn() {
+testWhere(
+  notLinux,
+  "--copy moves the data through socketpipe: every command's data fd is a pipe",
+  async () => {
     assert.deepEqual(await describeFds(["--copy"]), {
       "input stdout": "pipe",
       "remote stdin": "pipe",
@@ -56,7 +57,7 @@ Deno.test({
       "output stdin": "pipe",
     });
   },
-});
+);
 
 Deno.test("-v says which data path ran on each half, and why", async () => {
   const run = await runCli([
@@ -104,51 +105,43 @@ const TO_A_REMOTE_HALF_WITHOUT_FFI = [
   ...block("-x", DENO, ...WITHOUT_FFI.slice(1)),
 ];
 
-Deno.test("without --allow-ffi socketpipe still works, on the stream path, and -v says so", async () => {
-  const data = crypto.getRandomValues(new Uint8Array(50_000));
-  const run = await runCli(
-    [
-      "-v",
-      ...block("-i", "cat"),
-      ...TO_A_REMOTE_HALF_WITHOUT_FFI,
-      ...block("-r", "cat"),
-      ...block("-o", "cat"),
-    ],
-    { program: [DENO, ...WITHOUT_FFI], stdin: data },
-  );
-  const stderr = run.stderr;
-  assert.equal(run.code, 0, stderr);
-  assert.equal(await sha256(run.stdout), await sha256(data));
-  assert.match(
-    stderr,
-    /^socketpipe: connected from .*; data path: stream \(FFI is not permitted .*\)$/m,
-  );
-  assert.match(stderr, /^socketpipe -s: data path: stream \(FFI is not permitted .*\)$/m);
-});
+for (
+  const { name, program, local } of [
+    {
+      name: "without --allow-ffi socketpipe still works, on the stream path, and -v says so",
+      program: [DENO, ...WITHOUT_FFI],
+      local: /^socketpipe: connected from .*; data path: stream \(FFI is not permitted .*\)$/m,
+    },
+    {
+      name: "a zero-copy local half and a stream remote half move the same bytes",
+      program: undefined,
+      local: /data path: zero-copy/,
+    },
+  ]
+) {
+  Deno.test(name, async () => {
+    const data = crypto.getRandomValues(new Uint8Array(50_000));
+    const run = await runCli(
+      [
+        "-v",
+        ...block("-i", "cat"),
+        ...TO_A_REMOTE_HALF_WITHOUT_FFI,
+        ...block("-r", "cat"),
+        ...block("-o", "cat"),
+      ],
+      { program, stdin: data },
+    );
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(await sha256(run.stdout), await sha256(data));
+    assert.match(run.stderr, local);
+    assert.match(run.stderr, /^socketpipe -s: data path: stream \(FFI is not permitted .*\)$/m);
+  });
+}
 
-Deno.test("a zero-copy local half and a stream remote half move the same bytes", async () => {
-  const data = crypto.getRandomValues(new Uint8Array(60_000));
-  const run = await runCli(
-    [
-      "-v",
-      ...block("-i", "cat"),
-      ...TO_A_REMOTE_HALF_WITHOUT_FFI,
-      ...block("-r", "cat"),
-      ...block("-o", "cat"),
-    ],
-    { stdin: data },
-  );
-  assert.equal(run.code, 0, run.stderr);
-  assert.equal(await sha256(run.stdout), await sha256(data));
-  assert.match(run.stderr, /data path: zero-copy/);
-  assert.match(run.stderr, /^socketpipe -s: data path: stream/m);
-});
-
-Deno.test({
-  name:
-    "a command that reopens /dev/stdin fails on the socket, never losing data quietly, and works with --copy, as the manual says",
-  ignore: !linux,
-  async fn() {
+testWhere(
+  notLinux,
+  "a command that reopens /dev/stdin fails on the socket, never losing data quietly, and works with --copy, as the manual says",
+  async () => {
     const args = [
       ...block("-i", "echo", "hi"),
       ...LOCAL_LOGIN,
@@ -170,4 +163,4 @@ Deno.test({
     assert.match(dataPaths, /\/dev\/stdin/);
     assert.match(dataPaths, /ENXIO/);
   },
-});
+);

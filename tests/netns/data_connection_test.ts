@@ -8,7 +8,8 @@
  * data connection, on both data paths.
  */
 import assert from "node:assert/strict";
-import { block, DATA_PATHS, REMOTE_SOCKETPIPE, SOCKETPIPE } from "../harness/run.ts";
+import { block, REMOTE_SOCKETPIPE, SOCKETPIPE } from "../harness/run.ts";
+import { DATA_PATHS, testWhere } from "../harness/register.ts";
 import { buildNetwork } from "../harness/netns.ts";
 
 const built = await buildNetwork();
@@ -52,12 +53,10 @@ const INPUTS = [
 
 for (const path of DATA_PATHS) {
   for (const input of INPUTS) {
-    Deno.test({
-      name: net
-        ? `a data connection cut while the login stays up, with a reader that takes the error for an end of file, exits 2 naming the data connection [${path.label}, ${input.label}]`
-        : `a data connection cut while the login stays up exits 2 [${path.label}, ${input.label}] (not run: ${why})`,
-      ignore: !net,
-      async fn() {
+    testWhere(
+      net ? null : why,
+      `a data connection cut while the login stays up, with a reader that takes the error for an end of file, exits 2 naming the data connection [${path.label}, ${input.label}]`,
+      async () => {
         const received = `${workspace}/received-${path.label}-${input.argv[0]}`;
         const argv = net!.inside(net!.localNs, [
           ...SOCKETPIPE,
@@ -109,6 +108,6 @@ for (const path of DATA_PATHS) {
           await ended;
         }
       },
-    });
+    );
   }
 }

@@ -17,6 +17,7 @@ import {
 } from "../harness/run.ts";
 import { buildNetwork, type TestNetwork } from "../harness/netns.ts";
 import { type PrivateSshd, sshdAvailable, startSshd } from "../harness/sshd.ts";
+import { testWhere } from "../harness/register.ts";
 
 const built = sshdAvailable ? await buildNetwork() : "no sshd installed";
 const net: TestNetwork | null = typeof built === "string" ? null : built;
@@ -35,7 +36,7 @@ const expected = await sha256(data);
 let nextPort = 41000 + (Deno.pid % 50) * 100;
 
 function meetingTest(name: string, fn: () => Promise<void>) {
-  Deno.test({ name: net ? name : `${name} (not run: ${why})`, ignore: !net, fn });
+  testWhere(net ? null : why, name, fn);
 }
 
 /** Runs socketpipe on the local host: data on stdin → remote sha256sum → stdout. */

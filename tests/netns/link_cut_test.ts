@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { block, REMOTE_SOCKETPIPE, SOCKETPIPE } from "../harness/run.ts";
 import { buildNetwork } from "../harness/netns.ts";
 import { sshdAvailable, startSshd } from "../harness/sshd.ts";
+import { testWhere } from "../harness/register.ts";
 
 const PEER_TIMEOUT = 6;
 const built = sshdAvailable ? await buildNetwork() : "no sshd installed";
@@ -24,14 +25,10 @@ globalThis.addEventListener("unload", () => {
 });
 
 function networkTest(name: string, fn: () => Promise<void>) {
-  Deno.test({
-    name: net ? name : `${name} (not run: ${why})`,
-    ignore: !net,
-    async fn() {
-      faults++;
-      await fn();
-      survived++;
-    },
+  testWhere(net ? null : why, name, async () => {
+    faults++;
+    await fn();
+    survived++;
   });
 }
 

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { block, SOCKETPIPE } from "../harness/run.ts";
 import { buildNetwork } from "../harness/netns.ts";
 import { bareSessionPath, sshdAvailable, startSshd } from "../harness/sshd.ts";
+import { testWhere } from "../harness/register.ts";
 
 const PEER_TIMEOUT = 4;
 const built = sshdAvailable ? await buildNetwork() : "no sshd installed";
@@ -55,12 +56,10 @@ async function bootstrapLeft(withinMs: number): Promise<string[]> {
   }
 }
 
-Deno.test({
-  name: net
-    ? "a link cut while the runtime is being sent ends the run within --peer-timeout, naming the step"
-    : `a link cut while the runtime is being sent ends the run (not run: ${why})`,
-  ignore: !net,
-  async fn() {
+testWhere(
+  net ? null : why,
+  "a link cut while the runtime is being sent ends the run within --peer-timeout, naming the step",
+  async () => {
     const cache = await Deno.makeTempDir({ prefix: "socketpipe-provision-cut-" });
     // About 5 MB/s: the runtime (some 50 MB compressed) takes seconds to send.
     await inside(net!.localNs, [
@@ -138,4 +137,4 @@ Deno.test({
       await Deno.remove(cache, { recursive: true }).catch(() => {});
     }
   },
-});
+);

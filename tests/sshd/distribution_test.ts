@@ -5,6 +5,9 @@
 import assert from "node:assert/strict";
 import { block, DENO, REPO, runCli, sha256 } from "../harness/run.ts";
 import { sshdAvailable, startSshd } from "../harness/sshd.ts";
+import { testWhere } from "../harness/register.ts";
+
+const noSshd = sshdAvailable ? null : "no sshd installed";
 
 const decoder = new TextDecoder();
 
@@ -18,11 +21,10 @@ async function denoTask(task: string): Promise<Deno.CommandOutput> {
     .output();
 }
 
-Deno.test({
-  name:
-    "deno task bundle writes one self-contained file that runs both halves, the remote one from a URL",
-  ignore: !sshdAvailable,
-  async fn() {
+testWhere(
+  noSshd,
+  "deno task bundle writes one self-contained file that runs both halves, the remote one from a URL",
+  async () => {
     const built = await denoTask("bundle");
     assert.equal(built.code, 0, decoder.decode(built.stderr));
     const bundle = `${REPO}/dist/socketpipe.js`;
@@ -61,7 +63,7 @@ Deno.test({
       await server.shutdown();
     }
   },
-});
+);
 
 // `deno compile` downloads its runtime (denort) the first time; machines without a route
 // to it cannot build the binary. Then this test is reported as not run, never faked.
@@ -70,12 +72,10 @@ const compileError = decoder.decode(compiled.stderr);
 const cannotDownload = compiled.code !== 0 &&
   /Setting up base binary|error sending request|dns error|denort/i.test(compileError);
 
-Deno.test({
-  name: cannotDownload
-    ? "deno task compile builds a working single binary (NOT RUN HERE: deno compile cannot download its runtime on this machine)"
-    : "deno task compile builds a working single binary",
-  ignore: cannotDownload,
-  async fn() {
+testWhere(
+  cannotDownload ? "deno compile cannot download its runtime on this machine" : null,
+  "deno task compile builds a working single binary",
+  async () => {
     assert.equal(compiled.code, 0, compileError);
     const binary = `${REPO}/dist/socketpipe`;
     const version = await new Deno.Command(binary, { args: ["--version"], stdout: "piped" })
@@ -96,4 +96,4 @@ Deno.test({
     assert.equal(run.code, 0, run.stderr);
     assert.equal(decoder.decode(run.stdout), "through the compiled binary\n");
   },
-});
+);

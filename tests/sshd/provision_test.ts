@@ -19,13 +19,14 @@ import {
 import { bareSessionPath, type PrivateSshd, sshdAvailable, startSshd } from "../harness/sshd.ts";
 import { shellQuote } from "../../lib/base/shell_quote.ts";
 import { VERSION } from "../../lib/base/version.ts";
+import { testWhere } from "../harness/register.ts";
 
 const work = await Deno.makeTempDir({ prefix: "socketpipe-provision-" });
 globalThis.addEventListener("unload", () => Deno.removeSync(work, { recursive: true }));
 /** A session PATH with the system's commands, but neither deno nor socketpipe. */
 const BARE_PATH = bareSessionPath(`${work}/system`);
-const ignore = !sshdAvailable;
-const sshd: PrivateSshd | null = ignore ? null : await startSshd({ sessionPath: BARE_PATH });
+const noSshd = sshdAvailable ? null : "no sshd installed";
+const sshd: PrivateSshd | null = noSshd ? null : await startSshd({ sessionPath: BARE_PATH });
 globalThis.addEventListener("unload", () => sshd?.stopSync());
 const data = crypto.getRandomValues(new Uint8Array(65536)).map((_, i) => i * 7);
 const unique = () => crypto.randomUUID().slice(0, 8);
@@ -35,20 +36,13 @@ const denoOnly = `${work}/deno-only`;
 await Deno.mkdir(denoOnly);
 await Deno.symlink(DENO, `${denoOnly}/deno`);
 
+/** A provisioning test: it needs the private sshd and, with `rootOnly`, root. */
 function provisionTest(
-  test: string | { name: string; ignore: boolean },
+  test: string | { name: string; rootOnly: boolean },
   fn: () => Promise<void>,
 ) {
-  const { name, ignore: cannot } = typeof test === "string" ? { name: test, ignore: false } : test;
-  Deno.test({
-    name: ignore
-      ? `${name} (not run: no sshd installed)`
-      : cannot
-      ? `${name} (not run: not root)`
-      : name,
-    ignore: ignore || cannot,
-    fn,
-  });
+  const { name, rootOnly } = typeof test === "string" ? { name: test, rootOnly: false } : test;
+  testWhere(noSshd ?? (rootOnly && Deno.uid() !== 0 ? "not root" : null), name, fn);
 }
 
 /** A fresh cache directory for the remote host. */
@@ -335,7 +329,7 @@ provisionTest("provision: a local half run from its bundle sends that same file"
 provisionTest({
   name: "provision: a full cache fails with one line naming the directory and the cause",
   // A full file system is made with a tiny tmpfs in the login's own mount namespace.
-  ignore: Deno.uid() !== 0,
+  rootOnly: true,
 }, async () => {
   const home = await Deno.makeTempDir({ dir: work, prefix: "full-" });
   const mount = 'mount -t tmpfs -o size=64k tmpfs "$0" && exec "$@"';
@@ -354,7 +348,7 @@ provisionTest({
 provisionTest({
   name:
     "provision: a cache that fills while the runtime arrives fails with the catalogued line, not noise",
-  ignore: Deno.uid() !== 0,
+  rootOnly: true,
 }, async () => {
   const home = await Deno.makeTempDir({ dir: work, prefix: "full-runtime-" });
   // Room for the bundle, not for the runtime.
@@ -426,7 +420,7 @@ provisionTest(
   {
     name:
       "provision: a named cache on a noexec mount gets a line naming it, before anything is sent, not the same-version hint",
-    ignore: Deno.uid() !== 0,
+    rootOnly: true,
   },
   async () => {
     const cache = await freshCache();
@@ -558,7 +552,7 @@ function noexecOver(...dirs: string[]): string[] {
 provisionTest({
   name:
     "provision: a noexec home falls back to a directory that runs programs; the second run sends nothing",
-  ignore: Deno.uid() !== 0,
+  rootOnly: true,
 }, async () => {
   const home = await Deno.makeTempDir({ dir: work, prefix: "noexec-home-" });
   const tmp = await Deno.makeTempDir({ dir: work, prefix: "tmp-" });
@@ -578,7 +572,7 @@ provisionTest({
 provisionTest({
   name:
     "provision: where no directory can run programs, one line names each one tried, before a byte is sent",
-  ignore: Deno.uid() !== 0,
+  rootOnly: true,
 }, async () => {
   const home = await Deno.makeTempDir({ dir: work, prefix: "noexec-home-" });
   const tmp = await Deno.makeTempDir({ dir: work, prefix: "noexec-tmp-" });

@@ -7,7 +7,6 @@
 import assert from "node:assert/strict";
 import {
   block,
-  DATA_PATHS,
   processesMatching,
   REMOTE_HALF,
   runCli,
@@ -15,9 +14,10 @@ import {
   waitUntilGone,
 } from "../harness/run.ts";
 import { type PrivateSshd, sshdAvailable, startSshd } from "../harness/sshd.ts";
+import { DATA_PATHS, testWhere } from "../harness/register.ts";
 
-const ignore = !sshdAvailable;
-const sshd: PrivateSshd | null = ignore ? null : await startSshd();
+const noSshd = sshdAvailable ? null : "no sshd installed";
+const sshd: PrivateSshd | null = noSshd ? null : await startSshd();
 globalThis.addEventListener("unload", () => sshd?.stopSync());
 const LOGIN = sshd ? block("-l", ...sshd.login) : [];
 const unique = () => `sp${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
@@ -66,15 +66,12 @@ async function waitForRemoteHalf(marker: string, commandToo: boolean): Promise<[
 }
 
 for (const path of DATA_PATHS) {
-  const label = (name: string) =>
-    ignore ? `${name} [${path.label}] (not run: no sshd installed)` : `${name} [${path.label}]`;
+  const label = (name: string) => `${name} [${path.label}]`;
 
-  Deno.test({
-    name: label(
-      "a daemon the remote command started with env -i and setsid does not outlive the run",
-    ),
-    ignore,
-    async fn() {
+  testWhere(
+    noSshd,
+    label("a daemon the remote command started with env -i and setsid does not outlive the run"),
+    async () => {
       const marker = unique();
       const run = await runCli([
         ...path.args,
@@ -93,15 +90,15 @@ for (const path of DATA_PATHS) {
       assert.equal(new TextDecoder().decode(run.stdout), "hi\n");
       await assertNothingLeft(marker, 5_000);
     },
-  });
+  );
 
   for (const when of ["before it meets the local half", "while its command runs"] as const) {
-    Deno.test({
-      name: label(
+    testWhere(
+      noSshd,
+      label(
         `a remote half stopped with SIGSTOP ${when} and never continued is gone once the run has ended`,
       ),
-      ignore,
-      async fn() {
+      async () => {
         const marker = unique();
         const silent = when === "before it meets the local half"
           ? Deno.listen({ hostname: "127.0.0.1", port: 0 })
@@ -138,13 +135,13 @@ for (const path of DATA_PATHS) {
         await child.stderr.cancel();
         silent?.close();
       },
-    });
+    );
   }
 
-  Deno.test({
-    name: label("a remote watchdog stopped with SIGSTOP does not outlive a run that ends cleanly"),
-    ignore,
-    async fn() {
+  testWhere(
+    noSshd,
+    label("a remote watchdog stopped with SIGSTOP does not outlive a run that ends cleanly"),
+    async () => {
       const marker = unique();
       const child = spawnCli([
         ...path.args,
@@ -172,7 +169,7 @@ for (const path of DATA_PATHS) {
       if (alive) Deno.kill(Number(watchdog), "SIGKILL");
       assert.equal(alive, false, "the stopped watchdog is gone within 5 s");
     },
-  });
+  );
 }
 
 /** Whether `pid` is a process that has not ended (a zombie has). */

@@ -6,7 +6,6 @@
 import assert from "node:assert/strict";
 import {
   block,
-  DATA_PATHS,
   DENO,
   processesMatching,
   randomFile,
@@ -22,17 +21,18 @@ import {
   waitUntilRunning,
 } from "../harness/run.ts";
 import { type PrivateSshd, sshdAvailable, startSshd } from "../harness/sshd.ts";
+import { testEachPath } from "../harness/register.ts";
 import { signalNumber } from "../../lib/base/command_status.ts";
 import { PROTOCOL_VERSION } from "../../lib/base/version.ts";
 
-const ignore = !sshdAvailable;
-const sshd: PrivateSshd | null = ignore ? null : await startSshd();
+const noSshd = sshdAvailable ? null : "no sshd installed";
+const sshd: PrivateSshd | null = noSshd ? null : await startSshd();
 globalThis.addEventListener("unload", () => sshd?.stopSync());
 const LOGIN = sshd ? block("-l", ...sshd.login) : [];
 const work = await Deno.makeTempDir({ prefix: "socketpipe-e2e-" });
 globalThis.addEventListener("unload", () => Deno.removeSync(work, { recursive: true }));
 const SIXTY_FOUR_MB = 64 * 1024 * 1024;
-const bigFile = ignore ? "" : await randomFile(work, "random-64M", SIXTY_FOUR_MB);
+const bigFile = noSshd ? "" : await randomFile(work, "random-64M", SIXTY_FOUR_MB);
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 const unique = () => `sp${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
 
@@ -85,17 +85,10 @@ async function waitForSleeps(marker: string): Promise<void> {
 
 /** Registers an end-to-end test once per data path. */
 function sshTest(name: string, fn: () => Promise<void>) {
-  for (const path of DATA_PATHS) {
-    const label = `${name} [${path.label}]`;
-    Deno.test({
-      name: ignore ? `${label} (not run: no sshd installed)` : label,
-      ignore,
-      fn: async () => {
-        pathArgs = path.args;
-        await fn();
-      },
-    });
-  }
+  testEachPath(name, async (path) => {
+    pathArgs = [...path.args];
+    await fn();
+  }, noSshd);
 }
 
 async function assertSameTree(a: string, b: string) {
@@ -583,34 +576,31 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
   );
 }
 
-sshTest(
-  "the remote half killed outright: its watchdog stops the remote command's group, grandchildren included",
-  async () => {
+for (
+  const [what, killed, pattern] of [
+    [
+      "the remote half killed outright: its watchdog stops the remote command's group, grandchildren included",
+      "remote half",
+      (marker: string) => `^${DENO} run .*main\\.ts -s -- sh -c.*${marker}$`,
+    ],
+    [
+      "ssh killed mid-transfer: nothing is left on either host, grandchildren included",
+      "ssh",
+      (marker: string) => `(^|/)ssh -F .* testhost .*${marker}`,
+    ],
+  ] as const
+) {
+  sshTest(what, async () => {
     const marker = unique();
     const child = await startEndlessTransfer(marker, { grandchildren: true });
-    const remoteHalf = await processesMatching(`^${DENO} run .*main\\.ts -s -- sh -c`);
-    const ours = remoteHalf.filter((line) => line.endsWith(marker));
-    assert.equal(ours.length, 1, remoteHalf.join("\n"));
-    Deno.kill(Number(ours[0].split(" ")[0]), "SIGKILL");
+    const found = await processesMatching(pattern(marker));
+    assert.equal(found.length, 1, `${killed}: ${found.join("\n")}`);
+    Deno.kill(Number(found[0].split(" ")[0]), "SIGKILL");
     const output = await child.output();
     assert.equal(output.code, 2, text(output.stderr));
     assert.deepEqual(await waitUntilGone(marker, 5000), []);
-  },
-);
-
-sshTest(
-  "ssh killed mid-transfer: nothing is left on either host, grandchildren included",
-  async () => {
-    const marker = unique();
-    const child = await startEndlessTransfer(marker, { grandchildren: true });
-    const ssh = await processesMatching(`(^|/)ssh -F .* testhost .*${marker}`);
-    assert.equal(ssh.length, 1, ssh.join("\n"));
-    Deno.kill(Number(ssh[0].split(" ")[0]), "SIGKILL");
-    const output = await child.output();
-    assert.equal(output.code, 2, text(output.stderr));
-    assert.deepEqual(await waitUntilGone(marker, 5000), []);
-  },
-);
+  });
+}
 
 sshTest(
   "-t expiring: the login's own children are stopped too (a wrapper's sleep), and the remote half ends",

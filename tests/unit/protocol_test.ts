@@ -1,0 +1,125 @@
+/**
+ * The control protocol's one decoder, fed what a peer may send: every message it knows
+ * comes through the framing unchanged; another version, a bad report and a data path it
+ * does not know are refused, each in its way; strings never reach a terminal raw.
+ */
+import assert from "node:assert/strict";
+import { readMarkedLines } from "../../lib/login/control_lines.ts";
+import {
+  type ControlMessage,
+  decodeControlMessage,
+  encodeControlMessage,
+  type SessionMessage,
+} from "../../lib/login/protocol.ts";
+import { PROTOCOL_VERSION } from "../../lib/base/version.ts";
+
+const ok = { status: 0, signal: null, failedToStart: null };
+
+const SESSION: SessionMessage = {
+  event: "session",
+  version: PROTOCOL_VERSION,
+  token: "ab".repeat(32),
+  listen: "local",
+  port: 40000,
+  ports: null,
+  bind: null,
+  host: null,
+  candidates: ["10.0.0.1"],
+  identity: null,
+  input: true,
+  output: false,
+  dataPath: "auto",
+  peerTimeout: 20,
+};
+
+const MESSAGES: ControlMessage[] = [
+  { event: "hello", version: PROTOCOL_VERSION, program: "0.1.0" },
+  SESSION,
+  { event: "listening", port: 40001, addresses: ["10.0.0.2"], reached: null, identity: "x" },
+  { event: "alive" },
+  { event: "error", step: "connect", message: "refused" },
+  { event: "paused" },
+  { event: "resumed" },
+  { event: "consumer-gone" },
+  {
+    event: "exit",
+    status: ok,
+    cutOff: false,
+    counts: { sent: 1, received: 2, delivered: 2 },
+    error: null,
+    reopened: false,
+  },
+  { event: "need", bundle: true, runtime: false, gzip: true, using: "deno 2" },
+];
+
+/** What the decoder makes of `object` as the remote half's words, through the framing. */
+async function received(object: Record<string, unknown>) {
+  const line = encodeControlMessage(object as unknown as ControlMessage);
+  const lines = readMarkedLines(ReadableStream.from([line]), { onNoise: () => {} });
+  for await (const marked of lines) return decodeControlMessage(marked, "remote");
+  throw new Error("no marked line came through");
+}
+
+Deno.test("every message of the protocol comes through the framing and the decoder as it was sent", async () => {
+  for (const message of MESSAGES) {
+    assert.deepEqual(await received({ ...message }), message, message.event);
+  }
+});
+
+Deno.test("the decoder keeps only the fields it knows, and an unknown event is null (a newer peer may send more)", async () => {
+  assert.deepEqual(await received({ event: "alive", injected: "x" }), { event: "alive" });
+  assert.equal(await received({ event: "telemetry", data: 1 }), null);
+});
+
+Deno.test("a greeting or session of another protocol version is a fatal mismatch naming both versions", async () => {
+  for (const event of ["hello", "session"]) {
+    const decoded = await received({ ...SESSION, event, program: "9", version: 99 });
+    assert.ok(decoded && "problem" in decoded);
+    assert.equal(decoded.fatal, true);
+    assert.match(decoded.problem, /protocol 99/);
+    assert.match(decoded.problem, new RegExp(`\\b${PROTOCOL_VERSION}\\b`));
+  }
+});
+
+Deno.test("the session names its data path: auto or a registered one; a boolean or an unknown name is refused", async () => {
+  for (const dataPath of ["auto", "stream", "zero-copy"]) {
+    assert.deepEqual(await received({ ...SESSION, dataPath }), { ...SESSION, dataPath });
+  }
+  for (const dataPath of [true, "copy", "", null]) {
+    const decoded = await received({ ...SESSION, dataPath });
+    assert.ok(decoded && "problem" in decoded, String(dataPath));
+    assert.equal(decoded.fatal, false);
+  }
+});
+
+Deno.test("a final report that does not hold up is fatal: a status beyond 255, a signal that does not match it, a count that is no count", async () => {
+  const exit = MESSAGES.find((message) => message.event === "exit")!;
+  for (
+    const bad of [
+      { status: { status: 300, signal: null, failedToStart: null } },
+      { status: { status: 1, signal: "SIGKILL", failedToStart: null } },
+      { status: { status: 0, signal: null, failedToStart: "not found" } },
+      { counts: { sent: -1, received: 0, delivered: 0 } },
+      { counts: { sent: 1.5, received: 0, delivered: 0 } },
+    ]
+  ) {
+    const decoded = await received({ ...exit, ...bad });
+    assert.ok(decoded && "problem" in decoded, JSON.stringify(bad));
+    assert.equal(decoded.fatal, true, JSON.stringify(bad));
+  }
+  const killed = { status: 137, signal: "SIGKILL", failedToStart: null };
+  assert.deepEqual(await received({ ...exit, status: killed }), { ...exit, status: killed });
+});
+
+Deno.test("a bad message other than the report is ignored, not fatal", async () => {
+  const decoded = await received({ event: "listening", port: 70000, addresses: [] });
+  assert.deepEqual(decoded, {
+    problem: "listening message with missing or bad fields ignored",
+    fatal: false,
+  });
+});
+
+Deno.test("every string a peer sends is escaped before any line can show it", async () => {
+  const decoded = await received({ event: "error", step: "run\x1b[2J", message: "a\nb\x07" });
+  assert.deepEqual(decoded, { event: "error", step: "run\\x1b[2J", message: "a\\x0ab\\x07" });
+});
