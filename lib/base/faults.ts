@@ -4,6 +4,9 @@
  * `tests/unit/fault_catalogue_test.ts` checks that the manual's FAULTS section shows every entry's
  * example line, so the documents cannot drift from the code.
  *
+ * Long on purpose: the catalogue is the one place a line is written, so that the manual,
+ * the tests and both halves read the same words.
+ *
  * @module
  */
 import { signalNumber } from "./command_status.ts";

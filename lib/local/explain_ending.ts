@@ -9,12 +9,8 @@ import { settledWithin, valueIfSettled } from "../base/settled_within.ts";
 import { describeStatus } from "../base/command_status.ts";
 import { type Fault, FAULTS } from "../base/faults.ts";
 import { formatBlock } from "../base/shell_quote.ts";
-import {
-  DEFAULT_REMOTE_SOCKETPIPE,
-  explainLoginEnd,
-  LOGIN_GRACE_MS,
-  type LoginConnection,
-} from "../login/login.ts";
+import { DEFAULT_REMOTE_SOCKETPIPE, LOGIN_GRACE_MS, type LoginConnection } from "../login/login.ts";
+import { explainLoginEnd } from "../login/login_end.ts";
 import type { LoginChannel } from "../login/login_channel.ts";
 import { DEFAULT_PEER_TIMEOUT } from "../net/peer_timeout.ts";
 import type { Provisioning } from "../provision/provision.ts";

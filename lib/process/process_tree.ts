@@ -18,6 +18,10 @@
  *
  * Linux only; on other systems, or without FFI, the tree has only what is still linked.
  *
+ * Over 300 lines on purpose: walking, finding holders and stopping share one record of
+ * who is whose (the roots, the role markers, what earlier walks saw); split, each part
+ * would need the others' state.
+ *
  * @module
  */
 

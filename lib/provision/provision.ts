@@ -5,6 +5,9 @@
  * the same version, the runtime this process runs on. Each is checked by sha256 there and
  * cached, so that the next run sends nothing.
  *
+ * Over 300 lines on purpose: it is one conversation with the bootstrap, read in its
+ * order (prepare, name the bundle, hear the need, say what goes, send each payload).
+ *
  * @module
  */
 import { messageOf } from "../base/message_of.ts";

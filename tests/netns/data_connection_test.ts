@@ -27,16 +27,35 @@ await Deno.writeTextFile(
     .join(""),
 );
 
-/** Waits until `path` holds more than `bytes` bytes. */
-async function waitForGrowth(path: string, bytes: number, deadlineMs: number): Promise<void> {
+/**
+ * Waits until `path` holds more than `bytes` bytes; fails at once, with the run's stderr,
+ * if the run ends first (so that a run that failed early names its own cause).
+ */
+async function waitForGrowth(
+  path: string,
+  bytes: number,
+  deadlineMs: number,
+  run: Promise<Deno.CommandOutput>,
+): Promise<void> {
   const deadline = Date.now() + deadlineMs;
+  const state: { ended: Deno.CommandOutput | null } = { ended: null };
+  run.then((output) => state.ended = output, () => {});
   for (;;) {
+    let size = 0;
     try {
-      if (Deno.statSync(path).size > bytes) return;
+      size = Deno.statSync(path).size;
     } catch {
       // Not created yet.
     }
-    if (Date.now() > deadline) throw new Error(`${path} did not grow past ${bytes} bytes`);
+    if (size > bytes) return;
+    const { ended } = state;
+    if (ended) {
+      const stderr = new TextDecoder().decode(ended.stderr);
+      throw new Error(`the run ended (${ended.code}) after ${size} bytes: ${stderr}`);
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`${path} did not grow past ${bytes} bytes (${size})`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
@@ -86,7 +105,7 @@ for (const path of DATA_PATHS) {
         }).spawn();
         const ended = child.output();
         try {
-          await waitForGrowth(received, 100_000, 20_000);
+          await waitForGrowth(received, 100_000, 20_000, ended);
           await net!.setLink(false);
           const { code, stderr } = await ended;
           const text = new TextDecoder().decode(stderr);

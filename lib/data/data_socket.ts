@@ -1,0 +1,162 @@
+/**
+ * The zero-copy path's hold on the data socket: taken from Deno's event loop after the
+ * handshake, half-closed and drained as a pipe's ends are, and counted from the kernel's
+ * TCP_INFO (bytes acknowledged, FINs sent and seen) rather than by copying.
+ *
+ * @module
+ */
+import type { Moved } from "../progress/progress.ts";
+import type { ByteCounts, TransferResult } from "./data_path.ts";
+import { messageOf } from "../base/message_of.ts";
+import { detachFromEventLoops, socketFdOf } from "../platform/deno_internals.ts";
+import {
+  receiveSome,
+  setBlocking,
+  shutdownBoth,
+  shutdownWrite,
+  unacknowledgedBytes,
+  unreadBytes,
+} from "../platform/file_descriptors.ts";
+import { acknowledgeNow, takeSocketError, tcpInfo } from "../platform/tcp_socket_options.ts";
+
+/** TCP states in which the peer's FIN has arrived. */
+const PEER_FIN_STATES = new Set([6, 7, 8, 9, 11]); // TIME-WAIT, CLOSE, CLOSE-WAIT, LAST-ACK, CLOSING
+/** TCP states in which our FIN has been acknowledged. */
+const OUR_FIN_ACKED_STATES = new Set([5, 6, 7]); // FIN-WAIT-2, TIME-WAIT, CLOSE
+/** How long to wait for the kernel to settle (acknowledgements in flight) before counting. */
+const SETTLE_MS = 2000;
+const DRAIN_CHUNK = 256 * 1024;
+
+/**
+ * The data socket as the zero-copy path uses it: its fd, taken from Deno, and the
+ * kernel's counts of what crossed it, so that a stream cut short is told from a whole one
+ * without a byte passing through this process.
+ */
+export class DataSocket {
+  #sendingStopped = false;
+  /** Whether our FIN was queued: it then counts as one unacknowledged byte until acked. */
+  #finQueued = false;
+  #closed = false;
+  #final = { sent: 0, received: 0 };
+
+  private constructor(
+    readonly conn: Deno.TcpConn,
+    readonly fd: number,
+    /** The socket as `/proc/<pid>/fd` names it in every process that holds it. */
+    readonly file: string,
+    readonly handshakeReceived: number,
+    readonly ackedAtStart: number,
+  ) {}
+
+  /**
+   * Takes over the connection's socket after the handshake. `handshakeReceived` is how
+   * many handshake bytes this half read; the acknowledged count is measured once what
+   * this half sent of the handshake has been acknowledged.
+   */
+  static async open(conn: Deno.TcpConn, handshakeReceived: number): Promise<DataSocket> {
+    // Deno keeps the connection (closing it would shut the socket's sending side), but
+    // no longer watches it: otherwise every arriving segment wakes Deno's event loop
+    // for nothing, costing CPU on a path meant to cost none.
+    const fd = socketFdOf(conn);
+    detachFromEventLoops(fd);
+    setBlocking(fd);
+    acknowledgeNow(fd); // the peer's wait below ends when our acknowledgement arrives
+    await waitUntil(() => tcpInfo(fd).unacked === 0, SETTLE_MS);
+    const file = Deno.readLinkSync(`/proc/self/fd/${fd}`);
+    return new DataSocket(conn, fd, file, handshakeReceived, tcpInfo(fd).bytesAcked);
+  }
+
+  /** Shuts the sending side (once). */
+  stopSending(): void {
+    if (this.#sendingStopped) return;
+    this.#sendingStopped = true;
+    this.#finQueued = shutdownWrite(this.fd);
+  }
+
+  /** Ends the connection both ways; `finish` still closes the fd (it stays ours until then). */
+  abort(): void {
+    this.#sendingStopped = true;
+    shutdownBoth(this.fd);
+  }
+
+  /** The bytes acknowledged by the peer and received from it so far (until closed). */
+  moved(): Moved {
+    if (this.#closed) return { ...this.#final };
+    const info = tcpInfo(this.fd);
+    // A FIN takes one sequence number, which the kernel counts as a byte.
+    const finAcked = OUR_FIN_ACKED_STATES.has(info.state) ? 1 : 0;
+    const finReceived = PEER_FIN_STATES.has(info.state) ? 1 : 0;
+    return {
+      sent: Math.max(0, info.bytesAcked - this.ackedAtStart - finAcked),
+      received: Math.max(0, info.bytesReceived - this.handshakeReceived - finReceived),
+    };
+  }
+
+  /** Whether everything the peer sent has arrived and been read. */
+  atEndOfStream(): boolean {
+    return PEER_FIN_STATES.has(tcpInfo(this.fd).state) && unreadBytes(this.fd) === 0;
+  }
+
+  /**
+   * The data bytes written that the peer never acknowledged, once the connection has
+   * settled: waits while the count still falls (a slow link draining) and until the peer
+   * acknowledged our FIN or the connection ended; a FIN still in flight is not data.
+   */
+  async #unacknowledgedAtEnd(): Promise<number> {
+    const settled = () => OUR_FIN_ACKED_STATES.has(tcpInfo(this.fd).state);
+    for (let before = Infinity;;) {
+      await waitUntil(settled, SETTLE_MS);
+      const now = unacknowledgedBytes(this.fd);
+      if (settled() || now === 0 || now >= before) {
+        return Math.max(0, now - (this.#finQueued ? 1 : 0));
+      }
+      before = now;
+    }
+  }
+
+  /** Drains what is still arriving, then counts from the kernel, and closes. */
+  async finish(): Promise<TransferResult> {
+    this.stopSending();
+    let drained = 0;
+    let error: string | null = null;
+    const buffer = new Uint8Array(DRAIN_CHUNK);
+    try {
+      for (let count; (count = await receiveSome(this.fd, buffer)) > 0;) drained += count;
+    } catch (failure) {
+      error = `receiving failed: ${messageOf(failure)}`;
+    }
+    const lost = await this.#unacknowledgedAtEnd();
+    if (lost > 0 && error === null) {
+      // The commands hold the socket: one of them may have read the connection's error
+      // (and taken it for an end of file) before this half could. The kernel's count of
+      // what was never acknowledged tells a cut stream from one that ended whole.
+      error = `sending failed: ${lost} bytes written were never acknowledged: ` +
+        (takeSocketError(this.fd) ?? "the connection timed out or was reset");
+    }
+    const info = tcpInfo(this.fd);
+    const finReceived = error === null ? 1 : 0;
+    const finAcked = OUR_FIN_ACKED_STATES.has(info.state) ? 1 : 0;
+    const received = Math.max(0, info.bytesReceived - this.handshakeReceived - finReceived);
+    const counts: ByteCounts = {
+      sent: Math.max(0, info.bytesAcked - this.ackedAtStart - finAcked),
+      received,
+      delivered: received - drained,
+    };
+    this.#final = { sent: counts.sent, received: counts.received };
+    this.#closed = true;
+    try {
+      this.conn.close();
+    } catch {
+      // Already closed.
+    }
+    return { counts, error };
+  }
+}
+
+/** Polls `condition` until it holds or `ms` pass; the kernel gives no event for these. */
+async function waitUntil(condition: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition() && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
