@@ -1,0 +1,183 @@
+/**
+ * The encrypted data connection's records, as TLS 1.3 frames them (RFC 8446 §5.2), so that
+ * a kernel that speaks kTLS reads and writes the very same bytes: a 5-byte header (type
+ * 23, version 0x0303, the length), then the AEAD ciphertext of the data and its content
+ * type, then a 16-byte tag. The cipher is ChaCha20-Poly1305 (RFC 8439): it has no limit a
+ * backup stream could reach (AES-GCM's RFC 8446 §5.5 limit is about 2^24.5 records per
+ * key, some 390 GB, and kTLS cannot rekey before Linux 6.14) and is fast in software.
+ * Each direction has its own key and IV; a record's nonce is the IV XOR its 64-bit number,
+ * so that no nonce repeats within a run, and keys are new for every run (see
+ * `data_keys.ts`).
+ *
+ * @module
+ */
+import { createCipheriv, createDecipheriv } from "node:crypto";
+
+/** The most plaintext one record carries (2^14 bytes, as TLS allows). */
+export const RECORD_DATA_MAX = 16384;
+const HEADER_LENGTH = 5;
+const TAG_LENGTH = 16;
+const APPLICATION_DATA = 23;
+/** A record's ciphertext may be this much longer than its data (RFC 8446 §5.2). */
+const CIPHERTEXT_MAX = RECORD_DATA_MAX + 256;
+
+/** One direction's key (32 bytes) and IV (12 bytes). */
+export interface DirectionKeys {
+  /** The ChaCha20-Poly1305 key. */
+  key: Uint8Array;
+  /** The per-direction IV, XORed with each record's number to make its nonce. */
+  iv: Uint8Array;
+}
+
+/** The nonce of record `number`: the IV XOR the number, big-endian in its last 8 bytes. */
+function nonceOf(iv: Uint8Array, number: bigint): Uint8Array {
+  const nonce = iv.slice();
+  for (let index = 0; index < 8; index++) {
+    nonce[11 - index] ^= Number((number >> BigInt(8 * index)) & 0xffn);
+  }
+  return nonce;
+}
+
+/**
+ * Seals data into records, numbering them from 0.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RecordOpener, RecordSealer } from "./records.ts";
+ * const keys = { key: new Uint8Array(32).fill(1), iv: new Uint8Array(12).fill(2) };
+ * const sealed = new RecordSealer(keys).seal(new TextEncoder().encode("hello"));
+ * assert.equal(sealed.length, 5 + 5 + 1 + 16); // header, data, content type, tag
+ * assert.deepEqual(sealed.subarray(0, 3), new Uint8Array([23, 3, 3]));
+ * const opened = new RecordOpener(keys).open(sealed);
+ * assert.deepEqual(opened, [new TextEncoder().encode("hello")]);
+ * ```
+ */
+export class RecordSealer {
+  #number = 0n;
+  constructor(readonly keys: DirectionKeys) {}
+
+  /** `data` as records of at most {@link RECORD_DATA_MAX} bytes each, in one buffer. */
+  seal(data: Uint8Array): Uint8Array {
+    const count = Math.ceil(data.length / RECORD_DATA_MAX);
+    const out = new Uint8Array(data.length + count * (HEADER_LENGTH + 1 + TAG_LENGTH));
+    let at = 0;
+    for (let from = 0; from < data.length; from += RECORD_DATA_MAX) {
+      at += this.#sealOne(data.subarray(from, from + RECORD_DATA_MAX), out.subarray(at));
+    }
+    return out;
+  }
+
+  #sealOne(data: Uint8Array, out: Uint8Array): number {
+    const length = data.length + 1 + TAG_LENGTH;
+    const header = new Uint8Array([APPLICATION_DATA, 3, 3, length >> 8, length & 0xff]);
+    const cipher = createCipheriv(
+      "chacha20-poly1305",
+      this.keys.key,
+      nonceOf(this.keys.iv, this.#number++),
+      {
+        authTagLength: TAG_LENGTH,
+      },
+    );
+    cipher.setAAD(header, { plaintextLength: data.length + 1 });
+    out.set(header);
+    const body = cipher.update(data);
+    out.set(body, HEADER_LENGTH);
+    const last = cipher.update(new Uint8Array([APPLICATION_DATA]));
+    out.set(last, HEADER_LENGTH + body.length);
+    cipher.final();
+    out.set(cipher.getAuthTag(), HEADER_LENGTH + data.length + 1);
+    return HEADER_LENGTH + length;
+  }
+}
+
+/** Why the received records cannot be data: never a byte of them is delivered. */
+export class RecordError extends Error {
+  /** `message` names what was wrong with the record. */
+  constructor(message: string) {
+    super(message);
+    this.name = "RecordError";
+  }
+}
+
+/**
+ * Opens records as their bytes arrive, in any pieces, numbering them from 0: a record
+ * changed, dropped, replayed or reordered fails its tag, and throws a {@link RecordError}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RecordError, RecordOpener, RecordSealer } from "./records.ts";
+ * const keys = { key: new Uint8Array(32), iv: new Uint8Array(12) };
+ * const sealed = new RecordSealer(keys).seal(new Uint8Array(40000));
+ * const opener = new RecordOpener(keys);
+ * const pieces = [...opener.open(sealed.subarray(0, 7)), ...opener.open(sealed.subarray(7))];
+ * assert.equal(pieces.reduce((total, piece) => total + piece.length, 0), 40000);
+ * assert.equal(opener.pending(), 0);
+ * sealed[100] ^= 1;
+ * assert.throws(() => new RecordOpener(keys).open(sealed), RecordError);
+ * ```
+ */
+export class RecordOpener {
+  #number = 0n;
+  #buffer = new Uint8Array(0);
+  constructor(readonly keys: DirectionKeys) {}
+
+  /** The data of every record that `bytes` completes, in order. */
+  open(bytes: Uint8Array): Uint8Array[] {
+    const joined = new Uint8Array(this.#buffer.length + bytes.length);
+    joined.set(this.#buffer);
+    joined.set(bytes, this.#buffer.length);
+    const data: Uint8Array[] = [];
+    let at = 0;
+    while (joined.length - at >= HEADER_LENGTH) {
+      const header = joined.subarray(at, at + HEADER_LENGTH);
+      const length = (header[3] << 8) | header[4];
+      if (header[0] !== APPLICATION_DATA || header[1] !== 3 || header[2] !== 3) {
+        throw new RecordError("a record with a header that is not socketpipe's");
+      }
+      if (length < 1 + TAG_LENGTH || length > CIPHERTEXT_MAX) {
+        throw new RecordError(`a record of impossible length ${length}`);
+      }
+      if (joined.length - at < HEADER_LENGTH + length) break;
+      const record = joined.subarray(at + HEADER_LENGTH, at + HEADER_LENGTH + length);
+      data.push(this.#openOne(header, record));
+      at += HEADER_LENGTH + length;
+    }
+    this.#buffer = joined.slice(at);
+    return data.filter((piece) => piece.length > 0);
+  }
+
+  /** Bytes received that do not yet make a whole record (at the end: a cut record). */
+  pending(): number {
+    return this.#buffer.length;
+  }
+
+  #openOne(header: Uint8Array, record: Uint8Array): Uint8Array {
+    const ciphertext = record.subarray(0, record.length - TAG_LENGTH);
+    const decipher = createDecipheriv(
+      "chacha20-poly1305",
+      this.keys.key,
+      nonceOf(this.keys.iv, this.#number++),
+      { authTagLength: TAG_LENGTH },
+    );
+    decipher.setAAD(header, { plaintextLength: ciphertext.length });
+    decipher.setAuthTag(record.subarray(record.length - TAG_LENGTH));
+    let inner: Uint8Array;
+    try {
+      inner = new Uint8Array(decipher.update(ciphertext));
+      decipher.final();
+    } catch {
+      throw new RecordError(
+        "a record failed its authentication (changed, replayed or not from the peer)",
+      );
+    }
+    // The content type is the last byte that is not padding.
+    let end = inner.length;
+    while (end > 0 && inner[end - 1] === 0) end--;
+    if (end === 0 || inner[end - 1] !== APPLICATION_DATA) {
+      throw new RecordError("a record that carries no data");
+    }
+    return inner.subarray(0, end - 1);
+  }
+}
