@@ -1,6 +1,7 @@
 import type { Moved } from "../progress/progress.ts";
 import type { CommandStatus } from "../base/command_status.ts";
 import type { ProcessTree } from "../process/process_tree.ts";
+import type { WireKeys } from "../net/data_wire.ts";
 
 /** Bytes counted by one half of a transfer. */
 export interface ByteCounts {
@@ -112,17 +113,24 @@ export interface DataPath {
   readonly askedBy?: string;
   /** Why it cannot run on this host, or null when it can. */
   unavailable(): string | null;
-  /** Starts the local input and/or output command on the connection, in `tree`. */
+  /** Why it cannot carry an encrypted run (`--encrypt`) on this host, or null when it can. */
+  unsealable(): string | null;
+  /**
+   * Starts the local input and/or output command on the connection, in `tree`; with
+   * `keys`, the data crosses it in sealed records.
+   */
   startLocal(
     conn: Deno.TcpConn,
     commands: { input?: readonly string[]; output?: readonly string[] },
     tree: ProcessTree,
+    keys?: WireKeys,
   ): Promise<LocalTransfer>;
-  /** Starts the remote command on the connection, in `tree`. */
+  /** Starts the remote command on the connection, in `tree`; `keys` as for the local half. */
   startRemote(
     conn: Deno.TcpConn,
     command: readonly string[],
     wiring: RemoteWiring,
     tree: ProcessTree,
+    keys?: WireKeys,
   ): Promise<RemoteTransfer>;
 }

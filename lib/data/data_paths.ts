@@ -49,7 +49,8 @@ export function isDataPathRequest(value: unknown): value is DataPathRequest {
 /**
  * Chooses how this half moves data: the path asked for, else the first registered path
  * that can run here (the zero-copy path needs Linux, FFI and a readable /proc, else the
- * stream path); a caller (a test) may impose one. Returns the path and, for -v, why.
+ * stream path); `encrypted` leaves out the paths that cannot seal the data here. A caller
+ * (a test) may impose one. Returns the path and, for -v, why.
  *
  * @example
  * ```ts
@@ -58,22 +59,36 @@ export function isDataPathRequest(value: unknown): value is DataPathRequest {
  * assert.deepEqual(chooseDataPath("stream").why, "--copy");
  * const { path, why } = chooseDataPath("auto");
  * assert.ok(path.name === "zero-copy" || path.name === "stream", why);
+ * const sealed = chooseDataPath("auto", undefined, true);
+ * assert.equal(sealed.path.name, "stream");
+ * assert.match(sealed.why, /^encrypted in userspace \(ChaCha20-Poly1305\): /);
  * ```
  */
 export function chooseDataPath(
   request: DataPathRequest,
   imposed?: DataPath,
+  encrypted = false,
 ): { path: DataPath; why: string } {
   if (imposed) return { path: imposed, why: "chosen by the caller" };
-  if (request !== "auto") {
-    const path: DataPath = DATA_PATHS[request];
-    return { path, why: path.askedBy ?? `asked for by the local half` };
-  }
+  const paths: DataPath[] = request === "auto"
+    ? Object.values(DATA_PATHS)
+    : [DATA_PATHS[request], ...Object.values(DATA_PATHS)];
   let why = "";
-  for (const path of Object.values(DATA_PATHS) as DataPath[]) {
-    const unavailable = path.unavailable();
-    if (unavailable === null) return { path, why: why || path.because };
-    why ||= unavailable; // the best path's reason is the one to say
+  for (const path of paths) {
+    const cannot = path.unavailable() ?? (encrypted ? path.unsealable() : null);
+    if (cannot !== null) {
+      why ||= cannot; // the best path's reason is the one to say
+      continue;
+    }
+    const because = request === path.name
+      ? path.askedBy ?? "asked for by the local half"
+      : path.because;
+    return {
+      path,
+      why: encrypted
+        ? `encrypted in userspace (ChaCha20-Poly1305): ${why || because}`
+        : why || because,
+    };
   }
   return { path: streamPath, why };
 }

@@ -8,7 +8,7 @@ import type {
   Transfer,
 } from "./data_path.ts";
 import { messageOf } from "../base/message_of.ts";
-import { closeQuietly, writeAll } from "../net/conn_io.ts";
+import { type DataWire, plainWire, sealedWire, type WireKeys } from "../net/data_wire.ts";
 import type { ProcessTree } from "../process/process_tree.ts";
 import { relayToStderr, released, startRole } from "./roles.ts";
 
@@ -36,8 +36,9 @@ export const streamPath: DataPath = {
   askedBy: "--copy",
 
   unavailable: () => null,
+  unsealable: () => null,
 
-  startLocal(conn, commands, tree): Promise<LocalTransfer> {
+  startLocal(conn, commands, tree, keys): Promise<LocalTransfer> {
     const input = commands.input
       ? startCommand(commands.input, "input", {
         stdin: "inherit",
@@ -52,11 +53,11 @@ export const streamPath: DataPath = {
         stderr: "inherit",
       }, tree)
       : undefined;
-    const transfer = copyBothWays(conn, input?.child?.stdout, output?.child?.stdin);
+    const transfer = copyBothWays(wireOf(conn, keys), input?.child?.stdout, output?.child?.stdin);
     return Promise.resolve({ ...transfer, input: input?.running, output: output?.running });
   },
 
-  startRemote(conn, command, wiring, tree): Promise<RemoteTransfer> {
+  startRemote(conn, command, wiring, tree, keys): Promise<RemoteTransfer> {
     // The command's stderr comes through this half rather than straight from the login
     // channel: if this half dies, the login channel then closes, so the local half
     // learns of it even while the command lives on.
@@ -71,7 +72,7 @@ export const streamPath: DataPath = {
     const child = started.child;
     if (child) relayToStderr(child.stderr);
     const transfer = copyBothWays(
-      conn,
+      wireOf(conn, keys),
       wiring.output ? child?.stdout : undefined,
       // A command that never started reads nothing, as a pipe with no reader: the sender
       // must learn it at once, not have its stream drained for ever.
@@ -121,9 +122,14 @@ function startCommand(
   return { running, child };
 }
 
+/** The connection as the copy loops use it: sealed in records when the run is encrypted. */
+function wireOf(conn: Deno.TcpConn, keys: WireKeys | undefined): DataWire {
+  return keys ? sealedWire(conn, keys) : plainWire(conn);
+}
+
 /** Copies `source` into the socket and the socket into `sink`, each on its own. */
 function copyBothWays(
-  conn: Deno.TcpConn,
+  conn: DataWire,
   source: ReadableStream<Uint8Array> | undefined,
   sink: WritableStream<Uint8Array> | undefined,
 ): Transfer {
@@ -138,7 +144,7 @@ function copyBothWays(
   const progress = { endOfStream: false };
   const receiving = copyOutOfSocket(conn, sink, counts, reportConsumerGone, progress);
   const finished = Promise.all([sending, receiving]).then(([sendError, receiveError]) => {
-    closeQuietly(conn);
+    conn.close();
     return { counts, error: aborted.signal.aborted ? null : sendError ?? receiveError };
   });
   return {
@@ -146,7 +152,7 @@ function copyBothWays(
     abort: () => {
       aborted.abort();
       stop.abort();
-      closeQuietly(conn);
+      conn.close();
     },
     consumerGone,
     finished,
@@ -157,7 +163,7 @@ function copyBothWays(
 /** Returns the connection's failure as one line, or null. */
 async function copyIntoSocket(
   source: ReadableStream<Uint8Array> | undefined,
-  conn: Deno.TcpConn,
+  conn: DataWire,
   counts: ByteCounts,
   stop: AbortSignal,
 ): Promise<string | null> {
@@ -172,7 +178,7 @@ async function copyIntoSocket(
         const { value, done } = await reader.read();
         if (done) break;
         try {
-          await writeAll(conn, value);
+          await conn.write(value);
         } catch (error) {
           failure = `sending failed after ${counts.sent} bytes: ${messageOf(error)}`;
           closeSource();
@@ -201,7 +207,7 @@ async function copyIntoSocket(
 
 /** Returns the connection's failure as one line, or null. */
 async function copyOutOfSocket(
-  conn: Deno.TcpConn,
+  conn: DataWire,
   sink: WritableStream<Uint8Array> | undefined,
   counts: ByteCounts,
   reportConsumerGone: () => void,

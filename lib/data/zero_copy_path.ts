@@ -41,6 +41,10 @@ export const zeroCopyPath: DataPath = {
     return null;
   },
 
+  unsealable(): string | null {
+    return "the zero-copy path cannot encrypt without kernel TLS, which socketpipe does not use yet";
+  },
+
   async startLocal(conn, commands, tree): Promise<LocalTransfer> {
     const socket = await DataSocket.open(conn, HANDSHAKE_LENGTH);
     const holds = new Set([socket.file]);

@@ -16,6 +16,8 @@ import { DEFAULT_PEER_TIMEOUT } from "../net/peer_timeout.ts";
 import type { Provisioning } from "../provision/provision.ts";
 import { type LocalTransferOutcome, REPORT_AFTER_FAILURE_SECONDS } from "./local_transfer.ts";
 import type { Meeting } from "./meeting.ts";
+import { CIPHER, ENGINE } from "../net/data_wire.ts";
+import type { ExitMessage } from "../login/protocol.ts";
 import type { SocketpipeOptions, SocketpipeResult } from "./options.ts";
 import { decideOutcome } from "./outcome.ts";
 /**
@@ -136,7 +138,7 @@ export async function verdictOn(
     : outcomeOfFault(
       FAULTS.interruptedUnconfirmed.of(interruptionOf(context.signal), context.peerTimeout),
     );
-  return { ...outcome, dataPath, ...report };
+  return { ...outcome, dataPath, ...report, ...encryptionOf(options, exit) };
 }
 
 function interruptionOf(signal: AbortSignal | undefined): string {
@@ -145,6 +147,15 @@ function interruptionOf(signal: AbortSignal | undefined): string {
 
 function outcomeOfFault(fault: Fault): { status: number; messages: string[] } {
   return { status: fault.status, messages: [fault.line] };
+}
+
+/** With `--encrypt`, the cipher and where each half sealed the records, for the result. */
+function encryptionOf(
+  options: SocketpipeOptions,
+  exit: ExitMessage | null,
+): Pick<SocketpipeResult, "encryption"> {
+  if (!options.encrypt) return {};
+  return { encryption: { cipher: CIPHER, local: ENGINE, remote: exit?.encryption ?? null } };
 }
 
 /** The result of a run that failed before any data moved: its one line, no counts. */

@@ -17,7 +17,9 @@ import { LoginChannel } from "../login/login_channel.ts";
 import type { SessionMessage } from "../login/protocol.ts";
 import { formatAddress } from "../net/connect_back.ts";
 import { candidateAddresses, openDataListener } from "../net/data_listener.ts";
-import { newToken } from "../net/handshake.ts";
+import { newToken, provenNonces } from "../net/handshake.ts";
+import { deriveDataKeys } from "../net/data_keys.ts";
+import type { WireKeys } from "../net/data_wire.ts";
 import { networkIdentity } from "../net/host_identity.ts";
 import { applyPeerTimeout, DEFAULT_PEER_TIMEOUT } from "../net/peer_timeout.ts";
 import { ignoreStopsForLogin } from "../platform/ignore_stops.ts";
@@ -88,7 +90,6 @@ async function runInTree(
   tree: ProcessTree,
 ): Promise<SocketpipeResult> {
   const log = new StepLog(options.verbose ?? false, "socketpipe");
-  const choose = () => chooseDataPath(options.copy ? "stream" : "auto", seams.dataPath);
   const clock = watchRun(options, control);
   const failed = (fault: Fault) => ({
     // Every fault here comes before the data path ran: the report names none.
@@ -109,7 +110,7 @@ async function runInTree(
   // path: that costs milliseconds, off the critical path here. As a subreaper, this
   // process gets its commands' orphans, so that it can tell when every holder of a
   // direction has let go, and leave none of them behind.
-  const chosen = choose();
+  const chosen = choosePath(options, seams);
   becomeSubreaper();
   const channel = new LoginChannel(login.readable, login.writable, {
     peer: "remote",
@@ -143,6 +144,7 @@ async function runInTree(
   );
 
   const transferred = await runLocalTransfer(meeting.conn, chosen.path, {
+    keys: options.encrypt ? await localKeys(meeting.conn, token) : undefined,
     input: options.input,
     output: options.output,
     channel,
@@ -160,6 +162,18 @@ async function runInTree(
   const durations = clock.finish();
   const report = await verdictOn(options, transferred, context, chosen.path.name);
   return { ...report, durations, ...provisionedBy(provisioning) };
+}
+
+/** How this half moves the data: as `--copy` and `--encrypt` ask, else this host's best. */
+function choosePath(options: SocketpipeOptions, seams: LocalHalfSeams) {
+  const request = options.copy ? "stream" : "auto";
+  return chooseDataPath(request, seams.dataPath, options.encrypt ?? false);
+}
+
+/** The local half's keys for an encrypted run: it sends local to remote. */
+async function localKeys(conn: Deno.TcpConn, token: Uint8Array): Promise<WireKeys> {
+  const keys = await deriveDataKeys(token, provenNonces(conn)!);
+  return { send: keys.localToRemote, receive: keys.remoteToLocal };
 }
 
 /** What provisioning sent, for the result; nothing when it sent nothing. */
@@ -223,6 +237,7 @@ function sessionMessage(
     input: options.input !== undefined,
     output: options.output !== undefined,
     dataPath: options.copy ? "stream" : "auto",
+    encrypt: options.encrypt ?? false,
     peerTimeout: options.peerTimeout ?? DEFAULT_PEER_TIMEOUT,
   };
 }

@@ -5,6 +5,7 @@
  * @module
  */
 import type { MovedSoFar } from "../progress/progress.ts";
+import type { WireKeys } from "../net/data_wire.ts";
 import { settledWithin, valueIfSettled } from "../base/settled_within.ts";
 import type { ByteCounts, DataPath, LocalTransfer } from "../data/data_path.ts";
 import type { LoginChannel } from "../login/login_channel.ts";
@@ -58,6 +59,8 @@ export interface LocalTransferOptions {
   stopLogin(): Promise<void>;
   /** Told, once the commands run, how to read the bytes moved so far. */
   onData?(moved: MovedSoFar): void;
+  /** With `--encrypt`: this half's keys for the data connection's records. */
+  keys?: WireKeys;
 }
 
 /**
@@ -77,7 +80,7 @@ export async function runLocalTransfer(
   options: LocalTransferOptions,
 ): Promise<LocalTransferOutcome> {
   const { channel } = options;
-  const transfer = await dataPath.startLocal(conn, options, options.tree);
+  const transfer = await dataPath.startLocal(conn, options, options.tree, options.keys);
   options.onData?.(() => transfer.moved());
   // When the remote command ends or stops reading, stop feeding it, as a pipe would; when
   // the output command stops reading, tell the remote half to stop feeding us.

@@ -51,6 +51,12 @@ export interface SocketpipeOptions {
    */
   copy?: boolean;
   /**
+   * Encrypt and authenticate the data connection: TLS 1.3 records (ChaCha20-Poly1305) with
+   * keys of this run's own; a record changed on the way fails the run, never becomes data.
+   * @default {false}
+   */
+  encrypt?: boolean;
+  /**
    * Seconds after which a data connection whose peer stopped answering (a cut link, a
    * crashed host) ends the run with exit 2; 0 leaves it to the kernel's own timeouts.
    * @default {20}
@@ -157,6 +163,11 @@ export interface SocketpipeResult {
    * the login channel; absent when nothing was sent.
    */
   provisioned?: Partial<Record<"bundle" | "runtime", { bytes: number; sent: number }>>;
+  /**
+   * With `--encrypt`: the cipher, and where each half sealed the records ("userspace");
+   * the remote half's is null when it never reported.
+   */
+  encryption?: { cipher: string; local: string; remote: string | null };
 }
 
 /** What a test may put in place of the real thing, to run the local half in-process. */

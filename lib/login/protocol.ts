@@ -53,6 +53,8 @@ export interface SessionMessage {
   output: boolean;
   /** The data path both halves use (`--copy`: "stream"), or "auto": each host's best. */
   dataPath: DataPathRequest;
+  /** Whether the data crosses in sealed records (`--encrypt`). */
+  encrypt: boolean;
   /** The dead-peer bound in seconds (0: none). */
   peerTimeout: number;
 }
@@ -118,6 +120,8 @@ export interface ExitMessage {
    * which fails on the socket of the zero-copy path.
    */
   reopened?: boolean;
+  /** Where the remote half sealed the records of an encrypted run ("userspace"). */
+  encryption?: string;
 }
 
 /**
@@ -292,7 +296,7 @@ const DECODERS: Decoders = {
     isString(o.program) ? { event: "hello", version: PROTOCOL_VERSION, program: o.program } : null,
   session: (o) => {
     const { token, listen, port, ports, bind, host, candidates, identity } = o;
-    const { input, output, dataPath, peerTimeout } = o;
+    const { input, output, dataPath, encrypt, peerTimeout } = o;
     if (!isString(token) || !/^[0-9a-f]{64}$/i.test(token)) return null;
     if (listen !== "local" && listen !== "remote") return null;
     if (!isCount(port) || port > 65535 || (listen === "local" && port < 1)) return null;
@@ -300,12 +304,13 @@ const DECODERS: Decoders = {
     if (!orNull(isString)(host) || !orNull(isString)(identity)) return null;
     if (!isStringArray(candidates)) return null;
     if (!isBoolean(input) || !isBoolean(output) || !isDataPathRequest(dataPath)) return null;
+    if (!isBoolean(encrypt)) return null;
     if (typeof peerTimeout !== "number" || !(peerTimeout >= 0)) return null;
     return {
       event: "session",
       version: PROTOCOL_VERSION,
       ...{ token, listen, port, ports, bind, host, candidates, identity },
-      ...{ input, output, dataPath, peerTimeout },
+      ...{ input, output, dataPath, encrypt, peerTimeout },
     };
   },
   listening: (o) => {
@@ -327,6 +332,15 @@ const DECODERS: Decoders = {
     const counts = byteCounts(o.counts);
     if (!status || !counts || !isBoolean(o.cutOff) || !orNull(isString)(o.error)) return null;
     const reopened = o.reopened === true;
-    return { event: "exit", status, cutOff: o.cutOff, counts, error: o.error, reopened };
+    const encryption = isString(o.encryption) ? { encryption: o.encryption } : {};
+    return {
+      event: "exit",
+      status,
+      cutOff: o.cutOff,
+      counts,
+      error: o.error,
+      reopened,
+      ...encryption,
+    };
   },
 };

@@ -8,15 +8,8 @@
  * @module
  */
 import { PROTOCOL_VERSION } from "../base/version.ts";
+import type { HandshakeNonces } from "./handshake.ts";
 import type { DirectionKeys } from "./records.ts";
-
-/** The nonces the handshake exchanged: the listening side's and the connecting side's. */
-export interface HandshakeNonces {
-  /** The listening side's nonce. */
-  listener: Uint8Array;
-  /** The connecting side's nonce. */
-  connector: Uint8Array;
-}
 
 /** The two directions' keys, named by the halves, whichever of them listened. */
 export interface DataKeys {

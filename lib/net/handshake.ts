@@ -10,8 +10,10 @@
  * Each side sends {@link HANDSHAKE_LENGTH} bytes and receives as many, whichever
  * listens, so that the data paths count the same on both halves.
  *
- * What it does not do: encrypt or authenticate the data that follows. Someone on the path
- * between the hosts can read the stream and change it (see SECURITY in the manual).
+ * By itself it does not encrypt or authenticate the data that follows: with `--encrypt`,
+ * both nonces of a proven connection ({@link provenNonces}) and the token make the keys of
+ * its records (`data_keys.ts`); without it, someone on the path between the hosts can
+ * read the stream and change it (see SECURITY in the manual).
  *
  * @module
  */
@@ -27,6 +29,36 @@ const MAC_LENGTH = 32;
 const OPENING_LENGTH = MAGIC.length + 1 + NONCE_LENGTH;
 /** Bytes each side sends, and receives, during the handshake. */
 export const HANDSHAKE_LENGTH = OPENING_LENGTH + MAC_LENGTH;
+
+/** The nonces a handshake exchanged: the listening side's and the connecting side's. */
+export interface HandshakeNonces {
+  /** The listening side's nonce. */
+  listener: Uint8Array;
+  /** The connecting side's nonce. */
+  connector: Uint8Array;
+}
+
+/** Every connection this process proved, with its handshake's nonces. */
+const proven = new WeakMap<Deno.Conn, HandshakeNonces>();
+
+/**
+ * The nonces of `conn`'s handshake, once it proved the token (either side); undefined for
+ * a connection that did not.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { provenNonces } from "./handshake.ts";
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+ * assert.equal(provenNonces(conn), undefined);
+ * conn.close();
+ * listener.close();
+ * ```
+ */
+export function provenNonces(conn: Deno.Conn): HandshakeNonces | undefined {
+  return proven.get(conn);
+}
 
 /** How a handshake ended, for the side that connected. */
 export type ConnectorResult =
@@ -131,6 +163,7 @@ export async function proveAsListener(
     const expected = await proof(token, "connector", version, ours, theirs.nonce);
     if (!constantTimeEqual(received.subarray(OPENING_LENGTH), expected)) return false;
     await writeAll(conn, await proof(token, "listener", version, ours, theirs.nonce));
+    proven.set(conn, { listener: ours, connector: theirs.nonce });
     return true;
   });
 }
@@ -182,6 +215,7 @@ export async function proveAsConnector(
     if (!answer) return false;
     const expected = await proof(token, "listener", version, theirs.nonce, ours);
     if (!constantTimeEqual(answer, expected)) return false;
+    proven.set(conn, { listener: theirs.nonce, connector: ours });
     result = { ok: true };
     return true;
   });

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { Fault, FAULTS } from "../base/faults.ts";
+import { Fault, FAULTS, TRANSPORT_STATUS } from "../base/faults.ts";
+import { ENGINE } from "../net/data_wire.ts";
 import { StepLog } from "../base/log.ts";
 import { valueIfSettled } from "../base/settled_within.ts";
 import { PROTOCOL_VERSION, VERSION } from "../base/version.ts";
@@ -17,6 +18,10 @@ import { formatAddress } from "../net/connect_back.ts";
 import { applyPeerTimeout } from "../net/peer_timeout.ts";
 import { becomeSubreaper, ProcessTree, RUN_VARIABLE } from "../process/process_tree.ts";
 import { meetLocalHalf } from "./meeting.ts";
+import { fromHex } from "../base/hex.ts";
+import { deriveDataKeys } from "../net/data_keys.ts";
+import type { WireKeys } from "../net/data_wire.ts";
+import { provenNonces, TOKEN_LENGTH } from "../net/handshake.ts";
 
 /** Where the remote half talks to the local half, and how it moves data. */
 export interface RemoteHalfOptions {
@@ -152,10 +157,17 @@ async function runRemoteCommand(
 ): Promise<number> {
   const { session, log } = context;
   applyPeerTimeout(conn, session.peerTimeout, log);
-  const chosen = chooseDataPath(session.dataPath, context.dataPath);
+  const chosen = chooseDataPath(session.dataPath, context.dataPath, session.encrypt);
   log.step(`data path: ${chosen.path.name} (${chosen.why})`);
-  const transfer = await chosen.path.startRemote(conn, command, session, context.tree);
-  return await superviseRemoteCommand(transfer, context);
+  const keys = session.encrypt ? await remoteKeys(conn, session) : undefined;
+  const transfer = await chosen.path.startRemote(conn, command, session, context.tree, keys);
+  return await superviseRemoteCommand(transfer, { ...context, sealed: keys !== undefined });
+}
+
+/** The remote half's keys for an encrypted run: it sends remote to local. */
+async function remoteKeys(conn: Deno.TcpConn, session: SessionMessage): Promise<WireKeys> {
+  const keys = await deriveDataKeys(fromHex(session.token, TOKEN_LENGTH)!, provenNonces(conn)!);
+  return { send: keys.remoteToLocal, receive: keys.localToRemote };
 }
 
 /**
@@ -183,6 +195,8 @@ async function superviseRemoteCommand(
     log: StepLog;
     tree: ProcessTree;
     signal?: AbortSignal;
+    /** Whether the data crossed in sealed records (`--encrypt`). */
+    sealed?: boolean;
   },
 ): Promise<number> {
   const { session, channel, log } = context;
@@ -224,10 +238,11 @@ async function superviseRemoteCommand(
     counts,
     error,
     reopened,
+    ...(context.sealed ? { encryption: ENGINE } : {}),
   });
   // Nothing of the run stays on the remote host: what the command left running (holding
   // no data, or the run would not have ended) is stopped with the session, whether the
   // end was clean or the local half was interrupted.
   await context.tree.stop(null);
-  return reported ? 0 : 2;
+  return reported ? 0 : TRANSPORT_STATUS;
 }

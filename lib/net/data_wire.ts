@@ -1,0 +1,113 @@
+/**
+ * The data connection as the stream path copies through it: plain, or sealed in records
+ * (`--encrypt` where the kernel cannot do it: the userspace engine). Either way the copy
+ * loops see plaintext, so what they count is what the commands wrote and read.
+ *
+ * @module
+ */
+import { closeQuietly, writeAll } from "./conn_io.ts";
+import { type DirectionKeys, RecordError, RecordOpener, RecordSealer } from "./records.ts";
+
+/** Where this version seals the records, as `-v` and the report name it. */
+export const ENGINE = "userspace";
+
+/** The cipher of every record. */
+export const CIPHER = "ChaCha20-Poly1305";
+
+/** What the stream path needs of the data connection. */
+export interface DataWire {
+  /** Reads into `buffer`: the count of plaintext bytes, or null at the end of the stream. */
+  read(buffer: Uint8Array): Promise<number | null>;
+  /** Writes all of `bytes`. */
+  write(bytes: Uint8Array): Promise<void>;
+  /** Ends the sending direction (the peer reads the end of the stream). */
+  closeWrite(): Promise<void>;
+  /** Closes the connection, both ways; safe twice. */
+  close(): void;
+}
+
+/** The keys of one half: what it seals with, and what it opens with. */
+export interface WireKeys {
+  /** This half's sending direction. */
+  send: DirectionKeys;
+  /** The peer's sending direction. */
+  receive: DirectionKeys;
+}
+
+/**
+ * `conn` as it is.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { plainWire } from "./data_wire.ts";
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+ * const peer = await listener.accept();
+ * await plainWire(conn).write(new Uint8Array([1, 2]));
+ * assert.equal(await peer.read(new Uint8Array(8)), 2);
+ * conn.close();
+ * peer.close();
+ * listener.close();
+ * ```
+ */
+export function plainWire(conn: Deno.TcpConn): DataWire {
+  return {
+    read: (buffer) => conn.read(buffer),
+    write: (bytes) => writeAll(conn, bytes),
+    closeWrite: () => conn.closeWrite(),
+    close: () => closeQuietly(conn),
+  };
+}
+
+/**
+ * `conn` with every byte sealed in records under `keys.send` and opened under
+ * `keys.receive`. A record that fails, or a stream that ends inside a record, is a read
+ * that fails with a {@link RecordError}: never a byte of it is delivered.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { sealedWire } from "./data_wire.ts";
+ * const a = { key: new Uint8Array(32).fill(1), iv: new Uint8Array(12).fill(1) };
+ * const b = { key: new Uint8Array(32).fill(2), iv: new Uint8Array(12).fill(2) };
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+ * const peer = await listener.accept();
+ * await sealedWire(conn, { send: a, receive: b }).write(new TextEncoder().encode("secret"));
+ * const raw = new Uint8Array(64);
+ * const count = await peer.read(raw);
+ * assert.equal(count, 5 + 6 + 1 + 16);
+ * assert.ok(!new TextDecoder().decode(raw).includes("secret"));
+ * conn.close();
+ * peer.close();
+ * listener.close();
+ * ```
+ */
+export function sealedWire(conn: Deno.TcpConn, keys: WireKeys): DataWire {
+  const sealer = new RecordSealer(keys.send);
+  const opener = new RecordOpener(keys.receive);
+  const raw = new Uint8Array(256 * 1024);
+  let opened: Uint8Array[] = [];
+  return {
+    async read(buffer) {
+      while (opened.length === 0) {
+        const count = await conn.read(raw);
+        if (count === null) {
+          if (opener.pending() > 0) throw new RecordError("the stream ended inside a record");
+          return null;
+        }
+        opened = opener.open(raw.subarray(0, count));
+      }
+      const first = opened[0];
+      const count = Math.min(first.length, buffer.length);
+      buffer.set(first.subarray(0, count));
+      if (count === first.length) opened.shift();
+      else opened[0] = first.subarray(count);
+      return count;
+    },
+    write: (bytes) => writeAll(conn, sealer.seal(bytes)),
+    closeWrite: () => conn.closeWrite(),
+    close: () => closeQuietly(conn),
+  };
+}
