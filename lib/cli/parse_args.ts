@@ -77,11 +77,12 @@ export function parseArgs(argv: readonly string[]): ParsedCommandLine {
       const { words, next } = readBlock(argv, index + 1, option);
       options[BLOCK_OPTIONS[option]] = words;
       index = next;
-    } else if (word === "-b" || word === "-v" || word === "--copy") {
+    } else if (["-b", "-v", "--copy", "--encrypt"].includes(word)) {
       once(word);
       if (word === "-b") options.batch = true;
       else if (word === "-v") options.verbose = true;
-      else options.copy = true;
+      else if (word === "--copy") options.copy = true;
+      else options.encrypt = true;
       index++;
     } else if (VERBS.includes(word)) {
       if (verb) throw new UsageError(`${verb} and ${word} cannot go together`);

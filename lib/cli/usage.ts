@@ -10,9 +10,8 @@ import { VERSION } from "../base/version.ts";
  * assert.match(SYNOPSIS, /^usage: socketpipe /);
  * ```
  */
-export const SYNOPSIS =
-  `usage: socketpipe [-b] [-v] [--copy] [--peer-timeout s] [--listen local|remote]
-                  [--port N[-M]] [--bind addr] [-h host] [-t timeout]
+export const SYNOPSIS = `usage: socketpipe [-b] [-v] [--copy] [--encrypt] [--peer-timeout s]
+                  [--listen local|remote] [--port N[-M]] [--bind addr] [-h host] [-t timeout]
                   [--provision never|auto|always] [--remote-cache dir]
                   [-P] [--size N] [--report file]
                   [-x { remote socketpipe command }] [-i { input command [args…] }]
@@ -96,6 +95,9 @@ Options:
   --copy          move the data through socketpipe (the stream path) instead of handing
                   the socket itself to the commands (the zero-copy path, the default on
                   Linux when FFI is permitted, e.g. with deno run -A).
+  --encrypt       encrypt and authenticate the data connection: TLS 1.3 records,
+                  ChaCha20-Poly1305, keys of this run's own; a changed record fails the
+                  run (exit 2), never becomes data. Sealed in socketpipe (the stream path).
   --install       provision the remote host and exit (0 once it is ready): for a
                   configuration-management run; a run after it sends nothing.
   --cache-list    show what the remote host's socketpipe cache holds: each directory,

@@ -12,8 +12,9 @@ export const REPORT_VERSION = 1;
 
 /**
  * The report of a run: `{ version, status, messages, dataPath, input, remote, output,
- * local, durations, provisioned }`. A role that never ran is absent (input, output) or
- * null (remote); `provisioned` is absent when nothing was sent.
+ * local, durations, provisioned, encryption }`. A role that never ran is absent (input,
+ * output) or null (remote); `provisioned` is absent when nothing was sent, `encryption`
+ * without `--encrypt`.
  *
  * @example
  * ```ts
@@ -39,5 +40,6 @@ export function versionedReport(result: SocketpipeResult): { version: number } &
     local: result.local,
     durations: result.durations,
     ...(result.provisioned ? { provisioned: result.provisioned } : {}),
+    ...(result.encryption ? { encryption: result.encryption } : {}),
   };
 }
