@@ -180,6 +180,10 @@ for (const [shape, commands] of Object.entries(shapes)) {
       "socketpipe --copy",
       await measure(socketpipeScript(["--copy", ...commands.socketpipe]), true),
     ],
+    [
+      "socketpipe --encrypt (userspace)",
+      await measure(socketpipeScript(["--encrypt", ...commands.socketpipe]), true),
+    ],
     ...(shape === "input → remote"
       ? [[
         "socketpipe, zero-copy, --progress",

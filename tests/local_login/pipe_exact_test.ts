@@ -305,13 +305,16 @@ function throughSocketpipe(shape: Shape, pathArgs: string[]) {
   };
 }
 
+/** The stream sealed in records: every shape holds with `--encrypt` too. */
+const ENCRYPTED = { label: "--encrypt", args: ["--encrypt"] };
+
 let exact = 0;
 let ran = 0;
 for (const shape of SHAPES) {
   Deno.test(`pipe-exact: ${shape.name}`, async () => {
     ran++;
     const expected = await observe("pipe", throughPipe(shape));
-    for (const path of DATA_PATHS) {
+    for (const path of [...DATA_PATHS, ENCRYPTED]) {
       const observed = await observe(path.label, throughSocketpipe(shape, path.args));
       assert.deepEqual(observed, expected, `${shape.name} [${path.label}] differs from a pipe`);
     }

@@ -13,6 +13,7 @@ import {
   REPO,
   runCli as runCliOnDefaultPath,
   runCliWithFiles as runCliWithFilesOnDefaultPath,
+  runFeeding,
   sha256,
   sha256File,
   SOCKETPIPE,
@@ -21,7 +22,7 @@ import {
   waitUntilRunning,
 } from "../harness/run.ts";
 import { type PrivateSshd, sshdAvailable, startSshd } from "../harness/sshd.ts";
-import { testEachPath } from "../harness/register.ts";
+import { testEachPath, testWhere } from "../harness/register.ts";
 import { signalNumber } from "../../lib/base/command_status.ts";
 import { PROTOCOL_VERSION } from "../../lib/base/version.ts";
 
@@ -253,6 +254,51 @@ sshTest("1 GB of zeros is counted exactly by the remote command", async () => {
   assert.equal(run.code, 0, run.stderr);
   assert.equal(text(run.stdout).trim(), "1073741824");
 });
+
+testWhere(
+  noSshd,
+  "--encrypt through the real sshd: over 1 GiB each way, byte-exact and counted as plaintext",
+  async () => {
+    // A pattern that is not all zeros, so that a record out of place could not pass unseen.
+    const length = 1_200_000_000;
+    const pattern = ["sh", "-c", `yes 0123456789abcdef0123456789abcde | head -c ${length}`];
+    const expected = await runFeeding(["sh", "-c", `${pattern[2]} | sha256sum`]);
+    const run = await runCli([
+      "--encrypt",
+      "--report",
+      "-",
+      ...block("-i", ...pattern),
+      ...LOGIN,
+      ...REMOTE_HALF,
+      ...block("-r", "cat"),
+      ...block("-o", "sha256sum"),
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(text(run.stdout).split(" ")[0], text(expected.stdout).split(" ")[0]);
+    const report = JSON.parse(run.stderr.trim().split("\n").at(-1)!);
+    assert.deepEqual(report.local, { sent: length, received: length, delivered: length });
+  },
+);
+
+for (const length of [0, 1]) {
+  testWhere(
+    noSshd,
+    `--encrypt through the real sshd: a stream of ${length} bytes arrives whole`,
+    async () => {
+      const bytes = new Uint8Array(length).fill(42);
+      const run = await runCli([
+        "--encrypt",
+        ...block("-i", "cat"),
+        ...LOGIN,
+        ...REMOTE_HALF,
+        ...block("-r", "cat"),
+        ...block("-o", "cat"),
+      ], { stdin: bytes });
+      assert.equal(run.code, 0, run.stderr);
+      assert.deepEqual(run.stdout, bytes);
+    },
+  );
+}
 
 sshTest(
   "the remote command receives exactly the argv written: spaces, quotes, $, ;, *, newline",

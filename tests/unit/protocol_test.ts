@@ -29,6 +29,7 @@ const SESSION: SessionMessage = {
   input: true,
   output: false,
   dataPath: "auto",
+  encrypt: false,
   peerTimeout: 20,
 };
 
@@ -90,6 +91,17 @@ Deno.test("the session names its data path: auto or a registered one; a boolean 
     assert.ok(decoded && "problem" in decoded, String(dataPath));
     assert.equal(decoded.fatal, false);
   }
+});
+
+Deno.test("the session says whether the data is sealed: a boolean, nothing else", async () => {
+  assert.deepEqual(await received({ ...SESSION, encrypt: true }), { ...SESSION, encrypt: true });
+  for (const encrypt of ["yes", 1, null]) {
+    const decoded = await received({ ...SESSION, encrypt });
+    assert.ok(decoded && "problem" in decoded, String(encrypt));
+  }
+  const { encrypt: _, ...without } = SESSION;
+  const decoded = await received(without);
+  assert.ok(decoded && "problem" in decoded, "a session without it");
 });
 
 Deno.test("a final report that does not hold up is fatal: a status beyond 255, a signal that does not match it, a count that is no count", async () => {
