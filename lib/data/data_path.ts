@@ -115,6 +115,8 @@ export interface DataPath {
   unavailable(): string | null;
   /** Why it cannot carry an encrypted run (`--encrypt`) on this host, or null when it can. */
   unsealable(): string | null;
+  /** Who seals the records on this path: the kernel (the commands hold the socket) or socketpipe. */
+  readonly engine: "kernel" | "userspace";
   /**
    * Starts the local input and/or output command on the connection, in `tree`; with
    * `keys`, the data crosses it in sealed records.

@@ -46,6 +46,11 @@ export function isDataPathRequest(value: unknown): value is DataPathRequest {
   return value === "auto" || (typeof value === "string" && Object.hasOwn(DATA_PATHS, value));
 }
 
+/** How `-v` says who seals an encrypted run's records. */
+function sealedBy(path: DataPath): string {
+  return path.engine === "kernel" ? "encrypted by the kernel" : "encrypted in userspace";
+}
+
 /**
  * Chooses how this half moves data: the path asked for, else the first registered path
  * that can run here (the zero-copy path needs Linux, FFI and a readable /proc, else the
@@ -59,9 +64,8 @@ export function isDataPathRequest(value: unknown): value is DataPathRequest {
  * assert.deepEqual(chooseDataPath("stream").why, "--copy");
  * const { path, why } = chooseDataPath("auto");
  * assert.ok(path.name === "zero-copy" || path.name === "stream", why);
- * const sealed = chooseDataPath("auto", undefined, true);
- * assert.equal(sealed.path.name, "stream");
- * assert.match(sealed.why, /^encrypted in userspace \(ChaCha20-Poly1305\): /);
+ * const sealed = chooseDataPath("auto", undefined, true); // the kernel seals, where it can
+ * assert.match(sealed.why, /^encrypted (by the kernel|in userspace) \(ChaCha20-Poly1305\): /);
  * ```
  */
 export function chooseDataPath(
@@ -85,9 +89,7 @@ export function chooseDataPath(
       : path.because;
     return {
       path,
-      why: encrypted
-        ? `encrypted in userspace (ChaCha20-Poly1305): ${why || because}`
-        : why || because,
+      why: encrypted ? `${sealedBy(path)} (ChaCha20-Poly1305): ${why || because}` : why || because,
     };
   }
   return { path: streamPath, why };

@@ -18,6 +18,8 @@ import {
   unreadBytes,
 } from "../platform/file_descriptors.ts";
 import { acknowledgeNow, takeSocketError, tcpInfo } from "../platform/tcp_socket_options.ts";
+import { kernelRecordCounts, RECORD_OVERHEAD, sealInKernel } from "../platform/kernel_tls.ts";
+import type { WireKeys } from "../net/data_wire.ts";
 
 /** TCP states in which the peer's FIN has arrived. */
 const PEER_FIN_STATES = new Set([6, 7, 8, 9, 11]); // TIME-WAIT, CLOSE, CLOSE-WAIT, LAST-ACK, CLOSING
@@ -38,6 +40,8 @@ export class DataSocket {
   #finQueued = false;
   #closed = false;
   #final = { sent: 0, received: 0 };
+  /** Whether the kernel seals the socket (`--encrypt`): its counts are then the records'. */
+  #sealed = false;
 
   private constructor(
     readonly conn: Deno.TcpConn,
@@ -66,6 +70,22 @@ export class DataSocket {
     return new DataSocket(conn, fd, file, handshakeReceived, tcpInfo(fd).bytesAcked);
   }
 
+  /**
+   * Has the kernel seal everything that crosses the socket from now on, before any
+   * command holds it. Throws a `LibcError` where the kernel refuses.
+   */
+  seal(keys: WireKeys): void {
+    sealInKernel(this.fd, keys);
+    this.#sealed = true;
+  }
+
+  /** What the records added to the socket's counts so far: their overhead, each way. */
+  #recordOverhead(): Moved {
+    if (!this.#sealed) return { sent: 0, received: 0 };
+    const records = kernelRecordCounts(this.fd);
+    return { sent: records.sent * RECORD_OVERHEAD, received: records.received * RECORD_OVERHEAD };
+  }
+
   /** Shuts the sending side (once). */
   stopSending(): void {
     if (this.#sendingStopped) return;
@@ -86,9 +106,13 @@ export class DataSocket {
     // A FIN takes one sequence number, which the kernel counts as a byte.
     const finAcked = OUR_FIN_ACKED_STATES.has(info.state) ? 1 : 0;
     const finReceived = PEER_FIN_STATES.has(info.state) ? 1 : 0;
+    const overhead = this.#recordOverhead();
     return {
-      sent: Math.max(0, info.bytesAcked - this.ackedAtStart - finAcked),
-      received: Math.max(0, info.bytesReceived - this.handshakeReceived - finReceived),
+      sent: Math.max(0, info.bytesAcked - this.ackedAtStart - finAcked - overhead.sent),
+      received: Math.max(
+        0,
+        info.bytesReceived - this.handshakeReceived - finReceived - overhead.received,
+      ),
     };
   }
 
@@ -125,6 +149,11 @@ export class DataSocket {
     } catch (failure) {
       error = `receiving failed: ${messageOf(failure)}`;
     }
+    // A record that failed the kernel's check leaves its error on the socket, whoever read it.
+    if (this.#sealed && error === null) {
+      const failed = takeSocketError(this.fd);
+      if (failed) error = `receiving failed: ${failed}`;
+    }
     const lost = await this.#unacknowledgedAtEnd();
     if (lost > 0 && error === null) {
       // The commands hold the socket: one of them may have read the connection's error
@@ -136,9 +165,13 @@ export class DataSocket {
     const info = tcpInfo(this.fd);
     const finReceived = error === null ? 1 : 0;
     const finAcked = OUR_FIN_ACKED_STATES.has(info.state) ? 1 : 0;
-    const received = Math.max(0, info.bytesReceived - this.handshakeReceived - finReceived);
+    const overhead = this.#recordOverhead();
+    const received = Math.max(
+      0,
+      info.bytesReceived - this.handshakeReceived - finReceived - overhead.received,
+    );
     const counts: ByteCounts = {
-      sent: Math.max(0, info.bytesAcked - this.ackedAtStart - finAcked),
+      sent: Math.max(0, info.bytesAcked - this.ackedAtStart - finAcked - overhead.sent),
       received,
       delivered: received - drained,
     };

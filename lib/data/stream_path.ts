@@ -37,6 +37,7 @@ export const streamPath: DataPath = {
 
   unavailable: () => null,
   unsealable: () => null,
+  engine: "userspace",
 
   startLocal(conn, commands, tree, keys): Promise<LocalTransfer> {
     const input = commands.input

@@ -11,6 +11,7 @@ import {
 import type { ProcessTree } from "../process/process_tree.ts";
 import type { DataPath, LocalTransfer, RemoteTransfer, RunningCommand } from "./data_path.ts";
 import { DataSocket } from "./data_socket.ts";
+import { kernelTlsUnavailable } from "../platform/kernel_tls.ts";
 import { relayToStderr, released, startRole } from "./roles.ts";
 
 /**
@@ -41,12 +42,12 @@ export const zeroCopyPath: DataPath = {
     return null;
   },
 
-  unsealable(): string | null {
-    return "the zero-copy path cannot encrypt without kernel TLS, which socketpipe does not use yet";
-  },
+  unsealable: kernelTlsUnavailable,
+  engine: "kernel",
 
-  async startLocal(conn, commands, tree): Promise<LocalTransfer> {
+  async startLocal(conn, commands, tree, keys): Promise<LocalTransfer> {
     const socket = await DataSocket.open(conn, HANDSHAKE_LENGTH);
+    if (keys) socket.seal(keys);
     const holds = new Set([socket.file]);
     // Both local commands hold the one socket: each also gets a marker of its role, so
     // that an orphan whose environment no longer names it still tells whose it is.
@@ -95,8 +96,9 @@ export const zeroCopyPath: DataPath = {
     };
   },
 
-  async startRemote(conn, command, wiring, tree): Promise<RemoteTransfer> {
+  async startRemote(conn, command, wiring, tree, keys): Promise<RemoteTransfer> {
     const socket = await DataSocket.open(conn, HANDSHAKE_LENGTH);
+    if (keys) socket.seal(keys);
     const devNull = wiring.input && wiring.output ? -1 : openDevNull();
     // The command's stderr comes through this half rather than straight from the login
     // channel: if this half dies, the login channel then closes, so the local half

@@ -16,7 +16,8 @@ import { DEFAULT_PEER_TIMEOUT } from "../net/peer_timeout.ts";
 import type { Provisioning } from "../provision/provision.ts";
 import { type LocalTransferOutcome, REPORT_AFTER_FAILURE_SECONDS } from "./local_transfer.ts";
 import type { Meeting } from "./meeting.ts";
-import { CIPHER, ENGINE } from "../net/data_wire.ts";
+import { CIPHER } from "../net/data_wire.ts";
+import type { DataPath } from "../data/data_path.ts";
 import type { ExitMessage } from "../login/protocol.ts";
 import type { SocketpipeOptions, SocketpipeResult } from "./options.ts";
 import { decideOutcome } from "./outcome.ts";
@@ -104,7 +105,7 @@ export async function verdictOn(
     signal?: AbortSignal;
     peerTimeout: number;
   },
-  dataPath: string,
+  path: DataPath,
 ): Promise<Omit<SocketpipeResult, "durations">> {
   const { ending } = transferred;
   const exit = ending.kind === "reported" ? ending.exit : null;
@@ -138,7 +139,8 @@ export async function verdictOn(
     : outcomeOfFault(
       FAULTS.interruptedUnconfirmed.of(interruptionOf(context.signal), context.peerTimeout),
     );
-  return { ...outcome, dataPath, ...report, ...encryptionOf(options, exit) };
+  const encryption = encryptionOf(options, path, exit);
+  return { ...outcome, dataPath: path.name, ...report, ...encryption };
 }
 
 function interruptionOf(signal: AbortSignal | undefined): string {
@@ -152,10 +154,11 @@ function outcomeOfFault(fault: Fault): { status: number; messages: string[] } {
 /** With `--encrypt`, the cipher and where each half sealed the records, for the result. */
 function encryptionOf(
   options: SocketpipeOptions,
+  path: DataPath,
   exit: ExitMessage | null,
 ): Pick<SocketpipeResult, "encryption"> {
   if (!options.encrypt) return {};
-  return { encryption: { cipher: CIPHER, local: ENGINE, remote: exit?.encryption ?? null } };
+  return { encryption: { cipher: CIPHER, local: path.engine, remote: exit?.encryption ?? null } };
 }
 
 /** The result of a run that failed before any data moved: its one line, no counts. */

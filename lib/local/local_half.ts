@@ -160,7 +160,7 @@ async function runInTree(
   log.step(`${transferred.counts.sent} bytes sent, ${transferred.counts.received} bytes received`);
   const context = { channel, login, signal: control.signal, peerTimeout };
   const durations = clock.finish();
-  const report = await verdictOn(options, transferred, context, chosen.path.name);
+  const report = await verdictOn(options, transferred, context, chosen.path);
   return { ...report, durations, ...provisionedBy(provisioning) };
 }
 

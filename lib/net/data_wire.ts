@@ -8,9 +8,6 @@
 import { closeQuietly, writeAll } from "./conn_io.ts";
 import { type DirectionKeys, RecordError, RecordOpener, RecordSealer } from "./records.ts";
 
-/** Where this version seals the records, as `-v` and the report name it. */
-export const ENGINE = "userspace";
-
 /** The cipher of every record. */
 export const CIPHER = "ChaCha20-Poly1305";
 

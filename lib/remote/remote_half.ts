@@ -6,7 +6,6 @@
  * @module
  */
 import { Fault, FAULTS, TRANSPORT_STATUS } from "../base/faults.ts";
-import { ENGINE } from "../net/data_wire.ts";
 import { StepLog } from "../base/log.ts";
 import { valueIfSettled } from "../base/settled_within.ts";
 import { PROTOCOL_VERSION, VERSION } from "../base/version.ts";
@@ -161,7 +160,7 @@ async function runRemoteCommand(
   log.step(`data path: ${chosen.path.name} (${chosen.why})`);
   const keys = session.encrypt ? await remoteKeys(conn, session) : undefined;
   const transfer = await chosen.path.startRemote(conn, command, session, context.tree, keys);
-  return await superviseRemoteCommand(transfer, { ...context, sealed: keys !== undefined });
+  return await superviseRemoteCommand(transfer, { ...context, engine: keys && chosen.path.engine });
 }
 
 /** The remote half's keys for an encrypted run: it sends remote to local. */
@@ -195,8 +194,8 @@ async function superviseRemoteCommand(
     log: StepLog;
     tree: ProcessTree;
     signal?: AbortSignal;
-    /** Whether the data crossed in sealed records (`--encrypt`). */
-    sealed?: boolean;
+    /** With `--encrypt`: who sealed the records on this host. */
+    engine?: string;
   },
 ): Promise<number> {
   const { session, channel, log } = context;
@@ -238,7 +237,7 @@ async function superviseRemoteCommand(
     counts,
     error,
     reopened,
-    ...(context.sealed ? { encryption: ENGINE } : {}),
+    ...(context.engine ? { encryption: context.engine } : {}),
   });
   // Nothing of the run stays on the remote host: what the command left running (holding
   // no data, or the run would not have ended) is stopped with the session, whether the
