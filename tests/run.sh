@@ -1,7 +1,8 @@
 #!/bin/sh
 # The whole test suite, as `npm test` (the README's test command) runs it: installs what
 # the suite needs that the machine may lack (sshd for the end-to-end tests, tmux for the
-# terminal's, the login shells a remote host may run for the quoting tests), runs every
+# terminal's, the login shells a remote host may run for the quoting tests, qemu and
+# Debian's kernel for the guest with kernel TLS), runs every
 # test, and ends with one line "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.." || exit 2
@@ -9,9 +10,14 @@ cd "$(dirname "$0")/.." || exit 2
 missing=
 [ -x /usr/sbin/sshd ] || missing="$missing openssh-server"
 command -v tmux >/dev/null 2>&1 || missing="$missing tmux"
-for shell in zsh fish tcsh mksh ksh busybox; do
+for shell in zsh fish tcsh mksh ksh; do
   command -v "$shell" >/dev/null 2>&1 || missing="$missing $shell"
 done
+# busybox: the static one, a login shell for the quoting tests and the guest's init.
+dpkg -s busybox-static >/dev/null 2>&1 || missing="$missing busybox-static"
+# The guest with kernel TLS (tests/guest): Debian's kernel and qemu.
+[ -x /usr/bin/qemu-system-x86_64 ] || missing="$missing qemu-system-x86"
+ls /boot/vmlinuz-*-amd64 >/dev/null 2>&1 || missing="$missing linux-image-amd64"
 if [ -n "$missing" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "tests/run.sh: installing$missing for the end-to-end, terminal and shell tests" >&2
   # shellcheck disable=SC2086 # one word per package

@@ -8,6 +8,16 @@ import { block, DENO, LOCAL_LOGIN, REPO, runCli, sha256, SHELL_LOGIN } from "../
 import { DATA_PATHS } from "../harness/register.ts";
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+/** Who seals on this host: the kernel where its tls module is loaded (tests/guest), else socketpipe. */
+const ENGINE = (() => {
+  try {
+    Deno.statSync("/proc/net/tls_stat");
+    return "kernel";
+  } catch {
+    return "userspace";
+  }
+})();
+const SEALED_BY = ENGINE === "kernel" ? "encrypted by the kernel" : "encrypted in userspace";
 const data = (length: number) => new Uint8Array(length).map((_, i) => (i * 131 + (i >> 9)) & 0xff);
 
 for (const path of DATA_PATHS) {
@@ -46,13 +56,13 @@ for (const length of [0, 1, 16384, 16385]) {
     assert.deepEqual(report.remote.counts, { sent: length, received: length, delivered: length });
     assert.deepEqual(report.encryption, {
       cipher: "ChaCha20-Poly1305",
-      local: "userspace",
-      remote: "userspace",
+      local: ENGINE,
+      remote: ENGINE,
     });
   });
 }
 
-Deno.test("--encrypt -v names the encryption on both hosts", async () => {
+Deno.test("--encrypt -v names the encryption on both hosts, and why it is sealed where it is", async () => {
   const run = await runCli([
     "-v",
     "--encrypt",
@@ -61,14 +71,19 @@ Deno.test("--encrypt -v names the encryption on both hosts", async () => {
     ...block("-r", "cat"),
   ]);
   assert.equal(run.code, 0, run.stderr);
-  assert.match(
-    run.stderr,
-    /^socketpipe: connected .*; data path: stream \(encrypted in userspace \(ChaCha20-Poly1305\): /m,
-  );
-  assert.match(
-    run.stderr,
-    /^socketpipe -s: data path: stream \(encrypted in userspace \(ChaCha20-Poly1305\): /m,
-  );
+  for (const half of ["socketpipe: connected .*; ", "socketpipe -s: "]) {
+    const line = new RegExp(
+      `^${half}data path: \\S+ \\(${SEALED_BY} \\(ChaCha20-Poly1305\\): `,
+      "m",
+    );
+    assert.match(run.stderr, line);
+  }
+  if (ENGINE === "userspace") {
+    assert.match(
+      run.stderr,
+      /: this host's kernel has no TLS loaded \(as root, modprobe tls enables it\)\)$/m,
+    );
+  }
 });
 
 /** A run through a relay on the path (tests/fixtures/relay_then_serve.ts). */
