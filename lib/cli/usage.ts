@@ -97,7 +97,8 @@ Options:
                   Linux when FFI is permitted, e.g. with deno run -A).
   --encrypt       encrypt and authenticate the data connection: TLS 1.3 records,
                   ChaCha20-Poly1305, keys of this run's own; a changed record fails the
-                  run (exit 2), never becomes data. Sealed in socketpipe (the stream path).
+                  run (exit 2), never becomes data. Sealed by the kernel where its tls
+                  module is loaded (the commands keep the socket), else by socketpipe.
   --install       provision the remote host and exit (0 once it is ready): for a
                   configuration-management run; a run after it sends nothing.
   --cache-list    show what the remote host's socketpipe cache holds: each directory,
