@@ -68,23 +68,22 @@ export class RecordSealer {
     return out;
   }
 
+  /** The record's plaintext: its data, then its content type (one cipher call, not two). */
+  #inner = new Uint8Array(RECORD_DATA_MAX + 1);
+
   #sealOne(data: Uint8Array, out: Uint8Array): number {
     const length = data.length + 1 + TAG_LENGTH;
-    const header = new Uint8Array([APPLICATION_DATA, 3, 3, length >> 8, length & 0xff]);
-    const cipher = createCipheriv(
-      "chacha20-poly1305",
-      this.keys.key,
-      nonceOf(this.keys.iv, this.#number++),
-      {
-        authTagLength: TAG_LENGTH,
-      },
-    );
+    const header = out.subarray(0, HEADER_LENGTH);
+    header.set([APPLICATION_DATA, 3, 3, length >> 8, length & 0xff]);
+    const nonce = nonceOf(this.keys.iv, this.#number++);
+    const cipher = createCipheriv("chacha20-poly1305", this.keys.key, nonce, {
+      authTagLength: TAG_LENGTH,
+    });
     cipher.setAAD(header, { plaintextLength: data.length + 1 });
-    out.set(header);
-    const body = cipher.update(data);
-    out.set(body, HEADER_LENGTH);
-    const last = cipher.update(new Uint8Array([APPLICATION_DATA]));
-    out.set(last, HEADER_LENGTH + body.length);
+    const inner = this.#inner.subarray(0, data.length + 1);
+    inner.set(data);
+    inner[data.length] = APPLICATION_DATA;
+    out.set(cipher.update(inner), HEADER_LENGTH);
     cipher.final();
     out.set(cipher.getAuthTag(), HEADER_LENGTH + data.length + 1);
     return HEADER_LENGTH + length;
@@ -125,9 +124,13 @@ export class RecordOpener {
 
   /** The data of every record that `bytes` completes, in order. */
   open(bytes: Uint8Array): Uint8Array[] {
-    const joined = new Uint8Array(this.#buffer.length + bytes.length);
-    joined.set(this.#buffer);
-    joined.set(bytes, this.#buffer.length);
+    // Only a record cut across two reads is copied; whole records are opened where they lie.
+    let joined = bytes;
+    if (this.#buffer.length > 0) {
+      joined = new Uint8Array(this.#buffer.length + bytes.length);
+      joined.set(this.#buffer);
+      joined.set(bytes, this.#buffer.length);
+    }
     const data: Uint8Array[] = [];
     let at = 0;
     while (joined.length - at >= HEADER_LENGTH) {
@@ -141,11 +144,12 @@ export class RecordOpener {
       }
       if (joined.length - at < HEADER_LENGTH + length) break;
       const record = joined.subarray(at + HEADER_LENGTH, at + HEADER_LENGTH + length);
-      data.push(this.#openOne(header, record));
+      const opened = this.#openOne(header, record);
+      if (opened.length > 0) data.push(opened);
       at += HEADER_LENGTH + length;
     }
     this.#buffer = joined.slice(at);
-    return data.filter((piece) => piece.length > 0);
+    return data;
   }
 
   /** Bytes received that do not yet make a whole record (at the end: a cut record). */
@@ -165,7 +169,7 @@ export class RecordOpener {
     decipher.setAuthTag(record.subarray(record.length - TAG_LENGTH));
     let inner: Uint8Array;
     try {
-      inner = new Uint8Array(decipher.update(ciphertext));
+      inner = decipher.update(ciphertext);
       decipher.final();
     } catch {
       throw new RecordError(
@@ -178,6 +182,6 @@ export class RecordOpener {
     if (end === 0 || inner[end - 1] !== APPLICATION_DATA) {
       throw new RecordError("a record that carries no data");
     }
-    return inner.subarray(0, end - 1);
+    return new Uint8Array(inner.buffer, inner.byteOffset, end - 1);
   }
 }
