@@ -12,6 +12,9 @@
  * @module
  */
 import { createCipheriv, createDecipheriv } from "node:crypto";
+import { type Aead, openSslAead } from "../platform/libcrypto.ts";
+
+export type { Aead };
 
 /** The most plaintext one record carries (2^14 bytes, as TLS allows). */
 export const RECORD_DATA_MAX = 16384;
@@ -27,6 +30,63 @@ export interface DirectionKeys {
   key: Uint8Array;
   /** The per-direction IV, XORed with each record's number to make its nonce. */
   iv: Uint8Array;
+}
+
+/**
+ * The AEAD for `key`: the system's OpenSSL through FFI where it can be had (one context,
+ * a nonce per record), else `node:crypto` (a cipher object per record). The same
+ * ChaCha20-Poly1305 either way.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { aeadFor } from "./records.ts";
+ * assert.equal(typeof aeadFor(new Uint8Array(32)).seal, "function");
+ * ```
+ */
+export function aeadFor(key: Uint8Array): Aead {
+  return openSslAead(key) ?? nodeAead(key);
+}
+
+/**
+ * ChaCha20-Poly1305 under `key` from `node:crypto`: where there is no OpenSSL through FFI.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { nodeAead } from "./records.ts";
+ * const aead = nodeAead(new Uint8Array(32));
+ * const sealed = new Uint8Array(1 + 16);
+ * aead.seal(new Uint8Array(12), new Uint8Array(5), new Uint8Array([7]), sealed);
+ * const opened = new Uint8Array(1);
+ * assert.ok(aead.open(new Uint8Array(12), new Uint8Array(5), sealed, opened));
+ * assert.deepEqual(opened, new Uint8Array([7]));
+ * ```
+ */
+export function nodeAead(key: Uint8Array): Aead {
+  const options = { authTagLength: TAG_LENGTH } as const;
+  return {
+    seal(nonce, aad, plaintext, out) {
+      const cipher = createCipheriv("chacha20-poly1305", key, nonce, options);
+      cipher.setAAD(aad, { plaintextLength: plaintext.length });
+      out.set(cipher.update(plaintext));
+      cipher.final();
+      out.set(cipher.getAuthTag(), plaintext.length);
+    },
+    open(nonce, aad, sealed, out) {
+      const ciphertext = sealed.subarray(0, sealed.length - TAG_LENGTH);
+      const decipher = createDecipheriv("chacha20-poly1305", key, nonce, options);
+      decipher.setAAD(aad, { plaintextLength: ciphertext.length });
+      decipher.setAuthTag(sealed.subarray(sealed.length - TAG_LENGTH));
+      try {
+        out.set(decipher.update(ciphertext));
+        decipher.final();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+  };
 }
 
 /** The nonce of record `number`: the IV XOR the number, big-endian in its last 8 bytes. */
@@ -55,7 +115,6 @@ function nonceOf(iv: Uint8Array, number: bigint): Uint8Array {
  */
 export class RecordSealer {
   #number = 0n;
-  constructor(readonly keys: DirectionKeys) {}
 
   /** `data` as records of at most {@link RECORD_DATA_MAX} bytes each, in one buffer. */
   seal(data: Uint8Array): Uint8Array {
@@ -68,24 +127,24 @@ export class RecordSealer {
     return out;
   }
 
-  /** The record's plaintext: its data, then its content type (one cipher call, not two). */
+  /** The record's plaintext: its data, then its content type. */
   #inner = new Uint8Array(RECORD_DATA_MAX + 1);
+  readonly #aead: Aead;
+
+  /** `aead`: the cipher to use (a test's), else {@link aeadFor}'s. */
+  constructor(readonly keys: DirectionKeys, aead?: Aead) {
+    this.#aead = aead ?? aeadFor(keys.key);
+  }
 
   #sealOne(data: Uint8Array, out: Uint8Array): number {
     const length = data.length + 1 + TAG_LENGTH;
     const header = out.subarray(0, HEADER_LENGTH);
     header.set([APPLICATION_DATA, 3, 3, length >> 8, length & 0xff]);
-    const nonce = nonceOf(this.keys.iv, this.#number++);
-    const cipher = createCipheriv("chacha20-poly1305", this.keys.key, nonce, {
-      authTagLength: TAG_LENGTH,
-    });
-    cipher.setAAD(header, { plaintextLength: data.length + 1 });
     const inner = this.#inner.subarray(0, data.length + 1);
     inner.set(data);
     inner[data.length] = APPLICATION_DATA;
-    out.set(cipher.update(inner), HEADER_LENGTH);
-    cipher.final();
-    out.set(cipher.getAuthTag(), HEADER_LENGTH + data.length + 1);
+    const nonce = nonceOf(this.keys.iv, this.#number++);
+    this.#aead.seal(nonce, header, inner, out.subarray(HEADER_LENGTH, HEADER_LENGTH + length));
     return HEADER_LENGTH + length;
   }
 }
@@ -120,7 +179,12 @@ export class RecordError extends Error {
 export class RecordOpener {
   #number = 0n;
   #buffer = new Uint8Array(0);
-  constructor(readonly keys: DirectionKeys) {}
+  readonly #aead: Aead;
+
+  /** `aead`: the cipher to use (a test's), else {@link aeadFor}'s. */
+  constructor(readonly keys: DirectionKeys, aead?: Aead) {
+    this.#aead = aead ?? aeadFor(keys.key);
+  }
 
   /** The data of every record that `bytes` completes, in order. */
   open(bytes: Uint8Array): Uint8Array[] {
@@ -158,20 +222,9 @@ export class RecordOpener {
   }
 
   #openOne(header: Uint8Array, record: Uint8Array): Uint8Array {
-    const ciphertext = record.subarray(0, record.length - TAG_LENGTH);
-    const decipher = createDecipheriv(
-      "chacha20-poly1305",
-      this.keys.key,
-      nonceOf(this.keys.iv, this.#number++),
-      { authTagLength: TAG_LENGTH },
-    );
-    decipher.setAAD(header, { plaintextLength: ciphertext.length });
-    decipher.setAuthTag(record.subarray(record.length - TAG_LENGTH));
-    let inner: Uint8Array;
-    try {
-      inner = decipher.update(ciphertext);
-      decipher.final();
-    } catch {
+    const inner = new Uint8Array(record.length - TAG_LENGTH);
+    const nonce = nonceOf(this.keys.iv, this.#number++);
+    if (!this.#aead.open(nonce, header, record, inner)) {
       throw new RecordError(
         "a record failed its authentication (changed, replayed or not from the peer)",
       );

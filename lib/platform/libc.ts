@@ -124,10 +124,29 @@ export function libc(): Libc | null {
 export function bindLibc<S extends Deno.ForeignLibraryInterface>(
   symbols: S,
 ): Deno.DynamicLibrary<S>["symbols"] {
+  return bindLibrary("libc.so.6", symbols);
+}
+
+/**
+ * Binds `symbols` of the shared library `file` (libc, or OpenSSL's libcrypto): the one
+ * `Deno.dlopen` of socketpipe. Throws where this is not Linux, FFI is not permitted or
+ * the library is absent; callers that can do without say so.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { bindLibrary } from "./libc.ts";
+ * assert.throws(() => bindLibrary("libnothing-here.so.9", {}));
+ * ```
+ */
+export function bindLibrary<S extends Deno.ForeignLibraryInterface>(
+  file: string,
+  symbols: S,
+): Deno.DynamicLibrary<S>["symbols"] {
   if (Deno.build.os !== "linux") {
-    throw new Error(`libc bindings are for Linux, not ${Deno.build.os}`);
+    throw new Error(`native bindings are for Linux, not ${Deno.build.os}`);
   }
-  return Deno.dlopen("libc.so.6", symbols).symbols;
+  return Deno.dlopen(file, symbols).symbols;
 }
 
 /**

@@ -7,7 +7,15 @@
  */
 import assert from "node:assert/strict";
 import { createCipheriv, createDecipheriv } from "node:crypto";
-import { RECORD_DATA_MAX, RecordError, RecordOpener, RecordSealer } from "../../lib/net/records.ts";
+import {
+  nodeAead,
+  RECORD_DATA_MAX,
+  RecordError,
+  RecordOpener,
+  RecordSealer,
+} from "../../lib/net/records.ts";
+import { openSslAead } from "../../lib/platform/libcrypto.ts";
+import { testWhere } from "../harness/register.ts";
 import { deriveDataKeys } from "../../lib/net/data_keys.ts";
 
 const hex = (text: string) =>
@@ -121,4 +129,37 @@ Deno.test("the two directions and every connection get keys of their own", async
   assert.equal(new Set(all.map((k) => k.key.join())).size, all.length);
   assert.equal(new Set(all.map((k) => k.iv.join())).size, all.length);
   assert.deepEqual(await deriveDataKeys(token, nonces), keys); // deterministic: both halves agree
+});
+
+const noLibcrypto = openSslAead(new Uint8Array(32)) ? null : "no libcrypto.so.3 through FFI here";
+
+testWhere(
+  noLibcrypto,
+  "OpenSSL through FFI and node:crypto seal the same records, and each opens the other's",
+  () => {
+    const keys = { key: range(11, 32), iv: range(12, 12) };
+    const openssl = openSslAead(keys.key)!;
+    const data = new Uint8Array(2 * RECORD_DATA_MAX + 99).map((_, i) => i * 3);
+    const byOpenSsl = new RecordSealer(keys, openssl).seal(data);
+    const byNode = new RecordSealer(keys, nodeAead(keys.key)).seal(data);
+    assert.deepEqual(byOpenSsl, byNode);
+    const opened = (aead: typeof openssl, bytes: Uint8Array) =>
+      new Uint8Array(new RecordOpener(keys, aead).open(bytes).flatMap((piece) => [...piece]));
+    assert.deepEqual(opened(nodeAead(keys.key), byOpenSsl), data);
+    assert.deepEqual(opened(openssl, byNode), data);
+    const flipped = byOpenSsl.slice();
+    flipped[9] ^= 0x80;
+    assert.throws(() => new RecordOpener(keys, openssl).open(flipped), RecordError);
+  },
+);
+
+testWhere(noLibcrypto, "OpenSSL's ChaCha20-Poly1305 is RFC 8439's (§2.8.2)", () => {
+  const aead = openSslAead(range(0x80, 32))!;
+  const plaintext = new TextEncoder().encode(
+    "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.",
+  );
+  const sealed = new Uint8Array(plaintext.length + 16);
+  aead.seal(hex("07000000 4041424344454647"), hex("50515253 c0c1c2c3c4c5c6c7"), plaintext, sealed);
+  assert.deepEqual(sealed.subarray(0, 16), hex("d31a8d34648e60db7b86afbc53ef7ec2"));
+  assert.deepEqual(sealed.subarray(plaintext.length), hex("1ae10b594f09e26a7e902ecbd0600691"));
 });
