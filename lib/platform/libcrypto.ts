@@ -87,27 +87,29 @@ export interface Aead {
  */
 export function openSslAead(key: Uint8Array): Aead | null {
   const c = libcrypto();
-  if (!c) return null;
-  const cipher = c.EVP_chacha20_poly1305();
-  const sealing = c.EVP_CIPHER_CTX_new();
-  const opening = c.EVP_CIPHER_CTX_new();
+  const cipher = c?.EVP_chacha20_poly1305();
+  if (!c || !cipher) return null;
   const keyBytes = new Uint8Array(key);
-  if (
-    !cipher || !sealing || !opening ||
-    c.EVP_EncryptInit_ex(sealing, cipher, null, keyBytes, null) !== 1 ||
-    c.EVP_DecryptInit_ex(opening, cipher, null, keyBytes, null) !== 1
-  ) {
-    return null;
-  }
-  const length = new Int32Array(1);
-  const lengthBytes = new Uint8Array(length.buffer);
+  // A direction only seals or only opens: each context is made when first needed.
+  let sealing: Deno.PointerValue = null;
+  let opening: Deno.PointerValue = null;
+  const context = (encrypt: boolean): Deno.PointerValue => {
+    const made = c.EVP_CIPHER_CTX_new();
+    const init = encrypt ? c.EVP_EncryptInit_ex : c.EVP_DecryptInit_ex;
+    if (!made || init(made, cipher, null, keyBytes, null) !== 1) {
+      throw new Error("libcrypto could not set up ChaCha20-Poly1305");
+    }
+    return made;
+  };
+  const length = new Uint8Array(4);
   const none = new Uint8Array(0);
   return {
     seal(nonce, aad, plaintext, out) {
-      const ok = c.EVP_EncryptInit_ex(sealing, null, null, null, new Uint8Array(nonce)) === 1 &&
-        c.EVP_EncryptUpdate(sealing, null, lengthBytes, aad, aad.length) === 1 &&
-        c.EVP_EncryptUpdate(sealing, out, lengthBytes, plaintext, plaintext.length) === 1 &&
-        c.EVP_EncryptFinal_ex(sealing, none, lengthBytes) === 1 &&
+      sealing ??= context(true);
+      const ok = c.EVP_EncryptInit_ex(sealing, null, null, null, nonce) === 1 &&
+        c.EVP_EncryptUpdate(sealing, null, length, aad, aad.length) === 1 &&
+        c.EVP_EncryptUpdate(sealing, out, length, plaintext, plaintext.length) === 1 &&
+        c.EVP_EncryptFinal_ex(sealing, none, length) === 1 &&
         c.EVP_CIPHER_CTX_ctrl(
             sealing,
             EVP_CTRL_AEAD_GET_TAG,
@@ -117,13 +119,14 @@ export function openSslAead(key: Uint8Array): Aead | null {
       if (!ok) throw new Error("libcrypto could not seal a record");
     },
     open(nonce, aad, sealed, out) {
+      opening ??= context(false);
       const ciphertext = sealed.subarray(0, sealed.length - TAG_LENGTH);
-      const tag = new Uint8Array(sealed.subarray(sealed.length - TAG_LENGTH));
-      return c.EVP_DecryptInit_ex(opening, null, null, null, new Uint8Array(nonce)) === 1 &&
-        c.EVP_DecryptUpdate(opening, null, lengthBytes, aad, aad.length) === 1 &&
-        c.EVP_DecryptUpdate(opening, out, lengthBytes, ciphertext, ciphertext.length) === 1 &&
+      const tag = sealed.subarray(sealed.length - TAG_LENGTH);
+      return c.EVP_DecryptInit_ex(opening, null, null, null, nonce) === 1 &&
+        c.EVP_DecryptUpdate(opening, null, length, aad, aad.length) === 1 &&
+        c.EVP_DecryptUpdate(opening, out, length, ciphertext, ciphertext.length) === 1 &&
         c.EVP_CIPHER_CTX_ctrl(opening, EVP_CTRL_AEAD_SET_TAG, TAG_LENGTH, tag) === 1 &&
-        c.EVP_DecryptFinal_ex(opening, none, lengthBytes) === 1;
+        c.EVP_DecryptFinal_ex(opening, none, length) === 1;
     },
   };
 }
