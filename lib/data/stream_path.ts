@@ -12,8 +12,6 @@ import { type DataWire, plainWire, sealedWire, type WireKeys } from "../net/data
 import type { ProcessTree } from "../process/process_tree.ts";
 import { relayToStderr, released, startRole } from "./roles.ts";
 
-/** Bytes read from the socket at a time. */
-const CHUNK_SIZE = 256 * 1024;
 /** The default capacity of a Linux pipe. */
 const PIPE_PIECE = 64 * 1024;
 
@@ -216,17 +214,17 @@ async function copyOutOfSocket(
 ): Promise<string | null> {
   const writer = sink?.getWriter();
   let consumerTakes = writer !== undefined;
-  const buffer = new Uint8Array(CHUNK_SIZE);
   let failure: string | null = null;
   for (;;) {
-    let count: number | null;
+    let buffer: Uint8Array | null;
     try {
-      count = await conn.read(buffer);
+      buffer = await conn.read();
     } catch (error) {
       failure = `receiving failed after ${counts.received} bytes: ${messageOf(error)}`;
       break;
     }
-    if (count === null) break;
+    if (buffer === null) break;
+    const count = buffer.length;
     counts.received += count;
     if (!consumerTakes) continue; // keep draining, so the peer is never reset mid-stream
     // In pieces no larger than a pipe holds, so that a consumer that stops is known to

@@ -6,15 +6,25 @@
  * @module
  */
 import { closeQuietly, writeAll } from "./conn_io.ts";
-import { type DirectionKeys, RecordError, RecordOpener, RecordSealer } from "./records.ts";
+import {
+  type DirectionKeys,
+  RECORD_DATA_MAX,
+  RecordError,
+  RecordOpener,
+  RecordSealer,
+  sealedLength,
+} from "./records.ts";
 
 /** The cipher of every record. */
 export const CIPHER = "ChaCha20-Poly1305";
 
 /** What the stream path needs of the data connection. */
 export interface DataWire {
-  /** Reads into `buffer`: the count of plaintext bytes, or null at the end of the stream. */
-  read(buffer: Uint8Array): Promise<number | null>;
+  /**
+   * The next plaintext bytes, or null at the end of the stream: a view of the wire's own
+   * buffer, good until the next read (nothing is copied to hand it over).
+   */
+  read(): Promise<Uint8Array | null>;
   /** Writes all of `bytes`. */
   write(bytes: Uint8Array): Promise<void>;
   /** Ends the sending direction (the peer reads the end of the stream). */
@@ -31,6 +41,9 @@ export interface WireKeys {
   receive: DirectionKeys;
 }
 
+/** Bytes read from the socket at a time. */
+const READ_SIZE = 256 * 1024;
+
 /**
  * `conn` as it is.
  *
@@ -43,14 +56,20 @@ export interface WireKeys {
  * const peer = await listener.accept();
  * await plainWire(conn).write(new Uint8Array([1, 2]));
  * assert.equal(await peer.read(new Uint8Array(8)), 2);
+ * await peer.write(new Uint8Array([3]));
+ * assert.deepEqual(await plainWire(conn).read(), new Uint8Array([3]));
  * conn.close();
  * peer.close();
  * listener.close();
  * ```
  */
 export function plainWire(conn: Deno.TcpConn): DataWire {
+  const buffer = new Uint8Array(READ_SIZE);
   return {
-    read: (buffer) => conn.read(buffer),
+    async read() {
+      const count = await conn.read(buffer);
+      return count === null ? null : buffer.subarray(0, count);
+    },
     write: (bytes) => writeAll(conn, bytes),
     closeWrite: () => conn.closeWrite(),
     close: () => closeQuietly(conn),
@@ -84,26 +103,35 @@ export function plainWire(conn: Deno.TcpConn): DataWire {
 export function sealedWire(conn: Deno.TcpConn, keys: WireKeys): DataWire {
   const sealer = new RecordSealer(keys.send);
   const opener = new RecordOpener(keys.receive);
-  const raw = new Uint8Array(256 * 1024);
-  let opened: Uint8Array[] = [];
+  // Records are opened where they were read, and their data handed over from there; a
+  // record cut by a read moves to the front and the next read completes it.
+  const raw = new Uint8Array(READ_SIZE + sealedLength(RECORD_DATA_MAX));
+  let filled = 0;
+  let used = 0;
+  let sealed = new Uint8Array(sealedLength(64 * 1024));
   return {
-    async read(buffer) {
-      while (opened.length === 0) {
-        const count = await conn.read(raw);
+    async read() {
+      for (;;) {
+        raw.copyWithin(0, used, filled);
+        filled -= used;
+        used = 0;
+        const count = await conn.read(raw.subarray(filled));
         if (count === null) {
-          if (opener.pending() > 0) throw new RecordError("the stream ended inside a record");
+          if (filled > 0) throw new RecordError("the stream ended inside a record");
           return null;
         }
-        opened = opener.open(raw.subarray(0, count));
+        filled += count;
+        const opened = opener.openInPlace(raw.subarray(0, filled));
+        used = opened.used;
+        if (opened.data > 0) return raw.subarray(0, opened.data);
       }
-      const first = opened[0];
-      const count = Math.min(first.length, buffer.length);
-      buffer.set(first.subarray(0, count));
-      if (count === first.length) opened.shift();
-      else opened[0] = first.subarray(count);
-      return count;
     },
-    write: (bytes) => writeAll(conn, sealer.seal(bytes)),
+    write(bytes) {
+      if (sealed.length < sealedLength(bytes.length)) {
+        sealed = new Uint8Array(sealedLength(bytes.length));
+      }
+      return writeAll(conn, sealed.subarray(0, sealer.sealInto(bytes, sealed)));
+    },
     closeWrite: () => conn.closeWrite(),
     close: () => closeQuietly(conn),
   };

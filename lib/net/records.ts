@@ -56,46 +56,58 @@ export function aeadFor(key: Uint8Array): Aead {
  * import assert from "node:assert/strict";
  * import { nodeAead } from "./records.ts";
  * const aead = nodeAead(new Uint8Array(32));
- * const sealed = new Uint8Array(1 + 16);
- * aead.seal(new Uint8Array(12), new Uint8Array(5), new Uint8Array([7]), sealed);
- * const opened = new Uint8Array(1);
- * assert.ok(aead.open(new Uint8Array(12), new Uint8Array(5), sealed, opened));
- * assert.deepEqual(opened, new Uint8Array([7]));
+ * const record = new Uint8Array([7, ...new Uint8Array(16)]); // the data, then room for the tag
+ * aead.seal(new Uint8Array(12), new Uint8Array(5), record);
+ * assert.notEqual(record[0], 7);
+ * assert.ok(aead.open(new Uint8Array(12), new Uint8Array(5), record));
+ * assert.equal(record[0], 7);
  * ```
  */
 export function nodeAead(key: Uint8Array): Aead {
   const options = { authTagLength: TAG_LENGTH } as const;
   return {
-    seal(nonce, aad, plaintext, out) {
+    seal(nonce, aad, record) {
+      const plaintext = record.subarray(0, record.length - TAG_LENGTH);
       const cipher = createCipheriv("chacha20-poly1305", key, nonce, options);
       cipher.setAAD(aad, { plaintextLength: plaintext.length });
-      out.set(cipher.update(plaintext));
+      record.set(cipher.update(plaintext));
       cipher.final();
-      out.set(cipher.getAuthTag(), plaintext.length);
+      record.set(cipher.getAuthTag(), plaintext.length);
     },
-    open(nonce, aad, sealed, out) {
-      const ciphertext = sealed.subarray(0, sealed.length - TAG_LENGTH);
+    open(nonce, aad, record) {
+      const ciphertext = record.subarray(0, record.length - TAG_LENGTH);
       const decipher = createDecipheriv("chacha20-poly1305", key, nonce, options);
       decipher.setAAD(aad, { plaintextLength: ciphertext.length });
-      decipher.setAuthTag(sealed.subarray(sealed.length - TAG_LENGTH));
+      decipher.setAuthTag(record.slice(record.length - TAG_LENGTH));
+      // Opened into a copy: the record stays as it came until its tag is known to hold.
+      const opened = decipher.update(ciphertext);
       try {
-        out.set(decipher.update(ciphertext));
         decipher.final();
-        return true;
       } catch {
         return false;
       }
+      record.set(opened);
+      return true;
     },
   };
 }
 
-/** The nonce of record `number`: the IV XOR the number, big-endian in its last 8 bytes. */
-function nonceOf(iv: Uint8Array, number: bigint): Uint8Array {
-  const nonce = iv.slice();
-  for (let index = 0; index < 8; index++) {
-    nonce[11 - index] ^= Number((number >> BigInt(8 * index)) & 0xffn);
-  }
-  return nonce;
+/** The most records a direction may carry: every nonce stays distinct (far beyond any stream). */
+const RECORDS_MAX = Number.MAX_SAFE_INTEGER;
+
+/** Writes into `nonce` the nonce of record `number`: the IV XOR the number, big-endian. */
+function setNonce(nonce: Uint8Array, iv: Uint8Array, number: number): void {
+  if (number >= RECORDS_MAX) throw new RecordError("a direction ran out of record numbers");
+  nonce.set(iv);
+  let low = number >>> 0;
+  let high = Math.floor(number / 0x100000000);
+  for (let index = 11; index >= 8; index--, low >>>= 8) nonce[index] ^= low & 0xff;
+  for (let index = 7; index >= 4; index--, high >>>= 8) nonce[index] ^= high & 0xff;
+}
+
+/** How many bytes `length` bytes of data take as records. */
+export function sealedLength(length: number): number {
+  return length + Math.ceil(length / RECORD_DATA_MAX) * (HEADER_LENGTH + 1 + TAG_LENGTH);
 }
 
 /**
@@ -114,21 +126,8 @@ function nonceOf(iv: Uint8Array, number: bigint): Uint8Array {
  * ```
  */
 export class RecordSealer {
-  #number = 0n;
-
-  /** `data` as records of at most {@link RECORD_DATA_MAX} bytes each, in one buffer. */
-  seal(data: Uint8Array): Uint8Array {
-    const count = Math.ceil(data.length / RECORD_DATA_MAX);
-    const out = new Uint8Array(data.length + count * (HEADER_LENGTH + 1 + TAG_LENGTH));
-    let at = 0;
-    for (let from = 0; from < data.length; from += RECORD_DATA_MAX) {
-      at += this.#sealOne(data.subarray(from, from + RECORD_DATA_MAX), out.subarray(at));
-    }
-    return out;
-  }
-
-  /** The record's plaintext: its data, then its content type. */
-  #inner = new Uint8Array(RECORD_DATA_MAX + 1);
+  #number = 0;
+  readonly #nonce = new Uint8Array(12);
   readonly #aead: Aead;
 
   /** `aead`: the cipher to use (a test's), else {@link aeadFor}'s. */
@@ -136,16 +135,35 @@ export class RecordSealer {
     this.#aead = aead ?? aeadFor(keys.key);
   }
 
-  #sealOne(data: Uint8Array, out: Uint8Array): number {
-    const length = data.length + 1 + TAG_LENGTH;
-    const header = out.subarray(0, HEADER_LENGTH);
-    header.set([APPLICATION_DATA, 3, 3, length >> 8, length & 0xff]);
-    const inner = this.#inner.subarray(0, data.length + 1);
-    inner.set(data);
-    inner[data.length] = APPLICATION_DATA;
-    const nonce = nonceOf(this.keys.iv, this.#number++);
-    this.#aead.seal(nonce, header, inner, out.subarray(HEADER_LENGTH, HEADER_LENGTH + length));
-    return HEADER_LENGTH + length;
+  /** `data` as records of at most {@link RECORD_DATA_MAX} bytes each, in a new buffer. */
+  seal(data: Uint8Array): Uint8Array {
+    const out = new Uint8Array(sealedLength(data.length));
+    this.sealInto(data, out);
+    return out;
+  }
+
+  /**
+   * Seals `data` into `out` (at least {@link sealedLength} of it), allocating nothing;
+   * returns how many bytes of `out` the records fill.
+   */
+  sealInto(data: Uint8Array, out: Uint8Array): number {
+    let at = 0;
+    for (let from = 0; from < data.length; from += RECORD_DATA_MAX) {
+      const piece = data.subarray(from, from + RECORD_DATA_MAX);
+      const length = piece.length + 1 + TAG_LENGTH;
+      out[at] = APPLICATION_DATA;
+      out[at + 1] = 3;
+      out[at + 2] = 3;
+      out[at + 3] = length >> 8;
+      out[at + 4] = length & 0xff;
+      const record = out.subarray(at + HEADER_LENGTH, at + HEADER_LENGTH + length);
+      record.set(piece);
+      record[piece.length] = APPLICATION_DATA;
+      setNonce(this.#nonce, this.keys.iv, this.#number++);
+      this.#aead.seal(this.#nonce, out.subarray(at, at + HEADER_LENGTH), record);
+      at += HEADER_LENGTH + length;
+    }
+    return at;
   }
 }
 
@@ -177,8 +195,9 @@ export class RecordError extends Error {
  * ```
  */
 export class RecordOpener {
-  #number = 0n;
+  #number = 0;
   #buffer = new Uint8Array(0);
+  readonly #nonce = new Uint8Array(12);
   readonly #aead: Aead;
 
   /** `aead`: the cipher to use (a test's), else {@link aeadFor}'s. */
@@ -186,55 +205,64 @@ export class RecordOpener {
     this.#aead = aead ?? aeadFor(keys.key);
   }
 
-  /** The data of every record that `bytes` completes, in order. */
+  /** The data of every record that `bytes` completes, in order, each in a new buffer. */
   open(bytes: Uint8Array): Uint8Array[] {
-    // Only a record cut across two reads is copied; whole records are opened where they lie.
-    let joined = bytes;
-    if (this.#buffer.length > 0) {
-      joined = new Uint8Array(this.#buffer.length + bytes.length);
-      joined.set(this.#buffer);
-      joined.set(bytes, this.#buffer.length);
-    }
+    const joined = new Uint8Array(this.#buffer.length + bytes.length);
+    joined.set(this.#buffer);
+    joined.set(bytes, this.#buffer.length);
     const data: Uint8Array[] = [];
     let at = 0;
-    while (joined.length - at >= HEADER_LENGTH) {
-      const header = joined.subarray(at, at + HEADER_LENGTH);
-      const length = (header[3] << 8) | header[4];
-      if (header[0] !== APPLICATION_DATA || header[1] !== 3 || header[2] !== 3) {
-        throw new RecordError("a record with a header that is not socketpipe's");
-      }
-      if (length < 1 + TAG_LENGTH || length > CIPHERTEXT_MAX) {
-        throw new RecordError(`a record of impossible length ${length}`);
-      }
-      if (joined.length - at < HEADER_LENGTH + length) break;
-      const record = joined.subarray(at + HEADER_LENGTH, at + HEADER_LENGTH + length);
-      const opened = this.#openOne(header, record);
-      if (opened.length > 0) data.push(opened);
-      at += HEADER_LENGTH + length;
+    for (;;) {
+      const rest = joined.subarray(at);
+      const { data: length, used } = this.openInPlace(rest, 1);
+      if (used === 0) break;
+      if (length > 0) data.push(rest.slice(0, length));
+      at += used;
     }
     this.#buffer = joined.slice(at);
     return data;
   }
 
-  /** Bytes received that do not yet make a whole record (at the end: a cut record). */
+  /** Bytes given to {@link open} that do not yet make a whole record (at the end: a cut record). */
   pending(): number {
     return this.#buffer.length;
   }
 
-  #openOne(header: Uint8Array, record: Uint8Array): Uint8Array {
-    const inner = new Uint8Array(record.length - TAG_LENGTH);
-    const nonce = nonceOf(this.keys.iv, this.#number++);
-    if (!this.#aead.open(nonce, header, record, inner)) {
-      throw new RecordError(
-        "a record failed its authentication (changed, replayed or not from the peer)",
-      );
+  /**
+   * Opens the whole records at the start of `bytes` where they lie, allocating nothing:
+   * their data ends up together at the front of `bytes` (`data` bytes of it), and `used`
+   * says how many bytes the records took; what follows them is the start of a record still
+   * to come, for the caller to keep. Stops once the records opened hold `atMost` data bytes.
+   */
+  openInPlace(bytes: Uint8Array, atMost = Infinity): { data: number; used: number } {
+    let data = 0;
+    let at = 0;
+    while (bytes.length - at >= HEADER_LENGTH && data < atMost) {
+      if (bytes[at] !== APPLICATION_DATA || bytes[at + 1] !== 3 || bytes[at + 2] !== 3) {
+        throw new RecordError("a record with a header that is not socketpipe's");
+      }
+      const length = (bytes[at + 3] << 8) | bytes[at + 4];
+      if (length < 1 + TAG_LENGTH || length > CIPHERTEXT_MAX) {
+        throw new RecordError(`a record of impossible length ${length}`);
+      }
+      if (bytes.length - at < HEADER_LENGTH + length) break;
+      const record = bytes.subarray(at + HEADER_LENGTH, at + HEADER_LENGTH + length);
+      setNonce(this.#nonce, this.keys.iv, this.#number++);
+      if (!this.#aead.open(this.#nonce, bytes.subarray(at, at + HEADER_LENGTH), record)) {
+        throw new RecordError(
+          "a record failed its authentication (changed, replayed or not from the peer)",
+        );
+      }
+      // The content type is the last byte that is not padding.
+      let end = length - TAG_LENGTH;
+      while (end > 0 && record[end - 1] === 0) end--;
+      if (end === 0 || record[end - 1] !== APPLICATION_DATA) {
+        throw new RecordError("a record that carries no data");
+      }
+      bytes.copyWithin(data, at + HEADER_LENGTH, at + HEADER_LENGTH + end - 1);
+      data += end - 1;
+      at += HEADER_LENGTH + length;
     }
-    // The content type is the last byte that is not padding.
-    let end = inner.length;
-    while (end > 0 && inner[end - 1] === 0) end--;
-    if (end === 0 || inner[end - 1] !== APPLICATION_DATA) {
-      throw new RecordError("a record that carries no data");
-    }
-    return new Uint8Array(inner.buffer, inner.byteOffset, end - 1);
+    return { data, used: at };
   }
 }

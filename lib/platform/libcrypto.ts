@@ -52,17 +52,19 @@ function libcrypto(): Crypto | null {
   return loaded;
 }
 
-/** One direction's AEAD: seals or opens a record under its key, with a nonce per record. */
+/**
+ * One direction's AEAD: seals or opens one record where it lies, under its key, with a
+ * nonce per record. A record is its data (sealed: its ciphertext) followed by the 16-byte
+ * tag.
+ */
 export interface Aead {
+  /** Encrypts all but the last 16 bytes of `record` in place, and writes the tag there. */
+  seal(nonce: Uint8Array, aad: Uint8Array, record: Uint8Array): void;
   /**
-   * Seals `plaintext` with `nonce` and the additional data `aad` into `out`: the
-   * ciphertext, then the 16-byte tag (`out` is `plaintext.length + 16` bytes).
+   * Decrypts `record` in place; false when the tag does not hold (the bytes are then not
+   * data, whatever they hold).
    */
-  seal(nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array): void;
-  /**
-   * Opens `sealed` (ciphertext, then tag) into `out`; false when the tag does not hold.
-   */
-  open(nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array, out: Uint8Array): boolean;
+  open(nonce: Uint8Array, aad: Uint8Array, record: Uint8Array): boolean;
 }
 
 /**
@@ -75,13 +77,13 @@ export interface Aead {
  * const aead = openSslAead(new Uint8Array(32).fill(1));
  * if (aead) {
  *   const nonce = new Uint8Array(12), aad = new Uint8Array(5);
- *   const sealed = new Uint8Array(3 + 16);
- *   aead.seal(nonce, aad, new Uint8Array([1, 2, 3]), sealed);
- *   const opened = new Uint8Array(3);
- *   assert.ok(aead.open(nonce, aad, sealed, opened));
- *   assert.deepEqual(opened, new Uint8Array([1, 2, 3]));
+ *   const record = new Uint8Array([1, 2, 3, ...new Uint8Array(16)]);
+ *   aead.seal(nonce, aad, record);
+ *   const sealed = record.slice();
+ *   assert.ok(aead.open(nonce, aad, record));
+ *   assert.deepEqual(record.subarray(0, 3), new Uint8Array([1, 2, 3]));
  *   sealed[0] ^= 1;
- *   assert.ok(!aead.open(nonce, aad, sealed, opened));
+ *   assert.ok(!aead.open(nonce, aad, sealed));
  * }
  * ```
  */
@@ -103,29 +105,31 @@ export function openSslAead(key: Uint8Array): Aead | null {
   };
   const length = new Uint8Array(4);
   const none = new Uint8Array(0);
+  // OpenSSL encrypts and decrypts in place when the output is the input itself.
   return {
-    seal(nonce, aad, plaintext, out) {
+    seal(nonce, aad, record) {
       sealing ??= context(true);
+      const data = record.subarray(0, record.length - TAG_LENGTH);
       const ok = c.EVP_EncryptInit_ex(sealing, null, null, null, nonce) === 1 &&
         c.EVP_EncryptUpdate(sealing, null, length, aad, aad.length) === 1 &&
-        c.EVP_EncryptUpdate(sealing, out, length, plaintext, plaintext.length) === 1 &&
+        c.EVP_EncryptUpdate(sealing, data, length, data, data.length) === 1 &&
         c.EVP_EncryptFinal_ex(sealing, none, length) === 1 &&
         c.EVP_CIPHER_CTX_ctrl(
             sealing,
             EVP_CTRL_AEAD_GET_TAG,
             TAG_LENGTH,
-            out.subarray(plaintext.length),
+            record.subarray(data.length),
           ) === 1;
       if (!ok) throw new Error("libcrypto could not seal a record");
     },
-    open(nonce, aad, sealed, out) {
+    open(nonce, aad, record) {
       opening ??= context(false);
-      const ciphertext = sealed.subarray(0, sealed.length - TAG_LENGTH);
-      const tag = sealed.subarray(sealed.length - TAG_LENGTH);
+      const data = record.subarray(0, record.length - TAG_LENGTH);
+      const tag = record.subarray(data.length);
       return c.EVP_DecryptInit_ex(opening, null, null, null, nonce) === 1 &&
         c.EVP_DecryptUpdate(opening, null, length, aad, aad.length) === 1 &&
-        c.EVP_DecryptUpdate(opening, out, length, ciphertext, ciphertext.length) === 1 &&
         c.EVP_CIPHER_CTX_ctrl(opening, EVP_CTRL_AEAD_SET_TAG, TAG_LENGTH, tag) === 1 &&
+        c.EVP_DecryptUpdate(opening, data, length, data, data.length) === 1 &&
         c.EVP_DecryptFinal_ex(opening, none, length) === 1;
     },
   };

@@ -13,6 +13,7 @@ import {
   RecordError,
   RecordOpener,
   RecordSealer,
+  sealedLength,
 } from "../../lib/net/records.ts";
 import { openSslAead } from "../../lib/platform/libcrypto.ts";
 import { testWhere } from "../harness/register.ts";
@@ -159,7 +160,32 @@ testWhere(noLibcrypto, "OpenSSL's ChaCha20-Poly1305 is RFC 8439's (§2.8.2)", ()
     "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.",
   );
   const sealed = new Uint8Array(plaintext.length + 16);
-  aead.seal(hex("07000000 4041424344454647"), hex("50515253 c0c1c2c3c4c5c6c7"), plaintext, sealed);
+  sealed.set(plaintext);
+  aead.seal(hex("07000000 4041424344454647"), hex("50515253 c0c1c2c3c4c5c6c7"), sealed);
   assert.deepEqual(sealed.subarray(0, 16), hex("d31a8d34648e60db7b86afbc53ef7ec2"));
   assert.deepEqual(sealed.subarray(plaintext.length), hex("1ae10b594f09e26a7e902ecbd0600691"));
+});
+
+Deno.test("records opened in place leave their data together at the front, and a cut record for later", () => {
+  const keys = { key: range(21, 32), iv: range(22, 12) };
+  const data = new Uint8Array(2 * RECORD_DATA_MAX + 10).map((_, i) => i * 5);
+  const sealed = new RecordSealer(keys).seal(data);
+  const opener = new RecordOpener(keys);
+  const cutAt = sealed.length - 7; // inside the third record
+  const first = sealed.slice(0, cutAt);
+  const { data: opened, used } = opener.openInPlace(first);
+  assert.equal(opened, 2 * RECORD_DATA_MAX);
+  assert.deepEqual(first.subarray(0, opened), data.subarray(0, opened));
+  assert.equal(used, 2 * (5 + RECORD_DATA_MAX + 1 + 16));
+  const rest = new Uint8Array([...first.subarray(used), ...sealed.subarray(cutAt)]);
+  assert.deepEqual(opener.openInPlace(rest), { data: 10, used: rest.length });
+  assert.deepEqual(rest.subarray(0, 10), data.subarray(opened));
+});
+
+Deno.test("sealing into a buffer of the sealed length gives the same records as seal", () => {
+  const keys = { key: range(31, 32), iv: range(32, 12) };
+  const data = new Uint8Array(RECORD_DATA_MAX + 3).map((_, i) => i);
+  const out = new Uint8Array(sealedLength(data.length) + 9);
+  assert.equal(new RecordSealer(keys).sealInto(data, out), sealedLength(data.length));
+  assert.deepEqual(out.subarray(0, sealedLength(data.length)), new RecordSealer(keys).seal(data));
 });
