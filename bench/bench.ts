@@ -8,6 +8,9 @@
  * its cached runs.
  *
  * BENCH_BYTES sets the stream size (default 2 GiB); BENCH_RUNS the latency runs (20).
+ * BENCH_ONLY (words separated by commas) runs only the throughput rows whose method names
+ * one of them, and the setup latency only if one is "setup": a quick look at a change,
+ * printed but not charted (a full run writes the chart).
  */
 import { block } from "../tests/harness/run.ts";
 import { startSshd } from "../tests/harness/sshd.ts";
@@ -15,6 +18,9 @@ import { barChartSvg } from "./chart.ts";
 
 const BYTES = Number(Deno.env.get("BENCH_BYTES") ?? 2 * 1024 ** 3);
 const LATENCY_RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 20);
+const ONLY = Deno.env.get("BENCH_ONLY")?.split(",").map((word) => word.trim()) ?? null;
+/** Whether the row (a method, or "setup") is in this run. */
+const selected = (name: string) => !ONLY || ONLY.some((word) => name.includes(word));
 const DENO = Deno.execPath();
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const SOCKETPIPE = [DENO, "run", "-A", "--quiet", MAIN];
@@ -166,37 +172,43 @@ const haveNc =
 const mb = BYTES / 1024 / 1024;
 const rows: string[] = [];
 const ratios: Record<string, number> = {};
+const encryptRatios: Record<string, number> = {};
 const chart: { shape: string; method: string; mbps: number }[] = [];
 let zeroCopyCpuPerGb = 0;
 const fmt = (n: number, digits = 1) => n.toFixed(digits);
 
 for (const [shape, commands] of Object.entries(shapes)) {
   const sshPipe = await measure(commands.ssh([]));
-  const variants: [string, Measurement | null][] = [
-    ["ssh pipe (default cipher)", sshPipe],
-    ["ssh pipe, aes128-gcm", await measure(commands.ssh(["-c", "aes128-gcm@openssh.com"]))],
-    ["socketpipe, zero-copy", await measure(socketpipeScript(commands.socketpipe), true)],
+  const methods: [string, () => Promise<Measurement | null>][] = [
+    ["ssh pipe (default cipher)", () => Promise.resolve(sshPipe)],
+    ["ssh pipe, aes128-gcm", () => measure(commands.ssh(["-c", "aes128-gcm@openssh.com"]))],
+    ["socketpipe, zero-copy", () => measure(socketpipeScript(commands.socketpipe), true)],
     [
       "socketpipe --copy",
-      await measure(socketpipeScript(["--copy", ...commands.socketpipe]), true),
+      () => measure(socketpipeScript(["--copy", ...commands.socketpipe]), true),
     ],
     [
       "socketpipe --encrypt (userspace)",
-      await measure(socketpipeScript(["--encrypt", ...commands.socketpipe]), true),
+      () => measure(socketpipeScript(["--encrypt", ...commands.socketpipe]), true),
     ],
     ...(shape === "input → remote"
       ? [[
         "socketpipe, zero-copy, --progress",
-        await measure(socketpipeScript(["--progress", ...commands.socketpipe]), true),
-      ] as [string, Measurement]]
+        () => measure(socketpipeScript(["--progress", ...commands.socketpipe]), true),
+      ] as [string, () => Promise<Measurement>]]
       : []),
     [
       "nc pair",
-      haveNc && commands.nc
-        ? await measure(commands.nc(40000 + Math.floor(Math.random() * 20000)))
-        : null,
+      () =>
+        haveNc && commands.nc
+          ? measure(commands.nc(40000 + Math.floor(Math.random() * 20000)))
+          : Promise.resolve(null),
     ],
   ];
+  const variants: [string, Measurement | null][] = [];
+  for (const [name, run] of methods) {
+    if (name === "ssh pipe (default cipher)" || selected(name)) variants.push([name, await run()]);
+  }
   for (const [name, m] of variants) {
     if (!m) {
       rows.push(`| ${shape} | ${name} | n/a | | | | |`);
@@ -204,6 +216,7 @@ for (const [shape, commands] of Object.entries(shapes)) {
     }
     const ratio = sshPipe.seconds / m.seconds;
     chart.push({ shape, method: name, mbps: mb / m.seconds });
+    if (name === "socketpipe --encrypt (userspace)") encryptRatios[shape] = ratio;
     if (name === "socketpipe, zero-copy") {
       ratios[shape] = ratio;
       zeroCopyCpuPerGb = Math.max(zeroCopyCpuPerGb, (m.cpuSeconds ?? 0) / (BYTES / 1024 ** 3));
@@ -219,24 +232,27 @@ for (const [shape, commands] of Object.entries(shapes)) {
 }
 
 const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)];
-const oneByte = [...block("-i", "printf", "x"), ...block("-r", "cat"), ...block("-o", "cat")];
-const firstTimes: number[] = [];
-for (let run = 0; run < FIRST_RUNS; run++) {
-  const fresh = await Deno.makeTempDir({ prefix: "socketpipe-bench-cache-" });
-  firstTimes.push((await measure(provisionedScript(oneByte, fresh))).seconds);
-  await Deno.remove(fresh, { recursive: true });
-}
-const cache = await Deno.makeTempDir({ prefix: "socketpipe-bench-cache-" });
-await measure(provisionedScript(oneByte, cache));
+const runSetup = selected("setup");
 const loginTimes: number[] = [];
 const transferTimes: number[] = [];
 const cachedTimes: number[] = [];
-for (let run = 0; run < LATENCY_RUNS; run++) {
-  loginTimes.push((await measure(`${quoted(ssh)} true`)).seconds);
-  transferTimes.push((await measure(socketpipeScript(oneByte))).seconds);
-  cachedTimes.push((await measure(provisionedScript(oneByte, cache))).seconds);
+const firstTimes: number[] = [];
+if (runSetup) {
+  const oneByte = [...block("-i", "printf", "x"), ...block("-r", "cat"), ...block("-o", "cat")];
+  for (let run = 0; run < FIRST_RUNS; run++) {
+    const fresh = await Deno.makeTempDir({ prefix: "socketpipe-bench-cache-" });
+    firstTimes.push((await measure(provisionedScript(oneByte, fresh))).seconds);
+    await Deno.remove(fresh, { recursive: true });
+  }
+  const cache = await Deno.makeTempDir({ prefix: "socketpipe-bench-cache-" });
+  await measure(provisionedScript(oneByte, cache));
+  for (let run = 0; run < LATENCY_RUNS; run++) {
+    loginTimes.push((await measure(`${quoted(ssh)} true`)).seconds);
+    transferTimes.push((await measure(socketpipeScript(oneByte))).seconds);
+    cachedTimes.push((await measure(provisionedScript(oneByte, cache))).seconds);
+  }
+  await Deno.remove(cache, { recursive: true });
 }
-await Deno.remove(cache, { recursive: true });
 const loginMedian = median(loginTimes);
 const transferMedian = median(transferTimes);
 const cachedMedian = median(cachedTimes);
@@ -262,36 +278,53 @@ console.log(
 );
 console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
 for (const row of rows) console.log(row);
-console.log(
-  `\nsetup latency (median of ${LATENCY_RUNS}): 1-byte socketpipe transfer ${
-    fmt(transferMedian * 1000, 0)
-  } ms, ` +
-    `ssh host true ${fmt(loginMedian * 1000, 0)} ms: ${fmt(transferMedian / loginMedian, 2)}× (-x)`,
-);
-console.log(
-  `provisioned remote half (no -x, no deno on the remote PATH): first run ${
-    fmt(firstMedian * 1000, 0)
-  } ms (median of ${FIRST_RUNS}, bundle and runtime sent); cached run ${
-    fmt(cachedMedian * 1000, 0)
-  } ms: ${fmt(cachedMedian / loginMedian, 2)}× ssh host true`,
-);
+if (runSetup) {
+  console.log(
+    `\nsetup latency (median of ${LATENCY_RUNS}): 1-byte socketpipe transfer ${
+      fmt(transferMedian * 1000, 0)
+    } ms, ` +
+      `ssh host true ${fmt(loginMedian * 1000, 0)} ms: ${
+        fmt(transferMedian / loginMedian, 2)
+      }× (-x)`,
+  );
+  console.log(
+    `provisioned remote half (no -x, no deno on the remote PATH): first run ${
+      fmt(firstMedian * 1000, 0)
+    } ms (median of ${FIRST_RUNS}, bundle and runtime sent); cached run ${
+      fmt(cachedMedian * 1000, 0)
+    } ms: ${fmt(cachedMedian / loginMedian, 2)}× ssh host true`,
+  );
+}
 console.log("\ntargets:");
 const verdict = (ok: boolean) => (ok ? "met" : "NOT MET");
-console.log(
-  `- zero-copy input → remote ≥ 2.5× the ssh pipe: ${fmt(ratios["input → remote"], 2)}× — ${
-    verdict(ratios["input → remote"] >= 2.5)
-  }`,
-);
-console.log(
-  `- socketpipe's CPU on the zero-copy path < 0.1 s per GB: ${fmt(zeroCopyCpuPerGb, 3)} s/GB — ${
-    verdict(zeroCopyCpuPerGb < 0.1)
-  }`,
-);
-console.log(
-  `- setup latency ≤ 1.25× ssh host true: ${fmt(transferMedian / loginMedian, 2)}× with -x, ${
-    fmt(cachedMedian / loginMedian, 2)
-  }× provisioned and cached — ${verdict(cachedMedian / loginMedian <= 1.25)}`,
-);
+if (ratios["input → remote"] !== undefined) {
+  console.log(
+    `- zero-copy input → remote ≥ 2.5× the ssh pipe: ${fmt(ratios["input → remote"], 2)}× — ${
+      verdict(ratios["input → remote"] >= 2.5)
+    }`,
+  );
+  console.log(
+    `- socketpipe's CPU on the zero-copy path < 0.1 s per GB: ${fmt(zeroCopyCpuPerGb, 3)} s/GB — ${
+      verdict(zeroCopyCpuPerGb < 0.1)
+    }`,
+  );
+}
+const encrypted = Object.values(encryptRatios);
+if (encrypted.length > 0) {
+  console.log(
+    `- --encrypt (userspace) ≥ the ssh pipe (default cipher) in every shape: ${
+      encrypted.map((ratio) => `${fmt(ratio, 2)}×`).join(", ")
+    } — ${verdict(encrypted.every((ratio) => ratio >= 1))}`,
+  );
+}
+if (runSetup) {
+  console.log(
+    `- setup latency ≤ 1.25× ssh host true: ${fmt(transferMedian / loginMedian, 2)}× with -x, ${
+      fmt(cachedMedian / loginMedian, 2)
+    }× provisioned and cached — ${verdict(cachedMedian / loginMedian <= 1.25)}`,
+  );
+}
+if (ONLY) Deno.exit(0); // a partial run: no chart
 
 // The chart beside the table: throughput per shape and method, and setup latency.
 const chartPath = new URL("./throughput.svg", import.meta.url).pathname;
