@@ -60,6 +60,11 @@ export interface Transfer {
    * on the zero-copy path, the copy loops' on the stream path.
    */
   moved(): Moved;
+  /**
+   * Set when this half ran on another path than the one chosen, and why: the kernel
+   * refused to seal the socket, so the stream path seals the records in userspace.
+   */
+  readonly fellBack?: { path: DataPath; because: string };
 }
 
 /** The local half's transfer: the input command feeds the socket, the output command drains it. */

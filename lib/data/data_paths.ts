@@ -94,3 +94,23 @@ export function chooseDataPath(
   }
   return { path: streamPath, why };
 }
+
+/**
+ * The `-v` line's words for a transfer that ran on another path than the one chosen (see
+ * `Transfer.fellBack`): the path that ran, and why.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DATA_PATHS, fellBackLine } from "./data_paths.ts";
+ * assert.equal(
+ *   fellBackLine({ path: DATA_PATHS.stream, because: "the kernel refused" }),
+ *   "data path: stream (encrypted in userspace (ChaCha20-Poly1305): the kernel refused)",
+ * );
+ * ```
+ */
+export function fellBackLine(fellBack: { path: DataPath; because: string }): string {
+  return `data path: ${fellBack.path.name} (${
+    sealedBy(fellBack.path)
+  } (ChaCha20-Poly1305): ${fellBack.because})`;
+}

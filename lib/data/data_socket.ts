@@ -55,28 +55,31 @@ export class DataSocket {
   /**
    * Takes over the connection's socket after the handshake. `handshakeReceived` is how
    * many handshake bytes this half read; the acknowledged count is measured once what
-   * this half sent of the handshake has been acknowledged.
+   * this half sent of the handshake has been acknowledged. With `keys`, the kernel seals
+   * everything that crosses the socket from then on, before any command holds it; where
+   * it refuses, the result is why, and the connection is left to Deno as it was.
    */
-  static async open(conn: Deno.TcpConn, handshakeReceived: number): Promise<DataSocket> {
+  static async open(
+    conn: Deno.TcpConn,
+    handshakeReceived: number,
+    keys?: WireKeys,
+  ): Promise<DataSocket | string> {
+    const fd = socketFdOf(conn);
+    if (keys) {
+      const refused = sealInKernel(fd, keys);
+      if (refused !== null) return refused;
+    }
     // Deno keeps the connection (closing it would shut the socket's sending side), but
     // no longer watches it: otherwise every arriving segment wakes Deno's event loop
     // for nothing, costing CPU on a path meant to cost none.
-    const fd = socketFdOf(conn);
     detachFromEventLoops(fd);
     setBlocking(fd);
     acknowledgeNow(fd); // the peer's wait below ends when our acknowledgement arrives
     await waitUntil(() => tcpInfo(fd).unacked === 0, SETTLE_MS);
     const file = Deno.readLinkSync(`/proc/self/fd/${fd}`);
-    return new DataSocket(conn, fd, file, handshakeReceived, tcpInfo(fd).bytesAcked);
-  }
-
-  /**
-   * Has the kernel seal everything that crosses the socket from now on, before any
-   * command holds it. Throws a `LibcError` where the kernel refuses.
-   */
-  seal(keys: WireKeys): void {
-    sealInKernel(this.fd, keys);
-    this.#sealed = true;
+    const socket = new DataSocket(conn, fd, file, handshakeReceived, tcpInfo(fd).bytesAcked);
+    socket.#sealed = keys !== undefined;
+    return socket;
   }
 
   /** What the records added to the socket's counts so far: their overhead, each way. */

@@ -9,10 +9,17 @@ import {
   waitForExit,
 } from "../platform/spawn_with_fds.ts";
 import type { ProcessTree } from "../process/process_tree.ts";
-import type { DataPath, LocalTransfer, RemoteTransfer, RunningCommand } from "./data_path.ts";
+import type {
+  DataPath,
+  LocalTransfer,
+  RemoteTransfer,
+  RunningCommand,
+  Transfer,
+} from "./data_path.ts";
 import { DataSocket } from "./data_socket.ts";
 import { kernelTlsUnavailable } from "../platform/kernel_tls.ts";
 import { relayToStderr, released, startRole } from "./roles.ts";
+import { streamPath } from "./stream_path.ts";
 
 /**
  * The zero-copy data path (Linux): the commands get the data socket itself as their
@@ -46,8 +53,10 @@ export const zeroCopyPath: DataPath = {
   engine: "kernel",
 
   async startLocal(conn, commands, tree, keys): Promise<LocalTransfer> {
-    const socket = await DataSocket.open(conn, HANDSHAKE_LENGTH);
-    if (keys) socket.seal(keys);
+    const socket = await DataSocket.open(conn, HANDSHAKE_LENGTH, keys);
+    if (typeof socket === "string") {
+      return { ...await streamPath.startLocal(conn, commands, tree, keys), ...refusal(socket) };
+    }
     const holds = new Set([socket.file]);
     // Both local commands hold the one socket: each also gets a marker of its role, so
     // that an orphan whose environment no longer names it still tells whose it is.
@@ -97,8 +106,13 @@ export const zeroCopyPath: DataPath = {
   },
 
   async startRemote(conn, command, wiring, tree, keys): Promise<RemoteTransfer> {
-    const socket = await DataSocket.open(conn, HANDSHAKE_LENGTH);
-    if (keys) socket.seal(keys);
+    const socket = await DataSocket.open(conn, HANDSHAKE_LENGTH, keys);
+    if (typeof socket === "string") {
+      return {
+        ...await streamPath.startRemote(conn, command, wiring, tree, keys),
+        ...refusal(socket),
+      };
+    }
     const devNull = wiring.input && wiring.output ? -1 : openDevNull();
     // The command's stderr comes through this half rather than straight from the login
     // channel: if this half dies, the login channel then closes, so the local half
@@ -135,6 +149,13 @@ export const zeroCopyPath: DataPath = {
     };
   },
 };
+
+/** Where the kernel refused to seal the socket: the stream path seals it instead. */
+function refusal(cause: string): Pick<Transfer, "fellBack"> {
+  return {
+    fellBack: { path: streamPath, because: `the kernel refused to seal the data socket: ${cause}` },
+  };
+}
 
 /**
  * The fd at which a local command gets its role's marker: above what a POSIX shell can

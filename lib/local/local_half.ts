@@ -10,7 +10,8 @@ import { Fault, FAULTS } from "../base/faults.ts";
 import { toHex } from "../base/hex.ts";
 import { StepLog } from "../base/log.ts";
 import { messageOf } from "../base/message_of.ts";
-import { chooseDataPath } from "../data/data_paths.ts";
+import { chooseDataPath, fellBackLine } from "../data/data_paths.ts";
+import type { DataPath } from "../data/data_path.ts";
 import { handleStopRequests } from "../login/job_control.ts";
 import { LOGIN_GRACE_MS, type LoginConnection, startLogin, stopLogin } from "../login/login.ts";
 import { LoginChannel } from "../login/login_channel.ts";
@@ -137,11 +138,7 @@ async function runInTree(
     return { ...failed(fault), ...provisionedBy(provisioning) };
   }
   applyPeerTimeout(meeting.conn, peerTimeout, log);
-  const { hostname, port } = meeting.conn.remoteAddr;
-  log.step(
-    `connected ${plan.listen === "local" ? "from" : "to"} ${formatAddress(hostname, port)}; ` +
-      `data path: ${chosen.path.name} (${chosen.why})`,
-  );
+  log.step(connectedLine(meeting.conn, plan.listen === "local", chosen));
 
   const transferred = await runLocalTransfer(meeting.conn, chosen.path, {
     keys: options.encrypt ? await localKeys(meeting.conn, token) : undefined,
@@ -153,6 +150,7 @@ async function runInTree(
     tree,
     stopLogin: () => login.stop(),
     onData: clock.onData,
+    onFellBack: (fellBack) => log.step(fellBackLine(fellBack)),
   });
   stopHandlingStops();
   await channel.close();
@@ -160,8 +158,19 @@ async function runInTree(
   log.step(`${transferred.counts.sent} bytes sent, ${transferred.counts.received} bytes received`);
   const context = { channel, login, signal: control.signal, peerTimeout };
   const durations = clock.finish();
-  const report = await verdictOn(options, transferred, context, chosen.path);
+  const report = await verdictOn(options, transferred, context, transferred.path);
   return { ...report, durations, ...provisionedBy(provisioning) };
+}
+
+/** The `-v` line of the meeting: whence or where the data connection came, and its path. */
+function connectedLine(
+  conn: Deno.TcpConn,
+  accepted: boolean,
+  chosen: { path: DataPath; why: string },
+): string {
+  const { hostname, port } = conn.remoteAddr;
+  return `connected ${accepted ? "from" : "to"} ${formatAddress(hostname, port)}; ` +
+    `data path: ${chosen.path.name} (${chosen.why})`;
 }
 
 /** How this half moves the data: as `--copy` and `--encrypt` ask, else this host's best. */

@@ -39,6 +39,8 @@ export interface LocalTransferOutcome {
   counts: ByteCounts;
   /** The local data connection's failure, or null. */
   error: string | null;
+  /** The data path that ran: the one chosen, unless the transfer fell back to another. */
+  path: DataPath;
 }
 
 /** What the data phase needs besides the connection. */
@@ -61,6 +63,8 @@ export interface LocalTransferOptions {
   onData?(moved: MovedSoFar): void;
   /** With `--encrypt`: this half's keys for the data connection's records. */
   keys?: WireKeys;
+  /** Told at once if the transfer runs on another path than `dataPath`, and why. */
+  onFellBack?(fellBack: { path: DataPath; because: string }): void;
 }
 
 /**
@@ -81,6 +85,7 @@ export async function runLocalTransfer(
 ): Promise<LocalTransferOutcome> {
   const { channel } = options;
   const transfer = await dataPath.startLocal(conn, options, options.tree, options.keys);
+  if (transfer.fellBack) options.onFellBack?.(transfer.fellBack);
   options.onData?.(() => transfer.moved());
   // When the remote command ends or stops reading, stop feeding it, as a pipe would; when
   // the output command stops reading, tell the remote half to stop feeding us.
@@ -114,6 +119,7 @@ export async function runLocalTransfer(
       : undefined,
     counts: result.counts,
     error: result.error,
+    path: transfer.fellBack?.path ?? dataPath,
   };
 }
 

@@ -64,36 +64,37 @@ function cryptoInfo(keys: KernelTlsKeys): Uint8Array {
 
 /**
  * Puts the `tls` upper layer on the connected socket `fd` and installs its keys: `send`
- * for what it writes, `receive` for what it reads. Throws a `LibcError` naming the step
- * that failed.
+ * for what it writes, `receive` for what it reads. Returns null once the socket is
+ * sealed. Where the kernel refuses before any key is in place (the upper layer, or the
+ * first key: a kernel without this cipher, a sandbox that forbids it), returns why: the
+ * socket then still carries plain bytes, so the userspace engine can seal them instead.
+ * Throws a `LibcError` naming the step if it fails with one direction's key in place.
  *
  * @example Not run as a test: it needs a connected socket and the tls module.
  * ```ts ignore
  * import { sealInKernel } from "./kernel_tls.ts";
- * sealInKernel(fd, { send: keys.localToRemote, receive: keys.remoteToLocal });
+ * const refused = sealInKernel(fd, { send: keys.localToRemote, receive: keys.remoteToLocal });
  * ```
  */
 export function sealInKernel(
   fd: number,
   keys: { send: KernelTlsKeys; receive: KernelTlsKeys },
-): void {
+): string | null {
   const c = requireLibc();
   const ulp = new TextEncoder().encode("tls");
   if (c.setsockopt(fd, SOL_TCP, TCP_ULP, ulp, ulp.length) !== 0) {
-    throw lastError("setsockopt(TCP_ULP tls)");
+    return lastError("setsockopt(TCP_ULP tls)").message;
   }
-  for (
-    const [option, name, direction] of [[TLS_TX, "TLS_TX", keys.send], [
-      TLS_RX,
-      "TLS_RX",
-      keys.receive,
-    ]] as const
-  ) {
-    const info = cryptoInfo(direction);
-    if (c.setsockopt(fd, SOL_TLS, option, info, info.length) !== 0) {
-      throw lastError(`setsockopt(${name})`);
-    }
+  // With the upper layer but no key yet, the socket reads and writes plain bytes.
+  const send = cryptoInfo(keys.send);
+  if (c.setsockopt(fd, SOL_TLS, TLS_TX, send, send.length) !== 0) {
+    return lastError("setsockopt(TLS_TX)").message;
   }
+  const receive = cryptoInfo(keys.receive);
+  if (c.setsockopt(fd, SOL_TLS, TLS_RX, receive, receive.length) !== 0) {
+    throw lastError("setsockopt(TLS_RX)");
+  }
+  return null;
 }
 
 /**

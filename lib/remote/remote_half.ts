@@ -10,7 +10,7 @@ import { StepLog } from "../base/log.ts";
 import { valueIfSettled } from "../base/settled_within.ts";
 import { PROTOCOL_VERSION, VERSION } from "../base/version.ts";
 import type { DataPath, RemoteTransfer } from "../data/data_path.ts";
-import { chooseDataPath } from "../data/data_paths.ts";
+import { chooseDataPath, fellBackLine } from "../data/data_paths.ts";
 import { LoginChannel } from "../login/login_channel.ts";
 import type { SessionMessage } from "../login/protocol.ts";
 import { formatAddress } from "../net/connect_back.ts";
@@ -160,7 +160,9 @@ async function runRemoteCommand(
   log.step(`data path: ${chosen.path.name} (${chosen.why})`);
   const keys = session.encrypt ? await remoteKeys(conn, session) : undefined;
   const transfer = await chosen.path.startRemote(conn, command, session, context.tree, keys);
-  return await superviseRemoteCommand(transfer, { ...context, engine: keys && chosen.path.engine });
+  if (transfer.fellBack) log.step(fellBackLine(transfer.fellBack));
+  const ran = transfer.fellBack?.path ?? chosen.path;
+  return await superviseRemoteCommand(transfer, { ...context, engine: keys && ran.engine });
 }
 
 /** The remote half's keys for an encrypted run: it sends remote to local. */

@@ -62,7 +62,48 @@ function tlsStat(): Record<string, number> {
 }
 
 const data = new Uint8Array(1_000_000).map((_, i) => (i * 131 + (i >> 11)) & 0xff);
+/** Loads the tls module, as the administrator would: the cases after the first need it. */
+async function loadTls(): Promise<void> {
+  const { success } = await new Deno.Command("modprobe", { args: ["tls"] }).output();
+  if (!success) console.log("guest: modprobe tls failed");
+}
+
+const tlsLoaded = () => {
+  try {
+    Deno.statSync("/proc/net/tls_stat");
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 const cases: [string, () => Promise<void>][] = [
+  [CASES.notLoaded, async () => {
+    assert.ok(!tlsLoaded(), "the guest starts with the tls module not loaded");
+    const result = await run([DENO, "run", "-A", "--quiet", MAIN], [
+      "-v",
+      "--encrypt",
+      ...block("-i", "cat"),
+      ...LOGIN,
+      ...block("-x", DENO, "run", "-A", "--quiet", MAIN),
+      ...block("-r", "cat"),
+      ...block("-o", "cat"),
+    ], data);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(await sha(result.stdout), await sha(data));
+    for (const half of ["socketpipe: connected .*", "socketpipe -s: "]) {
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `^${half}data path: stream \\(encrypted in userspace \\(ChaCha20-Poly1305\\): this host's kernel has no TLS loaded \\(as root, modprobe tls enables it\\)\\)`,
+          "m",
+        ),
+        result.stderr,
+      );
+    }
+    assert.ok(!tlsLoaded(), "socketpipe, run as root, never loads the module itself");
+    await loadTls();
+  }],
   [CASES.bothKernel, async () => {
     const before = tlsStat();
     const dir = await Deno.makeTempDir();

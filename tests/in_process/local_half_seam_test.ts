@@ -17,6 +17,9 @@ import type { SessionMessage } from "../../lib/login/protocol.ts";
 import { serveRemoteHalf } from "../../lib/remote/remote_half.ts";
 import { PROTOCOL_VERSION, VERSION } from "../../lib/base/version.ts";
 import { sha256 } from "../harness/run.ts";
+import { testWhere } from "../harness/register.ts";
+import { zeroCopyPath } from "../../lib/data/zero_copy_path.ts";
+import { kernelTlsUnavailable } from "../../lib/platform/kernel_tls.ts";
 
 const ok: CommandStatus = { status: 0, signal: null, failedToStart: null };
 
@@ -194,3 +197,65 @@ Deno.test("in-process: a report that comes seconds after the data connection clo
   assert.equal(result.status, 3, result.messages.join("\n"));
   assert.deepEqual(result.messages, ["remote command { scripted } exited with status 3"]);
 });
+
+/**
+ * Why this host cannot show the kernel refusing to seal a socket: where it seals, or where
+ * a root process would load the tls module by asking (the suite never loads modules).
+ */
+function kernelWillNotRefuse(): string | null {
+  if (kernelTlsUnavailable() === null) return "this host's kernel seals sockets";
+  const root = Deno.uid() === 0;
+  const release = Deno.osRelease();
+  for (
+    const dir of [
+      `/lib/modules/${release}/kernel/net/tls`,
+      `/usr/lib/modules/${release}/kernel/net/tls`,
+    ]
+  ) {
+    try {
+      if (root && Deno.statSync(dir).isDirectory) return "root here would load the tls module";
+    } catch {
+      // Not there: the kernel refuses.
+    }
+  }
+  return null;
+}
+
+testWhere(
+  kernelWillNotRefuse(),
+  "in-process: --encrypt on the zero-copy path where the kernel refuses TLS falls back to userspace on both halves, the bytes exact",
+  async () => {
+    const input = new Uint8Array(300000).map((_, i) => (i * 131) ^ (i >> 9));
+    const path = await Deno.makeTempFile();
+    await Deno.writeFile(path, input);
+    const out = await Deno.makeTempFile();
+    const remote = ["sh", "-c", `cat > ${out}`];
+    const result = await runLocalHalf(
+      options({ input: ["cat", path], remote, encrypt: true }),
+      {},
+      {
+        dataPath: zeroCopyPath, // imposed, as if this kernel had TLS loaded
+        login: inProcessLogin((end) =>
+          serveRemoteHalf(remote, {
+            controlIn: end.readable,
+            controlOut: end.writable,
+            sshClient: null,
+            dataPath: zeroCopyPath,
+          })
+        ),
+      },
+    );
+    assert.equal(result.status, 0, result.messages.join("\n"));
+    assert.equal(await sha256(out), await sha256(input));
+    assert.equal(result.dataPath, "stream");
+    assert.deepEqual(result.encryption, {
+      cipher: "ChaCha20-Poly1305",
+      local: "userspace",
+      remote: "userspace",
+    });
+    assert.equal(result.local.sent, input.length);
+    assert.equal(result.remote?.counts.received, input.length);
+    await Deno.remove(path);
+    await Deno.remove(out);
+  },
+);
