@@ -197,6 +197,15 @@ const VALUE_OPTIONS = {
     }
     display.size = size;
   },
+  "--limit": (value: string, options: Partial<SocketpipeOptions>) => {
+    const rate = /^\d+(\.\d+)?[KMG]?$/i.test(value) ? parseSize(value) : null;
+    if (!rate) {
+      throw new UsageError(
+        `bad value for --limit: '${value}' (bytes per second, at least 1, or with K, M or G)`,
+      );
+    }
+    options.limit = rate;
+  },
   "--remote-cache": (value: string, options: Partial<SocketpipeOptions>) => {
     options.remoteCache = value;
   },

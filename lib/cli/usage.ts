@@ -13,7 +13,7 @@ import { VERSION } from "../base/version.ts";
 export const SYNOPSIS = `usage: socketpipe [-b] [-v] [--copy] [--encrypt] [--peer-timeout s]
                   [--listen local|remote] [--port N[-M]] [--bind addr] [-h host] [-t timeout]
                   [--provision never|auto|always] [--remote-cache dir]
-                  [-P] [--size N] [--report file]
+                  [--limit RATE] [-P] [--size N] [--report file]
                   [-x { remote socketpipe command }] [-i { input command [args…] }]
                   -l { login command [args…] }
                   -r { remote command [args…] } [-o { output command [args…] }]
@@ -99,6 +99,10 @@ Options:
                   ChaCha20-Poly1305, keys of this run's own; a changed record fails the
                   run (exit 2), never becomes data. Sealed by the kernel where its tls
                   module is loaded (the commands keep the socket), else by socketpipe.
+  --limit RATE    send at most RATE bytes per second each way (suffixes K, M, G: powers
+                  of 1024), as pv -L does: the kernel paces the socket the commands hold
+                  (nothing copied; the rate counts TCP/IP headers), or with --copy the
+                  copy loop paces the data.
   --install       provision the remote host and exit (0 once it is ready): for a
                   configuration-management run; a run after it sends nothing.
   --cache-list    show what the remote host's socketpipe cache holds: each directory,

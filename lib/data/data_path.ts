@@ -30,6 +30,14 @@ export interface RunningCommand {
   stop(): Promise<void>;
 }
 
+/** How the data crosses the connection, beyond the path itself. */
+export interface WireOptions {
+  /** With `--encrypt`: the keys of this half's records. */
+  keys?: WireKeys;
+  /** With `--limit`: the most bytes per second this half sends (none if unset). */
+  limit?: number;
+}
+
 /** How a transfer ended on one half. */
 export interface TransferResult {
   /** The bytes this half moved. */
@@ -122,22 +130,25 @@ export interface DataPath {
   unsealable(): string | null;
   /** Who seals the records on this path: the kernel (the commands hold the socket) or socketpipe. */
   readonly engine: "kernel" | "userspace";
+  /** What holds the sending side to `--limit` on this path, for `-v`. */
+  readonly pacedBy: string;
   /**
    * Starts the local input and/or output command on the connection, in `tree`; with
-   * `keys`, the data crosses it in sealed records.
+   * `wire.keys`, the data crosses it in sealed records, and with `wire.limit` what this
+   * half sends is held to that rate.
    */
   startLocal(
     conn: Deno.TcpConn,
     commands: { input?: readonly string[]; output?: readonly string[] },
     tree: ProcessTree,
-    keys?: WireKeys,
+    wire?: WireOptions,
   ): Promise<LocalTransfer>;
-  /** Starts the remote command on the connection, in `tree`; `keys` as for the local half. */
+  /** Starts the remote command on the connection, in `tree`; `wire` as for the local half. */
   startRemote(
     conn: Deno.TcpConn,
     command: readonly string[],
     wiring: RemoteWiring,
     tree: ProcessTree,
-    keys?: WireKeys,
+    wire?: WireOptions,
   ): Promise<RemoteTransfer>;
 }

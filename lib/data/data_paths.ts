@@ -114,3 +114,29 @@ export function fellBackLine(fellBack: { path: DataPath; because: string }): str
     sealedBy(fellBack.path)
   } (ChaCha20-Poly1305): ${fellBack.because})`;
 }
+
+/**
+ * The `-v` line of a limited run (`--limit`): the rate, and what holds this half's
+ * sending side to it on `path`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DATA_PATHS, limitLine } from "./data_paths.ts";
+ * assert.equal(
+ *   limitLine(20 * 1024 * 1024, DATA_PATHS.stream),
+ *   "sending limited to 20 MiB/s (20971520 bytes/s) by the copy loop",
+ * );
+ * ```
+ */
+export function limitLine(limit: number, path: DataPath): string {
+  return `sending limited to ${formatRate(limit)} (${limit} bytes/s) by ${path.pacedBy}`;
+}
+
+/** `rate` in the largest binary unit that keeps it whole. */
+function formatRate(rate: number): string {
+  for (const [unit, size] of [["GiB", 1024 ** 3], ["MiB", 1024 ** 2], ["KiB", 1024]] as const) {
+    if (rate % size === 0) return `${rate / size} ${unit}/s`;
+  }
+  return `${rate} bytes/s`;
+}

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Moved } from "../progress/progress.ts";
-import type { ByteCounts, TransferResult } from "./data_path.ts";
+import type { ByteCounts, TransferResult, WireOptions } from "./data_path.ts";
 import { messageOf } from "../base/message_of.ts";
 import { detachFromEventLoops, socketFdOf } from "../platform/deno_internals.ts";
 import {
@@ -17,9 +17,13 @@ import {
   unacknowledgedBytes,
   unreadBytes,
 } from "../platform/file_descriptors.ts";
-import { acknowledgeNow, takeSocketError, tcpInfo } from "../platform/tcp_socket_options.ts";
+import {
+  acknowledgeNow,
+  setPacingRate,
+  takeSocketError,
+  tcpInfo,
+} from "../platform/tcp_socket_options.ts";
 import { kernelRecordCounts, RECORD_OVERHEAD, sealInKernel } from "../platform/kernel_tls.ts";
-import type { WireKeys } from "../net/data_wire.ts";
 
 /** TCP states in which the peer's FIN has arrived. */
 const PEER_FIN_STATES = new Set([6, 7, 8, 9, 11]); // TIME-WAIT, CLOSE, CLOSE-WAIT, LAST-ACK, CLOSING
@@ -55,20 +59,22 @@ export class DataSocket {
   /**
    * Takes over the connection's socket after the handshake. `handshakeReceived` is how
    * many handshake bytes this half read; the acknowledged count is measured once what
-   * this half sent of the handshake has been acknowledged. With `keys`, the kernel seals
-   * everything that crosses the socket from then on, before any command holds it; where
-   * it refuses, the result is why, and the connection is left to Deno as it was.
+   * this half sent of the handshake has been acknowledged. With `wire.keys`, the kernel
+   * seals everything that crosses the socket from then on, before any command holds it;
+   * where it refuses, the result is why, and the connection is left to Deno as it was.
+   * With `wire.limit`, the kernel paces what the socket sends.
    */
   static async open(
     conn: Deno.TcpConn,
     handshakeReceived: number,
-    keys?: WireKeys,
+    { keys, limit }: WireOptions = {},
   ): Promise<DataSocket | string> {
     const fd = socketFdOf(conn);
     if (keys) {
       const refused = sealInKernel(fd, keys);
       if (refused !== null) return refused;
     }
+    if (limit) setPacingRate(fd, limit);
     // Deno keeps the connection (closing it would shut the socket's sending side), but
     // no longer watches it: otherwise every arriving segment wakes Deno's event loop
     // for nothing, costing CPU on a path meant to cost none.

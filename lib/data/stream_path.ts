@@ -6,9 +6,11 @@ import type {
   RemoteTransfer,
   RunningCommand,
   Transfer,
+  WireOptions,
 } from "./data_path.ts";
 import { messageOf } from "../base/message_of.ts";
-import { type DataWire, plainWire, sealedWire, type WireKeys } from "../net/data_wire.ts";
+import { type DataWire, plainWire, sealedWire } from "../net/data_wire.ts";
+import { Pacer } from "./pacer.ts";
 import type { ProcessTree } from "../process/process_tree.ts";
 import { relayToStderr, released, startRole } from "./roles.ts";
 
@@ -37,7 +39,9 @@ export const streamPath: DataPath = {
   unsealable: () => null,
   engine: "userspace",
 
-  startLocal(conn, commands, tree, keys): Promise<LocalTransfer> {
+  pacedBy: "the copy loop",
+
+  startLocal(conn, commands, tree, wire = {}): Promise<LocalTransfer> {
     const input = commands.input
       ? startCommand(commands.input, "input", {
         stdin: "inherit",
@@ -52,11 +56,16 @@ export const streamPath: DataPath = {
         stderr: "inherit",
       }, tree)
       : undefined;
-    const transfer = copyBothWays(wireOf(conn, keys), input?.child?.stdout, output?.child?.stdin);
+    const transfer = copyBothWays(
+      wireOf(conn, wire),
+      input?.child?.stdout,
+      output?.child?.stdin,
+      pacerOf(wire),
+    );
     return Promise.resolve({ ...transfer, input: input?.running, output: output?.running });
   },
 
-  startRemote(conn, command, wiring, tree, keys): Promise<RemoteTransfer> {
+  startRemote(conn, command, wiring, tree, wire = {}): Promise<RemoteTransfer> {
     // The command's stderr comes through this half rather than straight from the login
     // channel: if this half dies, the login channel then closes, so the local half
     // learns of it even while the command lives on.
@@ -71,11 +80,12 @@ export const streamPath: DataPath = {
     const child = started.child;
     if (child) relayToStderr(child.stderr);
     const transfer = copyBothWays(
-      wireOf(conn, keys),
+      wireOf(conn, wire),
       wiring.output ? child?.stdout : undefined,
       // A command that never started reads nothing, as a pipe with no reader: the sender
       // must learn it at once, not have its stream drained for ever.
       wiring.input ? child?.stdin ?? noReader() : undefined,
+      pacerOf(wire),
     );
     // As a pipe's writer is done only when its last reader is: a background reader that
     // has the input still to read (or is still reading it) keeps the run from its report,
@@ -122,8 +132,13 @@ function startCommand(
 }
 
 /** The connection as the copy loops use it: sealed in records when the run is encrypted. */
-function wireOf(conn: Deno.TcpConn, keys: WireKeys | undefined): DataWire {
-  return keys ? sealedWire(conn, keys) : plainWire(conn);
+function wireOf(conn: Deno.TcpConn, wire: WireOptions): DataWire {
+  return wire.keys ? sealedWire(conn, wire.keys) : plainWire(conn);
+}
+
+/** What holds the sending loop to `--limit`, if there is one. */
+function pacerOf(wire: WireOptions): Pacer | undefined {
+  return wire.limit ? new Pacer(wire.limit) : undefined;
 }
 
 /** Copies `source` into the socket and the socket into `sink`, each on its own. */
@@ -131,6 +146,7 @@ function copyBothWays(
   conn: DataWire,
   source: ReadableStream<Uint8Array> | undefined,
   sink: WritableStream<Uint8Array> | undefined,
+  pacer?: Pacer,
 ): Transfer {
   const counts: ByteCounts = { sent: 0, received: 0, delivered: 0 };
   const stop = new AbortController();
@@ -139,7 +155,7 @@ function copyBothWays(
   const aborted = new AbortController();
   let reportConsumerGone = () => {};
   const consumerGone = new Promise<void>((resolve) => reportConsumerGone = resolve);
-  const sending = copyIntoSocket(source, conn, counts, stop.signal);
+  const sending = copyIntoSocket(source, conn, counts, stop.signal, pacer);
   const progress = { endOfStream: false };
   const receiving = copyOutOfSocket(conn, sink, counts, reportConsumerGone, progress);
   const finished = Promise.all([sending, receiving]).then(([sendError, receiveError]) => {
@@ -165,6 +181,7 @@ async function copyIntoSocket(
   conn: DataWire,
   counts: ByteCounts,
   stop: AbortSignal,
+  pacer?: Pacer,
 ): Promise<string | null> {
   let failure: string | null = null;
   if (source) {
@@ -176,14 +193,11 @@ async function copyIntoSocket(
       for (;;) {
         const { value, done } = await reader.read();
         if (done) break;
-        try {
-          await conn.write(value);
-        } catch (error) {
-          failure = `sending failed after ${counts.sent} bytes: ${messageOf(error)}`;
+        failure = await send(conn, value, counts, stop, pacer);
+        if (failure) {
           closeSource();
           break;
         }
-        counts.sent += value.length;
       }
     } catch {
       // The producer's pipe failed: its status tells why.
@@ -202,6 +216,42 @@ async function copyIntoSocket(
     }
   }
   return failure;
+}
+
+/** Sends `bytes`, in pieces held to the pacer's rate if there is one; returns the failure line. */
+async function send(
+  conn: DataWire,
+  bytes: Uint8Array,
+  counts: ByteCounts,
+  stop: AbortSignal,
+  pacer: Pacer | undefined,
+): Promise<string | null> {
+  const piece = pacer?.pieceSize() ?? bytes.length;
+  for (let at = 0; at < bytes.length && !stop.aborted; at += piece) {
+    const part = bytes.subarray(at, at + piece);
+    try {
+      await conn.write(part);
+    } catch (error) {
+      return `sending failed after ${counts.sent} bytes: ${messageOf(error)}`;
+    }
+    counts.sent += part.length;
+    const wait = pacer?.waitAfter(part.length) ?? 0;
+    if (wait > 0) await delay(wait, stop);
+  }
+  return null;
+}
+
+/** Resolves after `ms`, or at once when `stop` aborts. */
+function delay(ms: number, stop: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      stop.removeEventListener("abort", done);
+      resolve();
+    }
+    stop.addEventListener("abort", done, { once: true });
+  });
 }
 
 /** Returns the connection's failure as one line, or null. */

@@ -52,10 +52,12 @@ export const zeroCopyPath: DataPath = {
   unsealable: kernelTlsUnavailable,
   engine: "kernel",
 
-  async startLocal(conn, commands, tree, keys): Promise<LocalTransfer> {
-    const socket = await DataSocket.open(conn, HANDSHAKE_LENGTH, keys);
+  pacedBy: "the kernel's pacing of the socket the commands hold (nothing copied)",
+
+  async startLocal(conn, commands, tree, wire = {}): Promise<LocalTransfer> {
+    const socket = await DataSocket.open(conn, HANDSHAKE_LENGTH, wire);
     if (typeof socket === "string") {
-      return { ...await streamPath.startLocal(conn, commands, tree, keys), ...refusal(socket) };
+      return { ...await streamPath.startLocal(conn, commands, tree, wire), ...refusal(socket) };
     }
     const holds = new Set([socket.file]);
     // Both local commands hold the one socket: each also gets a marker of its role, so
@@ -105,11 +107,11 @@ export const zeroCopyPath: DataPath = {
     };
   },
 
-  async startRemote(conn, command, wiring, tree, keys): Promise<RemoteTransfer> {
-    const socket = await DataSocket.open(conn, HANDSHAKE_LENGTH, keys);
+  async startRemote(conn, command, wiring, tree, wire = {}): Promise<RemoteTransfer> {
+    const socket = await DataSocket.open(conn, HANDSHAKE_LENGTH, wire);
     if (typeof socket === "string") {
       return {
-        ...await streamPath.startRemote(conn, command, wiring, tree, keys),
+        ...await streamPath.startRemote(conn, command, wiring, tree, wire),
         ...refusal(socket),
       };
     }

@@ -10,7 +10,7 @@ import { Fault, FAULTS } from "../base/faults.ts";
 import { toHex } from "../base/hex.ts";
 import { StepLog } from "../base/log.ts";
 import { messageOf } from "../base/message_of.ts";
-import { chooseDataPath, fellBackLine } from "../data/data_paths.ts";
+import { chooseDataPath, fellBackLine, limitLine } from "../data/data_paths.ts";
 import type { DataPath } from "../data/data_path.ts";
 import { handleStopRequests } from "../login/job_control.ts";
 import { LOGIN_GRACE_MS, type LoginConnection, startLogin, stopLogin } from "../login/login.ts";
@@ -139,9 +139,11 @@ async function runInTree(
   }
   applyPeerTimeout(meeting.conn, peerTimeout, log);
   log.step(connectedLine(meeting.conn, plan.listen === "local", chosen));
+  if (options.limit && options.input) log.step(limitLine(options.limit, chosen.path));
 
   const transferred = await runLocalTransfer(meeting.conn, chosen.path, {
     keys: options.encrypt ? await localKeys(meeting.conn, token) : undefined,
+    limit: options.limit,
     input: options.input,
     output: options.output,
     channel,
@@ -247,6 +249,7 @@ function sessionMessage(
     output: options.output !== undefined,
     dataPath: options.copy ? "stream" : "auto",
     encrypt: options.encrypt ?? false,
+    limit: options.limit ?? 0,
     peerTimeout: options.peerTimeout ?? DEFAULT_PEER_TIMEOUT,
   };
 }

@@ -63,6 +63,8 @@ export interface LocalTransferOptions {
   onData?(moved: MovedSoFar): void;
   /** With `--encrypt`: this half's keys for the data connection's records. */
   keys?: WireKeys;
+  /** With `--limit`: the most bytes per second the input sends. */
+  limit?: number;
   /** Told at once if the transfer runs on another path than `dataPath`, and why. */
   onFellBack?(fellBack: { path: DataPath; because: string }): void;
 }
@@ -84,7 +86,8 @@ export async function runLocalTransfer(
   options: LocalTransferOptions,
 ): Promise<LocalTransferOutcome> {
   const { channel } = options;
-  const transfer = await dataPath.startLocal(conn, options, options.tree, options.keys);
+  const wire = { keys: options.keys, limit: options.limit };
+  const transfer = await dataPath.startLocal(conn, options, options.tree, wire);
   if (transfer.fellBack) options.onFellBack?.(transfer.fellBack);
   options.onData?.(() => transfer.moved());
   // When the remote command ends or stops reading, stop feeding it, as a pipe would; when

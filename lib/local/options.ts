@@ -57,6 +57,12 @@ export interface SocketpipeOptions {
    */
   encrypt?: boolean;
   /**
+   * The most bytes per second each direction's sender puts on the data connection
+   * (`--limit`): paced by the kernel on the zero-copy path (the commands still hold the
+   * socket), by the copy loop on the stream path. None if unset.
+   */
+  limit?: number;
+  /**
    * Seconds after which a data connection whose peer stopped answering (a cut link, a
    * crashed host) ends the run with exit 2; 0 leaves it to the kernel's own timeouts.
    * @default {20}

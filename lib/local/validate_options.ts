@@ -73,6 +73,11 @@ export function validateOptions(options: SocketpipeOptions): void {
       `bad timeout: ${timeout} (seconds up to ${MAX_TIMEOUT}, 0 = wait for ever)`,
     );
   }
+  if (
+    options.limit !== undefined && !(Number.isSafeInteger(options.limit) && options.limit >= 1)
+  ) {
+    throw new UsageError(`bad limit: ${options.limit} (bytes per second, a whole number ≥ 1)`);
+  }
   const peerTimeout = options.peerTimeout ?? DEFAULT_PEER_TIMEOUT;
   if (typeof peerTimeout !== "number" || !(peerTimeout >= 0) || peerTimeout > MAX_PEER_TIMEOUT) {
     throw new UsageError(

@@ -55,6 +55,8 @@ export interface SessionMessage {
   dataPath: DataPathRequest;
   /** Whether the data crosses in sealed records (`--encrypt`). */
   encrypt: boolean;
+  /** The most bytes per second each half sends (`--limit`); 0: no limit. */
+  limit: number;
   /** The dead-peer bound in seconds (0: none). */
   peerTimeout: number;
 }
@@ -296,7 +298,7 @@ const DECODERS: Decoders = {
     isString(o.program) ? { event: "hello", version: PROTOCOL_VERSION, program: o.program } : null,
   session: (o) => {
     const { token, listen, port, ports, bind, host, candidates, identity } = o;
-    const { input, output, dataPath, encrypt, peerTimeout } = o;
+    const { input, output, dataPath, encrypt, limit, peerTimeout } = o;
     if (!isString(token) || !/^[0-9a-f]{64}$/i.test(token)) return null;
     if (listen !== "local" && listen !== "remote") return null;
     if (!isCount(port) || port > 65535 || (listen === "local" && port < 1)) return null;
@@ -304,13 +306,13 @@ const DECODERS: Decoders = {
     if (!orNull(isString)(host) || !orNull(isString)(identity)) return null;
     if (!isStringArray(candidates)) return null;
     if (!isBoolean(input) || !isBoolean(output) || !isDataPathRequest(dataPath)) return null;
-    if (!isBoolean(encrypt)) return null;
+    if (!isBoolean(encrypt) || !isCount(limit)) return null;
     if (typeof peerTimeout !== "number" || !(peerTimeout >= 0)) return null;
     return {
       event: "session",
       version: PROTOCOL_VERSION,
       ...{ token, listen, port, ports, bind, host, candidates, identity },
-      ...{ input, output, dataPath, encrypt, peerTimeout },
+      ...{ input, output, dataPath, encrypt, limit, peerTimeout },
     };
   },
   listening: (o) => {

@@ -125,3 +125,28 @@ export function acknowledgeNow(fd: number): void {
   const one = new Int32Array([1]);
   requireLibc().setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, new Uint8Array(one.buffer), 4);
 }
+
+const SO_MAX_PACING_RATE = 47;
+
+/**
+ * Has the kernel pace what `fd` sends to at most `bytesPerSecond` (SO_MAX_PACING_RATE):
+ * TCP paces its segments itself (Linux 4.13 and later, whatever the queueing discipline),
+ * so the rate holds with the commands holding the socket and nothing copied. The rate
+ * counts the segments as they leave, TCP/IP headers included. Throws a `LibcError` where
+ * the kernel refuses.
+ *
+ * @example Not run as a test: it needs a connected socket's fd.
+ * ```ts ignore
+ * import { setPacingRate } from "./tcp_socket_options.ts";
+ * setPacingRate(fd, 20 * 1024 * 1024);
+ * ```
+ */
+export function setPacingRate(fd: number, bytesPerSecond: number): void {
+  const rate = new BigUint64Array([BigInt(Math.floor(bytesPerSecond))]);
+  if (
+    requireLibc().setsockopt(fd, SOL_SOCKET, SO_MAX_PACING_RATE, new Uint8Array(rate.buffer), 8) !==
+      0
+  ) {
+    throw lastError("setsockopt(SO_MAX_PACING_RATE)");
+  }
+}

@@ -30,6 +30,7 @@ const SESSION: SessionMessage = {
   output: false,
   dataPath: "auto",
   encrypt: false,
+  limit: 0,
   peerTimeout: 20,
 };
 
