@@ -1,3 +1,4 @@
+import { MAX_BUFFER } from "../net/socket_buffers.ts";
 import { UsageError } from "../base/faults.ts";
 import type { SocketpipeOptions } from "../local/options.ts";
 import { MAX_PEER_TIMEOUT, MAX_TIMEOUT } from "../net/peer_timeout.ts";
@@ -205,6 +206,15 @@ const VALUE_OPTIONS = {
       );
     }
     options.limit = rate;
+  },
+  "--buffer": (value: string, options: Partial<SocketpipeOptions>) => {
+    const size = /^\d+(\.\d+)?[KMG]?$/i.test(value) ? parseSize(value) : null;
+    if (!size || size > MAX_BUFFER) {
+      throw new UsageError(
+        `bad value for --buffer: '${value}' (bytes, with K, M or G, from 1 to 1G)`,
+      );
+    }
+    options.buffer = size;
   },
   "--remote-cache": (value: string, options: Partial<SocketpipeOptions>) => {
     options.remoteCache = value;

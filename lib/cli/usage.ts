@@ -13,7 +13,7 @@ import { VERSION } from "../base/version.ts";
 export const SYNOPSIS = `usage: socketpipe [-b] [-v] [--copy] [--encrypt] [--peer-timeout s]
                   [--listen local|remote] [--port N[-M]] [--bind addr] [-h host] [-t timeout]
                   [--provision never|auto|always] [--remote-cache dir]
-                  [--limit RATE] [-P] [--size N] [--report file]
+                  [--limit RATE] [--buffer SIZE] [-P] [--size N] [--report file]
                   [-x { remote socketpipe command }] [-i { input command [args…] }]
                   -l { login command [args…] }
                   -r { remote command [args…] } [-o { output command [args…] }]
@@ -103,6 +103,10 @@ Options:
                   of 1024), as pv -L does: the kernel paces the socket the commands hold
                   (nothing copied; the rate counts TCP/IP headers), or with --copy the
                   copy loop paces the data.
+  --buffer SIZE   give the data socket send and receive buffers of SIZE each, on both
+                  hosts (K, M, G; up to 1G): slack between a bursty producer and a
+                  consumer that stalls (a tape drive), kept by the kernel, nothing
+                  copied. As root any size; otherwise up to net.core.wmem_max/rmem_max.
   --install       provision the remote host and exit (0 once it is ready): for a
                   configuration-management run; a run after it sends nothing.
   --cache-list    show what the remote host's socketpipe cache holds: each directory,

@@ -22,6 +22,7 @@ import { newToken, provenNonces } from "../net/handshake.ts";
 import { deriveDataKeys } from "../net/data_keys.ts";
 import type { WireKeys } from "../net/data_wire.ts";
 import { networkIdentity } from "../net/host_identity.ts";
+import { applySocketBuffers } from "../net/socket_buffers.ts";
 import { applyPeerTimeout, DEFAULT_PEER_TIMEOUT } from "../net/peer_timeout.ts";
 import { ignoreStopsForLogin } from "../platform/ignore_stops.ts";
 import { becomeSubreaper, ProcessTree } from "../process/process_tree.ts";
@@ -138,6 +139,7 @@ async function runInTree(
     return { ...failed(fault), ...provisionedBy(provisioning) };
   }
   applyPeerTimeout(meeting.conn, peerTimeout, log);
+  if (options.buffer) applySocketBuffers(meeting.conn, options.buffer, log);
   log.step(connectedLine(meeting.conn, plan.listen === "local", chosen));
   if (options.limit && options.input) log.step(limitLine(options.limit, chosen.path));
 
@@ -250,6 +252,7 @@ function sessionMessage(
     dataPath: options.copy ? "stream" : "auto",
     encrypt: options.encrypt ?? false,
     limit: options.limit ?? 0,
+    buffer: options.buffer ?? 0,
     peerTimeout: options.peerTimeout ?? DEFAULT_PEER_TIMEOUT,
   };
 }

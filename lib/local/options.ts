@@ -63,6 +63,13 @@ export interface SocketpipeOptions {
    */
   limit?: number;
   /**
+   * The data socket's send and receive buffers, in bytes, on both hosts (`--buffer`): the
+   * slack between a bursty producer and a consumer that stalls, kept by the kernel, so
+   * nothing is copied for it. As root any size up to 1 GiB; otherwise up to
+   * `net.core.wmem_max` and `rmem_max`. The kernel's own buffers if unset.
+   */
+  buffer?: number;
+  /**
    * Seconds after which a data connection whose peer stopped answering (a cut link, a
    * crashed host) ends the run with exit 2; 0 leaves it to the kernel's own timeouts.
    * @default {20}

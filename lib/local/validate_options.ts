@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { MAX_BUFFER } from "../net/socket_buffers.ts";
 import { UsageError } from "../base/faults.ts";
 import type { SocketpipeOptions } from "./options.ts";
 import { DEFAULT_PEER_TIMEOUT, MAX_PEER_TIMEOUT, MAX_TIMEOUT } from "../net/peer_timeout.ts";
@@ -72,6 +73,12 @@ export function validateOptions(options: SocketpipeOptions): void {
     throw new UsageError(
       `bad timeout: ${timeout} (seconds up to ${MAX_TIMEOUT}, 0 = wait for ever)`,
     );
+  }
+  const buffer = options.buffer;
+  if (
+    buffer !== undefined && !(Number.isSafeInteger(buffer) && buffer >= 1 && buffer <= MAX_BUFFER)
+  ) {
+    throw new UsageError(`bad buffer: ${buffer} (bytes, a whole number from 1 to ${MAX_BUFFER})`);
   }
   if (
     options.limit !== undefined && !(Number.isSafeInteger(options.limit) && options.limit >= 1)

@@ -57,6 +57,8 @@ export interface SessionMessage {
   encrypt: boolean;
   /** The most bytes per second each half sends (`--limit`); 0: no limit. */
   limit: number;
+  /** The data socket's buffers each way, in bytes (`--buffer`); 0: the kernel's own. */
+  buffer: number;
   /** The dead-peer bound in seconds (0: none). */
   peerTimeout: number;
 }
@@ -298,7 +300,7 @@ const DECODERS: Decoders = {
     isString(o.program) ? { event: "hello", version: PROTOCOL_VERSION, program: o.program } : null,
   session: (o) => {
     const { token, listen, port, ports, bind, host, candidates, identity } = o;
-    const { input, output, dataPath, encrypt, limit, peerTimeout } = o;
+    const { input, output, dataPath, encrypt, limit, buffer, peerTimeout } = o;
     if (!isString(token) || !/^[0-9a-f]{64}$/i.test(token)) return null;
     if (listen !== "local" && listen !== "remote") return null;
     if (!isCount(port) || port > 65535 || (listen === "local" && port < 1)) return null;
@@ -306,13 +308,13 @@ const DECODERS: Decoders = {
     if (!orNull(isString)(host) || !orNull(isString)(identity)) return null;
     if (!isStringArray(candidates)) return null;
     if (!isBoolean(input) || !isBoolean(output) || !isDataPathRequest(dataPath)) return null;
-    if (!isBoolean(encrypt) || !isCount(limit)) return null;
+    if (!isBoolean(encrypt) || !isCount(limit) || !isCount(buffer)) return null;
     if (typeof peerTimeout !== "number" || !(peerTimeout >= 0)) return null;
     return {
       event: "session",
       version: PROTOCOL_VERSION,
       ...{ token, listen, port, ports, bind, host, candidates, identity },
-      ...{ input, output, dataPath, encrypt, limit, peerTimeout },
+      ...{ input, output, dataPath, encrypt, limit, buffer, peerTimeout },
     };
   },
   listening: (o) => {

@@ -150,3 +150,56 @@ export function setPacingRate(fd: number, bytesPerSecond: number): void {
     throw lastError("setsockopt(SO_MAX_PACING_RATE)");
   }
 }
+
+const SO_SNDBUF = 7;
+const SO_RCVBUF = 8;
+const SO_SNDBUFFORCE = 32;
+const SO_RCVBUFFORCE = 33;
+const EPERM = 1;
+
+/**
+ * Gives the socket `fd` send and receive buffers of `bytes` each (the kernel books twice
+ * that, for its own overhead), so that the socket itself is the slack between a bursty
+ * producer and a consumer that stalls. As root (CAP_NET_ADMIN) any size up to 1 GiB is
+ * forced; otherwise the kernel allows up to `net.core.wmem_max` and `net.core.rmem_max`.
+ * Returns null once set; else why not (the buffers then stay the kernel's own, which
+ * grow by themselves up to `net.ipv4.tcp_wmem` and `tcp_rmem`).
+ *
+ * @example Not run as a test: it needs a connected socket's fd.
+ * ```ts ignore
+ * import { setSocketBuffers } from "./tcp_socket_options.ts";
+ * const why = setSocketBuffers(fd, 64 * 1024 * 1024);
+ * ```
+ */
+export function setSocketBuffers(fd: number, bytes: number): string | null {
+  const c = requireLibc();
+  const value = new Uint8Array(new Int32Array([bytes]).buffer);
+  const set = (option: number, name: string) => {
+    if (c.setsockopt(fd, SOL_SOCKET, option, value, 4) === 0) return null;
+    return lastError(`setsockopt(${name})`);
+  };
+  const forced = set(SO_SNDBUFFORCE, "SO_SNDBUFFORCE") ?? set(SO_RCVBUFFORCE, "SO_RCVBUFFORCE");
+  if (forced === null) return null;
+  if (forced.errno !== EPERM) return forced.message;
+  // Not privileged: a plain request is cut to the maximum without a word, and a buffer
+  // set that way no longer grows by itself, so it is made only where the size is allowed.
+  for (const name of ["wmem_max", "rmem_max"]) {
+    const most = readSysctl(`net/core/${name}`);
+    if (most === null || bytes > most) {
+      return `the kernel allows this user ${most ?? "an unknown size"}${
+        most === null ? "" : " bytes"
+      } (net.core.${name}); run as root, or raise net.core.wmem_max and net.core.rmem_max`;
+    }
+  }
+  return set(SO_SNDBUF, "SO_SNDBUF")?.message ?? set(SO_RCVBUF, "SO_RCVBUF")?.message ?? null;
+}
+
+/** A number from /proc/sys, or null where it cannot be read. */
+function readSysctl(path: string): number | null {
+  try {
+    const value = Number(Deno.readTextFileSync(`/proc/sys/${path}`).trim());
+    return Number.isFinite(value) ? value : null;
+  } catch {
+    return null;
+  }
+}

@@ -14,6 +14,7 @@ import { chooseDataPath, fellBackLine, limitLine } from "../data/data_paths.ts";
 import { LoginChannel } from "../login/login_channel.ts";
 import type { SessionMessage } from "../login/protocol.ts";
 import { formatAddress } from "../net/connect_back.ts";
+import { applySocketBuffers } from "../net/socket_buffers.ts";
 import { applyPeerTimeout } from "../net/peer_timeout.ts";
 import { becomeSubreaper, ProcessTree, RUN_VARIABLE } from "../process/process_tree.ts";
 import { meetLocalHalf } from "./meeting.ts";
@@ -156,6 +157,7 @@ async function runRemoteCommand(
 ): Promise<number> {
   const { session, log } = context;
   applyPeerTimeout(conn, session.peerTimeout, log);
+  if (session.buffer) applySocketBuffers(conn, session.buffer, log);
   const chosen = chooseDataPath(session.dataPath, context.dataPath, session.encrypt);
   log.step(`data path: ${chosen.path.name} (${chosen.why})`);
   const keys = session.encrypt ? await remoteKeys(conn, session) : undefined;

@@ -31,6 +31,7 @@ const SESSION: SessionMessage = {
   dataPath: "auto",
   encrypt: false,
   limit: 0,
+  buffer: 0,
   peerTimeout: 20,
 };
 
