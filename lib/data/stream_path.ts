@@ -11,6 +11,7 @@ import type {
 import { messageOf } from "../base/message_of.ts";
 import { type DataWire, plainWire, sealedWire } from "../net/data_wire.ts";
 import { Pacer } from "./pacer.ts";
+import { readyUserspaceCipher } from "../net/records.ts";
 import type { ProcessTree } from "../process/process_tree.ts";
 import { relayToStderr, released, startRole } from "./roles.ts";
 
@@ -41,7 +42,8 @@ export const streamPath: DataPath = {
 
   pacedBy: "the copy loop",
 
-  startLocal(conn, commands, tree, wire = {}): Promise<LocalTransfer> {
+  async startLocal(conn, commands, tree, wire = {}): Promise<LocalTransfer> {
+    if (wire.keys) await readyUserspaceCipher();
     const input = commands.input
       ? startCommand(commands.input, "input", {
         stdin: "inherit",
@@ -62,10 +64,11 @@ export const streamPath: DataPath = {
       output?.child?.stdin,
       pacerOf(wire),
     );
-    return Promise.resolve({ ...transfer, input: input?.running, output: output?.running });
+    return { ...transfer, input: input?.running, output: output?.running };
   },
 
-  startRemote(conn, command, wiring, tree, wire = {}): Promise<RemoteTransfer> {
+  async startRemote(conn, command, wiring, tree, wire = {}): Promise<RemoteTransfer> {
+    if (wire.keys) await readyUserspaceCipher();
     // The command's stderr comes through this half rather than straight from the login
     // channel: if this half dies, the login channel then closes, so the local half
     // learns of it even while the command lives on.
@@ -96,7 +99,7 @@ export const streamPath: DataPath = {
         return result;
       },
     );
-    return Promise.resolve({ ...transfer, finished, command: started.running });
+    return { ...transfer, finished, command: started.running };
   },
 };
 

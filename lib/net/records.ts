@@ -11,8 +11,7 @@
  *
  * @module
  */
-import { createCipheriv, createDecipheriv } from "node:crypto";
-import { type Aead, openSslAead } from "../platform/libcrypto.ts";
+import { type Aead, openSslAead, openSslAvailable } from "../platform/libcrypto.ts";
 
 export type { Aead };
 
@@ -34,8 +33,8 @@ export interface DirectionKeys {
 
 /**
  * The AEAD for `key`: the system's OpenSSL through FFI where it can be had (one context,
- * a nonce per record), else `node:crypto` (a cipher object per record). The same
- * ChaCha20-Poly1305 either way.
+ * a nonce per record), else `node:crypto` (a cipher object per record; see
+ * {@link readyUserspaceCipher}). The same ChaCha20-Poly1305 either way.
  *
  * @example
  * ```ts
@@ -48,13 +47,48 @@ export function aeadFor(key: Uint8Array): Aead {
   return openSslAead(key) ?? nodeAead(key);
 }
 
+/** `node:crypto`, once loaded: loading it costs some 40 ms of every start, so only on need. */
+let nodeCrypto: typeof import("node:crypto") | undefined;
+
 /**
- * ChaCha20-Poly1305 under `key` from `node:crypto`: where there is no OpenSSL through FFI.
+ * Makes the userspace engine's cipher ready: where OpenSSL cannot be had through FFI,
+ * loads `node:crypto` (which {@link nodeAead} needs), else nothing.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { nodeAead } from "./records.ts";
+ * import { aeadFor, readyUserspaceCipher } from "./records.ts";
+ * await readyUserspaceCipher();
+ * assert.equal(typeof aeadFor(new Uint8Array(32)).seal, "function");
+ * ```
+ */
+export async function readyUserspaceCipher(): Promise<void> {
+  if (!openSslAvailable()) await loadNodeCipher();
+}
+
+/**
+ * Loads `node:crypto` for {@link nodeAead}.
+ *
+ * @example
+ * ```ts
+ * import { loadNodeCipher, nodeAead } from "./records.ts";
+ * await loadNodeCipher();
+ * nodeAead(new Uint8Array(32));
+ * ```
+ */
+export async function loadNodeCipher(): Promise<void> {
+  nodeCrypto ??= await import("node:crypto");
+}
+
+/**
+ * ChaCha20-Poly1305 under `key` from `node:crypto`: where there is no OpenSSL through FFI.
+ * {@link loadNodeCipher} must have run.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadNodeCipher, nodeAead } from "./records.ts";
+ * await loadNodeCipher();
  * const aead = nodeAead(new Uint8Array(32));
  * const record = new Uint8Array([7, ...new Uint8Array(16)]); // the data, then room for the tag
  * aead.seal(new Uint8Array(12), new Uint8Array(5), record);
@@ -64,6 +98,8 @@ export function aeadFor(key: Uint8Array): Aead {
  * ```
  */
 export function nodeAead(key: Uint8Array): Aead {
+  if (!nodeCrypto) throw new Error("node:crypto is not loaded: await loadNodeCipher() first");
+  const { createCipheriv, createDecipheriv } = nodeCrypto;
   const options = { authTagLength: TAG_LENGTH } as const;
   return {
     seal(nonce, aad, record) {

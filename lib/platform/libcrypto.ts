@@ -68,6 +68,20 @@ export interface Aead {
 }
 
 /**
+ * Whether OpenSSL's ChaCha20-Poly1305 can be had here through FFI.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { openSslAead, openSslAvailable } from "./libcrypto.ts";
+ * assert.equal(openSslAvailable(), openSslAead(new Uint8Array(32)) !== null);
+ * ```
+ */
+export function openSslAvailable(): boolean {
+  return libcrypto()?.EVP_chacha20_poly1305() ? true : false;
+}
+
+/**
  * ChaCha20-Poly1305 under `key` from OpenSSL, or null where it cannot be had.
  *
  * @example

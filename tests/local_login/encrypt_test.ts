@@ -126,3 +126,34 @@ Deno.test("with --encrypt a byte flipped on the path fails the run, exit 2, nami
   assert.match(run.errorLines[0] ?? "", /data connection/, run.stderr);
   assert.match(run.stderr, /authentication/, run.stderr);
 });
+
+Deno.test("--encrypt: a remote half without FFI seals with node:crypto, the local one with OpenSSL, and the bytes arrive exact both ways", async () => {
+  const bytes = data(2_000_000);
+  const withoutFfi = ["--allow-net", "--allow-read", "--allow-write", "--allow-run"];
+  const run = await runCli([
+    "-v",
+    "--encrypt",
+    ...block("-i", "cat"),
+    "-l",
+    "{",
+    ...SHELL_LOGIN,
+    "}",
+    "-h",
+    "127.0.0.1",
+    ...block(
+      "-x",
+      DENO,
+      "run",
+      ...withoutFfi,
+      "--allow-env",
+      "--allow-sys",
+      "--quiet",
+      `${REPO}/main.ts`,
+    ),
+    ...block("-r", "cat"),
+    ...block("-o", "cat"),
+  ], { stdin: bytes });
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(await sha256(run.stdout), await sha256(bytes));
+  assert.match(run.stderr, /^socketpipe -s: data path: stream \(encrypted in userspace/m);
+});

@@ -16,8 +16,11 @@ import {
   sealedLength,
 } from "../../lib/net/records.ts";
 import { openSslAead } from "../../lib/platform/libcrypto.ts";
+import { loadNodeCipher } from "../../lib/net/records.ts";
 import { testWhere } from "../harness/register.ts";
 import { deriveDataKeys } from "../../lib/net/data_keys.ts";
+
+await loadNodeCipher();
 
 const hex = (text: string) =>
   new Uint8Array(text.replace(/\s+/g, "").match(/../g)!.map((b) => parseInt(b, 16)));
