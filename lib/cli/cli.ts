@@ -103,15 +103,6 @@ async function runTransfer(options: SocketpipeOptions, display: RunDisplay): Pro
     let moved: MovedSoFar | null = null;
     let sending: (() => ProvisionProgress | null) | null = null;
     let dataAt = startedAt;
-    // Before the data flows, a request for status says how far provisioning's send is.
-    const stopListening = onStatusRequest(() => {
-      const provision = moved ? null : sending?.();
-      logLine(
-        provision
-          ? `status: ${provisionProgressLine(provision)}`
-          : statusLine(moved?.() ?? null, Date.now() - (moved ? dataAt : startedAt), stream),
-      );
-    });
     let provisionTimer: ReturnType<typeof setInterval> | undefined;
     const onData = (reader: typeof moved) => {
       moved = reader;
@@ -140,18 +131,31 @@ async function runTransfer(options: SocketpipeOptions, display: RunDisplay): Pro
         if (progress && !moved) meter.showLine(provisionProgressLine(progress), progress.seconds);
       }, PROGRESS_INTERVAL_MS);
     };
+    // The run starts first: it has spawned the login by the time it first waits, and the
+    // login (ssh: hundreds of milliseconds) is the longest step. Deno's first timer costs
+    // some 10 ms, paid after that, by the status request's watch.
+    const running = socketpipe(options, {
+      signal,
+      onData,
+      onProvisioning,
+      onProgress,
+      progressSize: display.size,
+      onLoginOutput: meter?.drawsInPlace ? (bytes) => meter.relay(bytes) : undefined,
+      jobControl: true,
+      claimOrphans: true,
+    });
+    // Before the data flows, a request for status says how far provisioning's send is.
+    const stopListening = onStatusRequest(() => {
+      const provision = moved ? null : sending?.();
+      logLine(
+        provision
+          ? `status: ${provisionProgressLine(provision)}`
+          : statusLine(moved?.() ?? null, Date.now() - (moved ? dataAt : startedAt), stream),
+      );
+    });
     let result: SocketpipeResult;
     try {
-      result = await socketpipe(options, {
-        signal,
-        onData,
-        onProvisioning,
-        onProgress,
-        progressSize: display.size,
-        onLoginOutput: meter?.drawsInPlace ? (bytes) => meter.relay(bytes) : undefined,
-        jobControl: true,
-        claimOrphans: true,
-      });
+      result = await running;
     } catch (error) {
       if (error instanceof UsageError) {
         // A check the parser let through: still the user's mistake, told as one.
