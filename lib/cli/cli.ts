@@ -144,15 +144,11 @@ async function runTransfer(options: SocketpipeOptions, display: RunDisplay): Pro
       jobControl: true,
       claimOrphans: true,
     });
-    // Before the data flows, a request for status says how far provisioning's send is.
-    const stopListening = onStatusRequest(() => {
-      const provision = moved ? null : sending?.();
-      logLine(
-        provision
-          ? `status: ${provisionProgressLine(provision)}`
-          : statusLine(moved?.() ?? null, Date.now() - (moved ? dataAt : startedAt), stream),
-      );
-    });
+    const stopListening = answerStatusRequests(stream, () => ({
+      moved,
+      sending,
+      since: moved ? dataAt : startedAt,
+    }));
     let result: SocketpipeResult;
     try {
       result = await running;
@@ -175,6 +171,29 @@ async function runTransfer(options: SocketpipeOptions, display: RunDisplay): Pro
     for (const message of result.messages) logLine(message);
     if (display.report !== undefined) writeReport(display.report, result);
     return result.status;
+  });
+}
+
+/**
+ * Answers each request for status (SIGUSR1) with one line: how far provisioning's send
+ * is before the data flows, the data's figures after. Returns how to stop answering.
+ */
+function answerStatusRequests(
+  stream: Parameters<typeof statusLine>[2],
+  now: () => {
+    moved: MovedSoFar | null;
+    sending: (() => ProvisionProgress | null) | null;
+    since: number;
+  },
+): () => void {
+  return onStatusRequest(() => {
+    const { moved, sending, since } = now();
+    const provision = moved ? null : sending?.();
+    logLine(
+      provision
+        ? `status: ${provisionProgressLine(provision)}`
+        : statusLine(moved?.() ?? null, Date.now() - since, stream),
+    );
   });
 }
 
