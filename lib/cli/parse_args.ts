@@ -153,6 +153,11 @@ function verbCommandLine(
   return { mode: "cache", action, login: options.login, remoteCache: options.remoteCache ?? "" };
 }
 
+/** An amount as `--limit` and `--buffer` take it: bytes, or with K, M or G; else null. */
+function amountOf(value: string): number | null {
+  return /^\d+(\.\d+)?[KMG]?$/i.test(value) ? parseSize(value) : null;
+}
+
 /** The long options that take a value, and how each sets the options. */
 const VALUE_OPTIONS = {
   "--peer-timeout": (value: string, options: Partial<SocketpipeOptions>) => {
@@ -199,7 +204,7 @@ const VALUE_OPTIONS = {
     display.size = size;
   },
   "--limit": (value: string, options: Partial<SocketpipeOptions>) => {
-    const rate = /^\d+(\.\d+)?[KMG]?$/i.test(value) ? parseSize(value) : null;
+    const rate = amountOf(value);
     if (!rate) {
       throw new UsageError(
         `bad value for --limit: '${value}' (bytes per second, at least 1, or with K, M or G)`,
@@ -208,7 +213,7 @@ const VALUE_OPTIONS = {
     options.limit = rate;
   },
   "--buffer": (value: string, options: Partial<SocketpipeOptions>) => {
-    const size = /^\d+(\.\d+)?[KMG]?$/i.test(value) ? parseSize(value) : null;
+    const size = amountOf(value);
     if (!size || size > MAX_BUFFER) {
       throw new UsageError(
         `bad value for --buffer: '${value}' (bytes, with K, M or G, from 1 to 1G)`,

@@ -44,8 +44,6 @@ export class DataSocket {
   #finQueued = false;
   #closed = false;
   #final = { sent: 0, received: 0 };
-  /** Whether the kernel seals the socket (`--encrypt`): its counts are then the records'. */
-  #sealed = false;
 
   private constructor(
     readonly conn: Deno.TcpConn,
@@ -54,6 +52,8 @@ export class DataSocket {
     readonly file: string,
     readonly handshakeReceived: number,
     readonly ackedAtStart: number,
+    /** Whether the kernel seals the socket (`--encrypt`): its counts are then the records'. */
+    readonly sealed: boolean,
   ) {}
 
   /**
@@ -83,14 +83,13 @@ export class DataSocket {
     acknowledgeNow(fd); // the peer's wait below ends when our acknowledgement arrives
     await waitUntil(() => tcpInfo(fd).unacked === 0, SETTLE_MS);
     const file = Deno.readLinkSync(`/proc/self/fd/${fd}`);
-    const socket = new DataSocket(conn, fd, file, handshakeReceived, tcpInfo(fd).bytesAcked);
-    socket.#sealed = keys !== undefined;
-    return socket;
+    const acked = tcpInfo(fd).bytesAcked;
+    return new DataSocket(conn, fd, file, handshakeReceived, acked, keys !== undefined);
   }
 
   /** What the records added to the socket's counts so far: their overhead, each way. */
   #recordOverhead(): Moved {
-    if (!this.#sealed) return { sent: 0, received: 0 };
+    if (!this.sealed) return { sent: 0, received: 0 };
     const records = kernelRecordCounts(this.fd);
     return { sent: records.sent * RECORD_OVERHEAD, received: records.received * RECORD_OVERHEAD };
   }
@@ -159,7 +158,7 @@ export class DataSocket {
       error = `receiving failed: ${messageOf(failure)}`;
     }
     // A record that failed the kernel's check leaves its error on the socket, whoever read it.
-    if (this.#sealed && error === null) {
+    if (this.sealed && error === null) {
       const failed = takeSocketError(this.fd);
       if (failed) error = `receiving failed: ${failed}`;
     }
