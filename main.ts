@@ -6,7 +6,9 @@
  */
 import { runCommandLine } from "./lib/cli/cli.ts";
 import { takeOverStatusSignal } from "./lib/platform/status_signal.ts";
+import { commandLineWords } from "./lib/platform/command_line.ts";
 
 // First, within Deno's half-second grace: SIGUSR1 must never open Deno's debugger.
 takeOverStatusSignal();
-Deno.exit(await runCommandLine(Deno.args));
+// The words as the kernel has them: Deno.args loses bytes that are not UTF-8 and a final CR.
+Deno.exit(await runCommandLine(commandLineWords()));

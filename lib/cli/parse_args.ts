@@ -1,9 +1,10 @@
 import { MAX_BUFFER } from "../net/socket_buffers.ts";
+import { decodeWords } from "../base/words.ts";
 import { UsageError } from "../base/faults.ts";
 import type { SocketpipeOptions } from "../local/options.ts";
 import { MAX_PEER_TIMEOUT, MAX_TIMEOUT } from "../net/peer_timeout.ts";
 import { parseSize } from "../progress/progress.ts";
-import { validateOptions } from "../local/validate_options.ts";
+import { checkRemoteCache, validateOptions } from "../local/validate_options.ts";
 import type { CacheAction } from "../provision/remote_cache.ts";
 
 /** What the command line shows of a run besides its lines: the meter and the report. */
@@ -149,6 +150,7 @@ function verbCommandLine(
     return { mode: "run", options: run, display };
   }
   if (options.provision) throw new UsageError(`${verb} sends nothing: drop --provision`);
+  if (options.remoteCache !== undefined) checkRemoteCache(options.remoteCache);
   const action = verb === "--cache-list" ? "list" : "remove";
   return { mode: "cache", action, login: options.login, remoteCache: options.remoteCache ?? "" };
 }
@@ -300,16 +302,28 @@ function parseTimeout(value: string): number {
   return Number(value);
 }
 
-/** `-s [-v] -- command…`: the remote half, as the local half starts it. */
+/**
+ * `-s [-v] [--hex] -- command…`: the remote half, as the local half starts it; with
+ * `--hex`, each word of the command is its bytes in hex (see `base/words.ts`).
+ */
 function parseServeArgs(argv: readonly string[]): ParsedCommandLine {
   let verbose = false;
+  let hex = false;
   let index = 0;
   if (argv[index] === "-v") {
     verbose = true;
     index++;
   }
-  if (argv[index] !== "--" || index + 1 >= argv.length) {
-    throw new UsageError("-s is how socketpipe starts its remote half: -s [-v] -- command…");
+  if (argv[index] === "--hex") {
+    hex = true;
+    index++;
   }
-  return { mode: "serve", command: argv.slice(index + 1), verbose };
+  const words = argv.slice(index + 1);
+  const command = hex ? decodeWords(words) : words;
+  if (argv[index] !== "--" || words.length === 0 || command === null) {
+    throw new UsageError(
+      "-s is how socketpipe starts its remote half: -s [-v] [--hex] -- command…",
+    );
+  }
+  return { mode: "serve", command, verbose };
 }

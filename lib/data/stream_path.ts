@@ -1,4 +1,5 @@
 import { statusOfChild } from "../base/command_status.ts";
+import { exactInvocation } from "../platform/exact_spawn.ts";
 import type {
   ByteCounts,
   DataPath,
@@ -123,8 +124,9 @@ function startCommand(
   let child: Deno.ChildProcess | null = null;
   const running = startRole(argv, role, tree, (ownGroup) => {
     // A group of its own is a new session, for Deno.
-    child = new Deno.Command(argv[0], {
-      args: argv.slice(1),
+    const [program, args] = exactInvocation(argv);
+    child = new Deno.Command(program, {
+      args,
       ...stdio,
       env: tree.environment(role),
       detached: ownGroup,

@@ -7,6 +7,7 @@
  */
 import { MAX_BUFFER } from "../net/socket_buffers.ts";
 import { UsageError } from "../base/faults.ts";
+import { everyShellCarries } from "../base/words.ts";
 import type { SocketpipeOptions } from "./options.ts";
 import { DEFAULT_PEER_TIMEOUT, MAX_PEER_TIMEOUT, MAX_TIMEOUT } from "../net/peer_timeout.ts";
 
@@ -47,14 +48,21 @@ export function validateOptions(options: SocketpipeOptions): void {
   block("-i", options.input, false);
   block("-o", options.output, false);
   block("-x", options.remoteSocketpipe, false);
+  // -x is run by the remote host's login shell, word for word: no word of it may hold what
+  // a shell there could take for more than a word (a csh runs what follows a newline).
+  const unsafe = options.remoteSocketpipe?.find((word) => !everyShellCarries(word));
+  if (unsafe !== undefined) {
+    throw new UsageError(
+      `-x: the word ${JSON.stringify(unsafe)} holds a character outside printable ASCII, which ` +
+        "not every login shell carries (csh runs what follows a newline): name the remote " +
+        "socketpipe in printable characters",
+    );
+  }
   if (options.remoteSocketpipe && options.provision && options.provision !== "never") {
     throw new UsageError(`--provision ${options.provision} sends socketpipe itself; drop -x`);
   }
   if (options.remoteCache !== undefined) {
-    // deno-lint-ignore no-control-regex
-    if (typeof options.remoteCache !== "string" || !/^[^\x00-\x1f]+$/.test(options.remoteCache)) {
-      throw new UsageError("bad --remote-cache: a directory's path, on one line");
-    }
+    checkRemoteCache(options.remoteCache);
     if (options.remoteSocketpipe || options.provision === "never") {
       throw new UsageError(
         "--remote-cache names where provisioning keeps socketpipe; with -x or " +
@@ -89,6 +97,28 @@ export function validateOptions(options: SocketpipeOptions): void {
   if (typeof peerTimeout !== "number" || !(peerTimeout >= 0) || peerTimeout > MAX_PEER_TIMEOUT) {
     throw new UsageError(
       `bad peer timeout: ${peerTimeout} (seconds up to ${MAX_PEER_TIMEOUT}, 0 = no bound)`,
+    );
+  }
+}
+
+/**
+ * Throws a {@link UsageError} unless `path` can name a remote cache: a path in printable
+ * ASCII, which the login shell there (any shell) passes on as one word.
+ *
+ * @throws {UsageError} on a path that is not one.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkRemoteCache } from "./validate_options.ts";
+ * checkRemoteCache("/var/cache/backup");
+ * assert.throws(() => checkRemoteCache("/tmp/a\ntouch x"), /printable ASCII/);
+ * ```
+ */
+export function checkRemoteCache(path: unknown): void {
+  if (typeof path !== "string" || path === "" || !everyShellCarries(path)) {
+    throw new UsageError(
+      "bad --remote-cache: a directory's path in printable ASCII, which every login shell " +
+        "carries as one word",
     );
   }
 }

@@ -12,6 +12,8 @@ import type { StepLog } from "../base/log.ts";
 import { type ProcessTree, RUN_VARIABLE, stopRole } from "../process/process_tree.ts";
 import { formatBlock, shellQuote } from "../base/shell_quote.ts";
 import { shownSafely } from "./control_lines.ts";
+import { exactInvocation } from "../platform/exact_spawn.ts";
+import { encodeWords, everyShellCarries } from "../base/words.ts";
 
 /** Milliseconds the login command may take to end after the remote half's last report. */
 export const LOGIN_GRACE_MS = 5000;
@@ -65,7 +67,10 @@ export interface LoginConnection {
 /**
  * The login command followed by the remote half's invocation. ssh joins its arguments
  * with spaces for the remote shell, so every word after the login command is quoted:
- * the remote command then receives exactly the argv written in `-r { … }`.
+ * the remote command then receives exactly the argv written in `-r { … }`. Where a word
+ * of it is not printable ASCII (a newline, which no csh can quote; a CR; bytes a shell in
+ * another locale may re-encode), the whole command travels as hex (`--hex`), which every
+ * shell passes on unchanged, and the remote half turns back into the exact bytes.
  *
  * @example
  * ```ts
@@ -74,6 +79,10 @@ export interface LoginConnection {
  * assert.deepEqual(
  *   loginInvocation({ login: ["ssh", "host"], remote: ["sh", "-c", "cat > x"] }),
  *   ["ssh", "host", "socketpipe", "-s", "--", "sh", "-c", "'cat > x'"],
+ * );
+ * assert.deepEqual(
+ *   loginInvocation({ login: ["ssh", "host"], remote: ["printf", "a\n"] }),
+ *   ["ssh", "host", "socketpipe", "-s", "--hex", "--", "7072696e7466", "610a"],
  * );
  * ```
  */
@@ -85,8 +94,9 @@ export function loginInvocation(options: LoginOptions): string[] {
     ...(options.starter ?? options.remoteSocketpipe ?? DEFAULT_REMOTE_SOCKETPIPE),
     "-s",
     ...(options.verbose ? ["-v"] : []),
-    "--",
-    ...options.remote,
+    ...(options.remote.every(everyShellCarries)
+      ? ["--", ...options.remote]
+      : ["--hex", "--", ...encodeWords(options.remote)]),
   ];
   return [...options.login, ...remoteHalf.map(shellQuote)];
 }
@@ -112,8 +122,9 @@ export function startLogin(
   );
   let child: Deno.ChildProcess;
   try {
-    const command = new Deno.Command(argv[0], {
-      args: argv.slice(1),
+    const [program, args] = exactInvocation(argv);
+    const command = new Deno.Command(program, {
+      args,
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",

@@ -14,6 +14,7 @@
  * @module
  */
 import { messageOf } from "../base/message_of.ts";
+import { bytesOfWord } from "../base/words.ts";
 
 const SYMBOLS = {
   posix_spawnp: {
@@ -236,20 +237,20 @@ export function describeErrno(errno: number): string {
   return text.charAt(0).toLowerCase() + text.slice(1);
 }
 
-const encoder = new TextEncoder();
-
 /**
- * A C string: the text's UTF-8 bytes and a NUL.
+ * A C string: the word's exact bytes (its UTF-8, and each byte that is not UTF-8 as it
+ * was: `base/words.ts`) and a NUL.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { cString } from "./libc.ts";
  * assert.deepEqual(cString("sh").length, 3);
+ * assert.deepEqual([...cString("\udcff\r")], [0xff, 0x0d, 0]);
  * ```
  */
 export function cString(text: string): Uint8Array<ArrayBuffer> {
-  return encoder.encode(`${text}\0`);
+  return bytesOfWord(`${text}\0`);
 }
 
 /**

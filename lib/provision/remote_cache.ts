@@ -10,6 +10,7 @@ import { messageOf } from "../base/message_of.ts";
 import { type Fault, FAULTS } from "../base/faults.ts";
 import { BOOTSTRAP_LOADER, CACHE_PLACES } from "./remote_bootstrap.ts";
 import { formatBlock, shellQuote } from "../base/shell_quote.ts";
+import { exactInvocation } from "../platform/exact_spawn.ts";
 
 /** What a cache verb does on the remote host. */
 export type CacheAction = "list" | "remove";
@@ -70,8 +71,9 @@ export async function runCacheVerb(
   const words = ["sh", "-c", BOOTSTRAP_LOADER, "socketpipe-cache", action, named];
   let child: Deno.ChildProcess;
   try {
-    child = new Deno.Command(login[0], {
-      args: [...login.slice(1), ...words.map(shellQuote)],
+    const [program, args] = exactInvocation([...login, ...words.map(shellQuote)]);
+    child = new Deno.Command(program, {
+      args,
       stdin: "piped",
       stdout: "inherit",
       stderr: "inherit",

@@ -1,4 +1,6 @@
 /** Helpers shared by the tests: run socketpipe's CLI and look at what it did. */
+import { exactInvocation } from "../../lib/platform/exact_spawn.ts";
+
 export const REPO = decodeURIComponent(new URL("../..", import.meta.url).pathname).replace(
   /\/$/,
   "",
@@ -35,9 +37,10 @@ export function spawnCli(
     & Pick<Deno.CommandOptions, "stdin" | "stdout" | "stderr">
     & { environment?: Record<string, string> } = {},
 ): Deno.ChildProcess {
-  const [command, ...programArgs] = options.program ?? SOCKETPIPE;
+  // Exactly: a word may hold bytes that are not UTF-8, which Deno.Command alone would lose.
+  const [command, commandArgs] = exactInvocation([...(options.program ?? SOCKETPIPE), ...args]);
   return new Deno.Command(command, {
-    args: [...programArgs, ...args],
+    args: commandArgs,
     stdin: options.stdin ?? "null",
     stdout: options.stdout ?? "piped",
     stderr: options.stderr ?? "piped",
