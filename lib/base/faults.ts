@@ -417,6 +417,14 @@ export const FAULTS = {
       `install: the bundle was not built: ${cause}; runs will build it when needed`,
     ["deno bundle failed: status 1"],
   ),
+  noSafeBundleCache: fault(
+    TRANSPORT_STATUS,
+    (why: string, root: string) =>
+      `provision: no safe place to keep the bundle built from these sources (${why}): set ` +
+      `XDG_CACHE_HOME to a directory only you can write, or run npm ci in ${root} so that ` +
+      `its dist/ matches the sources`,
+    ["HOME and XDG_CACHE_HOME are unset", "/opt/socketpipe"],
+  ),
   cannotProvision: fault(
     TRANSPORT_STATUS,
     (cause: string) =>

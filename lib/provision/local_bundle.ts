@@ -12,6 +12,7 @@
 import { toHex } from "../base/hex.ts";
 import { messageOf } from "../base/message_of.ts";
 import { Fault, type FaultEntry, FAULTS } from "../base/faults.ts";
+import { trustedPlace } from "../platform/trusted_place.ts";
 
 /** One version of socketpipe as a single JavaScript file. */
 export interface Bundle {
@@ -73,13 +74,38 @@ async function bundleOfCheckout(main: string): Promise<Bundle | Fault> {
   const name = await sourcesHash(root);
   const installed = await checkedBundle(`${root}/${INSTALLED_BUNDLE}`, name);
   if (installed) return installed;
-  const cached = `${cacheDirectory()}/bundles/${name}.js`;
-  const fromCache = await checkedBundle(cached);
+  const cache = bundleCache(root);
+  if (cache instanceof Fault) return cache;
+  const cached = `${cache}/${name}.js`;
+  // Only a file of this user's own, in a directory nobody else can change, is sent.
+  const mine = [cached, `${cached}.sha256`].every((path) => trustedPlace(path, "file").trusted);
+  const fromCache = mine ? await checkedBundle(cached) : null;
   if (fromCache) return fromCache;
   const built = await buildBundle(main, FAULTS.cannotProvision);
   if (built instanceof Fault) return built;
   await storeBundle(cached, built);
   return { ...built, origin: `${main}, built now` };
+}
+
+/**
+ * The directory bundles built from a checkout are kept in, made if missing: the user's
+ * cache's `bundles/`, only where nobody but the user (and root) can change it; else the
+ * fault that says why (never a shared place such as `/tmp`).
+ */
+function bundleCache(root: string): string | Fault {
+  const base = cacheDirectory();
+  if (base === null) return FAULTS.noSafeBundleCache.of("HOME and XDG_CACHE_HOME are unset", root);
+  const bundles = `${base}/bundles`;
+  try {
+    Deno.mkdirSync(bundles, { recursive: true, mode: 0o700 });
+  } catch {
+    // Judged below: a place that cannot be made cannot be looked at either.
+  }
+  for (const place of [base, bundles]) {
+    const verdict = trustedPlace(place, "directory");
+    if (!verdict.trusted) return FAULTS.noSafeBundleCache.of(verdict.why, root);
+  }
+  return bundles;
 }
 
 /** Where the install puts the checkout's bundle (see {@link installBundle}). */
@@ -238,18 +264,19 @@ async function storeAtomically(path: string, bytes: Uint8Array): Promise<void> {
 
 /**
  * This user's cache directory for socketpipe: `$XDG_CACHE_HOME/socketpipe`, or
- * `~/.cache/socketpipe`.
+ * `~/.cache/socketpipe`; null when neither variable is set (no shared place stands in).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { cacheDirectory } from "./local_bundle.ts";
- * assert.deepEqual(cacheDirectory().endsWith("/socketpipe"), true);
+ * assert.equal(cacheDirectory()?.endsWith("/socketpipe"), true);
  * ```
  */
-export function cacheDirectory(): string {
-  const base = Deno.env.get("XDG_CACHE_HOME") || `${Deno.env.get("HOME") ?? "/tmp"}/.cache`;
-  return `${base}/socketpipe`;
+export function cacheDirectory(): string | null {
+  const home = Deno.env.get("HOME");
+  const base = Deno.env.get("XDG_CACHE_HOME") || (home ? `${home}/.cache` : null);
+  return base === null ? null : `${base}/socketpipe`;
 }
 
 /**
