@@ -145,6 +145,8 @@ export interface NeedMessage {
   using: string;
   /** The cache directory it keeps what is sent in (absent from older bootstraps). */
   cache?: string;
+  /** What was cached but failed its check, and is sent again ("" or absent: nothing). */
+  replaced?: string;
 }
 
 /** Every message of the protocol. */
@@ -294,7 +296,8 @@ const DECODERS: Decoders = {
       return null;
     }
     const cache = isString(o.cache) ? { cache: o.cache } : {};
-    return { event: "need", bundle, runtime, gzip, using, ...cache };
+    const replaced = isString(o.replaced) && o.replaced !== "" ? { replaced: o.replaced } : {};
+    return { event: "need", bundle, runtime, gzip, using, ...cache, ...replaced };
   },
   hello: (o) =>
     isString(o.program) ? { event: "hello", version: PROTOCOL_VERSION, program: o.program } : null,

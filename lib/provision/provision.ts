@@ -75,7 +75,7 @@ export function provisionProgressLine(progress: ProvisionProgress): string {
     `${percent}${rate}, ${formatDuration(seconds)}`;
 }
 
-/** Payloads go in chunks of this size: each is one `head -c` on the remote host. */
+/** Payloads go in chunks of this size: each is one exact read on the remote host. */
 const CHUNK_BYTES = 1 << 20;
 /** The most written at once: what the login takes of a payload shows the link lives. */
 const SIGN_BYTES = 64 * 1024;
@@ -218,6 +218,8 @@ async function serveNeed(
   provisioning: Provisioning,
 ): Promise<Fault | null> {
   log.step(`provision: the remote host uses ${need.using}`);
+  // A cached file that failed its check is news even without -v: it is replaced, once.
+  if (need.replaced) log.always(`provision: ${need.replaced}`);
   // Never a surprise for the host's administrator: what goes there, how much, and where,
   // said before it is sent (not only with -v).
   const runtimeBytes = need.runtime ? runtimeSize() : 0;

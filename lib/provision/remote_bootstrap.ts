@@ -20,8 +20,12 @@
  * 0 <sha256 of the file>\n  (the end)
  * ```
  *
- * Every chunk is read with `head -c n`, which reads no byte past the chunk; nothing else
- * arrives before the bootstrap has run the remote half, which then reads the session line.
+ * Nothing may be read past what is asked for: the next bytes on the login channel are the
+ * protocol's. The loader reads the script with `dd bs=1` (POSIX, and a few milliseconds
+ * for it); each chunk is read with `head -c n` where that reads no byte past the chunk
+ * (GNU's), else with `dd iflag=fullblock` (busybox's `head` reads ahead through its
+ * buffer, and would eat the payload's end), else with `dd bs=1`. Nothing else arrives
+ * before the bootstrap has run the remote half, which then reads the session line.
  *
  * @module
  */
@@ -58,7 +62,7 @@ export interface BootstrapArguments {
  * What the login runs: reads the script's length, then exactly that many bytes of script,
  * and runs it with the arguments. No newline, backslash or single quote in it.
  */
-export const BOOTSTRAP_LOADER = 'read -r length && eval "$(head -c "$length")"';
+export const BOOTSTRAP_LOADER = 'read -r length && eval "$(dd bs=1 count="$length" 2>/dev/null)"';
 
 /** How many versions' bundles a remote cache keeps (the newest). */
 export const KEEP_BUNDLES = 3;
@@ -67,15 +71,83 @@ export const KEEP_RUNTIMES = 2;
 
 /**
  * Where a cache may be, in order, as a shell function both remote scripts share:
- * `candidates f` calls `f` with each (the named one, `$named`, alone when set).
+ * `candidates f` calls `f` with each (in a named directory, `$named`, socketpipe's own
+ * directory in it, alone).
  */
 export const CACHE_PLACES = `candidates() {
-  if [ -n "$named" ]; then "$1" "$named"; return; fi
   uid=$(id -u)
+  if [ -n "$named" ]; then "$1" "\${named%/}/socketpipe-$uid"; return; fi
   "$1" "\${XDG_CACHE_HOME:-$HOME/.cache}/socketpipe"
   "$1" "\${TMPDIR:-/tmp}/socketpipe-$uid"
   "$1" "/var/tmp/socketpipe-$uid"
   [ -z "$XDG_RUNTIME_DIR" ] || "$1" "$XDG_RUNTIME_DIR/socketpipe"
+}`;
+
+/** The file that marks a directory as a socketpipe cache: nothing unmarked is listed or removed. */
+export const CACHE_MARKER = ".socketpipe-cache";
+
+/**
+ * What socketpipe trusts on the remote host, as shell functions both remote scripts share
+ * (they set `$why` when they refuse). A cache and everything socketpipe runs or reads in
+ * it must be this user's (root's for root), writable by no one else, with no access
+ * control list, and reached through no symbolic link (each script's own variables are
+ * `perm`, `owner`, `facts`, `above`, `want`, `up`, `place` and `item`); every directory above it must be
+ * this user's or root's and writable by no one else, unless sticky (as `/tmp` is), so
+ * that nobody else can rename it away and put another in its place. A cache holds
+ * {@link CACHE_MARKER}; one without it is socketpipe's only while it holds nothing but
+ * what socketpipe keeps (an older socketpipe's cache, or the local half's own `bundles/`
+ * on the same host), and is then marked.
+ */
+export const CACHE_TRUST = `inspect() {
+  facts=$(LC_ALL=C ls -ldn -- "$1" 2>/dev/null) || return 1
+  perm=\${facts%% *}
+  set -f
+  set -- $facts
+  set +f
+  owner=$3
+}
+guarded() {
+  inspect "$1" || { why="$1 cannot be looked at"; return 1; }
+  case $perm in l*) why="$1 is a symbolic link"; return 1 ;; esac
+  case $2$perm in dd*|--*) ;; *) why="$1 is not a \$([ "$2" = d ] && echo directory || echo file)"; return 1 ;; esac
+  [ "$owner" = "$uid" ] || { why="$1 belongs to uid $owner, not to uid $uid"; return 1; }
+  case $perm in ?????w*|????????w*) why="$1 can be written by others (mode $perm)"; return 1 ;; esac
+  case $perm in ??????????+*) why="$1 has an access control list"; return 1 ;; esac
+}
+walled() {
+  above=$1
+  while [ "$above" != / ]; do
+    above=\${above%/*}
+    [ -n "$above" ] || above=/
+    inspect "$above" || { why="$above cannot be looked at"; return 1; }
+    case $owner in "$uid"|0) ;; *) why="$above, above it, belongs to uid $owner"; return 1 ;; esac
+    case $perm in
+      ?????????[tT]*) ;;
+      ?????w*|????????w*) why="$above, above it, can be written by others (mode $perm)"; return 1 ;;
+    esac
+  done
+}
+physical() {
+  want=$1
+  while :; do case $want in ?*/) want=\${want%/} ;; *) break ;; esac; done
+  case $want in /*) ;; *) want=$PWD/$want ;; esac
+  up=\${want%/*}
+  up=$(cd -P -- "\${up:-/}" 2>/dev/null && pwd -P) || { why="\${want%/*} is not a directory"; return 1; }
+  place=\${up%/}/\${want##*/}
+}
+ours() {
+  case $1 in
+    [0-9]*.[0-9]*.[0-9]*-[0-9a-f]*|deno-[0-9]*.[0-9]*.[0-9]*|deno-dir|bundles|.probe-*|${CACHE_MARKER}) return 0 ;;
+  esac
+  return 1
+}
+marked() {
+  [ ! -e "$1/${CACHE_MARKER}" ] || { guarded "$1/${CACHE_MARKER}" -; return; }
+  for item in "$1"/* "$1"/.[!.]* "$1"/..?*; do
+    [ -e "$item" ] || [ -L "$item" ] || continue
+    ours "\${item##*/}" || { why="$1 holds \${item##*/}, which socketpipe did not put there"; return 1; }
+  done
+  (umask 077 && echo "socketpipe's cache: what provisioning sends, kept for later runs" > "$1/${CACHE_MARKER}")
 }`;
 
 /**
@@ -93,54 +165,87 @@ fail() {
   say "\\"event\\":\\"error\\",\\"step\\":\\"provision\\",\\"message\\":\\"$(text "$1")\\""
   exit 2
 }
+# Reads exactly $1 bytes of stdin, and no byte past them (see the module's comment).
+if [ "$(printf 0123456789 | { head -c 3 >/dev/null; cat; })" = 3456789 ]; then
+  chunk() { head -c "$1"; }
+elif [ "$(printf 0123456789 | { dd bs=3 count=1 iflag=fullblock >/dev/null 2>&1; cat; })" = 3456789 ]; then
+  chunk() { dd bs="$1" count=1 iflag=fullblock 2>/dev/null; }
+else
+  chunk() { dd bs=1 count="$1" 2>/dev/null; }
+fi
 sum256() { if command -v sha256sum >/dev/null 2>&1; then sha256sum; else shasum -a 256; fi; }
-private_dir() {
-  [ ! -L "$1" ] || return 1
-  [ -d "$1" ] || (umask 077 && mkdir -p "$1") 2>/dev/null || return 1
-  [ -O "$1" ] && [ -w "$1" ] && chmod 700 "$1" 2>/dev/null
-}
+${CACHE_TRUST}
 IFS=' ' read -r entry hash || fail "the local half sent no bundle name"
 deno_of_version() { "$1" --version 2>/dev/null | head -n 1 | grep -q "^deno $deno_version "; }
 system_deno=
 command -v deno >/dev/null 2>&1 && deno_of_version "$(command -v deno)" && system_deno=$(command -v deno)
-# A cache is a private directory this user can write and, unless this host has a Deno of
-# this version, run a program from: a noexec mount (a hardened home) is found by a real
-# exec, before anything is sent.
+# A cache is a directory of this user's own that nobody else can change (CACHE_TRUST),
+# made here if missing (with the directories above it), and, unless this host has a Deno of this version, one a program
+# can run from: a noexec mount (a hardened home) is found by a real exec, before anything
+# is sent. A directory made here for a place that will not do is removed again.
 usable() {
-  private_dir "$1" || { why="not a private directory this user can write"; return 1; }
+  want=$1
+  while :; do case $want in ?*/) want=\${want%/} ;; *) break ;; esac; done
+  case $want in ?*/*) (umask 077 && mkdir -p -- "\${want%/*}") 2>/dev/null ;; esac
+  physical "$want" || return 1
+  made=
+  if [ ! -e "$place" ] && [ ! -L "$place" ]; then
+    (umask 077 && mkdir -p -- "\${place%/*}" && mkdir -- "$place") 2>/dev/null || { why="cannot be made"; return 1; }
+    made=$place
+  fi
+  guarded "$place" d && walled "$place" && marked "$place" || { unmake; return 1; }
   [ -n "$system_deno" ] && return 0
-  probe=$1/.probe-$$
+  probe=$place/.probe-$$
   { printf '#!/bin/sh\\nexit 0\\n' > "$probe" && chmod 700 "$probe" && "$probe"; } 2>/dev/null
   ran=$?
   rm -f "$probe"
-  [ "$ran" = 0 ] || { why="no program can run from it (mounted noexec?)"; return 1; }
+  [ "$ran" = 0 ] || { why="no program can run from it (mounted noexec?)"; unmake; return 1; }
 }
+unmake() { [ -z "$made" ] || { rm -f -- "$made/${CACHE_MARKER}"; rmdir -- "$made"; } 2>/dev/null; }
 top= tried=
 pick() {
   [ -z "$top" ] && [ -n "$1" ] || return 0
-  if usable "$1"; then top=$1; else tried="$tried; $1: $why"; fi
+  if usable "$1"; then top=$place; else tried="$tried; $1: $why"; fi
 }
 named=\${cache_dir:-$SOCKETPIPE_CACHE}
 ${CACHE_PLACES}
 candidates pick
 tried=\${tried#; }
 [ -n "$top" ] ||
-  fail "no cache directory here can hold and run socketpipe ($tried): name one with --remote-cache DIR, or SOCKETPIPE_CACHE=DIR on the remote host, or use -x"
+  fail "no cache directory here can hold and run socketpipe ($tried): name one only you can write with --remote-cache DIR, or SOCKETPIPE_CACHE=DIR on the remote host, or use -x"
 bundle=$top/$entry/socketpipe.js
 runtime_dir=$top/deno-$deno_version
 runtime=$runtime_dir/deno
-bundle_ok() { [ -f "$bundle" ] && sum=$(sum256 < "$bundle") && [ "\${sum%% *}" = "$hash" ]; }
-# The cached runtime, whole: of the size sent (nothing is run to tell, lest it hang).
-runtime_ok() {
-  [ -x "$runtime" ] && { [ "$runtime_size" = 0 ] || [ "$(wc -c < "$runtime" | tr -d ' ')" = "$runtime_size" ]; }
+# What is cached is used only as this user left it, and only whole: the bundle by its
+# sha256 at every use; the runtime, which is large, by its size, and by its sha256 (kept
+# beside it when it was installed) whenever it has changed since.
+bundle_ok() {
+  [ -e "$top/$entry" ] || [ -L "$top/$entry" ] || return 1
+  guarded "$top/$entry" d && guarded "$bundle" - || { damaged="$why"; return 1; }
+  sum=$(sum256 < "$bundle") && [ "\${sum%% *}" = "$hash" ] || { damaged="$bundle is not the bundle it was (its sha256 differs)"; return 1; }
 }
-need_bundle=true need_runtime=true deno=$runtime using="a new bundle"
+runtime_ok() {
+  [ -e "$runtime_dir" ] || [ -L "$runtime_dir" ] || return 1
+  guarded "$runtime_dir" d && guarded "$runtime" - || { damaged="$why"; return 1; }
+  [ -e "$runtime.sha256" ] || { damaged="$runtime has no sha256 beside it (an older socketpipe's)"; return 1; }
+  guarded "$runtime.sha256" - || { damaged="$why"; return 1; }
+  [ -x "$runtime" ] || { damaged="$runtime cannot be run"; return 1; }
+  [ "$runtime_size" = 0 ] || [ "$(wc -c < "$runtime" | tr -d ' ')" = "$runtime_size" ] || { damaged="$runtime has another size than the runtime sent"; return 1; }
+  [ -n "$(find "$runtime" -newer "$runtime.sha256" 2>/dev/null)" ] || return 0
+  sum=$(sum256 < "$runtime") && [ "\${sum%% *}" = "$(cat "$runtime.sha256")" ] || { damaged="$runtime changed since it was installed (its sha256 differs)"; return 1; }
+  touch "$runtime.sha256"
+}
+need_bundle=true need_runtime=true deno=$runtime using="a new bundle" replaced=
+damaged=
 if [ "$mode" != always ] && bundle_ok; then need_bundle=false using="the cached bundle"; fi
+[ -z "$damaged" ] || replaced="$damaged: sending the bundle again"
+damaged=
 if [ "$mode" != always ] && runtime_ok; then
   need_runtime=false
 elif [ -n "$system_deno" ]; then
   need_runtime=false deno=$system_deno
 fi
+[ -z "$damaged" ] || [ -n "$system_deno" ] || replaced="\${replaced:+$replaced; }$damaged: sending the Deno runtime again"
 if [ "$mode" != always ] && { $need_bundle || $need_runtime; } &&
   command -v socketpipe >/dev/null 2>&1 &&
   socketpipe --version 2>/dev/null | grep -qx "protocol $protocol"; then
@@ -156,7 +261,7 @@ fi
 gzip=false
 command -v gzip >/dev/null 2>&1 && gzip=true
 if $need_runtime; then using="$using, a new Deno $deno_version"; else using="$using, Deno at $deno"; fi
-say "\\"event\\":\\"need\\",\\"bundle\\":$need_bundle,\\"runtime\\":$need_runtime,\\"gzip\\":$gzip,\\"using\\":\\"$(text "$using, cache $top")\\",\\"cache\\":\\"$(text "$top")\\""
+say "\\"event\\":\\"need\\",\\"bundle\\":$need_bundle,\\"runtime\\":$need_runtime,\\"gzip\\":$gzip,\\"using\\":\\"$(text "$using, cache $top")\\",\\"cache\\":\\"$(text "$top")\\",\\"replaced\\":\\"$(text "$replaced")\\""
 # Until the remote half has its own watchdog, a guard ends this process, and all it
 # started, with the login (its parent gone) or once a payload has stopped arriving for
 # the peer timeout: a cut link (which sshd may not notice for hours), a runtime that
@@ -209,36 +314,54 @@ trap 'rm -f "$part" "$part.sum"; exit 2' HUP INT TERM
 receive() {
   IFS=' ' read -r tag name encoding || fail "the $1 never came: the local half stopped"
   [ "$tag $name" = "socketpipe-payload $1" ] || fail "expected the $1, got: $tag $name"
-  private_dir "$(dirname "$2")" || fail "cannot create $(dirname "$2")"
-  part=$2.$$.part
+  # What failed its check is replaced whole: its directory goes first unless it is as
+  # socketpipe left it. A directory made here for a payload that does not arrive goes too.
+  if [ -e "$2" ] || [ -L "$2" ]; then guarded "$2" d || rm -rf -- "$2"; fi
+  [ -d "$2" ] || (umask 077 && mkdir -- "$2") 2>/dev/null || fail "cannot create $2"
+  part=$3.$$.part
   decode=cat
   [ "$encoding" = gzip ] && decode="gzip -dc"
   problem=$({
     while IFS=' ' read -r size sum; do
       [ "$size" = 0 ] && { echo "$sum" > "$part.sum"; break; }
-      head -c "$size" || exit 1 # the decoder stopped (a full disk): read no further
+      chunk "$size" || exit 1 # the decoder stopped (a full disk): read no further
     done | $decode > "$part"
   } 2>&1) || {
     rm -f "$part" "$part.sum"
-    fail "cannot store the $1 in $(dirname "$2"): $(printf '%s\\n' "$problem" | head -n 2)"
+    rmdir -- "$2" 2>/dev/null
+    fail "cannot store the $1 in $2: $(printf '%s\\n' "$problem" | head -n 2)"
   }
-  [ -f "$part.sum" ] || { rm -f "$part"; fail "the $1 was cut off: the local half stopped sending"; }
-  [ "$(sum256 < "$part" | cut -c1-64)" = "$(cat "$part.sum")" ] || {
-    rm -f "$part" "$part.sum"
+  [ -f "$part.sum" ] || { rm -f "$part"; rmdir -- "$2" 2>/dev/null; fail "the $1 was cut off: the local half stopped sending"; }
+  sum=$(cat "$part.sum")
+  rm -f "$part.sum"
+  [ "$(sum256 < "$part" | cut -c1-64)" = "$sum" ] || {
+    rm -f "$part"
+    rmdir -- "$2" 2>/dev/null
     fail "the $1 arrived damaged (its sha256 differs): try again"
   }
-  rm -f "$part.sum"
-  chmod 700 "$part" && mv -f "$part" "$2" || fail "cannot install the $1 in $(dirname "$2")"
+  chmod 700 "$part" && mv -f "$part" "$3" || fail "cannot install the $1 in $2"
+  # The runtime's sha256, kept beside it and newer than it: checked again only once the
+  # runtime has changed since.
+  [ "$1" != runtime ] || { (umask 077 && echo "$sum" > "$3.sha256.$$") && mv -f "$3.sha256.$$" "$3.sha256"; } ||
+    fail "cannot install the $1 in $2"
 }
-$need_bundle && receive bundle "$bundle"
-$need_runtime && receive runtime "$runtime"
-# A bounded cache: the newest ${KEEP_BUNDLES} versions' bundles and ${KEEP_RUNTIMES} runtimes stay.
+$need_bundle && receive bundle "$top/$entry" "$bundle"
+$need_runtime && receive runtime "$runtime_dir" "$runtime"
+# A bounded cache: the newest ${KEEP_BUNDLES} versions' bundles and ${KEEP_RUNTIMES} runtimes stay. Only
+# socketpipe's own directories go, never anything reached through a symbolic link.
 prune() {
-  (cd "$top" 2>/dev/null && ls -dt $1 2>/dev/null | tail -n +$(($2 + 1)) |
-    while IFS= read -r old; do rm -rf "./$old"; done)
+  (cd "$top" 2>/dev/null || exit 0
+    kept=0
+    ls -dt -- $1 2>/dev/null | while IFS= read -r old; do
+      [ -d "$old" ] && [ ! -L "$old" ] && ours "$old" || continue
+      kept=$((kept + 1))
+      [ "$kept" -le "$2" ] || rm -rf -- "./$old"
+    done)
 }
-$need_bundle && prune '[0-9]*-*/' ${KEEP_BUNDLES}
-$need_runtime && prune 'deno-[0-9]*/' ${KEEP_RUNTIMES}
+$need_bundle && prune '[0-9]*.[0-9]*.[0-9]*-[0-9a-f]*' ${KEEP_BUNDLES}
+$need_runtime && prune 'deno-[0-9]*.[0-9]*.[0-9]*' ${KEEP_RUNTIMES}
+# Deno's own cache: as this user left it, or made anew.
+if [ -e "$top/deno-dir" ] || [ -L "$top/deno-dir" ]; then guarded "$top/deno-dir" d || rm -rf -- "$top/deno-dir"; fi
 $need_bundle && ! bundle_ok && fail "the bundle in $top/$entry is not the one sent: try again"
 DENO_DIR=$top/deno-dir DENO_NO_UPDATE_CHECK=1 exec "$deno" run -A --quiet --no-config \\
   --no-lock --cached-only "$bundle" "$@"

@@ -8,7 +8,7 @@
 import { type CommandStatus, describeStatus, statusOfChild } from "../base/command_status.ts";
 import { messageOf } from "../base/message_of.ts";
 import { type Fault, FAULTS } from "../base/faults.ts";
-import { BOOTSTRAP_LOADER, CACHE_PLACES } from "./remote_bootstrap.ts";
+import { BOOTSTRAP_LOADER, CACHE_MARKER, CACHE_PLACES, CACHE_TRUST } from "./remote_bootstrap.ts";
 import { formatBlock, shellQuote } from "../base/shell_quote.ts";
 import { exactInvocation } from "../platform/exact_spawn.ts";
 
@@ -17,34 +17,49 @@ export type CacheAction = "list" | "remove";
 
 /**
  * The script the login runs for a cache verb: `$1` the action, `$2` the named cache ("" to
- * look in every standard place, or `SOCKETPIPE_CACHE` there). It touches only directories
- * of this user's own, and in them only what socketpipe keeps.
+ * look in every standard place, or `SOCKETPIPE_CACHE` there). It acts only on a cache
+ * that socketpipe marked (`CACHE_MARKER`) in a directory nobody else can change
+ * (`CACHE_TRUST`), and in it only on what socketpipe keeps: it lists the complete entries
+ * and removes every entry of socketpipe's, then the directory if nothing else is left.
  */
 export const CACHE_SCRIPT = `
 action=$1 named=\${2:-$SOCKETPIPE_CACHE}
 ${CACHE_PLACES}
+${CACHE_TRUST}
 found=0
-ours() { [ -d "$1" ] && [ ! -L "$1" ] && [ -O "$1" ]; }
+cache_of() {
+  [ -e "$1" ] || return 1
+  physical "$1" && guarded "$place" d && walled "$place" && [ -f "$place/${CACHE_MARKER}" ] &&
+    guarded "$place/${CACHE_MARKER}" - || { echo "left alone: $1: \${why:-not marked as socketpipe's cache}"; return 1; }
+}
 show() {
-  ours "$1" || return 0
+  cache_of "$1" || return 0
   found=1
-  echo "$1"
-  (cd "$1" && for entry in [0-9]*-* deno-[0-9]* deno-dir; do
-    [ -e "$entry" ] || continue
+  echo "$place"
+  (cd "$place" && for entry in [0-9]*-* deno-[0-9]* deno-dir; do
+    [ -d "$entry" ] && [ ! -L "$entry" ] && ours "$entry" || continue
     case $entry in
       deno-dir) kind="Deno's module cache" ;;
-      deno-*) kind="runtime" ;;
-      *) kind="bundle" ;;
+      deno-*) [ -f "$entry/deno" ] || continue; kind="runtime" ;;
+      *) [ -f "$entry/socketpipe.js" ] || continue; kind="bundle" ;;
     esac
     printf '  %-36s %-20s %s KiB\\n' "$entry" "$kind" "$(du -sk "$entry" | cut -f1)"
   done)
 }
 remove() {
-  ours "$1" || return 0
+  cache_of "$1" || return 0
   found=1
-  (cd "$1" && rm -rf ./[0-9]*-* ./deno-[0-9]* ./deno-dir ./.probe-*)
-  rmdir "$1" 2>/dev/null
-  echo "removed $1"
+  (cd "$place" && for entry in [0-9]*-* deno-[0-9]* deno-dir .probe-*; do
+    [ -e "$entry" ] || [ -L "$entry" ] || continue
+    ours "$entry" && rm -rf -- "./$entry"
+  done)
+  rm -f -- "$place/${CACHE_MARKER}"
+  if rmdir -- "$place" 2>/dev/null; then
+    echo "removed $place"
+  else
+    (umask 077 && echo "socketpipe's cache: what provisioning sends, kept for later runs" > "$place/${CACHE_MARKER}")
+    echo "removed socketpipe's files from $place; kept the directory, which holds files socketpipe did not put there"
+  fi
 }
 case $action in
   list) candidates show ;;

@@ -442,8 +442,9 @@ provisionTest(
     assert.equal(
       run.errorLines.at(-1),
       `socketpipe: remote half: provision: no cache directory here can hold and run socketpipe ` +
-        `(${cache}: no program can run from it (mounted noexec?)): name one with --remote-cache ` +
-        `DIR, or SOCKETPIPE_CACHE=DIR on the remote host, or use -x`,
+        `(${cache}/socketpipe-${Deno.uid()}: no program can run from it (mounted noexec?)): ` +
+        `name one only you can write with --remote-cache DIR, or SOCKETPIPE_CACHE=DIR on the ` +
+        `remote host, or use -x`,
     );
     assert.doesNotMatch(run.stderr, /same version|sent the runtime/);
     await Deno.remove(cache, { recursive: true });
@@ -586,7 +587,8 @@ provisionTest({
       `${home}/.cache/socketpipe: no program can run from it (mounted noexec?); ` +
       `${tmp}/socketpipe-${uid}: no program can run from it (mounted noexec?); ` +
       `/var/tmp/socketpipe-${uid}: no program can run from it (mounted noexec?)): ` +
-      `name one with --remote-cache DIR, or SOCKETPIPE_CACHE=DIR on the remote host, or use -x`,
+      `name one only you can write with --remote-cache DIR, or SOCKETPIPE_CACHE=DIR on the ` +
+      `remote host, or use -x`,
   );
   // Nothing was sent: no payload began (the bootstrap failed before its `need`).
   assert.doesNotMatch(run.stderr, /provision: (sent|sending) the (runtime|bundle)/);
@@ -603,7 +605,8 @@ provisionTest(
     });
     assert.equal(run.code, 0, run.stderr);
     assert.ok(run.exact);
-    assert.match(run.stderr, new RegExp(`cache ${named}$`, "m"));
+    // socketpipe's own directory in it, for this user: nothing else of the named one is used.
+    assert.match(run.stderr, new RegExp(`cache ${named}/socketpipe-${Deno.uid()}$`, "m"));
     assert.deepEqual(filesUnder(other), []);
     assert.equal(filesUnder(named).filter((file) => file.endsWith("/socketpipe.js")).length, 1);
   },
@@ -709,7 +712,8 @@ provisionTest(
     const list = await runCli(["--cache-list", ...named, ...block("-l", ...login)]);
     assert.equal(list.code, 0, list.stderr);
     const shown = new TextDecoder().decode(list.stdout);
-    assert.match(shown, new RegExp(`^${cache}$`, "m"));
+    const ours = `${cache}/socketpipe-${Deno.uid()}`;
+    assert.match(shown, new RegExp(`^${ours}$`, "m"));
     assert.match(
       shown,
       new RegExp(`^  ${VERSION.replaceAll(".", "\\.")}-[0-9a-f]{16} +bundle +\\d+ KiB$`, "m"),
@@ -720,9 +724,10 @@ provisionTest(
     );
     const remove = await runCli(["--cache-remove", ...named, ...block("-l", ...login)]);
     assert.equal(remove.code, 0, remove.stderr);
-    assert.equal(new TextDecoder().decode(remove.stdout), `removed ${cache}\n`);
+    assert.equal(new TextDecoder().decode(remove.stdout), `removed ${ours}\n`);
     assert.deepEqual(filesUnder(cache), []);
-    assert.throws(() => Deno.statSync(cache), "the directory itself is gone");
+    assert.throws(() => Deno.statSync(ours), "socketpipe's own directory is gone");
+    assert.ok(Deno.statSync(cache).isDirectory, "the named directory, the user's, stays");
     const again = await runCli(["--cache-list", ...named, ...block("-l", ...login)]);
     assert.equal(new TextDecoder().decode(again.stdout), "no socketpipe cache here\n");
   },
