@@ -56,11 +56,12 @@ Options:
                   ~/.cache/socketpipe (this version's bundle, and the Deno runtime when
                   the host has no Deno of this version), checked by sha256. always: send
                   it again. never: run socketpipe from its PATH only. It needs only sh.
-  --remote-cache dir  where the remote host keeps what is sent: a directory of the
-                  user's own that a program can run from (default: SOCKETPIPE_CACHE
-                  there, else the first of ~/.cache/socketpipe, $TMPDIR/socketpipe-UID,
-                  /var/tmp/socketpipe-UID, $XDG_RUNTIME_DIR/socketpipe that will do;
-                  noexec mounts are found by running a program, before anything is sent).
+  --remote-cache dir  where the remote host keeps what is sent: socketpipe's own
+                  dir/socketpipe-UID (nothing else in dir is touched). Default:
+                  SOCKETPIPE_CACHE there, else the first of ~/.cache/socketpipe,
+                  $TMPDIR/socketpipe-UID, /var/tmp/socketpipe-UID,
+                  $XDG_RUNTIME_DIR/socketpipe that only the user can change and a program
+                  can run from (noexec is found by running one, before anything is sent).
   -h host         address the connecting side connects to: this host's, for the remote
                   half (default: the address the login came from, $SSH_CLIENT, then this
                   host's own addresses); the remote host's with --listen remote.
@@ -112,7 +113,7 @@ Options:
   --cache-list    show what the remote host's socketpipe cache holds: each directory,
                   and in it each version's bundle and each runtime, with their sizes.
   --cache-remove  remove the remote host's socketpipe cache (only what socketpipe keeps,
-                  in directories of the user's own). A cache keeps the newest 3
+                  in directories it marked as its own). A cache keeps the newest 3
                   versions' bundles and 2 runtimes; older ones go as new ones arrive.
   --help          print this help.   --version  print the version and its protocol.
 
