@@ -401,3 +401,38 @@ testWhere(notRoot, "a cached runtime damaged in place is replaced, once, with a 
     assert.equal(next.stderr, "", `${what}: the next run sends nothing and says nothing`);
   }
 });
+
+testWhere(
+  notRoot,
+  "in the default places, mallory's link and directory are passed over: alice's cache is one of her own",
+  async () => {
+    // Alice's home cannot hold a cache (its .cache is mallory's); in the shared TMPDIR,
+    // socketpipe's name for alice's place is mallory's link to mallory's directory.
+    const home = await Deno.makeTempDir({ dir: work, prefix: "home-default-" });
+    const tmp = await Deno.makeTempDir({ dir: work, prefix: "shared-tmp-" });
+    const bait = await Deno.makeTempDir({ dir: work, prefix: "bait-" });
+    const ranLog = `${work}/ran-default-${crypto.randomUUID()}`;
+    await plantRuntime(`${bait}/deno-${Deno.version.deno}/deno`, ranLog);
+    await Deno.writeTextFile(`${bait}/.socketpipe-cache`, "");
+    await Deno.mkdir(`${home}/.cache/socketpipe`, { recursive: true });
+    await plantRuntime(`${home}/.cache/socketpipe/deno-${Deno.version.deno}/deno`, ranLog);
+    give(alice!, home);
+    give(mallory!, bait, `${home}/.cache`);
+    await Deno.chmod(tmp, 0o1777);
+    await Deno.symlink(bait, `${tmp}/socketpipe-${alice!.uid}`);
+    const fallback = `/var/tmp/socketpipe-${alice!.uid}`;
+    try {
+      const result = await transfer(
+        loginAs(alice, home, NO_DENO, [`TMPDIR=${tmp}`]),
+        ["-v"],
+      );
+      assert.equal(result.code, 0, result.stderr);
+      assert.ok(result.exact);
+      assert.match(result.stderr, new RegExp(`cache ${fallback}$`, "m"));
+      assert.equal(Deno.lstatSync(fallback).uid, alice!.uid);
+      await assert.rejects(Deno.stat(ranLog), Deno.errors.NotFound, "mallory's runtime ran");
+    } finally {
+      await Deno.remove(fallback, { recursive: true }).catch(() => {});
+    }
+  },
+);
