@@ -14,6 +14,8 @@ import { HELP, SYNOPSIS } from "./usage.ts";
 import { onStatusRequest } from "../platform/status_signal.ts";
 import { statusLine } from "../progress/status_line.ts";
 import { PROTOCOL_VERSION, VERSION } from "../base/version.ts";
+import { inheritedIgnores } from "../platform/inherited_signals.ts";
+import { signalNumber } from "../base/command_status.ts";
 
 /** The signals that stop a run; SIGQUIT and SIGUSR2 would otherwise kill Deno outright. */
 const STOP_SIGNALS: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR2"];
@@ -221,10 +223,15 @@ function writeReport(path: string, result: SocketpipeResult): void {
   }
 }
 
-/** Runs `run` with each of {@link STOP_SIGNALS} turned into an abort of its signal. */
+/**
+ * Runs `run` with each of {@link STOP_SIGNALS} turned into an abort of its signal, but
+ * those the caller left ignored (`nohup`, a script's background job): as in a shell, they
+ * stay ignored, for socketpipe and for its commands.
+ */
 async function withStopSignals(run: (signal: AbortSignal) => Promise<number>): Promise<number> {
   const stop = new AbortController();
-  const listeners = STOP_SIGNALS.map((signal) => {
+  const taken = STOP_SIGNALS.filter((signal) => !inheritedIgnores().has(signalNumber(signal)));
+  const listeners = taken.map((signal) => {
     const listener = () => stop.abort(signal);
     Deno.addSignalListener(signal, listener);
     return () => Deno.removeSignalListener(signal, listener);

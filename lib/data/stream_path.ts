@@ -1,5 +1,6 @@
 import { statusOfChild } from "../base/command_status.ts";
 import { exactInvocation } from "../platform/exact_spawn.ts";
+import { keepInheritedIgnores } from "../platform/inherited_signals.ts";
 import type {
   ByteCounts,
   DataPath,
@@ -125,6 +126,7 @@ function startCommand(
   const running = startRole(argv, role, tree, (ownGroup) => {
     // A group of its own is a new session, for Deno.
     const [program, args] = exactInvocation(argv);
+    keepInheritedIgnores(); // inherited by the command, as a shell's commands inherit them
     child = new Deno.Command(program, {
       args,
       ...stdio,

@@ -13,6 +13,7 @@ import { type ProcessTree, RUN_VARIABLE, stopRole } from "../process/process_tre
 import { formatBlock, shellQuote } from "../base/shell_quote.ts";
 import { shownSafely } from "./control_lines.ts";
 import { exactInvocation } from "../platform/exact_spawn.ts";
+import { stopsIgnoredVariable } from "../platform/ignore_stops.ts";
 import { encodeWords, everyShellCarries } from "../base/words.ts";
 
 /** Milliseconds the login command may take to end after the remote half's last report. */
@@ -128,7 +129,7 @@ export function startLogin(
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
-      env: { ...loginEnvironment(), ...tree.environment("login") },
+      env: { ...loginEnvironment(), ...tree.environment("login"), ...stopsIgnoredVariable() },
       clearEnv: true,
     });
     child = command.spawn();

@@ -21,6 +21,35 @@ const SIG_IGN = 1n;
  * ```
  */
 export function ignoreStopsForLogin(): boolean {
+  stopsIgnored = ignoreStops();
+  return stopsIgnored;
+}
+
+let stopsIgnored = false;
+
+/**
+ * The variable that tells a remote half started through a login on this host that its
+ * SIGTSTP was ignored by this socketpipe, not by the user (`inherited_signals.ts`).
+ */
+export const STOPS_IGNORED_VARIABLE = "SOCKETPIPE_LOGIN_IGNORES_TSTP";
+
+/**
+ * What the login's environment gets so that the ignored SIGTSTP is known for socketpipe's
+ * own: `{ SOCKETPIPE_LOGIN_IGNORES_TSTP: "1" }` once {@link ignoreStopsForLogin} has
+ * ignored it, else nothing.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { stopsIgnoredVariable } from "./ignore_stops.ts";
+ * assert.deepEqual(stopsIgnoredVariable(), {});
+ * ```
+ */
+export function stopsIgnoredVariable(): Record<string, string> {
+  return stopsIgnored ? { [STOPS_IGNORED_VARIABLE]: "1" } : {};
+}
+
+function ignoreStops(): boolean {
   // Its own binding, of one function: binding all of libc here would delay the login.
   if (Deno.build.os !== "linux") return false;
   if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") return false;

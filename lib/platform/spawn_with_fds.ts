@@ -6,6 +6,7 @@
  * @module
  */
 import { signalName } from "../base/command_status.ts";
+import { inheritedIgnores, keepInheritedIgnores } from "./inherited_signals.ts";
 import {
   cString,
   cStringArray,
@@ -38,7 +39,9 @@ export interface SpawnFds {
 /**
  * Starts `argv` (looked up on PATH) with the given file descriptors as its stdin, stdout
  * and stderr, this process's environment plus `extraEnvironment`, every signal at its
- * default disposition (SIGPIPE above all) and an empty signal mask; in a process group of
+ * default disposition (SIGPIPE above all, and 32 and 33, which glibc would leave
+ * ignored) but those this process's caller left ignored (kept ignored, as a shell keeps
+ * them), and an empty signal mask; in a process group of
  * its own when `ownProcessGroup` (else in this process's, the terminal's job). Returns
  * the pid; throws a `LibcError` with the cause (see {@link spawnFailure}).
  *
@@ -84,6 +87,18 @@ function executableOnPath(name: string): string | null {
   return null;
 }
 
+/**
+ * `set` (a sigset_t's bytes) holding every signal from 1 to 64 but the inherited ignores.
+ * Its bits are set here, not with sigfillset, which leaves out glibc's own 32 and 33.
+ */
+function toDefault(set: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
+  set.fill(0);
+  for (let signal = 1; signal <= 64; signal++) {
+    if (!inheritedIgnores().has(signal)) set[(signal - 1) >> 3] |= 1 << ((signal - 1) & 7);
+  }
+  return set;
+}
+
 function spawnOnce(
   argv: readonly string[],
   fds: SpawnFds,
@@ -91,6 +106,7 @@ function spawnOnce(
   ownProcessGroup: boolean,
 ): number {
   const c = requireLibc();
+  keepInheritedIgnores(); // inherited by the command, as a shell's commands inherit them
   const actions = new Uint8Array(OPAQUE_SIZE);
   const attributes = new Uint8Array(OPAQUE_SIZE);
   const allSignals = new Uint8Array(OPAQUE_SIZE);
@@ -105,9 +121,8 @@ function spawnOnce(
     for (const [source, target] of fds.extra ?? []) {
       c.posix_spawn_file_actions_adddup2(actions, source, target);
     }
-    c.sigfillset(allSignals);
     c.sigemptyset(noSignals);
-    c.posix_spawnattr_setsigdefault(attributes, allSignals);
+    c.posix_spawnattr_setsigdefault(attributes, toDefault(allSignals));
     c.posix_spawnattr_setsigmask(attributes, noSignals);
     // A process group of its own (pgid = its pid) only where no terminal's job control
     // is at stake: the remote command, which its watchdog can then stop as a group.
