@@ -59,7 +59,12 @@ export function parseArgs(argv: readonly string[]): ParsedCommandLine {
   // Only words outside every block are socketpipe's: `-r { grep --version }` is grep's.
   const own = wordsOutsideBlocks(argv);
   if (own.includes("--help")) return { mode: "help" };
-  if (own.includes("--version")) return { mode: "version" };
+  if (own.includes("--version")) {
+    // A script that asks for the version gets it, or a usage error: never a version for a
+    // command line that meant something else.
+    if (argv.length > 1) throw new UsageError("--version takes no other word");
+    return { mode: "version" };
+  }
 
   const options: Partial<SocketpipeOptions> = {};
   const display: RunDisplay = { progress: false };
@@ -155,6 +160,9 @@ function verbCommandLine(
   return { mode: "cache", action, login: options.login, remoteCache: options.remoteCache ?? "" };
 }
 
+/** The highest `--limit`: 1024G bytes per second, beyond any link's speed. */
+const MAX_LIMIT = 1024 ** 4;
+
 /** An amount as `--limit` and `--buffer` take it: bytes, or with K, M or G; else null. */
 function amountOf(value: string): number | null {
   return /^\d+(\.\d+)?[KMG]?$/i.test(value) ? parseSize(value) : null;
@@ -207,9 +215,9 @@ const VALUE_OPTIONS = {
   },
   "--limit": (value: string, options: Partial<SocketpipeOptions>) => {
     const rate = amountOf(value);
-    if (!rate) {
+    if (!rate || rate > MAX_LIMIT) {
       throw new UsageError(
-        `bad value for --limit: '${value}' (bytes per second, at least 1, or with K, M or G)`,
+        `bad value for --limit: '${value}' (bytes per second, with K, M or G, from 1 to 1024G)`,
       );
     }
     options.limit = rate;

@@ -70,8 +70,8 @@ Options:
                   gives up on its own when it cannot connect).
   --peer-timeout s  end the run (exit 2) once the other host has not answered for s
                   seconds (and a quarter of a second more): a cut link, a crashed host
-                  (default 20, at most 86400; 0: leave it to the kernel and ssh). An
-                  idle but healthy transfer is not affected.
+                  (default 20, at least 2, at most 86400; 0: leave it to the kernel and
+                  ssh). An idle but healthy transfer is not affected.
   --listen local|remote  which host listens for the data connection (default local,
                   as socketpipe 1.x): remote when this host may not receive connections
                   (a firewall, NAT); this host then connects to the remote half, at the
@@ -101,9 +101,9 @@ Options:
                   run (exit 2), never becomes data. Sealed by the kernel where its tls
                   module is loaded (the commands keep the socket), else by socketpipe.
   --limit RATE    send at most RATE bytes per second each way (suffixes K, M, G: powers
-                  of 1024), as pv -L does: the kernel paces the socket the commands hold
-                  (nothing copied; the rate counts TCP/IP headers), or with --copy the
-                  copy loop paces the data.
+                  of 1024; at most 1024G), as pv -L does: the kernel paces the socket
+                  the commands hold (nothing copied; the rate counts TCP/IP headers), or
+                  with --copy the copy loop paces the data.
   --buffer SIZE   give the data socket send and receive buffers of SIZE each, on both
                   hosts (K, M, G; up to 1G): slack between a bursty producer and a
                   consumer that stalls (a tape drive), kept by the kernel, nothing

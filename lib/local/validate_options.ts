@@ -9,7 +9,12 @@ import { MAX_BUFFER } from "../net/socket_buffers.ts";
 import { UsageError } from "../base/faults.ts";
 import { everyShellCarries } from "../base/words.ts";
 import type { SocketpipeOptions } from "./options.ts";
-import { DEFAULT_PEER_TIMEOUT, MAX_PEER_TIMEOUT, MAX_TIMEOUT } from "../net/peer_timeout.ts";
+import {
+  DEFAULT_PEER_TIMEOUT,
+  MAX_PEER_TIMEOUT,
+  MAX_TIMEOUT,
+  MIN_PEER_TIMEOUT,
+} from "../net/peer_timeout.ts";
 
 /** What each block option's command is, for the line that says it is missing. */
 const BLOCK_WHAT: Record<string, string> = {
@@ -97,6 +102,14 @@ export function validateOptions(options: SocketpipeOptions): void {
   if (typeof peerTimeout !== "number" || !(peerTimeout >= 0) || peerTimeout > MAX_PEER_TIMEOUT) {
     throw new UsageError(
       `bad peer timeout: ${peerTimeout} (seconds up to ${MAX_PEER_TIMEOUT}, 0 = no bound)`,
+    );
+  }
+  if (peerTimeout > 0 && peerTimeout < MIN_PEER_TIMEOUT) {
+    // Each half says it is alive every third of the bound: on a busy host, a bound this
+    // short would take a moment's delay for a dead peer and fail every run.
+    throw new UsageError(
+      `--peer-timeout ${peerTimeout} is too short: at least ${MIN_PEER_TIMEOUT} s, ` +
+        `or 0 for no bound`,
     );
   }
 }

@@ -7,6 +7,9 @@ import { setPeerTimeout } from "../platform/tcp_socket_options.ts";
 /** The default bound, in seconds, on how long a transfer outlives a dead peer. */
 export const DEFAULT_PEER_TIMEOUT = 20;
 
+/** The shortest bound `--peer-timeout` takes (but 0, none), in seconds. */
+export const MIN_PEER_TIMEOUT = 2;
+
 /**
  * The longest `--peer-timeout`, in seconds (a day): its keepalive idle time, a third of
  * it, must fit the kernel's TCP_KEEPIDLE (at most 32767 s).

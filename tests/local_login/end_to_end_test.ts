@@ -292,7 +292,7 @@ pathTest(
   async () => {
     const run = await runCli([
       "--peer-timeout",
-      "1",
+      "2",
       ...block("-i", "true"),
       ...block("-l", "env"),
       ...block(
@@ -306,7 +306,7 @@ pathTest(
     ]);
     assert.equal(run.code, 2);
     assert.deepEqual(run.errorLines, [
-      "socketpipe: remote half stopped answering: nothing heard from it for 1 s " +
+      "socketpipe: remote half stopped answering: nothing heard from it for 2 s " +
       "(a cut link or a crashed host?)",
     ]);
   },

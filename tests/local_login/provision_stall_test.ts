@@ -51,7 +51,7 @@ Deno.test("a runtime send that stalls after the bootstrap spoke ends within --pe
 Deno.test("before the bootstrap says anything (a password prompt) the wait is not cut off by --peer-timeout", async () => {
   const child = spawnCli([
     "--peer-timeout",
-    "1",
+    "2",
     ...block("-i", "echo", "hi"),
     ...block("-l", "sh", "-c", "exec sleep 1000"),
     ...block("-r", "cat"),
@@ -59,7 +59,7 @@ Deno.test("before the bootstrap says anything (a password prompt) the wait is no
   const ended = child.status;
   const early = await Promise.race([
     ended.then(() => true),
-    new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 3000)),
+    new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5000)),
   ]);
   child.kill("SIGTERM");
   const { code } = await ended;

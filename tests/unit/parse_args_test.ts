@@ -152,13 +152,44 @@ Deno.test("refuses -t and --peer-timeout beyond what a timer and the kernel can 
   assert.equal(longest.mode, "run");
 });
 
+Deno.test("refuses a --peer-timeout too short to tell a busy peer from a dead one, a --limit past 1024G, and --version with other words", () => {
+  for (
+    const [args, message] of [
+      ["--peer-timeout 0.1", /^--peer-timeout 0\.1 is too short: at least 2 s, or 0 for no bound$/],
+      ["--peer-timeout 1.9", /^--peer-timeout 1\.9 is too short/],
+      [
+        "--limit 99999999999G",
+        /^bad value for --limit: '99999999999G' \(bytes per second, with K, M or G, from 1 to 1024G\)$/,
+      ],
+    ] as const
+  ) {
+    assert.throws(
+      () => parseArgs(words(`${args} -i { a } -l { ssh h } -r { cat }`)),
+      (error: unknown) => error instanceof UsageError && message.test(error.message),
+      args,
+    );
+  }
+  for (const args of ["--version junk", "junk --version", "-v --version"]) {
+    assert.throws(() => parseArgs(words(args)), /^UsageError: --version takes no other word$/);
+  }
+  assert.equal(parseArgs(words("--version")).mode, "version");
+  const edges = parseArgs(words("--peer-timeout 2 --limit 1024G -i { a } -l { ssh h } -r { b }"));
+  assert.equal(edges.mode, "run");
+  const none = parseArgs(words("--peer-timeout 0 -i { a } -l { ssh h } -r { b }"));
+  assert.equal(none.mode, "run");
+});
+
 Deno.test("--help and --version inside a block are the command's words, never socketpipe's", () => {
   const parsed = parseArgs(words("-i { grep --version } -l { ssh h --help } -r { cat }"));
   assert.equal(parsed.mode, "run");
   if (parsed.mode !== "run") return;
   assert.deepEqual(parsed.options.input, ["grep", "--version"]);
   assert.deepEqual(parsed.options.login, ["ssh", "h", "--help"]);
-  assert.equal(parseArgs(words("-i { a } --version -l { ssh h } -r { b }")).mode, "version");
+  // Outside the blocks, --version is socketpipe's: it stands alone, else a usage error.
+  assert.throws(
+    () => parseArgs(words("-i { a } --version -l { ssh h } -r { b }")),
+    /--version takes no other word/,
+  );
   assert.equal(parseArgs(words("-r { x { --help } } --help")).mode, "help");
 });
 
