@@ -67,11 +67,12 @@ family() {
       case $found in *" $2 "*) found="$found$pid "; grew=1 ;; esac
     done
   done
-  for environ in /proc/[0-9]*/environ; do
+  # One grep over every environment, not two processes per entry: under a crowd of runs
+  # (hundreds of entries, dozens of watchdogs) that was load enough to fail other runs.
+  for environ in $(grep -laF -- "$marker" /proc/[0-9]*/environ 2>/dev/null); do
     pid=\${environ#/proc/}
     pid=\${pid%/environ}
-    case $found in *" $pid "*) continue ;; esac
-    tr '\\0' '\\n' < "$environ" 2>/dev/null | grep -q "^$marker" && found="$found$pid "
+    case $found in *" $pid "*) ;; *) found="$found$pid " ;; esac
   done
   echo "$found"
 }
