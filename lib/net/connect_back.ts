@@ -6,7 +6,7 @@
  * @module
  */
 import { closeQuietly } from "./conn_io.ts";
-import { proveAsConnector } from "./handshake.ts";
+import { HANDSHAKE_TIMEOUT_MS, proveAsConnector } from "./handshake.ts";
 import { isLoopback, isOneOf } from "./host_identity.ts";
 import { messageOf } from "../base/message_of.ts";
 import type { Fault, FaultEntry } from "../base/faults.ts";
@@ -127,7 +127,12 @@ export async function dialListener(options: DialOptions): Promise<Deno.TcpConn |
       failures.push(`${where}: ${messageOf(error)}`);
       continue;
     }
-    const result = await proveAsConnector(conn, options.token, timeoutMs);
+    // Connected: the handshake may take longer than the connecting (a crowded host).
+    const result = await proveAsConnector(
+      conn,
+      options.token,
+      options.attemptTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
+    );
     if (result.ok) return conn;
     closeQuietly(conn);
     failures.push(`${where}: ${result.detail}`);

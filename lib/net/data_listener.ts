@@ -1,5 +1,5 @@
 import { closeQuietly } from "./conn_io.ts";
-import { proveAsListener } from "./handshake.ts";
+import { HANDSHAKE_TIMEOUT_MS, proveAsListener } from "./handshake.ts";
 import { messageOf } from "../base/message_of.ts";
 
 /** How {@link acceptAuthenticated} treats the connections it receives. */
@@ -8,7 +8,7 @@ export interface AcceptOptions {
   signal?: AbortSignal;
   /**
    * Milliseconds a connection may take to complete its handshake.
-   * @default {3000}
+   * @default {HANDSHAKE_TIMEOUT_MS}
    */
   handshakeTimeoutMs?: number;
   /**
@@ -74,7 +74,9 @@ export function openDataListener(place: ListenPlace = {}): Deno.TcpListener {
  * Closes the oldest handshake in `pending` that has sent nothing yet (else the oldest),
  * to make room; its check then fails and reports it.
  */
-function evictOldestIdle(pending: Map<Deno.TcpConn, { active: boolean }>): void {
+function evictOldestIdle(
+  pending: Map<Deno.TcpConn, { active: boolean; evicted: boolean }>,
+): void {
   let victim: Deno.TcpConn | null = null;
   for (const [conn, state] of pending) {
     if (!state.active) {
@@ -84,6 +86,7 @@ function evictOldestIdle(pending: Map<Deno.TcpConn, { active: boolean }>): void 
   }
   victim ??= pending.keys().next().value ?? null;
   if (!victim) return;
+  pending.get(victim)!.evicted = true;
   pending.delete(victim);
   closeQuietly(victim);
 }
@@ -105,9 +108,10 @@ export function acceptAuthenticated(
   token: Uint8Array,
   options: AcceptOptions = {},
 ): Promise<Deno.TcpConn> {
-  const { signal, handshakeTimeoutMs = 3000, maxPending = 1024, onRefused } = options;
+  const { signal, handshakeTimeoutMs = HANDSHAKE_TIMEOUT_MS, maxPending = 1024, onRefused } =
+    options;
   /** Handshakes in progress, oldest first, with whether they have sent anything. */
-  const pending = new Map<Deno.TcpConn, { active: boolean }>();
+  const pending = new Map<Deno.TcpConn, { active: boolean; evicted: boolean }>();
   let winner: Deno.TcpConn | null = null;
 
   return new Promise<Deno.TcpConn>((resolve, reject) => {
@@ -124,20 +128,22 @@ export function acceptAuthenticated(
 
     const evictOne = () => evictOldestIdle(pending);
     const check = async (conn: Deno.TcpConn) => {
-      const state = { active: false };
+      const state = { active: false, evicted: false };
       pending.set(conn, state);
       const accepted = await proveAsListener(conn, token, handshakeTimeoutMs, () => {
         state.active = true;
       });
-      const evicted = !pending.delete(conn) && !accepted;
+      pending.delete(conn);
       if (accepted && !winner && !signal?.aborted) {
         winner = conn;
         finish();
         return;
       }
       closeQuietly(conn);
-      if (!accepted) {
-        const reason = evicted
+      // One cut short because the wait ended (the real peer won, or the run stopped) was
+      // refused by nobody: it is not reported.
+      if (!accepted && (state.evicted || (!winner && !signal?.aborted))) {
+        const reason = state.evicted
           ? "closed to make room for other handshakes"
           : "wrong, incomplete or slow handshake";
         onRefused?.(conn.remoteAddr, reason);

@@ -30,6 +30,15 @@ const OPENING_LENGTH = MAGIC.length + 1 + NONCE_LENGTH;
 /** Bytes each side sends, and receives, during the handshake. */
 export const HANDSHAKE_LENGTH = OPENING_LENGTH + MAC_LENGTH;
 
+/**
+ * How long either side gives the other to complete the handshake once connected: long
+ * enough for the real peer on a saturated host (fifty runs at once on two cores, each
+ * login's ssh taking most of a second of CPU, kept a handshake waiting for CPU over 15 s
+ * here), and still a bound on a stranger that stalls. A flood of idle strangers is
+ * evicted sooner (see `data_listener.ts`), so it cannot keep the real peer out.
+ */
+export const HANDSHAKE_TIMEOUT_MS = 60_000;
+
 /** The nonces a handshake exchanged: the listening side's and the connecting side's. */
 export interface HandshakeNonces {
   /** The listening side's nonce. */
@@ -212,7 +221,12 @@ export async function proveAsConnector(
     // From here, a listener that closes, stalls or answers wrong has not proved itself.
     result = { ok: false, kind: "refused", detail: "the listener did not prove the token" };
     const answer = await readExactly(conn, MAC_LENGTH);
-    if (!answer) return false;
+    if (!answer) {
+      // It may have refused this side's proof (another run's listener), or given up on it.
+      const detail = "the listener closed the connection instead of proving the token";
+      result = { ok: false, kind: "refused", detail };
+      return false;
+    }
     const expected = await proof(token, "listener", version, theirs.nonce, ours);
     if (!constantTimeEqual(answer, expected)) return false;
     proven.set(conn, { listener: theirs.nonce, connector: ours });
@@ -224,16 +238,23 @@ export async function proveAsConnector(
 
 /**
  * Runs `step` on `conn` with a deadline: past it, the connection is closed, which ends
- * any read or write in progress. Any failure counts as a refusal.
+ * any read or write in progress. Any failure counts as a refusal, and so does a step that
+ * succeeded only after the deadline had closed the connection (a starved event loop can
+ * run the timer between the last write and the step's return): a side never takes a
+ * connection it has closed.
  */
 async function trueWithin(
   conn: Deno.Conn,
   timeoutMs: number,
   step: () => Promise<boolean>,
 ): Promise<boolean> {
-  const timer = setTimeout(() => closeQuietly(conn), timeoutMs);
+  let expired = false;
+  const timer = setTimeout(() => {
+    expired = true;
+    closeQuietly(conn);
+  }, timeoutMs);
   try {
-    return await step();
+    return await step() && !expired;
   } catch {
     return false;
   } finally {

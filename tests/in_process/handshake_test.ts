@@ -163,3 +163,43 @@ async function dialed(options: Omit<DialOptions, "faults">): Promise<Deno.TcpCon
   if (conn instanceof Fault) throw conn;
   return conn;
 }
+
+Deno.test("a real peer slowed by a crowded host (4 s before it proves itself) is still accepted, both ways", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const token = newToken();
+  const refused: string[] = [];
+  const accepting = acceptAuthenticated(listener, token, {
+    onRefused: (_address, reason) => refused.push(reason),
+  });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  // The listener's opening waits unread while this side is starved of CPU.
+  await new Promise((resolve) => setTimeout(resolve, 4000));
+  const result = await proveAsConnector(conn, token, 15000);
+  assert.deepEqual(result, { ok: true });
+  const accepted = await accepting;
+  assert.deepEqual(refused, []);
+  accepted.close();
+  conn.close();
+  listener.close();
+
+  // The other way: a listener that takes 6 s to answer the connecting side's proof.
+  const slow = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const answering = (async () => {
+    const peer = await slow.accept();
+    await new Promise((resolve) => setTimeout(resolve, 6000));
+    const proved = await proveAsListener(peer, token, 15000);
+    return { peer, proved };
+  })();
+  const dialed = await dialListener({
+    addresses: ["127.0.0.1"],
+    port: slow.addr.port,
+    token,
+    faults: FAULTS_OF_THE_REMOTE_HALF,
+  });
+  const { peer, proved } = await answering;
+  assert.equal(proved, true);
+  assert.ok(!(dialed instanceof Fault), dialed instanceof Fault ? dialed.line : "");
+  (dialed as Deno.TcpConn).close();
+  peer.close();
+  slow.close();
+});
