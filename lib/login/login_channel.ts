@@ -176,7 +176,18 @@ export class LoginChannel {
     // The silence is checked far more often than `alive` is sent, so that the bound is
     // what the documents say (seconds, and at most a quarter of a second more), not up to
     // a third beyond it.
-    this.#heartbeat = this.#clock.every(Math.min(SILENCE_CHECK_MS, aliveEveryMs), () => {
+    const checkEveryMs = Math.min(SILENCE_CHECK_MS, aliveEveryMs);
+    let lastCheck = this.#clock.now();
+    let suspected = false;
+    this.#heartbeat = this.#clock.every(checkEveryMs, () => {
+      // Time this half itself did not run (a host so busy that its timers came late) is
+      // not the peer's silence: the peer's words may be waiting unread.
+      const late = this.#clock.now() - lastCheck - checkEveryMs;
+      lastCheck = this.#clock.now();
+      if (late > checkEveryMs) {
+        this.#lastHeard += late;
+        if (this.#lastTaken) this.#lastTaken += late;
+      }
       // Silence counts from the peer's first message (a login may wait at a password
       // prompt for as long as it likes) and not while the peer said it is paused. Watched
       // quietly, what the peer takes of a payload counts as hearing from it.
@@ -185,9 +196,17 @@ export class LoginChannel {
         ? this.#lastHeard
         : Math.max(this.#lastHeard, this.#lastTaken);
       if (this.#clock.now() - lastSign > boundMs) {
+        // Once more, after what was waiting to be read has been: then it is silence.
+        if (!suspected) {
+          suspected = true;
+          return;
+        }
         this.#stopHeartbeat();
         this.#becameSilent.resolve();
-      } else if (this.#sendsAlive && this.#clock.now() - lastSent >= aliveEveryMs) {
+        return;
+      }
+      suspected = false;
+      if (this.#sendsAlive && this.#clock.now() - lastSent >= aliveEveryMs) {
         lastSent = this.#clock.now();
         this.send({ event: "alive" });
       }
