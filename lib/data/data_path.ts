@@ -54,6 +54,18 @@ export interface Transfer {
    */
   stopSending(): void;
   /**
+   * Ends the receiving side: the peer has reported its end, and what has not arrived by
+   * now will not (a relay on the path may hold back the peer's FIN for ever). What has
+   * arrived is still read; then every reader reads end of file. The counts tell a stream
+   * that ended whole from one cut short.
+   */
+  endReceiving(): void;
+  /**
+   * Whether this half is waiting on the peer for more: everything that has arrived has
+   * been taken by its consumer (not held back by a slow one).
+   */
+  waitingOnPeer(): boolean;
+  /**
    * Ends the data connection now, both ways (the run is being stopped): reads end and
    * writes fail, so that `finished` settles. The connection is closed by the transfer
    * itself, never by the caller.

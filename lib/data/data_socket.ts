@@ -13,6 +13,7 @@ import {
   receiveSome,
   setBlocking,
   shutdownBoth,
+  shutdownRead,
   shutdownWrite,
   unacknowledgedBytes,
   unreadBytes,
@@ -40,6 +41,7 @@ const DRAIN_CHUNK = 256 * 1024;
  */
 export class DataSocket {
   #sendingStopped = false;
+  #receivingEnded = false;
   /** Whether our FIN was queued: it then counts as one unacknowledged byte until acked. */
   #finQueued = false;
   #closed = false;
@@ -101,6 +103,12 @@ export class DataSocket {
     this.#finQueued = shutdownWrite(this.fd);
   }
 
+  /** Ends the receiving side: readers read what arrived, then end of file (see Transfer). */
+  endReceiving(): void {
+    this.#receivingEnded = true;
+    shutdownRead(this.fd);
+  }
+
   /** Ends the connection both ways; `finish` still closes the fd (it stays ours until then). */
   abort(): void {
     this.#sendingStopped = true;
@@ -122,6 +130,11 @@ export class DataSocket {
         info.bytesReceived - this.handshakeReceived - finReceived - overhead.received,
       ),
     };
+  }
+
+  /** Whether every byte that has arrived has been read: the readers wait on the peer. */
+  allRead(): boolean {
+    return this.#closed || unreadBytes(this.fd) === 0;
   }
 
   /** Whether everything the peer sent has arrived and been read. */
@@ -171,7 +184,11 @@ export class DataSocket {
         (takeSocketError(this.fd) ?? "the connection timed out or was reset");
     }
     const info = tcpInfo(this.fd);
-    const finReceived = error === null ? 1 : 0;
+    // The drain ended at the peer's FIN, which the kernel counts as a byte; but where this
+    // half ended the receiving itself, only if the FIN had come all the same.
+    const finReceived = this.#receivingEnded
+      ? (PEER_FIN_STATES.has(info.state) ? 1 : 0)
+      : (error === null ? 1 : 0);
     const finAcked = OUR_FIN_ACKED_STATES.has(info.state) ? 1 : 0;
     const overhead = this.#recordOverhead();
     const received = Math.max(

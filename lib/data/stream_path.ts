@@ -1,5 +1,7 @@
 import { statusOfChild } from "../base/command_status.ts";
 import { exactInvocation } from "../platform/exact_spawn.ts";
+import { shutdownRead } from "../platform/file_descriptors.ts";
+import { socketFdOf } from "../platform/deno_internals.ts";
 import { keepInheritedIgnores } from "../platform/inherited_signals.ts";
 import type {
   ByteCounts,
@@ -61,6 +63,7 @@ export const streamPath: DataPath = {
       }, tree)
       : undefined;
     const transfer = copyBothWays(
+      conn,
       wireOf(conn, wire),
       input?.child?.stdout,
       output?.child?.stdin,
@@ -85,6 +88,7 @@ export const streamPath: DataPath = {
     const child = started.child;
     if (child) relayToStderr(child.stderr);
     const transfer = copyBothWays(
+      conn,
       wireOf(conn, wire),
       wiring.output ? child?.stdout : undefined,
       // A command that never started reads nothing, as a pipe with no reader: the sender
@@ -150,6 +154,7 @@ function pacerOf(wire: WireOptions): Pacer | undefined {
 
 /** Copies `source` into the socket and the socket into `sink`, each on its own. */
 function copyBothWays(
+  socket: Deno.TcpConn,
   conn: DataWire,
   source: ReadableStream<Uint8Array> | undefined,
   sink: WritableStream<Uint8Array> | undefined,
@@ -163,7 +168,7 @@ function copyBothWays(
   let reportConsumerGone = () => {};
   const consumerGone = new Promise<void>((resolve) => reportConsumerGone = resolve);
   const sending = copyIntoSocket(source, conn, counts, stop.signal, pacer);
-  const progress = { endOfStream: false };
+  const progress = { endOfStream: false, waitingOnPeer: false };
   const receiving = copyOutOfSocket(conn, sink, counts, reportConsumerGone, progress);
   const finished = Promise.all([sending, receiving]).then(([sendError, receiveError]) => {
     conn.close();
@@ -171,6 +176,17 @@ function copyBothWays(
   });
   return {
     stopSending: () => stop.abort(),
+    waitingOnPeer: () => progress.waitingOnPeer,
+    endReceiving: () => {
+      // The copy loop then reads what has arrived, and end of file. Without FFI, or with
+      // Deno's internals not as verified, nothing is done: closing the connection would
+      // fail the read, and the run would end on the FIN or the dead-peer bound as before.
+      try {
+        shutdownRead(socketFdOf(socket));
+      } catch {
+        // As said.
+      }
+    },
     abort: () => {
       aborted.abort();
       stop.abort();
@@ -267,18 +283,21 @@ async function copyOutOfSocket(
   sink: WritableStream<Uint8Array> | undefined,
   counts: ByteCounts,
   reportConsumerGone: () => void,
-  progress: { endOfStream: boolean },
+  progress: { endOfStream: boolean; waitingOnPeer: boolean },
 ): Promise<string | null> {
   const writer = sink?.getWriter();
   let consumerTakes = writer !== undefined;
   let failure: string | null = null;
   for (;;) {
     let buffer: Uint8Array | null;
+    progress.waitingOnPeer = true;
     try {
       buffer = await conn.read();
     } catch (error) {
       failure = `receiving failed after ${counts.received} bytes: ${messageOf(error)}`;
       break;
+    } finally {
+      progress.waitingOnPeer = false;
     }
     if (buffer === null) break;
     const count = buffer.length;

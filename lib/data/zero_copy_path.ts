@@ -100,6 +100,8 @@ export const zeroCopyPath: DataPath = {
       input,
       output,
       stopSending: () => socket.stopSending(),
+      endReceiving: () => socket.endReceiving(),
+      waitingOnPeer: () => socket.allRead(),
       abort: () => socket.abort(),
       consumerGone,
       finished,
@@ -143,6 +145,8 @@ export const zeroCopyPath: DataPath = {
     return {
       command: running,
       stopSending: () => socket.stopSending(),
+      endReceiving: () => socket.endReceiving(),
+      waitingOnPeer: () => socket.allRead(),
       abort: () => socket.abort(),
       consumerGone: done.then((early) => early ? undefined : new Promise<void>(() => {})),
       finished,

@@ -11,6 +11,7 @@ const F_SETFL = 4;
 const O_NONBLOCK = 0o4000;
 const O_RDWR = 2;
 const O_CLOEXEC = 0o2000000;
+const SHUT_RD = 0;
 const SHUT_WR = 1;
 const SHUT_RDWR = 2;
 const FIONREAD = 0x541b;
@@ -113,6 +114,20 @@ function setFlag(fd: number, flag: number, on: boolean): void {
  */
 export function shutdownWrite(fd: number): boolean {
   return requireLibc().shutdown(fd, SHUT_WR) === 0;
+}
+
+/**
+ * Shuts the receiving side of a socket: once what has arrived is read, every reader (in
+ * any process holding the socket) reads end of file, as if the peer's FIN had come.
+ *
+ * @example Not run as a test: it needs a connected socket's fd.
+ * ```ts ignore
+ * import { shutdownRead } from "./file_descriptors.ts";
+ * shutdownRead(socketFd);
+ * ```
+ */
+export function shutdownRead(fd: number): boolean {
+  return requireLibc().shutdown(fd, SHUT_RD) === 0;
 }
 
 /**
