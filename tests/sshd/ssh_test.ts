@@ -685,7 +685,7 @@ sshTest(
         `${REPO}/main.ts`,
         ...pathArgs,
         "--peer-timeout",
-        "1",
+        "2",
         ...block("-i", "sh", "-c", 'cat "$0"; sleep 2; cat "$0"', bigFile),
         ...LOGIN,
         ...REMOTE_HALF,
@@ -700,7 +700,7 @@ sshTest(
     await waitUntilRunning(`(^|/)sh -c sha256sum ${marker}`, 20_000);
     Deno.kill(-child.pid, "SIGTSTP");
     await waitForState(child.pid, "T");
-    await new Promise((resolve) => setTimeout(resolve, 3000)); // three peer timeouts
+    await new Promise((resolve) => setTimeout(resolve, 5000)); // two and a half peer timeouts
     Deno.kill(-child.pid, "SIGCONT");
     const output = await child.output();
     assert.equal(output.code, 0, text(output.stderr));
