@@ -69,7 +69,7 @@ Options:
                   login (default 0: wait for ever; at most 2147483; the remote half still
                   gives up on its own when it cannot connect).
   --peer-timeout s  end the run (exit 2) once the other host has not answered for s
-                  seconds (and a quarter of a second more): a cut link, a crashed host
+                  seconds (and half a second more): a cut link, a crashed host
                   (default 20, at least 2, at most 86400; 0: leave it to the kernel and
                   ssh). An idle but healthy transfer is not affected.
   --listen local|remote  which host listens for the data connection (default local,
