@@ -1,6 +1,7 @@
 #!/bin/sh
 # The whole test suite, as `npm test` (the README's test command) runs it: installs what
-# the suite needs that the machine may lack (sshd for the end-to-end tests, tmux for the
+# the suite needs that the machine may lack (sshd for the end-to-end tests, nft for the
+# network tests' firewalls, tmux for the
 # terminal's, the login shells a remote host may run for the quoting tests, qemu and
 # Debian's kernel for the guest with kernel TLS), runs every
 # test, and ends with one line "N passed, N failed".
@@ -13,6 +14,8 @@ command -v tmux >/dev/null 2>&1 || missing="$missing tmux"
 for shell in zsh fish tcsh mksh ksh; do
   command -v "$shell" >/dev/null 2>&1 || missing="$missing $shell"
 done
+# nft: the firewalls of the network tests (a withheld FIN).
+command -v nft >/dev/null 2>&1 || missing="$missing nftables"
 # busybox: the static one, a login shell for the quoting tests and the guest's init.
 dpkg -s busybox-static >/dev/null 2>&1 || missing="$missing busybox-static"
 # The guest with kernel TLS (tests/guest): Debian's kernel and qemu.
