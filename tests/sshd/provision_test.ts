@@ -399,6 +399,9 @@ provisionTest(
       mode: 0o700,
     });
     await Deno.truncate(path, size);
+    // Its own sha256 beside it, written after it: a runtime that passes its check and still
+    // hangs (the check would replace any other change).
+    await Deno.writeTextFile(`${path}.sha256`, `${await sha256(await Deno.readFile(path))}\n`);
     const hung = await transfer([`XDG_CACHE_HOME=${cache}`], { args: ["--peer-timeout", "2"] });
     assert.equal(hung.code, 2, hung.stderr);
     assert.match(
