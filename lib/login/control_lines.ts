@@ -93,7 +93,15 @@ export async function* readMarkedLines(
   let pending: Uint8Array = new Uint8Array(0);
   let skipping = false; // inside an oversized line: drop bytes until its newline
   const reportLine = (bytes: Uint8Array) => {
-    const parsed = parseMarkedLine(decoder.decode(bytes).replace(/\r$/, ""));
+    let text = decoder.decode(bytes).replace(/\r$/, "");
+    // Text a login printed without a newline (a wrapper's `printf banner`) runs into the
+    // first marked line: it is the login's noise, and the message starts at the marker.
+    const marker = text.indexOf(CONTROL_MARKER);
+    if (marker > 0) {
+      options.onNoise(shorten(text.slice(0, marker)));
+      text = text.slice(marker);
+    }
+    const parsed = parseMarkedLine(text);
     if (typeof parsed !== "string") return parsed;
     if (parsed !== "") options.onNoise(shorten(parsed));
     return null;

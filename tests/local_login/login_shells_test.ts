@@ -65,3 +65,26 @@ for (const shell of SHELLS) {
     },
   );
 }
+
+for (const provisioned of [true, false]) {
+  testWhere(
+    null,
+    `a login that prints text without a newline before the command (a wrapper's banner) still meets the remote half${
+      provisioned ? ", provisioned" : ", -x"
+    }`,
+    async () => {
+      const run = await runCli([
+        ...block("-i", "printf", "data"),
+        ...block("-l", "sh", "-c", 'printf banner; eval "$*"', "sh"),
+        "-h",
+        "127.0.0.1",
+        ...(provisioned ? [] : REMOTE_HALF),
+        ...block("-r", "cat"),
+        ...block("-o", "cat"),
+      ], { environment: { XDG_CACHE_HOME: cache } });
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(new TextDecoder().decode(run.stdout), "data");
+      assert.match(run.stderr, /^socketpipe: login: banner$/m);
+    },
+  );
+}

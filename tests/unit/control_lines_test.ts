@@ -29,6 +29,13 @@ Deno.test("reads marked lines split across chunks and shows other lines as noise
   assert.deepEqual(noise, ["Welcome to host", "bye"]);
 });
 
+Deno.test("text a login printed without a newline is noise, and the marked line after it still counts", async () => {
+  const line = new TextDecoder().decode(encodeMarkedLine({ event: "alive" }));
+  const { messages, noise } = await readAll(streamOf(`junk${line}`, `Last login: today ${line}`));
+  assert.deepEqual(messages, [{ event: "alive" }, { event: "alive" }]);
+  assert.deepEqual(noise, ["junk", "Last login: today "]);
+});
+
 Deno.test("ignores garbled and unknown-shaped marked lines, saying so", async () => {
   const { messages, noise } = await readAll(
     streamOf(
