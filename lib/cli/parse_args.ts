@@ -56,15 +56,8 @@ type BlockOption = keyof typeof BLOCK_OPTIONS;
 export function parseArgs(argv: readonly string[]): ParsedCommandLine {
   // The remote half's command follows its "--": none of its words is socketpipe's.
   if (argv[0] === "-s") return parseServeArgs(argv.slice(1));
-  // Only words outside every block are socketpipe's: `-r { grep --version }` is grep's.
-  const own = wordsOutsideBlocks(argv);
-  if (own.includes("--help")) return { mode: "help" };
-  if (own.includes("--version")) {
-    // A script that asks for the version gets it, or a usage error: never a version for a
-    // command line that meant something else.
-    if (argv.length > 1) throw new UsageError("--version takes no other word");
-    return { mode: "version" };
-  }
+  const asked = informationAsked(argv);
+  if (asked) return asked;
 
   const options: Partial<SocketpipeOptions> = {};
   const display: RunDisplay = { progress: false };
@@ -308,6 +301,19 @@ function parseTimeout(value: string): number {
     );
   }
   return Number(value);
+}
+
+/**
+ * `--help` or `--version` among socketpipe's own words (those outside every block:
+ * `-r { grep --version }` is grep's), or null. A script that asks for the version gets it
+ * or a usage error: never a version for a command line that meant something else.
+ */
+function informationAsked(argv: readonly string[]): ParsedCommandLine | null {
+  const own = wordsOutsideBlocks(argv);
+  if (own.includes("--help")) return { mode: "help" };
+  if (!own.includes("--version")) return null;
+  if (argv.length > 1) throw new UsageError("--version takes no other word");
+  return { mode: "version" };
 }
 
 /**
