@@ -50,35 +50,11 @@ class FakeClock implements Clock {
   }
 }
 
-for (const seconds of [1, 6, 20, 300]) {
-  Deno.test(`a silent peer is found within --peer-timeout ${seconds} and ${2 * SILENCE_CHECK_MS} ms, not before`, async () => {
-    const clock = new FakeClock();
-    const fromPeer = new TransformStream<Uint8Array, Uint8Array>();
-    const toPeer = new TransformStream<Uint8Array, Uint8Array>();
-    toPeer.readable.pipeTo(new WritableStream()).catch(() => {});
-    const channel = new LoginChannel(fromPeer.readable, toPeer.writable, {
-      peer: "remote",
-      onNoise: () => {},
-      clock,
-    });
-    let silent = false;
-    channel.silent.then(() => silent = true);
-    const writer = fromPeer.writable.getWriter();
-    await writer.write(encodeControlMessage({ event: "alive" })); // silence counts from here
-    await new Promise((resolve) => setTimeout(resolve, 10)); // the channel reads it
-    channel.watchLiveness(seconds);
-    clock.advance(seconds * 1000);
-    await Promise.resolve();
-    assert.equal(silent, false, "not silent before the bound");
-    clock.advance(2 * SILENCE_CHECK_MS + 1);
-    await Promise.resolve();
-    assert.equal(silent, true, `silent within ${seconds} s and ${2 * SILENCE_CHECK_MS} ms`);
-    await writer.close();
-    await channel.close();
-  });
-}
-
-Deno.test("a stretch in which this half itself did not run is not the peer's silence", async () => {
+/**
+ * A channel on a fake clock that has heard the peer once (silence counts from there), the
+ * peer's writer, and whether the channel has found the peer silent so far.
+ */
+async function heardOnce() {
   const clock = new FakeClock();
   const fromPeer = new TransformStream<Uint8Array, Uint8Array>();
   const toPeer = new TransformStream<Uint8Array, Uint8Array>();
@@ -88,11 +64,31 @@ Deno.test("a stretch in which this half itself did not run is not the peer's sil
     onNoise: () => {},
     clock,
   });
-  let silent = false;
-  channel.silent.then(() => silent = true);
+  const silent = { now: false };
+  channel.silent.then(() => silent.now = true);
   const writer = fromPeer.writable.getWriter();
   await writer.write(encodeControlMessage({ event: "alive" }));
-  await new Promise((resolve) => setTimeout(resolve, 10));
+  await new Promise((resolve) => setTimeout(resolve, 10)); // the channel reads it
+  return { clock, channel, writer, silent };
+}
+
+for (const seconds of [1, 6, 20, 300]) {
+  Deno.test(`a silent peer is found within --peer-timeout ${seconds} and ${2 * SILENCE_CHECK_MS} ms, not before`, async () => {
+    const { clock, channel, writer, silent } = await heardOnce();
+    channel.watchLiveness(seconds);
+    clock.advance(seconds * 1000);
+    await Promise.resolve();
+    assert.equal(silent.now, false, "not silent before the bound");
+    clock.advance(2 * SILENCE_CHECK_MS + 1);
+    await Promise.resolve();
+    assert.equal(silent.now, true, `silent within ${seconds} s and ${2 * SILENCE_CHECK_MS} ms`);
+    await writer.close();
+    await channel.close();
+  });
+}
+
+Deno.test("a stretch in which this half itself did not run is not the peer's silence", async () => {
+  const { clock, channel, writer, silent } = await heardOnce();
   channel.watchLiveness(20);
   clock.advance(5000);
   // Starved for 30 s: the peer's heartbeat came meanwhile and waits to be read.
@@ -101,11 +97,11 @@ Deno.test("a stretch in which this half itself did not run is not the peer's sil
   await new Promise((resolve) => setTimeout(resolve, 10));
   clock.advance(2 * SILENCE_CHECK_MS + 1);
   await Promise.resolve();
-  assert.equal(silent, false, "the peer was heard: this half was the one not running");
+  assert.equal(silent.now, false, "the peer was heard: this half was the one not running");
   // And a real silence after it is still found.
   clock.advance(20_000 + 2 * SILENCE_CHECK_MS + 1);
   await Promise.resolve();
-  assert.equal(silent, true);
+  assert.equal(silent.now, true);
   await writer.close();
   await channel.close();
 });
