@@ -163,7 +163,15 @@ say() { echo "#socketpipe:{$1}"; }
 text() { printf %s "$1" | tr '\\n\\t' '  ' | tr -d '\\000-\\037\\177"\\\\' | tr -s ' ' | head -c 2000; }
 fail() {
   say "\\"event\\":\\"error\\",\\"step\\":\\"provision\\",\\"message\\":\\"$(text "$1")\\""
+  let_go
   exit 2
+}
+ticker= claim=
+# What this bootstrap holds while it works: the ticker that says it lives, the claim on a
+# payload other runs wait for. Let go before it fails, is stopped, or becomes the remote half.
+let_go() {
+  [ -z "$ticker" ] || { kill "$ticker" 2>/dev/null; wait "$ticker" 2>/dev/null; ticker=; }
+  [ -z "$claim" ] || { [ "$(cat "$claim" 2>/dev/null)" != "$(uname -n) $$" ] || rm -f -- "$claim"; claim=; }
 }
 # Reads exactly $1 bytes of stdin, and no byte past them (see the module's comment).
 if [ "$(printf 0123456789 | { head -c 3 >/dev/null; cat; })" = 3456789 ]; then
@@ -213,6 +221,25 @@ candidates pick
 tried=\${tried#; }
 [ -n "$top" ] ||
   fail "no cache directory here can hold and run socketpipe ($tried): name one only you can write with --remote-cache DIR, or SOCKETPIPE_CACHE=DIR on the remote host, or use -x"
+# From here on the bootstrap may wait for another run's send, or receive a payload that a
+# slow link delivers long after the local half handed it to the login, then unpack and
+# check it: meanwhile it says it lives, lest the local half take the wait for a cut link.
+# Not once it is the remote half, which speaks for itself (a runtime that hangs at its start
+# is silence).
+if [ "$peer_timeout" -gt 0 ] 2>/dev/null; then
+  tick=$(((peer_timeout + 3) / 4)) half=$$
+  (
+    trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+    while :; do
+      sleep "$tick" </dev/null >/dev/null 2>&1 &
+      nap=$!
+      wait "$nap"
+      kill -0 "$half" 2>/dev/null || exit 0
+      say '"event":"alive"'
+    done
+  ) </dev/null 2>/dev/null &
+  ticker=$!
+fi
 bundle=$top/$entry/socketpipe.js
 runtime_dir=$top/deno-$deno_version
 runtime=$runtime_dir/deno
@@ -250,6 +277,7 @@ if [ "$mode" != always ] && { $need_bundle || $need_runtime; } &&
   command -v socketpipe >/dev/null 2>&1 &&
   socketpipe --version 2>/dev/null | grep -qx "protocol $protocol"; then
   say "\\"event\\":\\"need\\",\\"bundle\\":false,\\"runtime\\":false,\\"gzip\\":false,\\"using\\":\\"$(text "$(command -v socketpipe)") on the PATH\\""
+  let_go
   exec socketpipe "$@"
 fi
 if $need_runtime; then
@@ -258,9 +286,38 @@ if $need_runtime; then
   [ "$machine" = "$platform" ] ||
     fail "the remote host is $machine and has no Deno $deno_version; this socketpipe can send one only to $platform: install Deno $deno_version or socketpipe there, or use -x"
 fi
+# Runs at once share one send of the runtime: the first to claim it has it sent; the others
+# wait while that run lives and its payload keeps arriving, then use what it installed (or
+# claim it in turn, if it failed). A claim is "<host> <pid>", made whole by a hard link.
+claims() {
+  (umask 077 && echo "$(uname -n) $$" > "$1.$$") 2>/dev/null || return 0 # none can be made: send alone
+  if ln -- "$1.$$" "$1" 2>/dev/null; then rm -f -- "$1.$$"; claim=$1; return 0; fi
+  rm -f -- "$1.$$"
+  return 1
+}
+await_claim() {
+  size=-1 still=0
+  while [ -e "$1" ]; do
+    IFS=' ' read -r host pid < "$1" 2>/dev/null || return 0
+    # Its holder is gone (killed), or its payload stopped arriving: the claim is void.
+    if [ "$host" = "$(uname -n)" ] && ! kill -0 "$pid" 2>/dev/null; then rm -f -- "$1"; return 0; fi
+    now=-1
+    [ -f "$2.$pid.part" ] && now=$(wc -c < "$2.$pid.part")
+    if [ "$now" = "$size" ]; then still=$((still + 1)); else still=0; fi
+    size=$now
+    [ "$peer_timeout" -gt 0 ] && [ "$still" -gt $((peer_timeout * 2 + 10)) ] && { rm -f -- "$1"; return 0; }
+    sleep 1
+  done
+}
+shared=
+while $need_runtime && ! claims "$runtime_dir.claim"; do
+  await_claim "$runtime_dir.claim" "$runtime"
+  damaged=
+  runtime_ok && need_runtime=false shared=", sent by another run at the same time"
+done
 gzip=false
 command -v gzip >/dev/null 2>&1 && gzip=true
-if $need_runtime; then using="$using, a new Deno $deno_version"; else using="$using, Deno at $deno"; fi
+if $need_runtime; then using="$using, a new Deno $deno_version"; else using="$using, Deno at $deno$shared"; fi
 say "\\"event\\":\\"need\\",\\"bundle\\":$need_bundle,\\"runtime\\":$need_runtime,\\"gzip\\":$gzip,\\"using\\":\\"$(text "$using, cache $top")\\",\\"cache\\":\\"$(text "$top")\\",\\"replaced\\":\\"$(text "$replaced")\\""
 # Until the remote half has its own watchdog, a guard ends this process, and all it
 # started, with the login (its parent gone) or once a payload has stopped arriving for
@@ -310,7 +367,7 @@ ${PARENT_IS}
   done
 ) </dev/null >/dev/null 2>&1 &
 part=
-trap 'rm -f "$part" "$part.sum"; exit 2' HUP INT TERM
+trap 'rm -f "$part" "$part.sum"; let_go; exit 2' HUP INT TERM
 receive() {
   IFS=' ' read -r tag name encoding || fail "the $1 never came: the local half stopped"
   [ "$tag $name" = "socketpipe-payload $1" ] || fail "expected the $1, got: $tag $name"
@@ -318,12 +375,21 @@ receive() {
   # socketpipe left it. A directory made here for a payload that does not arrive goes too.
   if [ -e "$2" ] || [ -L "$2" ]; then guarded "$2" d || rm -rf -- "$2"; fi
   [ -d "$2" ] || (umask 077 && mkdir -- "$2") 2>/dev/null || fail "cannot create $2"
+  # What a run killed before it could clean up left (its process is gone) goes now.
+  for old in "$3".*.part "$3".*.part.sum; do
+    [ -f "$old" ] || continue
+    pid=\${old#"$3".} && pid=\${pid%%.*}
+    kill -0 "$pid" 2>/dev/null || rm -f -- "$old"
+  done
   part=$3.$$.part
+  # Both files exist before the first byte: a directory that stops being writable midway
+  # fails the install, by its real cause, not the end of the payload.
+  (umask 077 && : > "$part" && : > "$part.sum") 2>/dev/null || fail "cannot create a file in $2"
   decode=cat
   [ "$encoding" = gzip ] && decode="gzip -dc"
   problem=$({
     while IFS=' ' read -r size sum; do
-      [ "$size" = 0 ] && { echo "$sum" > "$part.sum"; break; }
+      [ "$size" = 0 ] && { echo "$sum" >> "$part.sum"; break; }
       chunk "$size" || exit 1 # the decoder stopped (a full disk): read no further
     done | $decode > "$part"
   } 2>&1) || {
@@ -331,7 +397,7 @@ receive() {
     rmdir -- "$2" 2>/dev/null
     fail "cannot store the $1 in $2: $(printf '%s\\n' "$problem" | head -n 2)"
   }
-  [ -f "$part.sum" ] || { rm -f "$part"; rmdir -- "$2" 2>/dev/null; fail "the $1 was cut off: the local half stopped sending"; }
+  [ -s "$part.sum" ] || { rm -f "$part" "$part.sum"; rmdir -- "$2" 2>/dev/null; fail "the $1 was cut off: the local half stopped sending"; }
   sum=$(cat "$part.sum")
   rm -f "$part.sum"
   [ "$(sum256 < "$part" | cut -c1-64)" = "$sum" ] || {
@@ -339,7 +405,10 @@ receive() {
     rmdir -- "$2" 2>/dev/null
     fail "the $1 arrived damaged (its sha256 differs): try again"
   }
-  chmod 700 "$part" && mv -f "$part" "$3" || fail "cannot install the $1 in $2"
+  problem=$(chmod 700 "$part" 2>&1 && mv -f "$part" "$3" 2>&1) || {
+    rm -f "$part" 2>/dev/null || problem="$problem; $part is left there: remove it"
+    fail "cannot install the $1 in $2: $problem"
+  }
   # The runtime's sha256, kept beside it and newer than it: checked again only once the
   # runtime has changed since.
   [ "$1" != runtime ] || { (umask 077 && echo "$sum" > "$3.sha256.$$") && mv -f "$3.sha256.$$" "$3.sha256"; } ||
@@ -363,6 +432,7 @@ $need_runtime && prune 'deno-[0-9]*.[0-9]*.[0-9]*' ${KEEP_RUNTIMES}
 # Deno's own cache: as this user left it, or made anew.
 if [ -e "$top/deno-dir" ] || [ -L "$top/deno-dir" ]; then guarded "$top/deno-dir" d || rm -rf -- "$top/deno-dir"; fi
 $need_bundle && ! bundle_ok && fail "the bundle in $top/$entry is not the one sent: try again"
+let_go
 DENO_DIR=$top/deno-dir DENO_NO_UPDATE_CHECK=1 exec "$deno" run -A --quiet --no-config \\
   --no-lock --cached-only "$bundle" "$@"
 `;

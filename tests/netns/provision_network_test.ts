@@ -56,27 +56,83 @@ async function bootstrapLeft(withinMs: number): Promise<string[]> {
   }
 }
 
+/** Shapes the local host's link to `rate` (tbf), for a slow link. */
+function shape(rate: string): Promise<void> {
+  return inside(net!.localNs, [
+    "tc",
+    "qdisc",
+    "add",
+    "dev",
+    net!.localLink,
+    "root",
+    "tbf",
+    "rate",
+    rate,
+    "burst",
+    "64kb",
+    "latency",
+    "400ms",
+  ]);
+}
+
+function unshape(): Promise<void> {
+  return inside(net!.localNs, ["tc", "qdisc", "del", "dev", net!.localLink, "root"]).catch(
+    () => {},
+  );
+}
+
+/** The partial files (`*.part`) anywhere under `dir`. */
+function partials(dir: string): string[] {
+  const found: string[] = [];
+  const walk = (at: string) => {
+    for (const entry of Deno.readDirSync(at)) {
+      const path = `${at}/${entry.name}`;
+      if (entry.isDirectory) walk(path);
+      else if (/\.part/.test(entry.name)) found.push(path);
+    }
+  };
+  walk(dir);
+  return found;
+}
+
+testWhere(
+  net ? null : why,
+  "a first run over a 16 Mbit/s link succeeds: the remote host says it lives while it unpacks and checks",
+  async () => {
+    const cache = await Deno.makeTempDir({ prefix: "socketpipe-provision-slow-" });
+    await shape("16mbit");
+    try {
+      const argv = net!.inside(net!.localNs, [
+        ...SOCKETPIPE,
+        ...block("-i", "echo", "hi"),
+        ...block("-l", ...sshd!.login, "env", `XDG_CACHE_HOME=${cache}`),
+        ...block("-r", "cat"),
+        ...block("-o", "cat"),
+      ]);
+      const result = await new Deno.Command(argv[0], {
+        args: argv.slice(1),
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(result.stderr);
+      assert.equal(result.code, 0, stderr);
+      assert.equal(new TextDecoder().decode(result.stdout), "hi\n");
+      assert.match(stderr, /provision: sending socketpipe .* the Deno \S+ runtime/);
+      assert.deepEqual(partials(cache), []);
+    } finally {
+      await unshape();
+      await Deno.remove(cache, { recursive: true }).catch(() => {});
+    }
+  },
+);
+
 testWhere(
   net ? null : why,
   "a link cut while the runtime is being sent ends the run within --peer-timeout, naming the step",
   async () => {
     const cache = await Deno.makeTempDir({ prefix: "socketpipe-provision-cut-" });
     // About 5 MB/s: the runtime (some 50 MB compressed) takes seconds to send.
-    await inside(net!.localNs, [
-      "tc",
-      "qdisc",
-      "add",
-      "dev",
-      net!.localLink,
-      "root",
-      "tbf",
-      "rate",
-      "40mbit",
-      "burst",
-      "64kb",
-      "latency",
-      "400ms",
-    ]);
+    await shape("40mbit");
     const argv = net!.inside(net!.localNs, [
       ...SOCKETPIPE,
       "-v",
@@ -131,9 +187,7 @@ testWhere(
     } finally {
       clearTimeout(deadline);
       await net!.setLink(true);
-      await inside(net!.localNs, ["tc", "qdisc", "del", "dev", net!.localLink, "root"]).catch(
-        () => {},
-      );
+      await unshape();
       await Deno.remove(cache, { recursive: true }).catch(() => {});
     }
   },

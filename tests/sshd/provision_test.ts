@@ -178,16 +178,18 @@ provisionTest(
 );
 
 provisionTest(
-  "provision: five first runs at once all succeed and leave one cache entry",
+  "provision: ten first runs at once all succeed, send the runtime once and leave one cache entry",
   async () => {
     const cache = await freshCache();
     const runs = await Promise.all(
-      Array.from({ length: 5 }, () => transfer([`XDG_CACHE_HOME=${cache}`])),
+      Array.from({ length: 10 }, () => transfer([`XDG_CACHE_HOME=${cache}`])),
     );
     for (const run of runs) {
       assert.equal(run.code, 0, run.stderr);
       assert.ok(run.exact);
     }
+    const senders = runs.filter((run) => sent(run, "runtime"));
+    assert.equal(senders.length, 1, runs.map((run) => run.stderr).join("\n---\n"));
     const entry = cached(cache);
     assert.equal(entry.bundles.length, 1);
     assert.equal(entry.runtimes.length, 1);
@@ -294,6 +296,34 @@ provisionTest(
     const later = await transfer([`XDG_CACHE_HOME=${cache}`]);
     assert.equal(later.code, 0, later.stderr);
     assert.ok(later.exact && sent(later, "runtime"), later.stderr);
+    await Deno.remove(cache, { recursive: true });
+  },
+);
+
+provisionTest(
+  "provision: the partial runtime of a bootstrap killed outright (SIGKILL) goes with the next run that sends",
+  async () => {
+    const cache = await freshCache();
+    const runtimeDir = `${cache}/socketpipe/deno-${Deno.version.deno}`;
+    const login = [...sshd!.login, "env", `XDG_CACHE_HOME=${cache}`];
+    const child = spawnCli(
+      [...block("-i", "cat"), ...block("-l", ...login), ...block("-r", "cat")],
+      { stdout: "null" },
+    );
+    const deadline = Date.now() + 20_000;
+    let partial: string | undefined;
+    while (!(partial = filesUnder(runtimeDir).find((file) => /^deno\.\d+\.part$/.test(file)))) {
+      assert.ok(Date.now() < deadline, "the runtime never started to arrive");
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    // The file is named after the bootstrap's process: killed, it cleans up nothing.
+    Deno.kill(Number(partial.split(".")[1]), "SIGKILL");
+    assert.equal((await child.status).code, 2);
+    assert.ok(cached(cache).partial.length > 0, "the killed bootstrap left no partial file");
+    const later = await transfer([`XDG_CACHE_HOME=${cache}`]);
+    assert.equal(later.code, 0, later.stderr);
+    assert.ok(later.exact && sent(later, "runtime"), later.stderr);
+    assert.deepEqual(cached(cache).partial, []);
     await Deno.remove(cache, { recursive: true });
   },
 );
