@@ -107,7 +107,13 @@ for (
         copy ? ", --copy" : ""
       }): both halves end non-zero within the bound, nothing left running`,
       async () => {
-        const { ended } = startOnLocalHost([...(copy ? ["--copy"] : []), ...args]);
+        const report = await Deno.makeTempFile({ prefix: "socketpipe-cut-report-" });
+        const { ended } = startOnLocalHost([
+          ...(copy ? ["--copy"] : []),
+          "--report",
+          report,
+          ...args,
+        ]);
         await waitForProcess(net!.remoteNs, remotePattern, 20_000);
         await net!.setLink(false);
         const cutAt = Date.now();
@@ -123,8 +129,16 @@ for (
           );
           assert.ok(seconds < PEER_TIMEOUT * 3, `the local half took ${seconds} s after the cut`);
           assert.deepEqual(await leftOnRemoteHost(PEER_TIMEOUT * 3000), []);
+          // Nothing came toward the local host but the remote half's end of stream (a FIN,
+          // which the kernel counts as a byte): no byte may be said to have arrived.
+          if (direction === "input → remote") {
+            const { local } = JSON.parse(await Deno.readTextFile(report));
+            assert.equal(local.received, 0, stderr);
+            assert.doesNotMatch(stderr, /received 1\b|, 1 B received/, stderr);
+          }
         } finally {
           await net!.setLink(true);
+          await Deno.remove(report).catch(() => {});
         }
       },
     );
