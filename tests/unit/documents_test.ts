@@ -57,3 +57,20 @@ Deno.test("README's SIGUSR1 example is today's status line", async () => {
   assert.ok(readme.includes(`socketpipe: ${line}`), line);
   assert.ok(manual.replaceAll("\\-", "-").includes(`socketpipe: ${line}`), line);
 });
+
+Deno.test("the manual's markup hides no words: .nf/.fi stand alone, no sentence ends inside an alternating-font request", () => {
+  const lines = manual.split("\n");
+  // Text after `.fi` is taken as the request's argument and never shown.
+  const carrying = lines.filter((line) => /^\.(nf|fi|PP|TP)\s+\S/.test(line));
+  assert.deepEqual(carrying, []);
+  // `.BR a ). Next words` joins every argument: ").Nextwords".
+  const joined = lines.filter((line) => {
+    const request = line.match(/^\.(BR|RB|IR|RI|BI|IB) (.*)$/);
+    if (!request) return false;
+    const words = request[2].match(/"[^"]*"|\S+/g) ?? [];
+    return words.some((word, i) =>
+      /\.\)?"?$/.test(word) && /^"?[A-Z][a-z]/.test(words[i + 1] ?? "")
+    );
+  });
+  assert.deepEqual(joined, []);
+});
