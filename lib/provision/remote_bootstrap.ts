@@ -132,7 +132,10 @@ physical() {
   while :; do case $want in ?*/) want=\${want%/} ;; *) break ;; esac; done
   case $want in /*) ;; *) want=$PWD/$want ;; esac
   up=\${want%/*}
-  up=$(cd -P -- "\${up:-/}" 2>/dev/null && pwd -P) || { why="\${want%/*} is not a directory"; return 1; }
+  up=$(cd -P -- "\${up:-/}" 2>/dev/null && pwd -P) || {
+    if [ -e "\${want%/*}" ]; then why="\${want%/*} is not a directory"; else why="\${want%/*} does not exist"; fi
+    return 1
+  }
   place=\${up%/}/\${want##*/}
 }
 ours() {
@@ -318,7 +321,7 @@ done
 gzip=false
 command -v gzip >/dev/null 2>&1 && gzip=true
 if $need_runtime; then using="$using, a new Deno $deno_version"; else using="$using, Deno at $deno$shared"; fi
-say "\\"event\\":\\"need\\",\\"bundle\\":$need_bundle,\\"runtime\\":$need_runtime,\\"gzip\\":$gzip,\\"using\\":\\"$(text "$using, cache $top")\\",\\"cache\\":\\"$(text "$top")\\",\\"replaced\\":\\"$(text "$replaced")\\""
+say "\\"event\\":\\"need\\",\\"bundle\\":$need_bundle,\\"runtime\\":$need_runtime,\\"gzip\\":$gzip,\\"using\\":\\"$(text "$using, cache $top\${tried:+ (passed over: $tried)}")\\",\\"cache\\":\\"$(text "$top")\\",\\"replaced\\":\\"$(text "$replaced")\\""
 # Until the remote half has its own watchdog, a guard ends this process, and all it
 # started, with the login (its parent gone) or once a payload has stopped arriving for
 # the peer timeout: a cut link (which sshd may not notice for hours), a runtime that

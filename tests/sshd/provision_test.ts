@@ -243,6 +243,11 @@ provisionTest(
     assert.ok(run.exact);
     const fallback = `${tmp}/socketpipe-${Deno.uid()}`;
     assert.match(run.stderr, new RegExp(`cache ${fallback}`));
+    // -v says why the home was passed over.
+    assert.match(
+      run.stderr,
+      /\(passed over: \S+\/\.cache\/socketpipe: \S+\/\.cache does not exist\)/,
+    );
     assert.equal(filesUnder(fallback).filter((f) => f.endsWith("/socketpipe.js")).length, 1);
     assert.deepEqual([...Deno.readDirSync(home)], []);
     if (!asRoot) await Deno.chmod(home, 0o755);
