@@ -25,6 +25,7 @@ export type { ProvisionMode, ProvisionProgress } from "./lib/provision/provision
 export type { CacheAction } from "./lib/provision/remote_cache.ts";
 export { runCommandLine } from "./lib/cli/cli.ts";
 export { Fault, UsageError } from "./lib/base/faults.ts";
+export type { FaultClass, FaultStep } from "./lib/base/faults.ts";
 export type { CommandStatus } from "./lib/base/command_status.ts";
 export type { RoleReport } from "./lib/local/outcome.ts";
 export type { ByteCounts } from "./lib/data/data_path.ts";

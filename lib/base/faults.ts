@@ -29,8 +29,15 @@ import { PROTOCOL_VERSION } from "./version.ts";
  * ```
  */
 export class Fault extends Error {
-  /** A fault with this exit status and line (without the program's prefix). */
-  constructor(readonly status: number, readonly line: string) {
+  /**
+   * A fault with this exit status and line (without the program's prefix), and what it is
+   * about, for scripts (see {@link FaultClass}).
+   */
+  constructor(
+    readonly status: number,
+    readonly line: string,
+    readonly about: FaultClass = UNCLASSED,
+  ) {
     super(line);
     this.name = "Fault";
   }
@@ -49,10 +56,45 @@ export class Fault extends Error {
    * );
    * ```
    */
-  static relayed(line: string): Fault {
-    return new Fault(TRANSPORT_STATUS, line);
+  static relayed(line: string, about: FaultClass = RELAYED): Fault {
+    return new Fault(TRANSPORT_STATUS, line, about);
   }
 }
+
+/** The step of a run at which a fault happened. */
+export type FaultStep =
+  | "usage"
+  | "login"
+  | "provision"
+  | "meeting"
+  | "transfer"
+  | "command"
+  | "interrupted"
+  | "report"
+  | "internal";
+
+/**
+ * What failed, for a script to act on without reading the line: the fault's name in the
+ * catalogue ({@link FAULTS}: "loginRefused", "dataConnection", …; "command" when a
+ * command's own status decided the run), the step, and whether the same run tried again
+ * can succeed (a cut link, a busy sshd) or the cause must be mended first (a refused key,
+ * an unknown host, a firewall).
+ */
+export interface FaultClass {
+  /** The fault's name in the catalogue, or "command". */
+  kind: string;
+  /** The step that failed. */
+  step: FaultStep;
+  /** Whether trying again, unchanged, can help. */
+  retry: boolean;
+  /** For a command's failure: its role ("input", "remote" or "output"). */
+  role?: string;
+}
+
+/** What a fault made outside the catalogue is about: nothing more is known. */
+const UNCLASSED: FaultClass = { kind: "internalError", step: "internal", retry: false };
+/** A line the other half sent without saying what it is about (an older remote half). */
+const RELAYED: FaultClass = { kind: "remoteHalfError", step: "meeting", retry: false };
 
 /**
  * A mistake on the command line or in the options: the run never started. The one fault
@@ -72,7 +114,7 @@ export class Fault extends Error {
 export class UsageError extends Fault {
   /** Makes a usage error; `message` names the problem on one line. */
   constructor(message: string) {
-    super(USAGE_STATUS, message);
+    super(USAGE_STATUS, message, { kind: "usage", step: "usage", retry: false });
     this.name = "UsageError";
   }
 
@@ -95,6 +137,8 @@ export interface FaultEntry<A extends unknown[]> {
   of(...args: A): Fault;
   /** Particulars for the example line the manual shows. */
   readonly example: A;
+  /** Its name in the catalogue (set once, from {@link FAULTS}'s keys). */
+  kind: string;
 }
 
 function fault<A extends unknown[]>(
@@ -103,12 +147,18 @@ function fault<A extends unknown[]>(
   example: A,
 ): FaultEntry<A> {
   const statusOf = typeof status === "number" ? () => status : status;
-  return {
+  const entry: FaultEntry<A> = {
     line,
     status: statusOf,
-    of: (...args) => new Fault(statusOf(...args), line(...args)),
+    of: (...args) =>
+      new Fault(statusOf(...args), line(...args), {
+        kind: entry.kind,
+        ...FAULT_CLASSES[entry.kind as FaultKind],
+      }),
     example,
+    kind: "",
   };
+  return entry;
 }
 
 /**
@@ -475,6 +525,75 @@ export const FAULTS = {
     (count: number) => `refused ${count} unauthenticated data connection(s)`,
     [3],
   ),
+};
+
+/** A fault's name in the catalogue. */
+export type FaultKind = keyof typeof FAULTS;
+for (const [kind, entry] of Object.entries(FAULTS)) entry.kind = kind;
+
+/**
+ * Each fault's step, and whether trying again can help: one entry per fault of the
+ * catalogue (the type holds them to it).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { FAULTS } from "./faults.ts";
+ * assert.deepEqual(FAULTS.loginRefused.of("{ ssh h }", "denied").about,
+ *   { kind: "loginRefused", step: "login", retry: false });
+ * assert.equal(FAULTS.remoteSilent.of(20).about.retry, true);
+ * ```
+ */
+export const FAULT_CLASSES: Record<FaultKind, { step: FaultStep; retry: boolean }> = {
+  loginCouldNotStart: { step: "login", retry: false },
+  loginFailed: { step: "login", retry: true },
+  loginRefused: { step: "login", retry: false },
+  loginUnknownHost: { step: "login", retry: false },
+  loginHostKeyRejected: { step: "login", retry: false },
+  loginUnreachable: { step: "login", retry: true },
+  loginDropped: { step: "login", retry: true },
+  loginSessionEnded: { step: "login", retry: true },
+  loginHasTerminal: { step: "login", retry: false },
+  commandLineTooLong: { step: "login", retry: false },
+  cacheVerbFailed: { step: "provision", retry: true },
+  loginRunsNoShell: { step: "login", retry: false },
+  runtimeNotExecutable: { step: "provision", retry: false },
+  remoteSocketpipeNotFound: { step: "provision", retry: false },
+  loginEndedEarly: { step: "login", retry: false },
+  loginEndedBeforeBootstrap: { step: "login", retry: false },
+  loginChannelClosed: { step: "login", retry: true },
+  loginNotFinished: { step: "login", retry: true },
+  remoteEndedWithoutConnecting: { step: "meeting", retry: false },
+  connectTimeout: { step: "meeting", retry: true },
+  protocolMismatch: { step: "meeting", retry: false },
+  badReport: { step: "transfer", retry: false },
+  remoteHalfError: { step: "meeting", retry: false },
+  noSessionLine: { step: "meeting", retry: true },
+  connectBackFailed: { step: "meeting", retry: false },
+  connectBackRefused: { step: "meeting", retry: false },
+  cannotReachRemote: { step: "meeting", retry: false },
+  remoteListenerRefused: { step: "meeting", retry: false },
+  cannotListen: { step: "meeting", retry: false },
+  remoteHalfNotPermitted: { step: "meeting", retry: false },
+  remoteSilent: { step: "transfer", retry: true },
+  remoteNoReport: { step: "transfer", retry: true },
+  remoteVanished: { step: "transfer", retry: true },
+  remoteHalfStopped: { step: "transfer", retry: true },
+  localHalfGone: { step: "transfer", retry: true },
+  dataConnection: { step: "transfer", retry: true },
+  truncatedToRemote: { step: "transfer", retry: true },
+  truncatedFromRemote: { step: "transfer", retry: true },
+  interrupted: { step: "interrupted", retry: true },
+  interruptedUnconfirmed: { step: "interrupted", retry: true },
+  bundleNotBuilt: { step: "provision", retry: true },
+  noSafeBundleCache: { step: "provision", retry: false },
+  cannotProvision: { step: "provision", retry: false },
+  provisionCutOff: { step: "provision", retry: true },
+  closedStream: { step: "command", retry: false },
+  provisionStalled: { step: "provision", retry: true },
+  internalError: { step: "internal", retry: false },
+  reportNotWritten: { step: "report", retry: false },
+  refusedConnections: { step: "meeting", retry: true },
 };
 
 /**

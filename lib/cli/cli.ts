@@ -205,6 +205,7 @@ function internalErrorResult(message: string, elapsedMs: number): SocketpipeResu
   return {
     status: fault.status,
     messages: [fault.line],
+    fault: fault.about,
     dataPath: "none",
     remote: null,
     local: { sent: 0, received: 0, delivered: 0 },

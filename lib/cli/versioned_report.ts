@@ -33,6 +33,7 @@ export function versionedReport(result: SocketpipeResult): { version: number } &
     version: REPORT_VERSION,
     status: result.status,
     messages: result.messages,
+    ...(result.fault ? { fault: result.fault } : {}),
     dataPath: result.dataPath,
     ...(result.input ? { input: result.input } : {}),
     remote: result.remote,

@@ -7,7 +7,7 @@
  */
 import { settledWithin, valueIfSettled } from "../base/settled_within.ts";
 import { describeStatus } from "../base/command_status.ts";
-import { type Fault, FAULTS } from "../base/faults.ts";
+import { Fault, FAULTS } from "../base/faults.ts";
 import { formatBlock } from "../base/shell_quote.ts";
 import { DEFAULT_REMOTE_SOCKETPIPE, LOGIN_GRACE_MS, type LoginConnection } from "../login/login.ts";
 import { explainLoginEnd } from "../login/login_end.ts";
@@ -72,22 +72,22 @@ export async function explainMissedMeeting(
   }
 }
 
-/** Why no remote report came, on one line. */
-async function missingReportLine(
+/** Why no remote report came. */
+async function missingReport(
   ending: LocalTransferOutcome["ending"],
   channel: LoginChannel,
   login: LoginConnection,
   peerTimeout: number,
-): Promise<string> {
+): Promise<Fault> {
   const problem = await valueIfSettled(channel.problem);
-  if (problem) return problem;
+  if (problem) return Fault.relayed(problem, channel.problemAbout ?? undefined);
   switch (ending.kind) {
     case "silent":
-      return FAULTS.remoteSilent.line(peerTimeout);
+      return FAULTS.remoteSilent.of(peerTimeout);
     case "no-report":
-      return FAULTS.remoteNoReport.line(REPORT_AFTER_FAILURE_SECONDS);
+      return FAULTS.remoteNoReport.of(REPORT_AFTER_FAILURE_SECONDS);
     default:
-      return FAULTS.remoteVanished.line(describeStatus(await login.status));
+      return FAULTS.remoteVanished.of(describeStatus(await login.status));
   }
 }
 
@@ -124,7 +124,7 @@ export async function verdictOn(
     local: transferred.counts,
     remoteMissing: exit
       ? null
-      : await missingReportLine(ending, context.channel, context.login, context.peerTimeout),
+      : await missingReport(ending, context.channel, context.login, context.peerTimeout),
     transportError: transferred.error ?? exit?.error ?? null,
   };
   // Interrupted: "both hosts" while the remote half was heard lately (it then ends its
@@ -140,15 +140,16 @@ export async function verdictOn(
       FAULTS.interruptedUnconfirmed.of(interruptionOf(context.signal), context.peerTimeout),
     );
   const encryption = encryptionOf(options, path, exit);
-  return { ...outcome, dataPath: path.name, ...report, ...encryption };
+  const { input, output, remote, local } = report;
+  return { ...outcome, dataPath: path.name, input, output, remote, local, ...encryption };
 }
 
 function interruptionOf(signal: AbortSignal | undefined): string {
   return typeof signal?.reason === "string" ? signal.reason : "request";
 }
 
-function outcomeOfFault(fault: Fault): { status: number; messages: string[] } {
-  return { status: fault.status, messages: [fault.line] };
+function outcomeOfFault(fault: Fault): Pick<SocketpipeResult, "status" | "messages" | "fault"> {
+  return { status: fault.status, messages: [fault.line], fault: fault.about };
 }
 
 /** With `--encrypt`, the cipher and where each half sealed the records, for the result. */

@@ -87,7 +87,11 @@ export async function meet(
   options.signal?.addEventListener("abort", onAbort, { once: true });
   const { channel } = options;
   channel.problem.then((line) =>
-    stopWith({ met: false, cause: "fault", fault: Fault.relayed(line) })
+    stopWith({
+      met: false,
+      cause: "fault",
+      fault: Fault.relayed(line, channel.problemAbout ?? undefined),
+    })
   );
   channel.closed.then(() => stopWith({ met: false, cause: "channel-closed" }));
   // A remote half that is stopped, or that reports an end without connecting, must not
@@ -147,7 +151,7 @@ async function introduce(options: MeetingOptions, signal: AbortSignal): Promise<
       // disk) is on its way, ahead of the channel's end; it names the cause, not the cut.
       await settledWithin(channel.closed, CUT_OFF_GRACE_MS);
       const problem = await valueIfSettled(channel.problem);
-      return problem ? Fault.relayed(problem) : fault;
+      return problem ? Fault.relayed(problem, channel.problemAbout ?? undefined) : fault;
     }
     // No need came: the channel closed, and the meeting's cause says why.
     if (await settledWithin(channel.closed, 0)) return await stopped;

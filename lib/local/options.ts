@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { FaultClass } from "../base/faults.ts";
 import type { ByteCounts, DataPath } from "../data/data_path.ts";
 import type { LoginConnection } from "../login/login.ts";
 import type { MovedSoFar, Progress } from "../progress/progress.ts";
@@ -159,6 +160,12 @@ export interface SocketpipeResult {
   status: number;
   /** One line per failure, as printed on stderr, cause first; empty on success. */
   messages: string[];
+  /**
+   * What failed, for a script to act on without reading the lines: the fault's name, the
+   * step, whether trying again can help, and for a command's failure its role. Absent on
+   * success.
+   */
+  fault?: FaultClass;
   /** The data path that moved the bytes: "zero-copy" or "stream"; "none" if none ran. */
   dataPath: string;
   /** How the input command ended, if there was one and it ran. */

@@ -5,7 +5,14 @@ import {
   statusOfSignal,
 } from "../base/command_status.ts";
 import type { ByteCounts } from "../data/data_path.ts";
-import { COMMAND_LINES, FAULTS, TRANSPORT_STATUS } from "../base/faults.ts";
+import {
+  COMMAND_LINES,
+  Fault,
+  FAULT_CLASSES,
+  type FaultClass,
+  FAULTS,
+  TRANSPORT_STATUS,
+} from "../base/faults.ts";
 import { formatBlock } from "../base/shell_quote.ts";
 
 /** How one command of the run ended. */
@@ -33,7 +40,7 @@ export interface RunEvidence {
   /** The local half's byte counts. */
   local: ByteCounts;
   /** Why no remote report came (e.g. the remote half vanished), or null. */
-  remoteMissing: string | null;
+  remoteMissing: Fault | null;
   /** A failure of the data connection on either half, or null. */
   transportError: string | null;
 }
@@ -42,6 +49,8 @@ export interface RunEvidence {
 export interface Outcome {
   /** 0, 2 for a transport failure, else the rightmost failing command's status. */
   status: number;
+  /** What failed, for scripts: the first transport fault, else the deciding command. */
+  fault?: FaultClass;
   /**
    * One line per failure, cause first: bytes lost between the hosts, then the commands
    * that failed on their own (input → remote → output), then the writers their end cut
@@ -49,6 +58,12 @@ export interface Outcome {
    */
   messages: string[];
 }
+
+/** No report came, and nothing said why. */
+const VANISHED = new Fault(TRANSPORT_STATUS, COMMAND_LINES.vanished, {
+  kind: "remoteVanished",
+  ...FAULT_CLASSES.remoteVanished,
+});
 
 function failed(role: RoleReport | undefined): role is RoleReport {
   return role !== undefined && role.status.status !== 0;
@@ -80,19 +95,19 @@ function failed(role: RoleReport | undefined): role is RoleReport {
  */
 export function decideOutcome(report: RunEvidence): Outcome {
   const { input, remote, output, local } = report;
-  const transport: string[] = [];
+  const transport: Fault[] = [];
   /** Each failed command's line; `consequence`: its reader's end cut it off. */
-  const commands: { line: string; status: number; consequence: boolean }[] = [];
+  const commands: { line: string; status: number; consequence: boolean; role: string }[] = [];
 
-  if (report.transportError) transport.push(FAULTS.dataConnection.line(report.transportError));
+  if (report.transportError) transport.push(FAULTS.dataConnection.of(report.transportError));
   if (!remote) {
-    transport.push(report.remoteMissing ?? COMMAND_LINES.vanished);
+    transport.push(report.remoteMissing ?? VANISHED);
   } else {
     if (local.sent !== remote.counts.received) {
-      transport.push(FAULTS.truncatedToRemote.line(local.sent, remote.counts.received));
+      transport.push(FAULTS.truncatedToRemote.of(local.sent, remote.counts.received));
     }
     if (remote.counts.sent !== local.received) {
-      transport.push(FAULTS.truncatedFromRemote.line(remote.counts.sent, local.received));
+      transport.push(FAULTS.truncatedFromRemote.of(remote.counts.sent, local.received));
     }
   }
 
@@ -107,6 +122,7 @@ export function decideOutcome(report: RunEvidence): Outcome {
       line: commandLine("input", input, reader),
       status: input.status.status,
       consequence: isCutOff(input),
+      role: "input",
     });
   }
   if (remoteAsInPipe && failed(remoteAsInPipe)) {
@@ -121,6 +137,7 @@ export function decideOutcome(report: RunEvidence): Outcome {
       line: commandLine("remote", remote, reader) + taken + hint,
       status: remote.status.status,
       consequence: isCutOff(remote),
+      role: "remote",
     });
   }
   if (failed(output)) {
@@ -129,6 +146,7 @@ export function decideOutcome(report: RunEvidence): Outcome {
       line: commandLine("output", output, null) + taken,
       status: output.status.status,
       consequence: false,
+      role: "output",
     });
   }
 
@@ -136,11 +154,13 @@ export function decideOutcome(report: RunEvidence): Outcome {
   // failed on its own explains the writers its end cut off.
   const causes = commands.filter((command) => !command.consequence);
   const consequences = commands.filter((command) => command.consequence);
-  const messages = [...transport, ...causes, ...consequences].map((entry) =>
-    typeof entry === "string" ? entry : entry.line
-  );
-  if (transport.length) return { status: TRANSPORT_STATUS, messages };
-  if (commands.length) return { status: commands[commands.length - 1].status, messages };
+  const messages = [...transport, ...causes, ...consequences].map((entry) => entry.line);
+  if (transport.length) return { status: TRANSPORT_STATUS, messages, fault: transport[0].about };
+  const deciding = commands.at(-1);
+  if (deciding) {
+    const fault = { kind: "command", step: "command", retry: false, role: deciding.role } as const;
+    return { status: deciding.status, messages, fault };
+  }
   return { status: 0, messages: [] };
 }
 

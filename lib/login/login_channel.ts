@@ -1,6 +1,6 @@
 import { settledWithin } from "../base/settled_within.ts";
 import { readMarkedLines } from "./control_lines.ts";
-import { FAULTS } from "../base/faults.ts";
+import { FAULT_CLASSES, type FaultClass, type FaultKind, FAULTS } from "../base/faults.ts";
 import {
   type ControlEvent,
   type ControlMessage,
@@ -93,6 +93,7 @@ export class LoginChannel {
   #heartbeat: number | undefined;
   #becameSilent = Promise.withResolvers<void>();
   #peerProblem = Promise.withResolvers<string>();
+  #problemAbout: FaultClass | null = null;
 
   constructor(
     readable: ReadableStream<Uint8Array>,
@@ -148,6 +149,14 @@ export class LoginChannel {
     } catch {
       return false;
     }
+  }
+
+  /**
+   * What the peer's {@link problem} is about, as its error said (see `FaultClass`); null
+   * before a problem, or when the peer could not go on for want of a common protocol.
+   */
+  get problemAbout(): FaultClass | null {
+    return this.#problemAbout;
   }
 
   /**
@@ -300,7 +309,8 @@ export class LoginChannel {
       this.#peerPaused = message.event === "paused";
       return;
     }
-    if (message.event === "error") {
+    if (message.event === "error" && this.#problemAbout === null) {
+      this.#problemAbout = aboutRelayed(message);
       this.#peerProblem.resolve(FAULTS.remoteHalfError.line(message.step, message.message));
     }
     if (this.#firsts.has(message.event)) return;
@@ -308,4 +318,20 @@ export class LoginChannel {
     for (const resolve of this.#waiting.get(message.event) ?? []) resolve(message);
     this.#waiting.delete(message.event);
   }
+}
+
+/**
+ * What an error from the peer is about: as its fault's name says, where the peer named one
+ * this catalogue knows; a bootstrap's (a shell script's) by its step alone.
+ */
+function aboutRelayed(message: MessageOf<"error">): FaultClass {
+  const known = message.kind && message.kind in FAULT_CLASSES
+    ? FAULT_CLASSES[message.kind as FaultKind]
+    : null;
+  const step = known?.step ?? (message.step === "provision" ? "provision" : "meeting");
+  return {
+    kind: message.kind ?? "remoteHalfError",
+    step,
+    retry: message.retry ?? known?.retry ?? false,
+  };
 }

@@ -88,6 +88,10 @@ export interface ErrorMessage {
   step: string;
   /** What happened, on one line. */
   message: string;
+  /** Its fault's name in the remote half's catalogue, when it has one (see FaultClass). */
+  kind?: string;
+  /** Whether trying again can help, when the remote half knows. */
+  retry?: boolean;
 }
 
 /**
@@ -329,7 +333,13 @@ const DECODERS: Decoders = {
   alive: () => ({ event: "alive" }),
   error: (o) =>
     isString(o.step) && isString(o.message)
-      ? { event: "error", step: o.step, message: o.message }
+      ? {
+        event: "error",
+        step: o.step,
+        message: o.message,
+        ...(isString(o.kind) ? { kind: o.kind } : {}),
+        ...(typeof o.retry === "boolean" ? { retry: o.retry } : {}),
+      }
       : null,
   paused: () => ({ event: "paused" }),
   resumed: () => ({ event: "resumed" }),

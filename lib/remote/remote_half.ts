@@ -82,7 +82,8 @@ export async function serveRemoteHalf(
   // The local half prints what it is sent; the line is printed here only when it cannot
   // be sent, so that a fault is told once.
   const fail = async (step: string, fault: Fault) => {
-    if (!await channel.send({ event: "error", step, message: fault.line })) {
+    const { kind, retry } = fault.about;
+    if (!await channel.send({ event: "error", step, message: fault.line, kind, retry })) {
       log.always(`${step}: ${fault.line}`);
     }
     return fault.status;
@@ -187,7 +188,8 @@ async function reportStopped(
 ): Promise<number> {
   const name = typeof signal.reason === "string" ? signal.reason : "SIGTERM";
   const fault = FAULTS.remoteHalfStopped.of(name);
-  if (!await channel.send({ event: "error", step: "run", message: fault.line })) {
+  const { kind, retry } = fault.about;
+  if (!await channel.send({ event: "error", step: "run", message: fault.line, kind, retry })) {
     log.always(fault.line);
   }
   return fault.status;

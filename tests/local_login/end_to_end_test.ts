@@ -348,6 +348,8 @@ pathTest("-t expiring before the remote half spoke says the login had not finish
 
 pathTest("a remote half that cannot connect back says where it tried, and exit is 2", async () => {
   const run = await runCli([
+    "--report",
+    "/dev/fd/1",
     ...block("-i", "true"),
     ...block("-l", "env"),
     "-h",
@@ -359,6 +361,11 @@ pathTest("a remote half that cannot connect back says where it tried, and exit i
   assert.match(
     run.errorLines.at(-1) ?? "",
     /^socketpipe: remote half: connect: could not connect back \(/,
+  );
+  // The remote half names its fault: the report says what it is, as for a local one.
+  assert.deepEqual(
+    JSON.parse(new TextDecoder().decode(run.stdout)).fault,
+    { kind: "connectBackFailed", step: "meeting", retry: false },
   );
 });
 

@@ -219,7 +219,13 @@ async function reportOf(args: string[], signal?: Deno.Signal) {
 }
 
 Deno.test("--report -: one JSON object whose fields match the exit status and the lines", async () => {
-  const cases: { name: string; args: string[]; status: number; signal?: Deno.Signal }[] = [
+  const cases: {
+    name: string;
+    args: string[];
+    status: number;
+    signal?: Deno.Signal;
+    fault?: Record<string, unknown>;
+  }[] = [
     {
       name: "success",
       args: [...block("-i", "printf", "abc"), ...LOCAL_LOGIN, ...block("-r", "cat")],
@@ -233,11 +239,13 @@ Deno.test("--report -: one JSON object whose fields match the exit status and th
         ...block("-r", "sh", "-c", "cat; exit 3"),
       ],
       status: 3,
+      fault: { kind: "command", step: "command", retry: false, role: "remote" },
     },
     {
       name: "the login fails",
       args: [...block("-i", "true"), ...block("-l", "sh", "-c", "exit 255"), ...block("-r", "cat")],
       status: 2,
+      fault: { kind: "loginSessionEnded", step: "login", retry: true },
     },
     {
       name: "no data connection within -t",
@@ -249,6 +257,7 @@ Deno.test("--report -: one JSON object whose fields match the exit status and th
         ...block("-r", "cat"),
       ],
       status: 2,
+      fault: { kind: "loginNotFinished", step: "login", retry: true },
     },
     {
       name: "interrupted",
@@ -259,13 +268,16 @@ Deno.test("--report -: one JSON object whose fields match the exit status and th
       ],
       status: 130,
       signal: "SIGINT",
+      fault: { kind: "interrupted", step: "interrupted", retry: true },
     },
   ];
-  for (const { name, args, status, signal } of cases) {
+  for (const { name, args, status, signal, fault } of cases) {
     const { run, report } = await reportOf(args, signal);
     assert.equal(run.code, status, `${name}: ${run.stderr}`);
     assert.equal(report.version, 1, name);
     assert.equal(report.status, status, name);
+    // What failed, for a script: absent on success.
+    assert.deepEqual(report.fault, fault, name);
     assert.deepEqual(
       report.messages.map((message: string) => `socketpipe: ${message}`),
       run.errorLines,

@@ -129,6 +129,10 @@ for (
           );
           assert.ok(seconds < PEER_TIMEOUT * 3, `the local half took ${seconds} s after the cut`);
           assert.deepEqual(await leftOnRemoteHost(PEER_TIMEOUT * 3000), []);
+          // A script knows to try again: the link failed while the data moved.
+          const { fault } = JSON.parse(await Deno.readTextFile(report));
+          assert.equal(fault.step, "transfer", stderr);
+          assert.equal(fault.retry, true, stderr);
           // Nothing came toward the local host but the remote half's end of stream (a FIN,
           // which the kernel counts as a byte): no byte may be said to have arrived.
           if (direction === "input → remote") {

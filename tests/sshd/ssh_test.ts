@@ -425,6 +425,8 @@ sshTest(
     const port = closedPort.addr.port;
     closedPort.close();
     const run = await runCli([
+      "--report",
+      "/dev/fd/1",
       ...block("-i", "true"),
       ...block("-l", ...sshd!.login.slice(0, -1), "-p", String(port), "testhost"),
       ...REMOTE_HALF,
@@ -432,6 +434,11 @@ sshTest(
     ]);
     assert.equal(run.code, 2);
     assert.equal(run.errorLines.length, 1, run.stderr);
+    // A script tells a host that is down from a refused key, without reading the line.
+    assert.deepEqual(
+      JSON.parse(new TextDecoder().decode(run.stdout)).fault,
+      { kind: "loginUnreachable", step: "login", retry: true },
+    );
     assert.match(
       run.errorLines[0],
       /^socketpipe: login \{ ssh .* \}: no ssh server could be reached \(ssh: connect to host 127\.0\.0\.1 port \d+: Connection refused\); check the host, its ssh port and the network$/,
@@ -461,6 +468,8 @@ sshTest(
       "127.0.0.1",
     ];
     const run = await runCli([
+      "--report",
+      "/dev/fd/1",
       ...block("-i", "true"),
       ...block("-l", ...keyless),
       ...REMOTE_HALF,
@@ -468,6 +477,10 @@ sshTest(
     ]);
     assert.equal(run.code, 2);
     assert.equal(run.errorLines.length, 1, run.stderr);
+    assert.deepEqual(
+      JSON.parse(new TextDecoder().decode(run.stdout)).fault,
+      { kind: "loginRefused", step: "login", retry: false },
+    );
     assert.match(
       run.errorLines[0],
       /^socketpipe: login \{ ssh .* \} was refused: .*Permission denied/,

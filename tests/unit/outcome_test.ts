@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { CommandStatus } from "../../lib/base/command_status.ts";
 import { decideOutcome, type RunEvidence } from "../../lib/local/outcome.ts";
+import { FAULTS } from "../../lib/base/faults.ts";
 
 const ok: CommandStatus = { status: 0, signal: null, failedToStart: null };
 const exited = (status: number): CommandStatus => ({ status, signal: null, failedToStart: null });
@@ -35,6 +36,7 @@ Deno.test("a failing input command is reported (the C original hid it)", () => {
   assert.deepEqual(outcome, {
     status: 2,
     messages: ["input command { tar cf - . } exited with status 2"],
+    fault: { kind: "command", step: "command", retry: false, role: "input" },
   });
 });
 
@@ -117,11 +119,14 @@ Deno.test("exit 2 when the local half received fewer bytes than the remote comma
 Deno.test("exit 2 when the remote half vanished, even if every local command exited 0", () => {
   const outcome = decideOutcome(report((r) => {
     r.remote = null;
-    r.remoteMissing = "remote half vanished: the login channel closed before its report";
+    r.remoteMissing = FAULTS.remoteVanished.of("killed by SIGKILL");
   }));
   assert.deepEqual(outcome, {
     status: 2,
-    messages: ["remote half vanished: the login channel closed before its report"],
+    messages: [
+      "remote half vanished: the login channel closed before its report (login killed by SIGKILL)",
+    ],
+    fault: { kind: "remoteVanished", step: "transfer", retry: true },
   });
 });
 
