@@ -170,8 +170,7 @@ async function runTransfer(options: SocketpipeOptions, display: RunDisplay): Pro
       stopListening();
       meter?.finish(last);
     }
-    for (const message of result.messages) logLine(message);
-    if (display.report !== undefined) writeReport(display.report, result);
+    tellTheEnd(result, display);
     return result.status;
   });
 }
@@ -213,9 +212,38 @@ function internalErrorResult(message: string, elapsedMs: number): SocketpipeResu
   };
 }
 
+/** The run's lines on stderr, an install's line, and the `--report`. */
+function tellTheEnd(result: SocketpipeResult, display: RunDisplay): void {
+  for (const message of result.messages) logLine(message);
+  // Configuration management asks of an install whether it changed anything.
+  const changed = display.install && result.status === 0 ? result.provisioned !== undefined : null;
+  if (changed !== null) logLine(installLine(result.provisioned));
+  if (display.report !== undefined) {
+    writeReport(display.report, result, changed === null ? {} : { changed });
+  }
+}
+
+/**
+ * The line a successful `--install` ends with: what it sent, or that nothing changed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { installLine } from "./cli.ts";
+ * assert.match(installLine(undefined), /was ready already: nothing changed$/);
+ * assert.match(installLine({ bundle: { bytes: 9, sent: 9 } }), /ready: sent the bundle$/);
+ * ```
+ */
+export function installLine(provisioned: SocketpipeResult["provisioned"]): string {
+  const sent = Object.keys(provisioned ?? {}).map((what) => `the ${what}`);
+  return sent.length === 0
+    ? `install: socketpipe ${VERSION} on the remote host was ready already: nothing changed`
+    : `install: socketpipe ${VERSION} on the remote host is ready: sent ${sent.join(" and ")}`;
+}
+
 /** Writes the `--report` JSON to `path` (`-`: stderr); a failure to write is one more line. */
-function writeReport(path: string, result: SocketpipeResult): void {
-  const text = `${JSON.stringify(versionedReport(result))}\n`;
+function writeReport(path: string, result: SocketpipeResult, more: object): void {
+  const text = `${JSON.stringify({ ...versionedReport(result), ...more })}\n`;
   try {
     if (path === "-") printText(text.trimEnd(), Deno.stderr);
     else Deno.writeTextFileSync(path, text);

@@ -15,6 +15,8 @@ export interface RunDisplay {
   size?: number;
   /** `--report FILE`: where to write the JSON report at the end (`-`: stderr). */
   report?: string;
+  /** `--install`: say at the end whether the remote host was changed. */
+  install?: boolean;
 }
 
 /** The command line, parsed: what to do. */
@@ -145,7 +147,7 @@ function verbCommandLine(
   if (verb === "--install") {
     const run = { ...options, remote: ["true"], output: ["true"] } as SocketpipeOptions;
     validateOptions(run);
-    return { mode: "run", options: run, display };
+    return { mode: "run", options: run, display: { ...display, install: true } };
   }
   if (options.provision) throw new UsageError(`${verb} sends nothing: drop --provision`);
   if (options.remoteCache !== undefined) checkRemoteCache(options.remoteCache);

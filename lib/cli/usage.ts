@@ -109,7 +109,8 @@ Options:
                   consumer that stalls (a tape drive), kept by the kernel, nothing
                   copied. As root any size; otherwise up to net.core.wmem_max/rmem_max.
   --install       provision the remote host and exit (0 once it is ready): for a
-                  configuration-management run; a run after it sends nothing.
+                  configuration-management run; a run after it sends nothing. Its
+                  last line, and "changed" in --report, say whether it sent anything.
   --cache-list    show what the remote host's socketpipe cache holds: each directory,
                   and in it each version's bundle and each runtime, with their sizes.
   --cache-remove  remove the remote host's socketpipe cache (only what socketpipe keeps,

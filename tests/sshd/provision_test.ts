@@ -741,9 +741,32 @@ provisionTest(
     const cache = `${await freshCache()}/named`;
     const login = [...sshd!.login, "env", `PATH=${BARE_PATH}`];
     const named = ["--remote-cache", cache];
-    const install = await runCli(["--install", ...named, ...block("-l", ...login)]);
+    const installReport = ["--report", "/dev/fd/1"];
+    const install = await runCli([
+      "--install",
+      ...installReport,
+      ...named,
+      ...block("-l", ...login),
+    ]);
     assert.equal(install.code, 0, install.stderr);
     assert.match(install.stderr, /^socketpipe: provision: sending socketpipe /m);
+    // Whether it changed anything, in a line and in the report, as configuration management asks.
+    assert.match(
+      install.stderr,
+      /^socketpipe: install: socketpipe \S+ on the remote host is ready: sent the bundle and the runtime$/m,
+    );
+    assert.equal(JSON.parse(new TextDecoder().decode(install.stdout)).changed, true);
+    const unchanged = await runCli([
+      "--install",
+      ...installReport,
+      ...named,
+      ...block("-l", ...login),
+    ]);
+    assert.equal(unchanged.code, 0, unchanged.stderr);
+    assert.deepEqual(unchanged.errorLines, [
+      `socketpipe: install: socketpipe ${VERSION} on the remote host was ready already: nothing changed`,
+    ]);
+    assert.equal(JSON.parse(new TextDecoder().decode(unchanged.stdout)).changed, false);
     const run = await transfer([`PATH=${BARE_PATH}`], { args: named });
     assert.equal(run.code, 0, run.stderr);
     assert.ok(run.exact && !sent(run, "bundle") && !sent(run, "runtime"), run.stderr);
