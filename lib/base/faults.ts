@@ -168,6 +168,13 @@ function fault<A extends unknown[]>(
 const NO_ROUTE = "if neither way works, the hosts have no direct route, as through an ssh " +
   "bastion: nest socketpipe on the bastion (see BASTIONS in the manual)";
 
+/** What a stream whose two counts differ is: short of what was sent, or more. */
+const streamFault = (sent: number, received: number) =>
+  received < sent ? "stream truncated" : "stream altered";
+/** For a stream that arrived longer than it was sent: where those bytes came from. */
+const addedOnPath = (sent: number, received: number) =>
+  received > sent ? " (more than was sent: bytes were added on the path)" : "";
+
 /** Exit status of a setup or transport failure. */
 export const TRANSPORT_STATUS = 2;
 
@@ -435,15 +442,15 @@ export const FAULTS = {
   truncatedToRemote: fault(
     TRANSPORT_STATUS,
     (sent: number, received: number) =>
-      `data connection: stream truncated: input sent ${sent} bytes, ` +
-      `the remote half received ${received}`,
+      `data connection: ${streamFault(sent, received)}: input sent ${sent} bytes, ` +
+      `the remote half received ${received}${addedOnPath(sent, received)}`,
     [67108864, 1048576],
   ),
   truncatedFromRemote: fault(
     TRANSPORT_STATUS,
     (sent: number, received: number) =>
-      `data connection: stream truncated: the remote command sent ${sent} bytes, ` +
-      `the local half received ${received}`,
+      `data connection: ${streamFault(sent, received)}: the remote command sent ${sent} bytes, ` +
+      `the local half received ${received}${addedOnPath(sent, received)}`,
     [67108864, 1048576],
   ),
   interrupted: fault(

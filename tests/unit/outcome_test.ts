@@ -175,3 +175,11 @@ Deno.test("the cause comes first: bytes lost between the hosts, then what the co
   assert.match(outcome.messages[0], /^data connection: stream truncated: input sent 100 bytes/);
   assert.match(outcome.messages[1], /^output command \{ dd of=x \} exited with status 1/);
 });
+
+Deno.test("a stream that arrived longer than it was sent is said to be altered, not truncated", () => {
+  const outcome = decideOutcome(report((r) => r.local.received = 45));
+  assert.equal(outcome.status, 2);
+  assert.deepEqual(outcome.messages, [
+    "data connection: stream altered: the remote command sent 40 bytes, the local half received 45 (more than was sent: bytes were added on the path)",
+  ]);
+});
