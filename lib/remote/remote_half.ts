@@ -15,6 +15,7 @@ import { LoginChannel } from "../login/login_channel.ts";
 import type { SessionMessage } from "../login/protocol.ts";
 import { formatAddress } from "../net/connect_back.ts";
 import { applySocketBuffers } from "../net/socket_buffers.ts";
+import { closeQuietly } from "../net/conn_io.ts";
 import { applyPeerTimeout } from "../net/peer_timeout.ts";
 import { becomeSubreaper, ProcessTree, RUN_VARIABLE } from "../process/process_tree.ts";
 import { meetLocalHalf } from "./meeting.ts";
@@ -117,7 +118,14 @@ export async function serveRemoteHalf(
     const sshClient = options.sshClient !== undefined
       ? options.sshClient ?? undefined
       : Deno.env.get("SSH_CLIENT");
-    const conn = await meetLocalHalf(session, channel, sshClient, log);
+    // A signal before the meeting ends the wait for it at once, and says so.
+    const meeting = meetLocalHalf(session, channel, sshClient, log);
+    const conn = await untilStopped(meeting, options.signal);
+    if (conn === STOPPED) {
+      meeting.then((late) => late instanceof Fault || closeQuietly(late));
+      const step = session.listen === "local" ? "connect" : "listen";
+      return await reportStopped(options.signal!, channel, log, step);
+    }
     if (conn instanceof Fault) {
       return await fail(session.listen === "local" ? "connect" : "listen", conn);
     }
@@ -137,6 +145,22 @@ export async function serveRemoteHalf(
     // the command started.
     await tree.release();
   }
+}
+
+const STOPPED = Symbol("stopped");
+
+/** What `promise` gives, or {@link STOPPED} once `signal` is aborted, whichever comes first. */
+function untilStopped<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T | typeof STOPPED> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.resolve(STOPPED);
+  return new Promise((resolve) => {
+    const onAbort = () => resolve(STOPPED);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then((value) => {
+      signal.removeEventListener("abort", onAbort);
+      resolve(value);
+    });
+  });
 }
 
 /**
@@ -185,11 +209,12 @@ async function reportStopped(
   signal: AbortSignal,
   channel: LoginChannel,
   log: StepLog,
+  step = "run",
 ): Promise<number> {
   const name = typeof signal.reason === "string" ? signal.reason : "SIGTERM";
   const fault = FAULTS.remoteHalfStopped.of(name);
   const { kind, retry } = fault.about;
-  if (!await channel.send({ event: "error", step: "run", message: fault.line, kind, retry })) {
+  if (!await channel.send({ event: "error", step, message: fault.line, kind, retry })) {
     log.always(fault.line);
   }
   return fault.status;

@@ -12,6 +12,7 @@ import {
   REPO,
   runCli as runCliOnDefaultPath,
   sha256,
+  SHELL_LOGIN,
   spawnCli,
   waitUntilRunning,
 } from "../harness/run.ts";
@@ -602,6 +603,55 @@ pathTest(
     assert.doesNotMatch(text(output.stderr), /local half is gone/);
   },
 );
+
+Deno.test("SIGTERM to the remote half before the meeting ends its wait at once, and the line names the signal", async () => {
+  const mark = `stopped-early-${crypto.randomUUID().slice(0, 8)}`;
+  // A listener that takes the remote half's connection and never proves anything: the
+  // remote half waits there (up to the handshake's bound, a minute). It has the local
+  // half's port on another loopback address, which the remote half is told to use.
+  const mute = Deno.listen({ hostname: "127.0.0.2", port: 0 });
+  const held: Deno.Conn[] = [];
+  (async () => {
+    for await (const conn of mute) held.push(conn);
+  })().catch(() => {});
+  try {
+    const child = spawnCli([
+      ...block("-i", "true"),
+      ...block("-l", ...SHELL_LOGIN),
+      "--bind",
+      "127.0.0.1",
+      "--port",
+      String(mute.addr.port),
+      "-h",
+      "127.0.0.2",
+      ...REMOTE_HALF,
+      ...block("-r", "sh", "-c", "cat", mark),
+    ]);
+    const [remoteHalf] = await waitUntilRunning(
+      `^\\S*deno run .* -s -- sh -c cat ${mark}$`,
+      20_000,
+    );
+    const deadline = Date.now() + 20_000;
+    while (held.length === 0) {
+      assert.ok(Date.now() < deadline, "the remote half never connected");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    Deno.kill(Number(remoteHalf.split(" ")[0]), "SIGTERM");
+    const output = await child.output();
+    const errorLines = text(output.stderr).split("\n").filter((line) =>
+      line.startsWith("socketpipe")
+    );
+    assert.equal(output.code, 2, text(output.stderr));
+    assert.match(
+      errorLines[0] ?? "",
+      /^socketpipe: remote half: connect: stopped by SIGTERM on the remote host/,
+      text(output.stderr),
+    );
+  } finally {
+    mute.close();
+    for (const conn of held) conn.close();
+  }
+});
 
 Deno.test("SIGTERM while the remote half cannot answer: the line claims only this host's commands", async () => {
   const mark = `unconfirmed-${crypto.randomUUID().slice(0, 8)}`;
