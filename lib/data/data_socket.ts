@@ -191,6 +191,9 @@ export class DataSocket {
    */
   async #unacknowledgedAtEnd(): Promise<number> {
     const settled = () => OUR_FIN_ACKED_STATES.has(this.#noteState());
+    // An aborted run (a signal, a dead peer) ends now: a paced or cut connection would
+    // hold it for seconds, for a count that no longer decides anything but the line.
+    if (this.#aborted) return Math.max(0, unacknowledgedBytes(this.fd) - (settled() ? 0 : 1));
     for (let before = Infinity;;) {
       await waitUntil(settled, SETTLE_MS);
       const now = unacknowledgedBytes(this.fd);
