@@ -205,6 +205,13 @@ export function processesMatching(marker: string): Promise<string[]> {
   return Promise.resolve(found);
 }
 
+/**
+ * How long a test waits for what a run left to be gone: generous, since a busy host (a
+ * second suite beside this one) runs watchdogs late. How soon they go on an idle host is
+ * not the tests' to assert.
+ */
+export const LEFTOVERS_GONE_MS = 30_000;
+
 /** Polls until no process matches `marker`, or the deadline; returns what remains. */
 export async function waitUntilGone(marker: string, deadlineMs: number): Promise<string[]> {
   const deadline = Date.now() + deadlineMs;

