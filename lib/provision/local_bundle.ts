@@ -38,6 +38,7 @@ export interface Bundle {
 export async function localBundle(): Promise<Bundle | Fault> {
   const self = new URL(import.meta.url);
   const none = FAULTS.cannotProvision;
+  if (self.protocol === "http:" || self.protocol === "https:") return await bundleFromUrl(self);
   if (self.protocol !== "file:") {
     return none.of(`socketpipe runs from ${self.href}, not from a file`);
   }
@@ -53,6 +54,40 @@ export async function localBundle(): Promise<Bundle | Fault> {
     return none.of(`cannot find the sources to bundle (${main})`);
   }
   return await bundleOfCheckout(main);
+}
+
+/**
+ * The bundle this process runs from a URL (`deno run -A https://…/socketpipe.js`): the
+ * copy Deno keeps in its cache, which is what runs, as `deno info` names it. Only a bundle
+ * (one module, Node's built-ins aside) is one file to send.
+ */
+async function bundleFromUrl(self: URL): Promise<Bundle | Fault> {
+  const none = FAULTS.cannotProvision;
+  if (!self.pathname.endsWith(".js")) {
+    return none.of(`socketpipe runs from ${self.href}, which is not a bundle (one .js file)`);
+  }
+  let modules: { specifier: string; kind?: string; local?: string }[];
+  try {
+    const info = await new Deno.Command(Deno.execPath(), {
+      args: ["info", "--json", self.href],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!info.success) throw new Error(new TextDecoder().decode(info.stderr).trim());
+    modules = JSON.parse(new TextDecoder().decode(info.stdout)).modules;
+  } catch (error) {
+    return none.of(`cannot find ${self.href} in Deno's cache: ${messageOf(error)}`);
+  }
+  const others = modules.filter((module) =>
+    module.specifier !== self.href && module.kind !== "node"
+  );
+  const local = modules.find((module) => module.specifier === self.href)?.local;
+  if (others.length > 0 || !local) {
+    return none.of(`socketpipe runs from ${self.href}, which is not a bundle (one .js file)`);
+  }
+  const bundle = await bundleAt(local);
+  return bundle instanceof Fault ? bundle : { ...bundle, origin: `${self.href} (Deno's cache)` };
 }
 
 async function bundleAt(path: string): Promise<Bundle | Fault> {
