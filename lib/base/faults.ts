@@ -416,6 +416,13 @@ export const FAULTS = {
       `(its host or the link may be down)`,
     [2],
   ),
+  remoteNoReportAnswering: fault(
+    TRANSPORT_STATUS,
+    (seconds: number) =>
+      `remote half sent no report within ${seconds} s of the data connection failing, ` +
+      `though it still answers (its command may not end: see its host)`,
+    [20],
+  ),
   remoteVanished: fault(
     TRANSPORT_STATUS,
     (loginEnd: string) =>
@@ -584,6 +591,7 @@ export const FAULT_CLASSES: Record<FaultKind, { step: FaultStep; retry: boolean 
   remoteHalfNotPermitted: { step: "meeting", retry: false },
   remoteSilent: { step: "transfer", retry: true },
   remoteNoReport: { step: "transfer", retry: true },
+  remoteNoReportAnswering: { step: "transfer", retry: false },
   remoteVanished: { step: "transfer", retry: true },
   remoteHalfStopped: { step: "transfer", retry: true },
   localHalfGone: { step: "transfer", retry: true },

@@ -85,7 +85,9 @@ async function missingReport(
     case "silent":
       return FAULTS.remoteSilent.of(peerTimeout);
     case "no-report":
-      return FAULTS.remoteNoReport.of(REPORT_AFTER_FAILURE_SECONDS);
+      return ending.answering
+        ? FAULTS.remoteNoReportAnswering.of(Math.max(REPORT_AFTER_FAILURE_SECONDS, peerTimeout))
+        : FAULTS.remoteNoReport.of(REPORT_AFTER_FAILURE_SECONDS);
     default:
       return FAULTS.remoteVanished.of(describeStatus(await login.status));
   }

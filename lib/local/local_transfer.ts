@@ -33,8 +33,11 @@ export type RemoteEnding =
   | { kind: "reported"; exit: ExitMessage }
   /** Nothing at all was heard from it for the dead-peer bound. */
   | { kind: "silent" }
-  /** The data connection failed and no report followed within a short wait. */
-  | { kind: "no-report" }
+  /**
+   * The data connection failed and no report followed within a short wait, or, while the
+   * remote half still answered (`answering`), within the peer timeout.
+   */
+  | { kind: "no-report"; answering: boolean }
   /** The login channel closed without a report. */
   | { kind: "closed" };
 
@@ -111,7 +114,7 @@ export async function runLocalTransfer(
   options.signal?.addEventListener("abort", stopEverything, { once: true });
 
   channel.watchLiveness(options.peerTimeout);
-  const ending = await remoteEnding(channel, transfer);
+  const ending = await remoteEnding(channel, transfer, options.peerTimeout);
   if (ending.kind !== "reported") stopEverything(); // nothing more will come from it
   else settleAfterReport(transfer, ending.exit, options.peerTimeout);
   const [result, inputStatus, outputStatus] = await Promise.all([
@@ -149,9 +152,14 @@ function remoteStopsReading(channel: LoginChannel): Promise<{ early: boolean } |
 /**
  * The remote half reports once its command has ended, which may be long after the data
  * connection closed (a remote dd still flushing to tape): wait for it. But if the data
- * connection failed, the peer is most likely gone with it: wait only briefly.
+ * connection failed, the peer is most likely gone with it: wait only briefly, unless it is
+ * still heard (a busy host's report on its way): then for the peer timeout.
  */
-async function remoteEnding(channel: LoginChannel, transfer: LocalTransfer): Promise<RemoteEnding> {
+async function remoteEnding(
+  channel: LoginChannel,
+  transfer: LocalTransfer,
+  peerTimeout: number,
+): Promise<RemoteEnding> {
   const reported = channel.first("exit").then((exit): RemoteEnding =>
     exit ? { kind: "reported", exit } : { kind: "closed" }
   );
@@ -160,8 +168,13 @@ async function remoteEnding(channel: LoginChannel, transfer: LocalTransfer): Pro
     channel.silent.then((): RemoteEnding => ({ kind: "silent" })),
     transfer.finished.then(async (result): Promise<RemoteEnding> => {
       if (!result.error) return reported;
-      if (await settledWithin(reported, REPORT_AFTER_FAILURE_SECONDS * 1000)) return reported;
-      return { kind: "no-report" };
+      const briefly = REPORT_AFTER_FAILURE_SECONDS * 1000;
+      if (await settledWithin(reported, briefly)) return reported;
+      const answering = channel.quietForMs() < briefly;
+      if (answering && await settledWithin(reported, Math.max(0, peerTimeout * 1000 - briefly))) {
+        return reported;
+      }
+      return { kind: "no-report", answering: channel.quietForMs() < briefly };
     }),
   ]);
 }
