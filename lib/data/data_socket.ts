@@ -234,10 +234,13 @@ export class DataSocket {
     this.#noteState();
     const info = tcpInfo(this.fd);
     // The peer's FIN, which the kernel counts as a byte: seen on the way, or what ended a
-    // clean drain (where this half did not end the receiving itself). Never counted as data:
-    // after a cut or an interrupt it may be the one thing that came.
+    // clean drain (where this half did not end the receiving itself), or else as the final
+    // state says (CLOSE too: the states between may pass unseen on a busy host). Never
+    // counted as data: after a cut or an interrupt it may be the one thing that came.
     const drainEndedAtFin = !this.#receivingEnded && !this.#aborted && error === null;
-    const finReceived = this.#peerFinSeen || drainEndedAtFin ? 1 : 0;
+    const finReceived = this.#peerFinSeen || drainEndedAtFin || PEER_FIN_STATES.has(info.state)
+      ? 1
+      : 0;
     const finAcked = OUR_FIN_ACKED_STATES.has(info.state) ? 1 : 0;
     const overhead = this.#recordOverhead();
     const received = Math.max(

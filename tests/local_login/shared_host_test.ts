@@ -428,7 +428,11 @@ testWhere(
       );
       assert.equal(result.code, 0, result.stderr);
       assert.ok(result.exact);
-      assert.match(result.stderr, new RegExp(`cache ${fallback}$`, "m"));
+      // Each place passed over is named, with why.
+      assert.match(
+        result.stderr,
+        new RegExp(`cache ${fallback} \\(passed over: .*socketpipe-${alice!.uid}: .*\\)$`, "m"),
+      );
       assert.equal(Deno.lstatSync(fallback).uid, alice!.uid);
       await assert.rejects(Deno.stat(ranLog), Deno.errors.NotFound, "mallory's runtime ran");
     } finally {
