@@ -101,15 +101,15 @@ for (
     ], "head"],
   ] as const
 ) {
-  for (const copy of [false, true]) {
+  for (const copy of [false, true, "--encrypt"] as const) {
     networkTest(
       `link cut in the middle of a 1 GB transfer (${direction}${
-        copy ? ", --copy" : ""
+        copy === true ? ", --copy" : copy ? `, ${copy}` : ""
       }): both halves end non-zero within the bound, nothing left running`,
       async () => {
         const report = await Deno.makeTempFile({ prefix: "socketpipe-cut-report-" });
         const { ended } = startOnLocalHost([
-          ...(copy ? ["--copy"] : []),
+          ...(copy === true ? ["--copy"] : copy ? [copy] : []),
           "--report",
           report,
           ...args,
