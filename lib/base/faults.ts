@@ -56,8 +56,8 @@ export class Fault extends Error {
    * );
    * ```
    */
-  static relayed(line: string, about: FaultClass = RELAYED): Fault {
-    return new Fault(TRANSPORT_STATUS, line, about);
+  static relayed(line: string, about?: FaultClass | null): Fault {
+    return new Fault(TRANSPORT_STATUS, line, about ?? RELAYED);
   }
 }
 

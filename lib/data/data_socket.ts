@@ -25,26 +25,17 @@ import {
   tcpInfo,
 } from "../platform/tcp_socket_options.ts";
 import { kernelRecordCounts, RECORD_OVERHEAD, sealInKernel } from "../platform/kernel_tls.ts";
-import { Errno, LibcError } from "../platform/libc.ts";
 
-/** TCP states in which the peer's FIN has arrived. */
-const PEER_FIN_STATES = new Set([6, 7, 8, 9, 11]); // TIME-WAIT, CLOSE, CLOSE-WAIT, LAST-ACK, CLOSING
 /**
- * TCP states that only a FIN from the peer leads to. CLOSE is not one: a reset ends there
- * too, FIN or not; so the states are noted as the connection passes through them.
+ * TCP states in which the peer's FIN has arrived. Once it has, the connection stays in
+ * one of them; CLOSE is also where a reset ends, FIN or not.
  */
-const PEER_FIN_SURE_STATES = new Set([6, 8, 9, 11]); // TIME-WAIT, CLOSE-WAIT, LAST-ACK, CLOSING
+const PEER_FIN_STATES = new Set([6, 7, 8, 9, 11]); // TIME-WAIT, CLOSE, CLOSE-WAIT, LAST-ACK, CLOSING
 /** TCP states in which our FIN has been acknowledged. */
 const OUR_FIN_ACKED_STATES = new Set([5, 6, 7]); // FIN-WAIT-2, TIME-WAIT, CLOSE
 /** How long to wait for the kernel to settle (acknowledgements in flight) before counting. */
 const SETTLE_MS = 2000;
 const DRAIN_CHUNK = 256 * 1024;
-/**
- * How often the connection's state is looked at for the peer's FIN, in milliseconds: a FIN
- * that came early (a remote half with nothing to send) and a connection that died later (a
- * cut) end in CLOSE, which does not tell whether the FIN, counted as a byte, ever came.
- */
-const FIN_WATCH_MS = 200;
 
 /**
  * The data socket as the zero-copy path uses it: its fd, taken from Deno, and the
@@ -56,9 +47,6 @@ export class DataSocket {
   #receivingEnded = false;
   /** Whether this half shut the receiving side itself (an abort): end of file is then ours. */
   #aborted = false;
-  /** Whether the connection was seen in a state that only the peer's FIN leads to. */
-  #peerFinSeen = false;
-  #finWatch: ReturnType<typeof setInterval> | undefined;
   /** Whether our FIN was queued: it then counts as one unacknowledged byte until acked. */
   #finQueued = false;
   #closed = false;
@@ -73,18 +61,7 @@ export class DataSocket {
     readonly ackedAtStart: number,
     /** Whether the kernel seals the socket (`--encrypt`): its counts are then the records'. */
     readonly sealed: boolean,
-  ) {
-    const watch = setInterval(() => {
-      if (this.#closed || this.#noteState() === 7) this.#stopFinWatch();
-    }, FIN_WATCH_MS);
-    Deno.unrefTimer(watch);
-    this.#finWatch = watch;
-  }
-
-  #stopFinWatch(): void {
-    clearInterval(this.#finWatch);
-    this.#finWatch = undefined;
-  }
+  ) {}
 
   /**
    * Takes over the connection's socket after the handshake. `handshakeReceived` is how
@@ -141,20 +118,9 @@ export class DataSocket {
   abort(): void {
     // Once closed, the fd's number may already name another file.
     if (this.#closed) return;
-    this.#noteState();
     this.#sendingStopped = true;
     this.#aborted = true;
     shutdownBoth(this.fd);
-  }
-
-  /** The connection's TCP state now, noting whether it shows that the peer's FIN came. */
-  #noteState(): number {
-    const { state } = tcpInfo(this.fd);
-    if (PEER_FIN_SURE_STATES.has(state)) {
-      this.#peerFinSeen = true;
-      this.#stopFinWatch();
-    }
-    return state;
   }
 
   /** The bytes acknowledged by the peer and received from it so far (until closed). */
@@ -190,7 +156,7 @@ export class DataSocket {
    * acknowledged our FIN or the connection ended; a FIN still in flight is not data.
    */
   async #unacknowledgedAtEnd(): Promise<number> {
-    const settled = () => OUR_FIN_ACKED_STATES.has(this.#noteState());
+    const settled = () => OUR_FIN_ACKED_STATES.has(tcpInfo(this.fd).state);
     // An aborted run (a signal, a dead peer) ends now: a paced or cut connection would
     // hold it for seconds, for a count that no longer decides anything but the line.
     if (this.#aborted) return Math.max(0, unacknowledgedBytes(this.fd) - (settled() ? 0 : 1));
@@ -206,7 +172,6 @@ export class DataSocket {
 
   /** Drains what is still arriving, then counts from the kernel, and closes. */
   async finish(): Promise<TransferResult> {
-    this.#noteState();
     this.stopSending();
     let drained = 0;
     let error: string | null = null;
@@ -214,8 +179,6 @@ export class DataSocket {
     try {
       for (let count; (count = await receiveSome(this.fd, buffer)) > 0;) drained += count;
     } catch (failure) {
-      // A reset that came after the peer's FIN is reported as EPIPE (the kernel's rule).
-      if (failure instanceof LibcError && failure.errno === Errno.EPIPE) this.#peerFinSeen = true;
       error = `receiving failed: ${messageOf(failure)}`;
     }
     // A record that failed the kernel's check leaves its error on the socket, whoever read it.
@@ -231,16 +194,13 @@ export class DataSocket {
       error = `sending failed: ${lost} bytes written were never acknowledged: ` +
         (takeSocketError(this.fd) ?? "the connection timed out or was reset");
     }
-    this.#noteState();
     const info = tcpInfo(this.fd);
-    // The peer's FIN, which the kernel counts as a byte: seen on the way, or what ended a
-    // clean drain (where this half did not end the receiving itself), or else as the final
-    // state says (CLOSE too: the states between may pass unseen on a busy host). Never
-    // counted as data: after a cut or an interrupt it may be the one thing that came.
+    // The peer's FIN, which the kernel counts as a byte: what ended a clean drain (where this
+    // half did not end the receiving itself), or else as the final state says, whatever
+    // failed since. Never counted as data: after a cut or an interrupt it may be the one
+    // thing that came.
     const drainEndedAtFin = !this.#receivingEnded && !this.#aborted && error === null;
-    const finReceived = this.#peerFinSeen || drainEndedAtFin || PEER_FIN_STATES.has(info.state)
-      ? 1
-      : 0;
+    const finReceived = drainEndedAtFin || PEER_FIN_STATES.has(info.state) ? 1 : 0;
     const finAcked = OUR_FIN_ACKED_STATES.has(info.state) ? 1 : 0;
     const overhead = this.#recordOverhead();
     const received = Math.max(
@@ -254,7 +214,6 @@ export class DataSocket {
     };
     this.#final = { sent: counts.sent, received: counts.received };
     this.#closed = true;
-    this.#stopFinWatch();
     try {
       this.conn.close();
     } catch {

@@ -80,7 +80,7 @@ async function missingReport(
   peerTimeout: number,
 ): Promise<Fault> {
   const problem = await valueIfSettled(channel.problem);
-  if (problem) return Fault.relayed(problem, channel.problemAbout ?? undefined);
+  if (problem) return Fault.relayed(problem, channel.problemAbout);
   switch (ending.kind) {
     case "silent":
       return FAULTS.remoteSilent.of(peerTimeout);

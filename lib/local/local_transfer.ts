@@ -174,7 +174,7 @@ async function remoteEnding(
       if (answering && await settledWithin(reported, Math.max(0, peerTimeout * 1000 - briefly))) {
         return reported;
       }
-      return { kind: "no-report", answering: channel.quietForMs() < briefly };
+      return { kind: "no-report", answering };
     }),
   ]);
 }

@@ -90,7 +90,7 @@ export async function meet(
     stopWith({
       met: false,
       cause: "fault",
-      fault: Fault.relayed(line, channel.problemAbout ?? undefined),
+      fault: Fault.relayed(line, channel.problemAbout),
     })
   );
   channel.closed.then(() => stopWith({ met: false, cause: "channel-closed" }));
@@ -151,7 +151,7 @@ async function introduce(options: MeetingOptions, signal: AbortSignal): Promise<
       // disk) is on its way, ahead of the channel's end; it names the cause, not the cut.
       await settledWithin(channel.closed, CUT_OFF_GRACE_MS);
       const problem = await valueIfSettled(channel.problem);
-      return problem ? Fault.relayed(problem, channel.problemAbout ?? undefined) : fault;
+      return problem ? Fault.relayed(problem, channel.problemAbout) : fault;
     }
     // No need came: the channel closed, and the meeting's cause says why.
     if (await settledWithin(channel.closed, 0)) return await stopped;

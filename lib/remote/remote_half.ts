@@ -80,15 +80,7 @@ export async function serveRemoteHalf(
     options.controlOut ?? Deno.stdout.writable,
     { peer: "local", onNoise: (line) => log.always(`login channel: ${line}`) },
   );
-  // The local half prints what it is sent; the line is printed here only when it cannot
-  // be sent, so that a fault is told once.
-  const fail = async (step: string, fault: Fault) => {
-    const { kind, retry } = fault.about;
-    if (!await channel.send({ event: "error", step, message: fault.line, kind, retry })) {
-      log.always(`${step}: ${fault.line}`);
-    }
-    return fault.status;
-  };
+  const fail = (step: string, fault: Fault) => tellFault(channel, log, step, fault);
   becomeSubreaper();
   // As its own process (reading the login channel on stdin), nothing else here starts
   // children: every orphan is the run's, and the half ends with its login, even stopped
@@ -212,10 +204,23 @@ async function reportStopped(
   step = "run",
 ): Promise<number> {
   const name = typeof signal.reason === "string" ? signal.reason : "SIGTERM";
-  const fault = FAULTS.remoteHalfStopped.of(name);
+  return await tellFault(channel, log, step, FAULTS.remoteHalfStopped.of(name));
+}
+
+/**
+ * Sends the local half this half's fault at `step`, and returns its exit status. The local
+ * half prints what it is sent; the line is printed here only when it cannot be sent, so
+ * that a fault is told once.
+ */
+async function tellFault(
+  channel: LoginChannel,
+  log: StepLog,
+  step: string,
+  fault: Fault,
+): Promise<number> {
   const { kind, retry } = fault.about;
   if (!await channel.send({ event: "error", step, message: fault.line, kind, retry })) {
-    log.always(fault.line);
+    log.always(`${step}: ${fault.line}`);
   }
   return fault.status;
 }
