@@ -32,10 +32,15 @@ function networkTest(name: string, fn: () => Promise<void>) {
   });
 }
 
-/** Starts socketpipe on the local host; returns the child and a collector of its end. */
+/**
+ * Starts socketpipe (with -v) on the local host: `connected` settles once the local half
+ * says it met the remote half (a cut before that is a cut of the meeting, not of the
+ * transfer); `ended` gives its status and everything it wrote to stderr.
+ */
 function startOnLocalHost(args: string[]) {
   const argv = net!.inside(net!.localNs, [
     ...SOCKETPIPE,
+    "-v",
     "--peer-timeout",
     String(PEER_TIMEOUT),
     ...args,
@@ -45,10 +50,34 @@ function startOnLocalHost(args: string[]) {
   const child = new Deno.Command(argv[0], {
     args: argv.slice(1),
     stdout: "piped",
-    stderr: Deno.env.get("NET_DEBUG") ? "inherit" : "piped",
+    stderr: "piped",
   })
     .spawn();
-  return { child, ended: child.output() };
+  let stderr = "";
+  let onConnected = () => {};
+  const connected = new Promise<void>((resolve) => onConnected = resolve);
+  const collected = (async () => {
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      if (Deno.env.get("NET_DEBUG")) console.error(chunk.trimEnd());
+      stderr += chunk;
+      if (/^socketpipe: connected (from|to) /m.test(stderr)) onConnected();
+    }
+  })();
+  const ended = (async () => {
+    const [status, stdout] = await Promise.all([
+      child.status,
+      new Response(child.stdout).arrayBuffer(),
+      collected,
+    ]);
+    return { code: status.code, stdout: new Uint8Array(stdout), stderr };
+  })();
+  return { child, connected, ended };
+}
+
+/** Waits for the local half's "connected" line, or fails with what it said instead. */
+async function untilConnected(run: ReturnType<typeof startOnLocalHost>): Promise<void> {
+  const early = await Promise.race([run.connected, run.ended]);
+  if (early) assert.fail(`ended before it connected (${early.code}): ${early.stderr}`);
 }
 
 /**
@@ -108,19 +137,20 @@ for (
       }): both halves end non-zero within the bound, nothing left running`,
       async () => {
         const report = await Deno.makeTempFile({ prefix: "socketpipe-cut-report-" });
-        const { ended } = startOnLocalHost([
+        const run = startOnLocalHost([
           ...(copy === true ? ["--copy"] : copy ? [copy] : []),
           "--report",
           report,
           ...args,
         ]);
+        await untilConnected(run);
         await waitForProcess(net!.remoteNs, remotePattern, 20_000);
         await net!.setLink(false);
         const cutAt = Date.now();
         try {
-          const output = await ended;
+          const output = await run.ended;
           const seconds = (Date.now() - cutAt) / 1000;
-          const stderr = decoder.decode(output.stderr);
+          const stderr = output.stderr;
           assert.notEqual(output.code, 0, stderr);
           assert.equal(output.code, 2, stderr);
           assert.match(
@@ -157,7 +187,7 @@ networkTest(
       ...block("-o", "cat"),
     ]);
     const output = await ended;
-    assert.equal(output.code, 0, decoder.decode(output.stderr));
+    assert.equal(output.code, 0, output.stderr);
     assert.equal(decoder.decode(output.stdout), "done\n");
   },
 );
@@ -166,26 +196,41 @@ networkTest(
 networkTest(
   "the remote host crashes (every process killed at once): the local half ends with 2 and says so",
   async () => {
-    const { ended } = startOnLocalHost([
+    const run = startOnLocalHost([
       ...block("-i", "head", "-c", "1073741824", "/dev/zero"),
       ...block("-r", "dd", "of=/dev/null", "bs=64k"),
     ]);
+    await untilConnected(run);
     await waitForProcess(net!.remoteNs, "dd", 20_000);
     const crashedAt = Date.now();
-    for (const pid of await net!.pids(net!.remoteNs)) {
-      try {
-        Deno.kill(pid, "SIGKILL");
-      } catch { /* gone */ }
-    }
-    const output = await ended;
+    await crashRemoteHost();
+    const output = await run.ended;
     const seconds = (Date.now() - crashedAt) / 1000;
-    const stderr = decoder.decode(output.stderr);
+    const stderr = output.stderr;
     assert.equal(output.code, 2, stderr);
     assert.match(
       stderr,
       /^socketpipe: (remote half vanished|remote half stopped answering|data connection: )/m,
     );
     assert.ok(seconds < PEER_TIMEOUT * 3, `the local half took ${seconds} s after the crash`);
-    assert.deepEqual(await net!.pids(net!.remoteNs), []);
   },
 );
+
+/**
+ * Kills every process on the remote host, again and again until none is left: a process
+ * that was forking when it was killed may leave a child the first pass did not see.
+ */
+async function crashRemoteHost(): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const pids = await net!.pids(net!.remoteNs);
+    if (!pids.length) return;
+    if (Date.now() > deadline) throw new Error(`still on the remote host: ${pids.join(" ")}`);
+    for (const pid of pids) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch { /* gone */ }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
