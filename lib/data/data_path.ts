@@ -66,6 +66,12 @@ export interface Transfer {
    */
   waitingOnPeer(): boolean;
   /**
+   * Resolves, once this half's sending has ended and the peer has acknowledged every byte
+   * of it, with how many bytes that was: the peer's stream is whole once it has received
+   * as many, FIN or no FIN. Never resolves if the sending failed or was aborted.
+   */
+  readonly allSent: Promise<number>;
+  /**
    * Ends the data connection now, both ways (the run is being stopped): reads end and
    * writes fail, so that `finished` settles. The connection is closed by the transfer
    * itself, never by the caller.

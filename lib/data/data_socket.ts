@@ -35,6 +35,8 @@ const PEER_FIN_STATES = new Set([6, 7, 8, 9, 11]); // TIME-WAIT, CLOSE, CLOSE-WA
 const OUR_FIN_ACKED_STATES = new Set([5, 6, 7]); // FIN-WAIT-2, TIME-WAIT, CLOSE
 /** How long to wait for the kernel to settle (acknowledgements in flight) before counting. */
 const SETTLE_MS = 2000;
+/** How often the acknowledgements are looked at once the sending has ended: no event tells. */
+const ACKNOWLEDGED_POLL_MS = 50;
 const DRAIN_CHUNK = 256 * 1024;
 
 /**
@@ -51,6 +53,7 @@ export class DataSocket {
   #finQueued = false;
   #closed = false;
   #final = { sent: 0, received: 0 };
+  #allSent = Promise.withResolvers<number>();
 
   private constructor(
     readonly conn: Deno.TcpConn,
@@ -106,6 +109,26 @@ export class DataSocket {
     if (this.#sendingStopped) return;
     this.#sendingStopped = true;
     this.#finQueued = shutdownWrite(this.fd);
+    this.#watchAcknowledgements();
+  }
+
+  /**
+   * Resolves with the bytes sent once the sending has ended and the peer has acknowledged
+   * every one (a FIN it has not is no data): see `Transfer.allSent`.
+   */
+  get allSent(): Promise<number> {
+    return this.#allSent.promise;
+  }
+
+  async #watchAcknowledgements(): Promise<void> {
+    // Once closed or aborted, the fd's number may name another file, and nothing is whole.
+    while (!this.#closed && !this.#aborted) {
+      if (unacknowledgedBytes(this.fd) - (this.#finQueued ? 1 : 0) <= 0) {
+        this.#allSent.resolve(this.moved().sent);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, ACKNOWLEDGED_POLL_MS));
+    }
   }
 
   /** Ends the receiving side: readers read what arrived, then end of file (see Transfer). */

@@ -177,6 +177,10 @@ function copyBothWays(
   return {
     stopSending: () => stop.abort(),
     waitingOnPeer: () => progress.waitingOnPeer,
+    // The socket has taken every byte once its sending side closed without a failure.
+    allSent: sending.then((failure) =>
+      failure || aborted.signal.aborted ? new Promise<number>(() => {}) : counts.sent
+    ),
     endReceiving: () => {
       // The copy loop then reads what has arrived, and end of file. Without FFI, or with
       // Deno's internals not as verified, nothing is done: closing the connection would

@@ -8,6 +8,7 @@ import type { MovedSoFar } from "../progress/progress.ts";
 import type { WireKeys } from "../net/data_wire.ts";
 import { settledWithin, valueIfSettled } from "../base/settled_within.ts";
 import type { ByteCounts, DataPath, LocalTransfer } from "../data/data_path.ts";
+import { endReceivingOnceWhole } from "../data/end_of_stream.ts";
 import type { LoginChannel } from "../login/login_channel.ts";
 import type { RoleReport } from "./outcome.ts";
 import type { ExitMessage } from "../login/protocol.ts";
@@ -15,17 +16,6 @@ import type { ProcessTree } from "../process/process_tree.ts";
 
 /** Seconds to wait for the remote half's report once the data connection failed. */
 export const REPORT_AFTER_FAILURE_SECONDS = 2;
-
-/**
- * Once the remote half has reported and every byte it sent has arrived, how long the
- * stream's own end (the peer's FIN) may still take before this half ends the receiving
- * itself, counted while this half waits on the peer: a relay on the path may hold the FIN
- * back for ever.
- */
-export const END_AFTER_REPORT_MS = 1000;
-
-/** How often the counts are looked at while the data connection settles: no event tells. */
-const SETTLE_POLL_MS = 50;
 
 /** How the wait for the remote half's report ended. */
 export type RemoteEnding =
@@ -109,6 +99,9 @@ export async function runLocalTransfer(
   const remoteStopped = remoteStopsReading(channel);
   remoteStopped.then((stop) => stop && transfer.stopSending());
   transfer.consumerGone.then(() => channel.send({ event: "consumer-gone" }));
+  // The remote half learns how much the input sent: the stream toward it is whole once
+  // that much has arrived, whether or not the FIN follows.
+  if (transfer.input) transfer.allSent.then((bytes) => channel.send({ event: "sent", bytes }));
   let stopping: Promise<void> | null = null;
   const stopEverything = () => stopping ??= stopTransfer(transfer, options.stopLogin);
   options.signal?.addEventListener("abort", stopEverything, { once: true });
@@ -182,35 +175,16 @@ async function remoteEnding(
 /**
  * Once the remote half has reported, nothing waits on the data connection without end. The
  * remote command has ended: it reads nothing more, so this half stops sending, as a pipe
- * whose reader is gone. The stream from it ends here once every byte it sent has arrived
- * and its FIN has not followed within {@link END_AFTER_REPORT_MS}, or once nothing more
- * has arrived for the peer timeout while this half waits on the peer, not on its own
- * consumer (a slow output command is waited for, as a pipe waits). The counts then say
- * whether the stream came whole.
+ * whose reader is gone. The stream from it ends here once every byte it sent has arrived,
+ * or once nothing more has arrived for the peer timeout (see `endReceivingOnceWhole`).
  */
-async function settleAfterReport(
+function settleAfterReport(
   transfer: LocalTransfer,
   exit: ExitMessage,
   peerTimeout: number,
 ): Promise<void> {
   transfer.stopSending();
-  const finished = transfer.finished.then(() => {});
-  let whole: number | null = null;
-  let last = { received: -1, at: Date.now() };
-  while (!(await settledWithin(finished, SETTLE_POLL_MS))) {
-    const now = Date.now();
-    const { received } = transfer.moved();
-    // Only while this half waits on the peer: a reader still busy handing bytes to a slow
-    // consumer has not yet asked for the end of the stream.
-    const waiting = transfer.waitingOnPeer();
-    whole = received >= exit.counts.sent && waiting ? whole ?? now : null;
-    if (received !== last.received || !waiting) last = { received, at: now };
-    const stalled = peerTimeout > 0 && now - last.at >= peerTimeout * 1000;
-    if ((whole !== null && now - whole >= END_AFTER_REPORT_MS) || stalled) {
-      transfer.endReceiving();
-      return;
-    }
-  }
+  return endReceivingOnceWhole(transfer, exit.counts.sent, peerTimeout * 1000);
 }
 
 /** Stops the local commands and the login, and ends the data connection. */

@@ -112,6 +112,18 @@ export interface ConsumerGoneMessage {
   event: "consumer-gone";
 }
 
+/**
+ * The local half: its input has ended and every byte of it reached the data connection's
+ * far end (acknowledged there), `bytes` in all. The stream toward the remote host is
+ * whole once that many have arrived, whether or not its FIN follows (a relay on the path
+ * may withhold it for ever).
+ */
+export interface SentMessage {
+  event: "sent";
+  /** The bytes the input command sent, all of them. */
+  bytes: number;
+}
+
 /** The remote half's final report: its command's status and its byte counts. */
 export interface ExitMessage {
   event: "exit";
@@ -164,6 +176,7 @@ export type ControlMessage =
   | PausedMessage
   | ResumedMessage
   | ConsumerGoneMessage
+  | SentMessage
   | ExitMessage;
 
 /** The name of each message. */
@@ -344,6 +357,7 @@ const DECODERS: Decoders = {
   paused: () => ({ event: "paused" }),
   resumed: () => ({ event: "resumed" }),
   "consumer-gone": () => ({ event: "consumer-gone" }),
+  sent: (o) => isCount(o.bytes) ? { event: "sent", bytes: o.bytes } : null,
   exit: (o) => {
     const status = commandStatus(o.status);
     const counts = byteCounts(o.counts);

@@ -11,6 +11,7 @@ import { valueIfSettled } from "../base/settled_within.ts";
 import { PROTOCOL_VERSION, VERSION } from "../base/version.ts";
 import type { DataPath, RemoteTransfer } from "../data/data_path.ts";
 import { chooseDataPath, fellBackLine, limitLine } from "../data/data_paths.ts";
+import { endReceivingOnceWhole } from "../data/end_of_stream.ts";
 import { LoginChannel } from "../login/login_channel.ts";
 import type { SessionMessage } from "../login/protocol.ts";
 import { formatAddress } from "../net/connect_back.ts";
@@ -241,6 +242,8 @@ async function superviseRemoteCommand(
   const consumerGone = channel.first("consumer-gone");
   consumerGone.then((gone) => gone && transfer.stopSending());
   transfer.consumerGone.then(() => channel.send({ event: "consumer-gone" }));
+  // Once all the input sent has arrived, its FIN is not waited for without end.
+  channel.first("sent").then((sent) => sent && endReceivingOnceWhole(transfer, sent.bytes));
   // The local half is gone when the login channel closes, or falls silent (a cut link or
   // a crashed host, which sshd may not notice for many minutes).
   channel.watchLiveness(session.peerTimeout);
