@@ -627,7 +627,10 @@ export const FAULT_CLASSES: Record<FaultKind, { step: FaultStep; retry: boolean 
  * ```
  */
 export const COMMAND_LINES = {
-  /** A command's end: `where` says " on the remote host" for one that could not start there. */
+  /**
+   * A command's end: `where` names the host of a remote command (" on tapehost"), or says
+   * " on the remote host" for one that could not start there when its name is not known.
+   */
   ended: (role: string, block: string, how: string, where: string) =>
     `${role} command ${block} ${how}${where}`,
   /** A writer killed by SIGPIPE, after its reader stopped early. */
@@ -656,8 +659,8 @@ export const COMMAND_LINES = {
 
 /** Example lines of {@link COMMAND_LINES}, as the manual shows them. */
 export const COMMAND_LINE_EXAMPLES: string[] = [
-  COMMAND_LINES.ended("remote", "{ dd of=/dev/st0 }", "exited with status 1", ""),
-  COMMAND_LINES.ended("remote", "{ gzip }", "killed by SIGKILL", "") +
+  COMMAND_LINES.ended("remote", "{ dd of=/dev/st0 }", "exited with status 1", " on tapehost"),
+  COMMAND_LINES.ended("remote", "{ gzip }", "killed by SIGKILL", " on tapehost") +
   COMMAND_LINES.took(1048576, 67108864),
   COMMAND_LINES.cutOff(
     COMMAND_LINES.ended("input", "{ yes }", "killed by SIGPIPE", ""),
@@ -666,7 +669,7 @@ export const COMMAND_LINE_EXAMPLES: string[] = [
     1000,
   ),
   COMMAND_LINES.asThroughPipe("input", "{ cat big }", 8388608, "remote", "{ head -c 10 }", 10, 141),
-  COMMAND_LINES.ended("remote", "{ nosuch }", "could not start: not found", " on the remote host"),
-  COMMAND_LINES.ended("remote", "{ dd if=/dev/stdin }", "exited with status 1", "") +
+  COMMAND_LINES.ended("remote", "{ nosuch }", "could not start: not found", " on tapehost"),
+  COMMAND_LINES.ended("remote", "{ dd if=/dev/stdin }", "exited with status 1", " on tapehost") +
   COMMAND_LINES.reopened,
 ];

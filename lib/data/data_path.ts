@@ -110,6 +110,8 @@ export interface RemoteTransfer extends Transfer {
    * name, which fails on a socket: the zero-copy path's one difference from a pipe.
    */
   reopenedByName?(): boolean;
+  /** The last lines the command wrote on its stderr (see `base/last_lines.ts`). */
+  lastWords(): string[];
 }
 
 /** Which directions reach the remote command. */

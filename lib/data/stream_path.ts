@@ -1,4 +1,5 @@
 import { statusOfChild } from "../base/command_status.ts";
+import { LastLines } from "../base/last_lines.ts";
 import { exactInvocation } from "../platform/exact_spawn.ts";
 import { shutdownRead } from "../platform/file_descriptors.ts";
 import { socketFdOf } from "../platform/deno_internals.ts";
@@ -86,7 +87,8 @@ export const streamPath: DataPath = {
     // The command's stdin is the one pipe this half newly holds for writing.
     const stdinPipe = [...pipesOpenForWriting()].filter((pipe) => !before.has(pipe));
     const child = started.child;
-    if (child) relayToStderr(child.stderr);
+    const lastWords = new LastLines();
+    if (child) relayToStderr(child.stderr, (chunk) => lastWords.add(chunk));
     const transfer = copyBothWays(
       conn,
       wireOf(conn, wire),
@@ -105,7 +107,12 @@ export const streamPath: DataPath = {
         return result;
       },
     );
-    return { ...transfer, finished, command: started.running };
+    return {
+      ...transfer,
+      finished,
+      command: started.running,
+      lastWords: () => lastWords.lines(),
+    };
   },
 };
 

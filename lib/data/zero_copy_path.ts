@@ -1,3 +1,4 @@
+import { LastLines } from "../base/last_lines.ts";
 import { settledWithin } from "../base/settled_within.ts";
 import { HANDSHAKE_LENGTH } from "../net/handshake.ts";
 import { closeFd, makePipe, openDevNull, readSome } from "../platform/file_descriptors.ts";
@@ -131,7 +132,12 @@ export const zeroCopyPath: DataPath = {
     closeFd(stderrOut);
     if (devNull >= 0) closeFd(devNull);
     const seen = { reopenedByName: false };
-    const stderrRelayed = relayToStderr(chunksOf(stderrIn), lookForReopening(seen));
+    const lookForReopeningIn = lookForReopening(seen);
+    const lastWords = new LastLines();
+    const stderrRelayed = relayToStderr(chunksOf(stderrIn), (chunk) => {
+      lookForReopeningIn(chunk);
+      lastWords.add(chunk);
+    });
     if (!wiring.output) socket.stopSending();
     // The command is done with the socket when neither it nor anything it started holds
     // it: its output has then ended, and if the input has not, it stopped reading.
@@ -154,6 +160,7 @@ export const zeroCopyPath: DataPath = {
       finished,
       moved: () => socket.moved(),
       reopenedByName: () => seen.reopenedByName,
+      lastWords: () => lastWords.lines(),
     };
   },
 };

@@ -121,6 +121,8 @@ export async function verdictOn(
         cutOff: exit.cutOff,
         counts: exit.counts,
         reopened: exit.reopened ?? false,
+        ...(exit.host ? { host: exit.host } : {}),
+        ...(exit.stderr ? { stderr: exit.stderr } : {}),
       }
       : null,
     local: transferred.counts,

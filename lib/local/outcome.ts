@@ -26,6 +26,10 @@ export interface RoleReport {
    * when its reader exits; a SIGPIPE then is the expected way to end, not a failure.
    */
   cutOff: boolean;
+  /** The host it ran on, where that is not this one: the remote host's name. */
+  host?: string;
+  /** The last lines it wrote on its stderr, where socketpipe saw them (the remote command). */
+  stderr?: string[];
 }
 
 /** Everything a finished run knows, from which its exit status follows. */
@@ -222,7 +226,11 @@ function commandLine(
       SIGPIPE_STATUS,
     );
   }
-  const where = report.status.failedToStart && role === "remote" ? " on the remote host" : "";
+  const where = report.host
+    ? ` on ${report.host}`
+    : report.status.failedToStart && role === "remote"
+    ? " on the remote host"
+    : "";
   const line = COMMAND_LINES.ended(role, block, describeStatus(report.status), where);
   if (!isCutOff(report) || !reader) return line;
   return COMMAND_LINES.cutOff(line, reader.role, formatBlock(reader.argv), reader.took);

@@ -14,6 +14,7 @@ import { type CommandStatus, signalNumber } from "../base/command_status.ts";
 import { encodeMarkedLine, type MarkedObject, shownSafely } from "./control_lines.ts";
 import type { ByteCounts } from "../data/data_path.ts";
 import { type DataPathRequest, isDataPathRequest } from "../data/data_paths.ts";
+import { LAST_LINES } from "../base/last_lines.ts";
 import { FAULTS } from "../base/faults.ts";
 import { PROTOCOL_VERSION } from "../base/version.ts";
 
@@ -142,6 +143,10 @@ export interface ExitMessage {
   reopened?: boolean;
   /** Where the remote half sealed the records of an encrypted run ("userspace"). */
   encryption?: string;
+  /** The remote host's name, as it calls itself. */
+  host?: string;
+  /** The last lines the remote command wrote on its stderr (at most three). */
+  stderr?: string[];
 }
 
 /**
@@ -364,6 +369,10 @@ const DECODERS: Decoders = {
     if (!status || !counts || !isBoolean(o.cutOff) || !orNull(isString)(o.error)) return null;
     const reopened = o.reopened === true;
     const encryption = isString(o.encryption) ? { encryption: o.encryption } : {};
+    const host = isString(o.host) && o.host ? { host: o.host.slice(0, 253) } : {};
+    const stderr = isStringArray(o.stderr)
+      ? { stderr: o.stderr.slice(-LAST_LINES).map((line) => line.slice(0, 200)) }
+      : {};
     return {
       event: "exit",
       status,
@@ -372,6 +381,8 @@ const DECODERS: Decoders = {
       error: o.error,
       reopened,
       ...encryption,
+      ...host,
+      ...stderr,
     };
   },
 };

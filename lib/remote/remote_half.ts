@@ -142,6 +142,15 @@ export async function serveRemoteHalf(
 
 const STOPPED = Symbol("stopped");
 
+/** This host's name, for the local half's line about a command that failed here. */
+function hostName(): { host?: string } {
+  try {
+    return { host: Deno.hostname() };
+  } catch {
+    return {}; // not permitted: the line says "the remote host"
+  }
+}
+
 /** What `promise` gives, or {@link STOPPED} once `signal` is aborted, whichever comes first. */
 function untilStopped<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T | typeof STOPPED> {
   if (!signal) return promise;
@@ -280,6 +289,8 @@ async function superviseRemoteCommand(
     error,
     reopened,
     ...(context.engine ? { encryption: context.engine } : {}),
+    ...hostName(),
+    stderr: transfer.lastWords(),
   });
   // Nothing of the run stays on the remote host: what the command left running (holding
   // no data, or the run would not have ended) is stopped with the session, whether the

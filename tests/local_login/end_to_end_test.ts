@@ -18,6 +18,8 @@ import {
 } from "../harness/run.ts";
 import { testEachPath } from "../harness/register.ts";
 
+/** This host: the local login runs the remote half here, and the lines name it. */
+const HOST = Deno.hostname();
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
 /** The data path the current test runs on (tests in a file run one at a time). */
@@ -125,7 +127,7 @@ pathTest(
     ]);
     assert.equal(run.code, 7);
     assert.deepEqual(run.errorLines, [
-      "socketpipe: remote command { sh -c 'exit 7' } exited with status 7",
+      `socketpipe: remote command { sh -c 'exit 7' } exited with status 7 on ${HOST}`,
     ]);
   },
 );
@@ -150,7 +152,7 @@ pathTest("the output command's failure wins over the remote command's (rightmost
   ]);
   assert.equal(run.code, 5);
   assert.deepEqual(run.errorLines, [
-    "socketpipe: remote command { sh -c 'echo data; exit 4' } exited with status 4",
+    `socketpipe: remote command { sh -c 'echo data; exit 4' } exited with status 4 on ${HOST}`,
     "socketpipe: output command { sh -c 'cat >/dev/null; exit 5' } exited with status 5",
   ]);
 });
@@ -163,7 +165,10 @@ pathTest("a command killed by a signal gives 128+N", async () => {
   ]);
   assert.equal(run.code, 128 + 10);
   assert.equal(run.errorLines.length, 1);
-  assert.match(run.errorLines[0], /^socketpipe: remote command \{ sh -c .* \} killed by SIGUSR1$/);
+  assert.match(
+    run.errorLines[0],
+    /^socketpipe: remote command \{ sh -c .* \} killed by SIGUSR1 on \S+$/,
+  );
 });
 
 pathTest("commands get SIGUSR1 at its default, though socketpipe takes it over", async () => {
@@ -207,7 +212,7 @@ pathTest(
     assert.equal(run.code, 141, run.stderr);
     assert.equal(run.stdout.length, 1000);
     assert.deepEqual(run.errorLines.map((line) => line.replace(/\d+ bytes$/, "N bytes")), [
-      "socketpipe: remote command { yes } killed by SIGPIPE: " +
+      `socketpipe: remote command { yes } killed by SIGPIPE on ${HOST}: ` +
       "the output command { head -c 1000 } stopped reading after N bytes",
     ]);
   },
@@ -237,7 +242,7 @@ pathTest("a remote command that does not exist: status 127 and a line saying so"
   const [first, ...after] = run.errorLines;
   assert.equal(
     first,
-    "socketpipe: remote command { no-such-command-xyz } could not start: not found on the remote host",
+    `socketpipe: remote command { no-such-command-xyz } could not start: not found on ${HOST}`,
   );
   for (const line of after) {
     assert.match(line, /^socketpipe: input command \{ echo x \} killed by SIGPIPE: /);
@@ -369,6 +374,28 @@ pathTest("a remote half that cannot connect back says where it tried, and exit i
     { kind: "connectBackFailed", step: "meeting", retry: false },
   );
 });
+
+pathTest(
+  "a remote command that fails: the line names its host, the report keeps its last stderr lines",
+  async () => {
+    const complaint = "cat: write error: No space left on device";
+    const run = await runCli([
+      "--report",
+      "/dev/fd/1",
+      ...block("-i", "printf", "data"),
+      ...LOCAL_LOGIN,
+      ...block("-r", "sh", "-c", `cat >/dev/null; echo one >&2; echo "${complaint}" >&2; exit 1`),
+    ]);
+    assert.equal(run.code, 1, run.stderr);
+    // The command's own line first, as through a pipe; then socketpipe's, naming the host.
+    assert.equal(run.errorLines.length, 1, run.stderr);
+    assert.ok(run.errorLines[0].endsWith(` exited with status 1 on ${HOST}`), run.stderr);
+    assert.ok(run.stderr.indexOf(complaint) < run.stderr.indexOf(run.errorLines[0]), run.stderr);
+    const { remote } = JSON.parse(text(run.stdout));
+    assert.equal(remote.host, HOST);
+    assert.deepEqual(remote.stderr, ["one", complaint]);
+  },
+);
 
 pathTest("noise on the login channel is shown on stderr and otherwise ignored", async () => {
   const run = await runCli([
@@ -531,7 +558,7 @@ pathTest(
     assert.equal(run.errorLines.length, 2, run.stderr);
     assert.equal(
       run.errorLines[0],
-      "socketpipe: remote command { socketpipe-no-such-command } could not start: not found on the remote host",
+      `socketpipe: remote command { socketpipe-no-such-command } could not start: not found on ${HOST}`,
     );
     assert.match(run.errorLines[1], /^socketpipe: input command \{ yes \} killed by SIGPIPE/);
   },
@@ -548,7 +575,7 @@ pathTest(
     assert.equal(run.code, 1);
     assert.match(
       run.errorLines[0],
-      /^socketpipe: remote command \{ sh -c 'head -c 10 >\/dev\/null; exit 1' \} exited with status 1 after reading \d+ of the \d+ bytes that arrived for it$/,
+      /^socketpipe: remote command \{ sh -c 'head -c 10 >\/dev\/null; exit 1' \} exited with status 1 on \S+ after reading \d+ of the \d+ bytes that arrived for it$/,
     );
     assert.doesNotMatch(run.stderr, /truncated/);
     // Killed by SIGPIPE, or (the socket's buffers hold more than a pipe) as through a pipe.

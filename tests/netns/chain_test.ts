@@ -82,10 +82,10 @@ testWhere(why, "a failure on B is reported on L with B's line, and its status", 
   // A's socketpipe says what failed on B; A's remote half passes its stderr on to L.
   assert.match(
     run.stderr,
-    /^socketpipe: remote command \{ sh -c 'cat > \/dev\/null; exit 3' \} exited with status 3$/m,
+    /^socketpipe: remote command \{ sh -c 'cat > \/dev\/null; exit 3' \} exited with status 3 on \S+$/m,
   );
   assert.match(
     run.stderr,
-    /^socketpipe: remote command \{ .*main\.ts .* \} exited with status 3$/m,
+    /^socketpipe: remote command \{ .*main\.ts .* \} exited with status 3 on \S+$/m,
   );
 });

@@ -409,7 +409,7 @@ sshTest(
     assert.equal(run.errorLines.length, 2, run.stderr);
     assert.match(
       run.errorLines[0],
-      /^socketpipe: remote command \{ sh -c .* \} killed by SIGKILL after reading \d+ of the \d+ bytes that arrived for it$/,
+      /^socketpipe: remote command \{ sh -c .* \} killed by SIGKILL on \S+ after reading \d+ of the \d+ bytes that arrived for it$/,
     );
     assert.match(
       run.errorLines[1],
