@@ -1,5 +1,6 @@
 import { statusOfChild } from "../base/command_status.ts";
 import { LastLines } from "../base/last_lines.ts";
+import { type CommandSink, commandSink, NO_READER } from "./command_sink.ts";
 import { exactInvocation } from "../platform/exact_spawn.ts";
 import { shutdownRead } from "../platform/file_descriptors.ts";
 import { socketFdOf } from "../platform/deno_internals.ts";
@@ -67,7 +68,7 @@ export const streamPath: DataPath = {
       conn,
       wireOf(conn, wire),
       input?.child?.stdout,
-      output?.child?.stdin,
+      output?.child ? commandSink(output.child.stdin, output.stdinPipe?.fd ?? null) : undefined,
       pacerOf(wire),
     );
     return { ...transfer, input: input?.running, output: output?.running };
@@ -78,15 +79,12 @@ export const streamPath: DataPath = {
     // The command's stderr comes through this half rather than straight from the login
     // channel: if this half dies, the login channel then closes, so the local half
     // learns of it even while the command lives on.
-    const before = pipesOpenForWriting();
     const started = startCommand(command, "remote", {
       stdin: wiring.input ? "piped" : "null",
       stdout: wiring.output ? "piped" : "null",
       stderr: "piped",
     }, tree);
-    // The command's stdin is the one pipe this half newly holds for writing.
-    const stdinPipe = [...pipesOpenForWriting()].filter((pipe) => !before.has(pipe));
-    const child = started.child;
+    const { child, stdinPipe } = started;
     const lastWords = new LastLines();
     if (child) relayToStderr(child.stderr, (chunk) => lastWords.add(chunk));
     const transfer = copyBothWays(
@@ -95,15 +93,17 @@ export const streamPath: DataPath = {
       wiring.output ? child?.stdout : undefined,
       // A command that never started reads nothing, as a pipe with no reader: the sender
       // must learn it at once, not have its stream drained for ever.
-      wiring.input ? child?.stdin ?? noReader() : undefined,
+      wiring.input
+        ? child ? commandSink(child.stdin, stdinPipe?.fd ?? null) : NO_READER
+        : undefined,
       pacerOf(wire),
     );
     // As a pipe's writer is done only when its last reader is: a background reader that
     // has the input still to read (or is still reading it) keeps the run from its report,
     // after which whatever the command left running is stopped.
-    const finished = stdinPipe.length !== 1 ? transfer.finished : transfer.finished.then(
+    const finished = !stdinPipe ? transfer.finished : transfer.finished.then(
       async (result) => {
-        await released(started.running, tree, new Set(stdinPipe));
+        await released(started.running, tree, new Set([stdinPipe.name]));
         return result;
       },
     );
@@ -118,22 +118,22 @@ export const streamPath: DataPath = {
 
 type Stdio = Pick<Deno.CommandOptions, "stdin" | "stdout" | "stderr">;
 
-/** A sink nobody reads: every write fails, as a write to a pipe whose reader is gone. */
-function noReader(): WritableStream<Uint8Array> {
-  return new WritableStream({
-    write() {
-      throw new Deno.errors.BrokenPipe("the command never started");
-    },
-  });
-}
-
+/**
+ * Starts a command with Deno. With its stdin piped, `stdinPipe` is the pipe this process
+ * newly holds for writing (the command's stdin): its name in `/proc/self/fd` and its fd.
+ */
 function startCommand(
   argv: readonly string[],
   role: string,
   stdio: Stdio,
   tree: ProcessTree,
-): { running: RunningCommand; child: Deno.ChildProcess | null } {
+): {
+  running: RunningCommand;
+  child: Deno.ChildProcess | null;
+  stdinPipe: { name: string; fd: number } | null;
+} {
   let child: Deno.ChildProcess | null = null;
+  const before = stdio.stdin === "piped" ? pipesOpenForWriting() : null;
   const running = startRole(argv, role, tree, (ownGroup) => {
     // A group of its own is a new session, for Deno.
     const [program, args] = exactInvocation(argv);
@@ -146,7 +146,11 @@ function startCommand(
     }).spawn();
     return { pid: child.pid, status: statusOfChild(child) };
   });
-  return { running, child };
+  if (!before || !child) return { running, child, stdinPipe: null };
+  // The command's stdin is the one pipe this process newly holds for writing.
+  const added = [...pipesOpenForWriting()].filter(([name]) => !before.has(name));
+  const stdinPipe = added.length === 1 ? { name: added[0][0], fd: added[0][1] } : null;
+  return { running, child, stdinPipe };
 }
 
 /** The connection as the copy loops use it: sealed in records when the run is encrypted. */
@@ -164,7 +168,7 @@ function copyBothWays(
   socket: Deno.TcpConn,
   conn: DataWire,
   source: ReadableStream<Uint8Array> | undefined,
-  sink: WritableStream<Uint8Array> | undefined,
+  sink: CommandSink | undefined,
   pacer?: Pacer,
 ): Transfer {
   const counts: ByteCounts = { sent: 0, received: 0, delivered: 0 };
@@ -291,13 +295,12 @@ function delay(ms: number, stop: AbortSignal): Promise<void> {
 /** Returns the connection's failure as one line, or null. */
 async function copyOutOfSocket(
   conn: DataWire,
-  sink: WritableStream<Uint8Array> | undefined,
+  sink: CommandSink | undefined,
   counts: ByteCounts,
   reportConsumerGone: () => void,
   progress: { endOfStream: boolean; waitingOnPeer: boolean },
 ): Promise<string | null> {
-  const writer = sink?.getWriter();
-  let consumerTakes = writer !== undefined;
+  let consumerTakes = sink !== undefined;
   let failure: string | null = null;
   for (;;) {
     let buffer: Uint8Array | null;
@@ -318,10 +321,11 @@ async function copyOutOfSocket(
     // have been handed what it was counted for, not a whole chunk or nothing.
     for (let at = 0; at < count && consumerTakes; at += PIPE_PIECE) {
       const piece = buffer.subarray(at, Math.min(count, at + PIPE_PIECE));
-      try {
-        await writer!.write(piece);
-        counts.delivered += piece.length;
-      } catch {
+      const taken = await sink!.write(piece).catch(() => 0);
+      counts.delivered += taken;
+      if (taken < piece.length) {
+        // It stopped reading: what it read is what its pipe took, less what is still there.
+        counts.delivered -= sink!.leftUnread();
         consumerTakes = false;
         reportConsumerGone();
       }
@@ -330,16 +334,16 @@ async function copyOutOfSocket(
   // Set before the consumer can see end of file, so a consumer that ends after reading
   // the whole stream is never taken for one that stopped early.
   progress.endOfStream = failure === null && consumerTakes;
-  if (writer) await writer.close().catch(() => {});
+  await sink?.close();
   return failure;
 }
 
 /**
  * The pipes this process holds open for writing, as `/proc/self/fd` names them
- * (`pipe:[1234]`); empty where there is no `/proc`.
+ * (`pipe:[1234]`), each with its fd; empty where there is no `/proc`.
  */
-function pipesOpenForWriting(): Set<string> {
-  const pipes = new Set<string>();
+function pipesOpenForWriting(): Map<string, number> {
+  const pipes = new Map<string, number>();
   try {
     for (const entry of Deno.readDirSync("/proc/self/fd")) {
       try {
@@ -347,7 +351,7 @@ function pipesOpenForWriting(): Set<string> {
         if (!target.startsWith("pipe:")) continue;
         const info = Deno.readTextFileSync(`/proc/self/fdinfo/${entry.name}`);
         const flags = info.match(/^flags:\s+([0-7]+)$/m);
-        if (flags && (parseInt(flags[1], 8) & 3) === 1) pipes.add(target); // O_WRONLY
+        if (flags && (parseInt(flags[1], 8) & 3) === 1) pipes.set(target, Number(entry.name)); // O_WRONLY
       } catch {
         // Closed meanwhile.
       }

@@ -19,6 +19,8 @@ const FIONREAD = 0x541b;
 const SIOCOUTQ = 0x5411;
 const MSG_DONTWAIT = 0x40;
 const POLLIN = 0x001;
+const POLLOUT = 0x004;
+const F_DUPFD_CLOEXEC = 1030;
 
 /**
  * Opens /dev/null for reading and writing; returns the file descriptor.
@@ -164,7 +166,7 @@ export function unacknowledgedBytes(fd: number): number {
 }
 
 /**
- * Bytes received on a socket and not yet read.
+ * Bytes received on a socket and not yet read; for a pipe (either end), what is in it unread.
  *
  * @example Not run as a test: it needs a connected socket's fd.
  * ```ts ignore
@@ -214,6 +216,69 @@ export function receiveSome(fd: number, buffer: Uint8Array<ArrayBuffer>): Promis
 export function readSome(fd: number, buffer: Uint8Array<ArrayBuffer>): Promise<number> {
   const c = requireLibc();
   return readWhenReady(fd, () => c.read(fd, buffer, BigInt(buffer.length)), "read");
+}
+
+/**
+ * A second descriptor for the file `fd` names, close-on-exec and non-blocking: a hold of
+ * this process's own on a pipe end that another owner (Deno) may close. The pipe's reader
+ * sees end of file only once both are closed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { closeFd, duplicateFd, makePipe } from "./file_descriptors.ts";
+ * const [readEnd, writeEnd] = makePipe();
+ * const second = duplicateFd(writeEnd);
+ * assert.equal(Deno.readLinkSync(`/proc/self/fd/${second}`), Deno.readLinkSync(`/proc/self/fd/${writeEnd}`));
+ * for (const fd of [readEnd, writeEnd, second]) closeFd(fd);
+ * ```
+ */
+export function duplicateFd(fd: number): number {
+  const second = requireLibc().fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (second < 0) throw lastError("fcntl");
+  setFlag(second, O_NONBLOCK, true);
+  return second;
+}
+
+/**
+ * Writes `bytes` into a non-blocking pipe's write end, waiting on a worker thread while
+ * the pipe is full. Resolves with how many bytes went in: all of them, or, once the reader
+ * has gone (EPIPE), exactly as many as went in before; throws on any other failure.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { closeFd, makePipe, unreadBytes, writeToPipe } from "./file_descriptors.ts";
+ * const [readEnd, writeEnd] = makePipe();
+ * assert.equal(await writeToPipe(writeEnd, new Uint8Array(10)), 10);
+ * assert.equal(unreadBytes(writeEnd), 10); // what is in the pipe, unread
+ * closeFd(readEnd);
+ * assert.equal(await writeToPipe(writeEnd, new Uint8Array(10)), 0); // the reader is gone
+ * closeFd(writeEnd);
+ * ```
+ */
+export async function writeToPipe(fd: number, bytes: Uint8Array): Promise<number> {
+  const c = requireLibc();
+  const pollFd = new Uint8Array(8);
+  const view = new DataView(pollFd.buffer);
+  view.setInt32(0, fd, true);
+  view.setInt16(4, POLLOUT, true);
+  let written = 0;
+  while (written < bytes.length) {
+    // Never a shared buffer here: the copy loops' chunks are their own.
+    const rest = bytes.subarray(written) as Uint8Array<ArrayBuffer>;
+    const count = Number(c.write(fd, rest, BigInt(rest.length)));
+    if (count >= 0) {
+      written += count;
+      continue;
+    }
+    const error = lastError("write");
+    if (error.errno === Errno.EPIPE) return written;
+    if (error.errno !== Errno.EAGAIN && error.errno !== Errno.EINTR) throw error;
+    // Full: wait until it is writable, or its reader gone (POLLERR), on a worker thread.
+    await c.pollBlocking(pollFd, 1n, -1);
+  }
+  return written;
 }
 
 /**

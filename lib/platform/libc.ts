@@ -76,6 +76,7 @@ export const Errno = {
   ENOEXEC: 8,
   EAGAIN: 11,
   EACCES: 13,
+  EPIPE: 32,
 } as const;
 
 let loaded: Libc | null = null;
