@@ -44,6 +44,17 @@ const MESSAGES: ControlMessage[] = [
   { event: "paused" },
   { event: "resumed" },
   { event: "consumer-gone" },
+  { event: "sent", bytes: 3000000 },
+  {
+    event: "exit",
+    status: ok,
+    cutOff: false,
+    counts: { sent: 1, received: 2, delivered: 2 },
+    error: null,
+    reopened: false,
+    host: "tapehost",
+    stderr: ["cat: write error: No space left on device"],
+  },
   {
     event: "exit",
     status: ok,
@@ -129,6 +140,28 @@ Deno.test("a bad message other than the report is ignored, not fatal", async () 
   const decoded = await received({ event: "listening", port: 70000, addresses: [] });
   assert.deepEqual(decoded, {
     problem: "listening message with missing or bad fields ignored",
+    fatal: false,
+  });
+});
+
+Deno.test("a report's host and stderr lines are kept within bounds: three lines, 200 characters each", async () => {
+  const decoded = await received({
+    event: "exit",
+    status: ok,
+    cutOff: false,
+    counts: { sent: 0, received: 0, delivered: 0 },
+    error: null,
+    host: "h\x1b",
+    stderr: ["1", "2", "3", "4".repeat(300)],
+  });
+  assert.ok(decoded && "event" in decoded && decoded.event === "exit");
+  assert.equal(decoded.host, "h\\x1b");
+  assert.deepEqual(decoded.stderr, ["2", "3", "4".repeat(200)]);
+});
+
+Deno.test("a count of bytes sent that is no count is ignored, not fatal", async () => {
+  assert.deepEqual(await received({ event: "sent", bytes: -1 }), {
+    problem: "sent message with missing or bad fields ignored",
     fatal: false,
   });
 });
