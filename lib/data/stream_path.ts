@@ -1,16 +1,13 @@
-import { statusOfChild } from "../base/command_status.ts";
 import { LastLines } from "../base/last_lines.ts";
-import { type CommandSink, commandSink, NO_READER } from "./command_sink.ts";
-import { exactInvocation } from "../platform/exact_spawn.ts";
+import { type CommandSink, type CommandSource, NO_READER } from "./command_pipes.ts";
+import { startPipedCommand } from "./piped_command.ts";
 import { shutdownRead } from "../platform/file_descriptors.ts";
 import { socketFdOf } from "../platform/deno_internals.ts";
-import { keepInheritedIgnores } from "../platform/inherited_signals.ts";
 import type {
   ByteCounts,
   DataPath,
   LocalTransfer,
   RemoteTransfer,
-  RunningCommand,
   Transfer,
   WireOptions,
 } from "./data_path.ts";
@@ -18,14 +15,13 @@ import { messageOf } from "../base/message_of.ts";
 import { type DataWire, plainWire, sealedWire } from "../net/data_wire.ts";
 import { Pacer } from "./pacer.ts";
 import { readyUserspaceCipher } from "../net/records.ts";
-import type { ProcessTree } from "../process/process_tree.ts";
-import { relayToStderr, released, startRole } from "./roles.ts";
+import { relayToStderr, released } from "./roles.ts";
 
 /** The default capacity of a Linux pipe. */
 const PIPE_PIECE = 64 * 1024;
 
 /**
- * The portable data path: commands run under `Deno.Command` with pipes, and socketpipe
+ * The portable data path: commands run with pipes (`piped_command.ts`), and socketpipe
  * copies between the pipes and the socket with backpressure (one chunk in flight per
  * direction, so memory stays bounded whatever the stream's size or speed).
  *
@@ -51,14 +47,14 @@ export const streamPath: DataPath = {
   async startLocal(conn, commands, tree, wire = {}): Promise<LocalTransfer> {
     if (wire.keys) await readyUserspaceCipher();
     const input = commands.input
-      ? startCommand(commands.input, "input", {
+      ? startPipedCommand(commands.input, "input", {
         stdin: "inherit",
         stdout: "piped",
         stderr: "inherit",
       }, tree)
       : undefined;
     const output = commands.output
-      ? startCommand(commands.output, "output", {
+      ? startPipedCommand(commands.output, "output", {
         stdin: "piped",
         stdout: "inherit",
         stderr: "inherit",
@@ -67,8 +63,8 @@ export const streamPath: DataPath = {
     const transfer = copyBothWays(
       conn,
       wireOf(conn, wire),
-      input?.child?.stdout,
-      output?.child ? commandSink(output.child.stdin, output.stdinPipe?.fd ?? null) : undefined,
+      input?.stdout,
+      output ? output.stdin ?? NO_READER : undefined,
       pacerOf(wire),
     );
     return { ...transfer, input: input?.running, output: output?.running };
@@ -79,31 +75,29 @@ export const streamPath: DataPath = {
     // The command's stderr comes through this half rather than straight from the login
     // channel: if this half dies, the login channel then closes, so the local half
     // learns of it even while the command lives on.
-    const started = startCommand(command, "remote", {
+    const started = startPipedCommand(command, "remote", {
       stdin: wiring.input ? "piped" : "null",
       stdout: wiring.output ? "piped" : "null",
       stderr: "piped",
     }, tree);
-    const { child, stdinPipe } = started;
     const lastWords = new LastLines();
-    if (child) relayToStderr(child.stderr, (chunk) => lastWords.add(chunk));
+    if (started.stderr) relayToStderr(started.stderr, (chunk) => lastWords.add(chunk));
     const transfer = copyBothWays(
       conn,
       wireOf(conn, wire),
-      wiring.output ? child?.stdout : undefined,
+      wiring.output ? started.stdout : undefined,
       // A command that never started reads nothing, as a pipe with no reader: the sender
       // must learn it at once, not have its stream drained for ever.
-      wiring.input
-        ? child ? commandSink(child.stdin, stdinPipe?.fd ?? null) : NO_READER
-        : undefined,
+      wiring.input ? started.stdin ?? NO_READER : undefined,
       pacerOf(wire),
     );
     // As a pipe's writer is done only when its last reader is: a background reader that
     // has the input still to read (or is still reading it) keeps the run from its report,
     // after which whatever the command left running is stopped.
+    const stdinPipe = started.stdinPipe;
     const finished = !stdinPipe ? transfer.finished : transfer.finished.then(
       async (result) => {
-        await released(started.running, tree, new Set([stdinPipe.name]));
+        await released(started.running, tree, new Set([stdinPipe]));
         return result;
       },
     );
@@ -115,43 +109,6 @@ export const streamPath: DataPath = {
     };
   },
 };
-
-type Stdio = Pick<Deno.CommandOptions, "stdin" | "stdout" | "stderr">;
-
-/**
- * Starts a command with Deno. With its stdin piped, `stdinPipe` is the pipe this process
- * newly holds for writing (the command's stdin): its name in `/proc/self/fd` and its fd.
- */
-function startCommand(
-  argv: readonly string[],
-  role: string,
-  stdio: Stdio,
-  tree: ProcessTree,
-): {
-  running: RunningCommand;
-  child: Deno.ChildProcess | null;
-  stdinPipe: { name: string; fd: number } | null;
-} {
-  let child: Deno.ChildProcess | null = null;
-  const before = stdio.stdin === "piped" ? pipesOpenForWriting() : null;
-  const running = startRole(argv, role, tree, (ownGroup) => {
-    // A group of its own is a new session, for Deno.
-    const [program, args] = exactInvocation(argv);
-    keepInheritedIgnores(); // inherited by the command, as a shell's commands inherit them
-    child = new Deno.Command(program, {
-      args,
-      ...stdio,
-      env: tree.environment(role),
-      detached: ownGroup,
-    }).spawn();
-    return { pid: child.pid, status: statusOfChild(child) };
-  });
-  if (!before || !child) return { running, child, stdinPipe: null };
-  // The command's stdin is the one pipe this process newly holds for writing.
-  const added = [...pipesOpenForWriting()].filter(([name]) => !before.has(name));
-  const stdinPipe = added.length === 1 ? { name: added[0][0], fd: added[0][1] } : null;
-  return { running, child, stdinPipe };
-}
 
 /** The connection as the copy loops use it: sealed in records when the run is encrypted. */
 function wireOf(conn: Deno.TcpConn, wire: WireOptions): DataWire {
@@ -167,7 +124,7 @@ function pacerOf(wire: WireOptions): Pacer | undefined {
 function copyBothWays(
   socket: Deno.TcpConn,
   conn: DataWire,
-  source: ReadableStream<Uint8Array> | undefined,
+  source: CommandSource | undefined,
   sink: CommandSink | undefined,
   pacer?: Pacer,
 ): Transfer {
@@ -215,7 +172,7 @@ function copyBothWays(
 
 /** Returns the connection's failure as one line, or null. */
 async function copyIntoSocket(
-  source: ReadableStream<Uint8Array> | undefined,
+  source: CommandSource | undefined,
   conn: DataWire,
   counts: ByteCounts,
   stop: AbortSignal,
@@ -223,15 +180,12 @@ async function copyIntoSocket(
 ): Promise<string | null> {
   let failure: string | null = null;
   if (source) {
-    const reader = source.getReader();
-    const closeSource = () => reader.cancel().catch(() => {});
+    const closeSource = () => source.cancel();
     stop.addEventListener("abort", closeSource, { once: true });
     if (stop.aborted) closeSource();
     try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        failure = await send(conn, value, counts, stop, pacer);
+      for (let chunk; (chunk = await source.read()) !== null;) {
+        failure = await send(conn, chunk, counts, stop, pacer);
         if (failure) {
           closeSource();
           break;
@@ -336,28 +290,4 @@ async function copyOutOfSocket(
   progress.endOfStream = failure === null && consumerTakes;
   await sink?.close();
   return failure;
-}
-
-/**
- * The pipes this process holds open for writing, as `/proc/self/fd` names them
- * (`pipe:[1234]`), each with its fd; empty where there is no `/proc`.
- */
-function pipesOpenForWriting(): Map<string, number> {
-  const pipes = new Map<string, number>();
-  try {
-    for (const entry of Deno.readDirSync("/proc/self/fd")) {
-      try {
-        const target = Deno.readLinkSync(`/proc/self/fd/${entry.name}`);
-        if (!target.startsWith("pipe:")) continue;
-        const info = Deno.readTextFileSync(`/proc/self/fdinfo/${entry.name}`);
-        const flags = info.match(/^flags:\s+([0-7]+)$/m);
-        if (flags && (parseInt(flags[1], 8) & 3) === 1) pipes.set(target, Number(entry.name)); // O_WRONLY
-      } catch {
-        // Closed meanwhile.
-      }
-    }
-  } catch {
-    // No /proc: the run ends with the command, as before.
-  }
-  return pipes;
 }

@@ -1,7 +1,8 @@
 import { LastLines } from "../base/last_lines.ts";
 import { settledWithin } from "../base/settled_within.ts";
 import { HANDSHAKE_LENGTH } from "../net/handshake.ts";
-import { closeFd, makePipe, openDevNull, readSome } from "../platform/file_descriptors.ts";
+import { closeFd, makePipe, openDevNull } from "../platform/file_descriptors.ts";
+import { chunksOfPipe } from "./command_pipes.ts";
 import { libc, libcUnavailableReason } from "../platform/libc.ts";
 import {
   spawnFailure,
@@ -134,7 +135,7 @@ export const zeroCopyPath: DataPath = {
     const seen = { reopenedByName: false };
     const lookForReopeningIn = lookForReopening(seen);
     const lastWords = new LastLines();
-    const stderrRelayed = relayToStderr(chunksOf(stderrIn), (chunk) => {
+    const stderrRelayed = relayToStderr(chunksOfPipe(stderrIn), (chunk) => {
       lookForReopeningIn(chunk);
       lastWords.add(chunk);
     });
@@ -233,14 +234,4 @@ function lookForReopening(seen: { reopenedByName: boolean }): (chunk: Uint8Array
     seen.reopenedByName = REOPENED_BY_NAME.test(text);
     tail = text.slice(-200);
   };
-}
-
-/** What arrives on `fd` (never blocking this thread) until end of file; then closes it. */
-async function* chunksOf(fd: number): AsyncGenerator<Uint8Array> {
-  const buffer = new Uint8Array(64 * 1024);
-  try {
-    for (let count; (count = await readSome(fd, buffer)) > 0;) yield buffer.subarray(0, count);
-  } finally {
-    closeFd(fd);
-  }
 }

@@ -20,7 +20,8 @@ const SIOCOUTQ = 0x5411;
 const MSG_DONTWAIT = 0x40;
 const POLLIN = 0x001;
 const POLLOUT = 0x004;
-const F_DUPFD_CLOEXEC = 1030;
+/** The longest one poll(2) on a worker thread waits before the caller looks again. */
+const POLL_SLICE_MS = 250;
 
 /**
  * Opens /dev/null for reading and writing; returns the file descriptor.
@@ -42,8 +43,8 @@ export function openDevNull(): number {
 
 /**
  * Makes a pipe whose ends are closed on exec and whose read end never blocks (it is this
- * process's alone; the write end is for a command, which expects blocking writes).
- * Returns [read end, write end].
+ * process's alone; the write end is for a command, which expects blocking writes); with
+ * `ours` "write", the other way round. Returns [read end, write end].
  *
  * @example
  * ```ts
@@ -55,11 +56,11 @@ export function openDevNull(): number {
  * closeFd(writeEnd);
  * ```
  */
-export function makePipe(): [number, number] {
+export function makePipe(ours: "read" | "write" = "read"): [number, number] {
   const c = requireLibc();
   const fds = new Int32Array(2);
   if (c.pipe2(new Uint8Array(fds.buffer), O_CLOEXEC) !== 0) throw lastError("pipe2");
-  setFlag(fds[0], O_NONBLOCK, true);
+  setFlag(ours === "read" ? fds[0] : fds[1], O_NONBLOCK, true);
   return [fds[0], fds[1]];
 }
 
@@ -219,28 +220,6 @@ export function readSome(fd: number, buffer: Uint8Array<ArrayBuffer>): Promise<n
 }
 
 /**
- * A second descriptor for the file `fd` names, close-on-exec and non-blocking: a hold of
- * this process's own on a pipe end that another owner (Deno) may close. The pipe's reader
- * sees end of file only once both are closed.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { closeFd, duplicateFd, makePipe } from "./file_descriptors.ts";
- * const [readEnd, writeEnd] = makePipe();
- * const second = duplicateFd(writeEnd);
- * assert.equal(Deno.readLinkSync(`/proc/self/fd/${second}`), Deno.readLinkSync(`/proc/self/fd/${writeEnd}`));
- * for (const fd of [readEnd, writeEnd, second]) closeFd(fd);
- * ```
- */
-export function duplicateFd(fd: number): number {
-  const second = requireLibc().fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (second < 0) throw lastError("fcntl");
-  setFlag(second, O_NONBLOCK, true);
-  return second;
-}
-
-/**
  * Writes `bytes` into a non-blocking pipe's write end, waiting on a worker thread while
  * the pipe is full. Resolves with how many bytes went in: all of them, or, once the reader
  * has gone (EPIPE), exactly as many as went in before; throws on any other failure.
@@ -275,10 +254,45 @@ export async function writeToPipe(fd: number, bytes: Uint8Array): Promise<number
     const error = lastError("write");
     if (error.errno === Errno.EPIPE) return written;
     if (error.errno !== Errno.EAGAIN && error.errno !== Errno.EINTR) throw error;
-    // Full: wait until it is writable, or its reader gone (POLLERR), on a worker thread.
-    await c.pollBlocking(pollFd, 1n, -1);
+    // Full: wait until it is writable, or its reader gone (POLLERR), on a worker thread;
+    // never for ever, lest a worker be held past the run (a library caller's process).
+    await c.pollBlocking(pollFd, 1n, POLL_SLICE_MS);
   }
   return written;
+}
+
+/**
+ * {@link readSome}, until `stopped()` holds: then resolves with null, within a quarter
+ * second, whether or not anything arrives (poll(2) on a worker thread never waits longer
+ * than that at once).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { closeFd, makePipe, readSomeUntil } from "./file_descriptors.ts";
+ * const [readEnd, writeEnd] = makePipe();
+ * assert.equal(await readSomeUntil(readEnd, new Uint8Array(16), () => true), null);
+ * for (const fd of [readEnd, writeEnd]) closeFd(fd);
+ * ```
+ */
+export async function readSomeUntil(
+  fd: number,
+  buffer: Uint8Array<ArrayBuffer>,
+  stopped: () => boolean,
+): Promise<number | null> {
+  const c = requireLibc();
+  const pollFd = new Uint8Array(8);
+  const view = new DataView(pollFd.buffer);
+  view.setInt32(0, fd, true);
+  view.setInt16(4, POLLIN, true);
+  for (;;) {
+    if (stopped()) return null;
+    const count = Number(c.read(fd, buffer, BigInt(buffer.length)));
+    if (count >= 0) return count;
+    const error = lastError("read");
+    if (error.errno !== Errno.EAGAIN && error.errno !== Errno.EINTR) throw error;
+    await c.pollBlocking(pollFd, 1n, POLL_SLICE_MS);
+  }
 }
 
 /**

@@ -1,13 +1,13 @@
 /**
  * Signals as a shell gives them: what socketpipe's caller left ignored (`nohup`'s SIGHUP,
  * a script's background job's SIGINT) stays ignored, for socketpipe and for every command,
- * and nothing else is ignored in a command (glibc's own 32 and 33 included), on the
- * zero-copy path, where socketpipe starts the commands itself. A plain pipe under the same
- * caller is the oracle.
+ * and nothing else is ignored in a command (glibc's own 32 and 33 included), on both data
+ * paths: socketpipe starts the commands itself (posix_spawn), not through Deno.Command. A
+ * plain pipe under the same caller is the oracle.
  */
 import assert from "node:assert/strict";
 import { block, REMOTE_HALF, runCli, SOCKETPIPE, spawnCli } from "../harness/run.ts";
-import { testWhere } from "../harness/register.ts";
+import { testEachPath, testWhere } from "../harness/register.ts";
 
 const LOGIN = block("-l", "sh", "-c", 'eval "$*"', "sh");
 const SHOW = "grep ^SigIgn /proc/$$/status";
@@ -29,11 +29,11 @@ const CALLERS: [string, string, number[]][] = [
 ];
 
 for (const [caller, trap, ignored] of CALLERS) {
-  testWhere(
-    null,
+  testEachPath(
     `every command starts with the signal dispositions a shell gives (${caller})`,
-    async () => {
+    async (path) => {
       const run = await runCli([
+        ...path.args,
         ...block("-i", "sh", "-c", SHOW),
         ...LOGIN,
         "-h",
@@ -48,11 +48,11 @@ for (const [caller, trap, ignored] of CALLERS) {
   );
 }
 
-testWhere(
-  null,
+testEachPath(
   "a command killed by signal 32 ends the run as it ends a pipe (exit 160)",
-  async () => {
+  async (path) => {
     const run = await runCli([
+      ...path.args,
       ...block("-i", "true"),
       ...LOGIN,
       "-h",
