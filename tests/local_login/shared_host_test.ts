@@ -12,6 +12,7 @@
 import assert from "node:assert/strict";
 import { block, DENO, MAIN, REPO, runCli, sha256, SOCKETPIPE } from "../harness/run.ts";
 import { testWhere } from "../harness/register.ts";
+import { holdingMachineLock } from "../harness/machine_lock.ts";
 import { sourcesHash } from "../../lib/provision/local_bundle.ts";
 import { KEEP_BUNDLES } from "../../lib/provision/remote_bootstrap.ts";
 
@@ -202,75 +203,79 @@ testWhere(
 testWhere(
   notRoot,
   "with HOME unset the local half keeps no bundle under /tmp and sends none planted there",
-  async () => {
-    // A checkout whose sources differ from any dist/: its bundle would come from the cache.
-    const checkout = await Deno.makeTempDir({ dir: work, prefix: "checkout-" });
-    await Deno.copyFile(MAIN, `${checkout}/main.ts`);
-    run(["cp", "-R", `${REPO}/lib`, checkout]);
-    const name = await sourcesHash(checkout);
-    const ranMark = `${work}/bundle-ran-${crypto.randomUUID()}`;
-    const evil = new TextEncoder().encode(
-      `Deno.writeTextFileSync(${JSON.stringify(ranMark)}, "");\n`,
-    );
-    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", evil));
-    const sum = Array.from(digest, (byte) => byte.toString(16).padStart(2, "0")).join("");
-    const planted = "/tmp/.cache/socketpipe/bundles";
-    const madeHere = !(await Deno.stat("/tmp/.cache").catch(() => null));
-    await Deno.mkdir(planted, { recursive: true });
-    try {
-      await Deno.writeFile(`${planted}/${name}.js`, evil);
-      await Deno.writeTextFile(`${planted}/${name}.js.sha256`, `${sum}\n`);
-      if (madeHere) give(mallory!, "/tmp/.cache");
-      const program = [
-        "env",
-        "-u",
-        "HOME",
-        "-u",
-        "XDG_CACHE_HOME",
-        `DENO_DIR=${work}/deno-dir`,
-        ...SOCKETPIPE.slice(0, -1),
-        `${checkout}/main.ts`,
-      ];
-      const result = await runCli([
-        "--provision",
-        "always",
-        ...block("-i", "cat"),
-        ...block("-l", ...loginAs(null, work, `${denoOnly}:${NO_DENO}`)),
-        "-h",
-        "127.0.0.1",
-        ...block("-r", "cat"),
-        ...block("-o", "cat"),
-      ], { stdin: data, program });
-      assert.equal(result.code, 2, result.stderr);
-      assert.match(
-        result.errorLines.at(-1)!,
-        /^socketpipe: provision: no safe place to keep the bundle built from these sources \(HOME and XDG_CACHE_HOME are unset\)/,
-      );
-      await assert.rejects(Deno.stat(ranMark), Deno.errors.NotFound, "mallory's bundle ran");
-
-      // XDG_CACHE_HOME naming mallory's directory: refused, nothing of it sent.
-      const programXdg = program.map((word) =>
-        word === "XDG_CACHE_HOME" ? "XDG_CACHE_HOME=/tmp/.cache" : word
-      ).filter((word, index, all) => !(word === "-u" && all[index + 1]?.startsWith("XDG_")));
-      const xdg = await runCli([
-        "--provision",
-        "always",
-        ...block("-i", "cat"),
-        ...block("-l", ...loginAs(null, work, `${denoOnly}:${NO_DENO}`)),
-        "-h",
-        "127.0.0.1",
-        ...block("-r", "cat"),
-        ...block("-o", "cat"),
-      ], { stdin: data, program: programXdg });
-      assert.equal(xdg.code, 2, xdg.stderr);
-      assert.match(xdg.errorLines.at(-1)!, /no safe place to keep the bundle .*belongs to uid/);
-      await assert.rejects(Deno.stat(ranMark), Deno.errors.NotFound, "mallory's bundle ran");
-    } finally {
-      if (madeHere) await Deno.remove("/tmp/.cache", { recursive: true });
-      else await Deno.remove(`${planted}/${name}.js`).catch(() => {});
-    }
-  },
+  // /tmp/.cache is the machine's: a suite running beside this one waits for it.
+  () => holdingMachineLock("tmp-cache", homeUnsetKeepsNoBundle),
 );
+
+/** See the test's name: the bundle's cache with HOME unset, and mallory's plant there. */
+async function homeUnsetKeepsNoBundle(): Promise<void> {
+  // A checkout whose sources differ from any dist/: its bundle would come from the cache.
+  const checkout = await Deno.makeTempDir({ dir: work, prefix: "checkout-" });
+  await Deno.copyFile(MAIN, `${checkout}/main.ts`);
+  run(["cp", "-R", `${REPO}/lib`, checkout]);
+  const name = await sourcesHash(checkout);
+  const ranMark = `${work}/bundle-ran-${crypto.randomUUID()}`;
+  const evil = new TextEncoder().encode(
+    `Deno.writeTextFileSync(${JSON.stringify(ranMark)}, "");\n`,
+  );
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", evil));
+  const sum = Array.from(digest, (byte) => byte.toString(16).padStart(2, "0")).join("");
+  const planted = "/tmp/.cache/socketpipe/bundles";
+  const madeHere = !(await Deno.stat("/tmp/.cache").catch(() => null));
+  await Deno.mkdir(planted, { recursive: true });
+  try {
+    await Deno.writeFile(`${planted}/${name}.js`, evil);
+    await Deno.writeTextFile(`${planted}/${name}.js.sha256`, `${sum}\n`);
+    if (madeHere) give(mallory!, "/tmp/.cache");
+    const program = [
+      "env",
+      "-u",
+      "HOME",
+      "-u",
+      "XDG_CACHE_HOME",
+      `DENO_DIR=${work}/deno-dir`,
+      ...SOCKETPIPE.slice(0, -1),
+      `${checkout}/main.ts`,
+    ];
+    const result = await runCli([
+      "--provision",
+      "always",
+      ...block("-i", "cat"),
+      ...block("-l", ...loginAs(null, work, `${denoOnly}:${NO_DENO}`)),
+      "-h",
+      "127.0.0.1",
+      ...block("-r", "cat"),
+      ...block("-o", "cat"),
+    ], { stdin: data, program });
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(
+      result.errorLines.at(-1)!,
+      /^socketpipe: provision: no safe place to keep the bundle built from these sources \(HOME and XDG_CACHE_HOME are unset\)/,
+    );
+    await assert.rejects(Deno.stat(ranMark), Deno.errors.NotFound, "mallory's bundle ran");
+
+    // XDG_CACHE_HOME naming mallory's directory: refused, nothing of it sent.
+    const programXdg = program.map((word) =>
+      word === "XDG_CACHE_HOME" ? "XDG_CACHE_HOME=/tmp/.cache" : word
+    ).filter((word, index, all) => !(word === "-u" && all[index + 1]?.startsWith("XDG_")));
+    const xdg = await runCli([
+      "--provision",
+      "always",
+      ...block("-i", "cat"),
+      ...block("-l", ...loginAs(null, work, `${denoOnly}:${NO_DENO}`)),
+      "-h",
+      "127.0.0.1",
+      ...block("-r", "cat"),
+      ...block("-o", "cat"),
+    ], { stdin: data, program: programXdg });
+    assert.equal(xdg.code, 2, xdg.stderr);
+    assert.match(xdg.errorLines.at(-1)!, /no safe place to keep the bundle .*belongs to uid/);
+    await assert.rejects(Deno.stat(ranMark), Deno.errors.NotFound, "mallory's bundle ran");
+  } finally {
+    if (madeHere) await Deno.remove("/tmp/.cache", { recursive: true });
+    else await Deno.remove(`${planted}/${name}.js`).catch(() => {});
+  }
+}
 
 testWhere(
   notRoot,
