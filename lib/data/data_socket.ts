@@ -35,6 +35,8 @@ const PEER_FIN_STATES = new Set([6, 7, 8, 9, 11]); // TIME-WAIT, CLOSE, CLOSE-WA
 const OUR_FIN_ACKED_STATES = new Set([5, 6, 7]); // FIN-WAIT-2, TIME-WAIT, CLOSE
 /** How long to wait for the kernel to settle (acknowledgements in flight) before counting. */
 const SETTLE_MS = 2000;
+/** The state of a connection that has ended: closed, reset or timed out. */
+const TCP_CLOSE = 7;
 /** How often the acknowledgements are looked at once the sending has ended: no event tells. */
 const ACKNOWLEDGED_POLL_MS = 50;
 const DRAIN_CHUNK = 256 * 1024;
@@ -175,22 +177,24 @@ export class DataSocket {
 
   /**
    * The data bytes written that the peer never acknowledged, once the connection has
-   * settled: waits while the count still falls (a slow link draining) and until the peer
-   * acknowledged our FIN or the connection ended; a FIN still in flight is not data.
+   * settled: waits while any is still on its way and the connection lives. A peer whose
+   * reader is slow (its window closed for seconds: a busy host, a consumer that pauses) is
+   * waited for, as a pipe's writer waits; a dead one ends the connection by the kernel's own
+   * bound (TCP_USER_TIMEOUT, the peer timeout), a closed one by its reset. A FIN still in
+   * flight is not data.
    */
   async #unacknowledgedAtEnd(): Promise<number> {
-    const settled = () => OUR_FIN_ACKED_STATES.has(tcpInfo(this.fd).state);
+    const unacknowledged = () => {
+      const finPending = this.#finQueued && !OUR_FIN_ACKED_STATES.has(tcpInfo(this.fd).state);
+      return Math.max(0, unacknowledgedBytes(this.fd) - (finPending ? 1 : 0));
+    };
     // An aborted run (a signal, a dead peer) ends now: a paced or cut connection would
     // hold it for seconds, for a count that no longer decides anything but the line.
-    if (this.#aborted) return Math.max(0, unacknowledgedBytes(this.fd) - (settled() ? 0 : 1));
-    for (let before = Infinity;;) {
-      await waitUntil(settled, SETTLE_MS);
-      const now = unacknowledgedBytes(this.fd);
-      if (settled() || now === 0 || now >= before) {
-        return Math.max(0, now - (this.#finQueued ? 1 : 0));
-      }
-      before = now;
+    if (this.#aborted) return unacknowledged();
+    while (unacknowledged() > 0 && tcpInfo(this.fd).state !== TCP_CLOSE) {
+      await new Promise((resolve) => setTimeout(resolve, ACKNOWLEDGED_POLL_MS));
     }
+    return unacknowledged();
   }
 
   /** Drains what is still arriving, then counts from the kernel, and closes. */

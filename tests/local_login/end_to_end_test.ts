@@ -400,6 +400,26 @@ pathTest(
   },
 );
 
+for (
+  const [direction, args] of [
+    ["remote → output", [
+      ...block("-r", "head", "-c", "3000000", "/dev/zero"),
+      ...block("-o", "sh", "-c", "sleep 5; wc -c"),
+    ]],
+  ] as const
+) {
+  pathTest(
+    `a reader that pauses 5 s before it reads (${direction}) gets the whole stream: 0, as through a pipe`,
+    async () => {
+      // The sender's command has ended long before its bytes are taken: they wait in the
+      // socket's buffers behind a closed window, which is a slow reader, not a lost peer.
+      const run = await runCli([...LOCAL_LOGIN, ...args]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(text(run.stdout).trim(), "3000000");
+    },
+  );
+}
+
 pathTest("noise on the login channel is shown on stderr and otherwise ignored", async () => {
   const run = await runCli([
     ...block("-i", "echo", "payload"),

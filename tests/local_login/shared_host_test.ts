@@ -255,8 +255,16 @@ async function homeUnsetKeepsNoBundle(): Promise<void> {
     await assert.rejects(Deno.stat(ranMark), Deno.errors.NotFound, "mallory's bundle ran");
 
     // XDG_CACHE_HOME naming mallory's directory: refused, nothing of it sent.
+    const mallorys = await Deno.makeTempDir({ dir: work, prefix: "mallory-cache-" });
+    await Deno.mkdir(`${mallorys}/socketpipe/bundles`, { recursive: true });
+    await Deno.copyFile(`${planted}/${name}.js`, `${mallorys}/socketpipe/bundles/${name}.js`);
+    await Deno.copyFile(
+      `${planted}/${name}.js.sha256`,
+      `${mallorys}/socketpipe/bundles/${name}.js.sha256`,
+    );
+    give(mallory!, mallorys);
     const programXdg = program.map((word) =>
-      word === "XDG_CACHE_HOME" ? "XDG_CACHE_HOME=/tmp/.cache" : word
+      word === "XDG_CACHE_HOME" ? `XDG_CACHE_HOME=${mallorys}` : word
     ).filter((word, index, all) => !(word === "-u" && all[index + 1]?.startsWith("XDG_")));
     const xdg = await runCli([
       "--provision",
@@ -273,7 +281,11 @@ async function homeUnsetKeepsNoBundle(): Promise<void> {
     await assert.rejects(Deno.stat(ranMark), Deno.errors.NotFound, "mallory's bundle ran");
   } finally {
     if (madeHere) await Deno.remove("/tmp/.cache", { recursive: true });
-    else await Deno.remove(`${planted}/${name}.js`).catch(() => {});
+    else {
+      for (const file of [`${name}.js`, `${name}.js.sha256`]) {
+        await Deno.remove(`${planted}/${file}`).catch(() => {});
+      }
+    }
   }
 }
 
