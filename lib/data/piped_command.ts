@@ -12,7 +12,6 @@ import { exactInvocation } from "../platform/exact_spawn.ts";
 import { closeFd, makePipe, openDevNull } from "../platform/file_descriptors.ts";
 import { keepInheritedIgnores } from "../platform/inherited_signals.ts";
 import { libc } from "../platform/libc.ts";
-import { spawnFailure, spawnWithFds, waitForExit } from "../platform/spawn_with_fds.ts";
 import type { ProcessTree } from "../process/process_tree.ts";
 import {
   chunksOfPipe,
@@ -24,7 +23,7 @@ import {
   streamSource,
 } from "./command_pipes.ts";
 import type { RunningCommand } from "./data_path.ts";
-import { startRole } from "./roles.ts";
+import { startRole, startWithFds } from "./roles.ts";
 
 /** Where each of a command's stdin, stdout and stderr goes. */
 export interface PipedStdio {
@@ -104,16 +103,8 @@ function startThroughLibc(
   const [stdinFd, stdinOwn] = endFor("stdin", 0);
   const [stdoutFd, stdoutOwn] = endFor("stdout", 1);
   const [stderrFd, stderrOwn] = endFor("stderr", 2);
-  const running = startRole(argv, role, tree, (ownGroup) => {
-    const fds = { stdin: stdinFd, stdout: stdoutFd, stderr: stderrFd };
-    let pid: number;
-    try {
-      pid = spawnWithFds(argv, fds, tree.environment(role), ownGroup);
-    } catch (error) {
-      throw spawnFailure(error);
-    }
-    return { pid, status: waitForExit(pid) };
-  });
+  const fds = { stdin: stdinFd, stdout: stdoutFd, stderr: stderrFd };
+  const running = startWithFds(argv, role, fds, tree);
   for (const fd of theirs) closeFd(fd);
   return {
     running,

@@ -9,6 +9,12 @@
 import { type CommandStatus, statusOfSpawnFailure } from "../base/command_status.ts";
 import { type ProcessTree, stopRole } from "../process/process_tree.ts";
 import type { RunningCommand } from "./data_path.ts";
+import {
+  spawnFailure,
+  type SpawnFds,
+  spawnWithFds,
+  waitForExit,
+} from "../platform/spawn_with_fds.ts";
 
 /** A started process: its pid and its end. */
 export interface Spawned {
@@ -56,6 +62,38 @@ export function startRole(
     status = Promise.resolve(statusOfSpawnFailure(error));
   }
   return { argv, role, status, group, stop: () => stopRole(tree, role, status) };
+}
+
+/**
+ * {@link startRole} through libc: `argv` with the file descriptors `fds` (posix_spawn),
+ * every signal at the disposition a shell gives (see `spawnWithFds`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ProcessTree } from "../process/process_tree.ts";
+ * import { startWithFds } from "./roles.ts";
+ * const tree = new ProcessTree();
+ * const done = startWithFds(["true"], "input", { stdin: 0, stdout: 1, stderr: 2 }, tree);
+ * assert.equal((await done.status).status, 0);
+ * await tree.release();
+ * ```
+ */
+export function startWithFds(
+  argv: readonly string[],
+  role: string,
+  fds: SpawnFds,
+  tree: ProcessTree,
+): RunningCommand {
+  return startRole(argv, role, tree, (ownGroup) => {
+    let pid: number;
+    try {
+      pid = spawnWithFds(argv, fds, tree.environment(role), ownGroup);
+    } catch (error) {
+      throw spawnFailure(error);
+    }
+    return { pid, status: waitForExit(pid) };
+  });
 }
 
 /**

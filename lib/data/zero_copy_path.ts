@@ -4,23 +4,11 @@ import { HANDSHAKE_LENGTH } from "../net/handshake.ts";
 import { closeFd, makePipe, openDevNull } from "../platform/file_descriptors.ts";
 import { chunksOfPipe } from "./command_pipes.ts";
 import { libc, libcUnavailableReason } from "../platform/libc.ts";
-import {
-  spawnFailure,
-  type SpawnFds,
-  spawnWithFds,
-  waitForExit,
-} from "../platform/spawn_with_fds.ts";
 import type { ProcessTree } from "../process/process_tree.ts";
-import type {
-  DataPath,
-  LocalTransfer,
-  RemoteTransfer,
-  RunningCommand,
-  Transfer,
-} from "./data_path.ts";
+import type { DataPath, LocalTransfer, RemoteTransfer, Transfer } from "./data_path.ts";
 import { DataSocket } from "./data_socket.ts";
 import { kernelTlsUnavailable } from "../platform/kernel_tls.ts";
-import { relayToStderr, released, startRole } from "./roles.ts";
+import { relayToStderr, released, startWithFds } from "./roles.ts";
 import { streamPath } from "./stream_path.ts";
 
 /**
@@ -66,7 +54,7 @@ export const zeroCopyPath: DataPath = {
     // that an orphan whose environment no longer names it still tells whose it is.
     const markers = commands.input && commands.output ? roleMarkers(tree) : null;
     const input = commands.input
-      ? startCommand(commands.input, "input", {
+      ? startWithFds(commands.input, "input", {
         stdin: 0,
         stdout: socket.fd,
         stderr: 2,
@@ -74,7 +62,7 @@ export const zeroCopyPath: DataPath = {
       }, tree)
       : undefined;
     const output = commands.output
-      ? startCommand(commands.output, "output", {
+      ? startWithFds(commands.output, "output", {
         stdin: socket.fd,
         stdout: 1,
         stderr: 2,
@@ -125,7 +113,7 @@ export const zeroCopyPath: DataPath = {
     // channel: if this half dies, the login channel then closes, so the local half
     // learns of it even while the command, holding the socket, lives on.
     const [stderrIn, stderrOut] = makePipe();
-    const running = startCommand(command, "remote", {
+    const running = startWithFds(command, "remote", {
       stdin: wiring.input ? socket.fd : devNull,
       stdout: wiring.output ? socket.fd : devNull,
       stderr: stderrOut,
@@ -195,23 +183,6 @@ function roleMarkers(tree: ProcessTree) {
       for (const fd of [input, inputOther, output, outputOther]) closeFd(fd);
     },
   };
-}
-
-function startCommand(
-  argv: readonly string[],
-  role: string,
-  fds: SpawnFds,
-  tree: ProcessTree,
-): RunningCommand {
-  return startRole(argv, role, tree, (ownGroup) => {
-    let pid: number;
-    try {
-      pid = spawnWithFds(argv, fds, tree.environment(role), ownGroup);
-    } catch (error) {
-      throw spawnFailure(error);
-    }
-    return { pid, status: waitForExit(pid) };
-  });
 }
 
 /**

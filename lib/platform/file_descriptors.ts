@@ -196,7 +196,9 @@ export function unreadBytes(fd: number): number {
  */
 export function receiveSome(fd: number, buffer: Uint8Array<ArrayBuffer>): Promise<number> {
   const c = requireLibc();
-  return readWhenReady(fd, () => c.recv(fd, buffer, BigInt(buffer.length), MSG_DONTWAIT), "recv");
+  const recvNow = () => c.recv(fd, buffer, BigInt(buffer.length), MSG_DONTWAIT);
+  // Never stopped, so never null.
+  return readWhenReady(fd, recvNow, "recv") as Promise<number>;
 }
 
 /**
@@ -216,7 +218,10 @@ export function receiveSome(fd: number, buffer: Uint8Array<ArrayBuffer>): Promis
  */
 export function readSome(fd: number, buffer: Uint8Array<ArrayBuffer>): Promise<number> {
   const c = requireLibc();
-  return readWhenReady(fd, () => c.read(fd, buffer, BigInt(buffer.length)), "read");
+  // Never stopped, so never null.
+  return readWhenReady(fd, () => c.read(fd, buffer, BigInt(buffer.length)), "read") as Promise<
+    number
+  >;
 }
 
 /**
@@ -275,10 +280,26 @@ export async function writeToPipe(fd: number, bytes: Uint8Array): Promise<number
  * for (const fd of [readEnd, writeEnd]) closeFd(fd);
  * ```
  */
-export async function readSomeUntil(
+export function readSomeUntil(
   fd: number,
   buffer: Uint8Array<ArrayBuffer>,
   stopped: () => boolean,
+): Promise<number | null> {
+  const c = requireLibc();
+  return readWhenReady(fd, () => c.read(fd, buffer, BigInt(buffer.length)), "read", stopped);
+}
+
+/**
+ * Reads now on this thread (non-blocking, so its errno is this thread's own); while nothing
+ * is there, waits with poll(2) on a worker thread, whose errno is never read (any failure
+ * there just means "look again"), never more than a quarter second at once, lest a worker
+ * be held past the run. Null once `stopped()` holds.
+ */
+async function readWhenReady(
+  fd: number,
+  readNow: () => number | bigint,
+  call: string,
+  stopped: () => boolean = () => false,
 ): Promise<number | null> {
   const c = requireLibc();
   const pollFd = new Uint8Array(8);
@@ -287,34 +308,10 @@ export async function readSomeUntil(
   view.setInt16(4, POLLIN, true);
   for (;;) {
     if (stopped()) return null;
-    const count = Number(c.read(fd, buffer, BigInt(buffer.length)));
-    if (count >= 0) return count;
-    const error = lastError("read");
-    if (error.errno !== Errno.EAGAIN && error.errno !== Errno.EINTR) throw error;
-    await c.pollBlocking(pollFd, 1n, POLL_SLICE_MS);
-  }
-}
-
-/**
- * Waits with poll(2) on a worker thread, whose errno is never read (any failure there
- * just means "look again"), then makes the non-blocking read on this thread, whose errno
- * is then this thread's own.
- */
-async function readWhenReady(
-  fd: number,
-  readNow: () => number | bigint,
-  call: string,
-): Promise<number> {
-  const c = requireLibc();
-  const pollFd = new Uint8Array(8);
-  const view = new DataView(pollFd.buffer);
-  view.setInt32(0, fd, true);
-  view.setInt16(4, POLLIN, true);
-  for (;;) {
-    await c.pollBlocking(pollFd, 1n, -1);
     const count = Number(readNow());
     if (count >= 0) return count;
     const error = lastError(call);
     if (error.errno !== Errno.EAGAIN && error.errno !== Errno.EINTR) throw error;
+    await c.pollBlocking(pollFd, 1n, POLL_SLICE_MS);
   }
 }

@@ -227,26 +227,28 @@ async function homeUnsetKeepsNoBundle(): Promise<void> {
     await Deno.writeFile(`${planted}/${name}.js`, evil);
     await Deno.writeTextFile(`${planted}/${name}.js.sha256`, `${sum}\n`);
     if (madeHere) give(mallory!, "/tmp/.cache");
-    const program = [
-      "env",
-      "-u",
-      "HOME",
-      "-u",
-      "XDG_CACHE_HOME",
-      `DENO_DIR=${work}/deno-dir`,
-      ...SOCKETPIPE.slice(0, -1),
-      `${checkout}/main.ts`,
-    ];
-    const result = await runCli([
-      "--provision",
-      "always",
-      ...block("-i", "cat"),
-      ...block("-l", ...loginAs(null, work, `${denoOnly}:${NO_DENO}`)),
-      "-h",
-      "127.0.0.1",
-      ...block("-r", "cat"),
-      ...block("-o", "cat"),
-    ], { stdin: data, program });
+    /** The checkout's socketpipe, provisioning, under `environment` (env's words). */
+    const provisionUnder = (...environment: string[]) =>
+      runCli([
+        "--provision",
+        "always",
+        ...block("-i", "cat"),
+        ...block("-l", ...loginAs(null, work, `${denoOnly}:${NO_DENO}`)),
+        "-h",
+        "127.0.0.1",
+        ...block("-r", "cat"),
+        ...block("-o", "cat"),
+      ], {
+        stdin: data,
+        program: [
+          "env",
+          ...environment,
+          `DENO_DIR=${work}/deno-dir`,
+          ...SOCKETPIPE.slice(0, -1),
+          `${checkout}/main.ts`,
+        ],
+      });
+    const result = await provisionUnder("-u", "HOME", "-u", "XDG_CACHE_HOME");
     assert.equal(result.code, 2, result.stderr);
     assert.match(
       result.errorLines.at(-1)!,
@@ -263,19 +265,7 @@ async function homeUnsetKeepsNoBundle(): Promise<void> {
       `${mallorys}/socketpipe/bundles/${name}.js.sha256`,
     );
     give(mallory!, mallorys);
-    const programXdg = program.map((word) =>
-      word === "XDG_CACHE_HOME" ? `XDG_CACHE_HOME=${mallorys}` : word
-    ).filter((word, index, all) => !(word === "-u" && all[index + 1]?.startsWith("XDG_")));
-    const xdg = await runCli([
-      "--provision",
-      "always",
-      ...block("-i", "cat"),
-      ...block("-l", ...loginAs(null, work, `${denoOnly}:${NO_DENO}`)),
-      "-h",
-      "127.0.0.1",
-      ...block("-r", "cat"),
-      ...block("-o", "cat"),
-    ], { stdin: data, program: programXdg });
+    const xdg = await provisionUnder("-u", "HOME", `XDG_CACHE_HOME=${mallorys}`);
     assert.equal(xdg.code, 2, xdg.stderr);
     assert.match(xdg.errorLines.at(-1)!, /no safe place to keep the bundle .*belongs to uid/);
     await assert.rejects(Deno.stat(ranMark), Deno.errors.NotFound, "mallory's bundle ran");
