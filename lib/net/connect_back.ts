@@ -97,7 +97,7 @@ export function addressesToTry(choice: AddressChoice): string[] {
 
 /**
  * Connects to the first address that answers and completes the handshake. An address
- * that cannot be reached is skipped; one where a socketpipe listener answered but the
+ * the system calls unreachable is dialled again until its time is up, then skipped; one where a socketpipe listener answered but the
  * proof failed ends the search: the next address could only be another host, and the
  * refusal is the news. Else the fault of the caller's role (`faults`), with every attempt
  * named.
@@ -146,9 +146,42 @@ function permissionOf(cause: string): string {
   return cause.match(/Requires net access[^,;)]*/)?.[0] ?? cause;
 }
 
+/**
+ * How long to wait before dialling again after "no route to host" or "network is
+ * unreachable": just after a link comes back, the kernel fails a connection at once on
+ * the address resolution that failed while the link was down, though the next one gets
+ * through.
+ */
+const UNREACHABLE_RETRY_MS = 250;
+
+/**
+ * Connects within `timeoutMs`, dialling again while the address is unreachable (a link
+ * that has just come back, a route being set up) until the time is up; then the last
+ * cause, as the system named it.
+ */
 async function connectWithTimeout(
   hostname: string,
   port: number,
+  timeoutMs: number,
+): Promise<Deno.TcpConn> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await connectOnce(hostname, port, deadline - Date.now(), timeoutMs);
+    } catch (error) {
+      const unreachable = ["EHOSTUNREACH", "ENETUNREACH"].includes(
+        (error as { code?: string }).code ?? "",
+      );
+      if (!unreachable || Date.now() + UNREACHABLE_RETRY_MS >= deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, UNREACHABLE_RETRY_MS));
+    }
+  }
+}
+
+async function connectOnce(
+  hostname: string,
+  port: number,
+  waitMs: number,
   timeoutMs: number,
 ): Promise<Deno.TcpConn> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -156,7 +189,7 @@ async function connectWithTimeout(
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
       () => reject(new Error(`no answer within ${timeoutMs / 1000} s`)),
-      timeoutMs,
+      waitMs,
     );
   });
   try {

@@ -130,3 +130,59 @@ for (const path of DATA_PATHS) {
     );
   }
 }
+
+async function ip(...args: string[]): Promise<string> {
+  const result = await new Deno.Command("ip", { args, stdout: "piped", stderr: "piped" }).output();
+  const text = new TextDecoder().decode(result.stdout) + new TextDecoder().decode(result.stderr);
+  if (!result.success) throw new Error(`ip ${args.join(" ")}: ${text.trim()}`);
+  return text;
+}
+
+testWhere(
+  net ? null : why,
+  "the remote half dials again while the local host is unreachable (a link just back), and the run exits 0 byte-exact",
+  async () => {
+    const { localNs, remoteNs, localLink, remoteLink, localAddress } = net!;
+    const received = `${workspace}/received-unreachable`;
+    const resolutionMs = `/proc/sys/net/ipv4/neigh/${remoteLink}/retrans_time_ms`;
+    // The local host answers no address resolution, and the remote host gives up on one
+    // in 0.3 s (3 tries, 0.1 s apart): its first connection fails "no route to host", as
+    // one does just after a link comes back, long before the remote half's 5 s are up.
+    await ip("-n", localNs, "link", "set", localLink, "arp", "off");
+    await ip("netns", "exec", remoteNs, "sh", "-c", `echo 100 > ${resolutionMs}`);
+    await net!.setLink(true);
+    const argv = net!.inside(localNs, [
+      ...SOCKETPIPE,
+      "-h",
+      localAddress,
+      ...block("-i", "cat", dataFile),
+      ...block("-l", ...net!.inside(remoteNs, ["sh", "-c", 'eval "$*"', "sh"])),
+      ...block("-x", ...REMOTE_SOCKETPIPE),
+      ...block("-r", "sh", "-c", 'cat > "$1"', "sh", received),
+    ]);
+    const child = new Deno.Command(argv[0], {
+      args: argv.slice(1),
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const run = child.output();
+    const state: { ended: Deno.CommandOutput | null } = { ended: null };
+    run.then((output) => state.ended = output, () => {});
+    try {
+      // Waits for the failed resolution (an event of the kernel's), then lets the local
+      // host answer: only a remote half that dials again can still meet.
+      while (!/FAILED/.test(await ip("-n", remoteNs, "neigh", "show", localAddress))) {
+        if (state.ended) break;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    } finally {
+      await ip("-n", localNs, "link", "set", localLink, "arp", "on");
+      await ip("netns", "exec", remoteNs, "sh", "-c", `echo 1000 > ${resolutionMs}`);
+    }
+    const { code, stderr } = await run;
+    const text = new TextDecoder().decode(stderr);
+    assert.equal(code, 0, text);
+    assert.equal(text, "");
+    assert.deepEqual(Deno.readFileSync(received), Deno.readFileSync(dataFile));
+  },
+);
