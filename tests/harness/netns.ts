@@ -17,7 +17,11 @@ export interface TestNetwork {
   remoteLink: string;
   /** Prefixes argv so that it runs inside a namespace. */
   inside(ns: string, argv: string[]): string[];
-  /** Cuts or restores the link (the local end goes down or up). */
+  /**
+   * Cuts or restores the link (the local end goes down or up). Restoring it also forgets
+   * what each host learned of the other's hardware address, so that an address
+   * resolution begun during the cut cannot fail the next test's first connection.
+   */
   setLink(up: boolean): Promise<void>;
   /** pids of the processes in a namespace. */
   pids(ns: string): Promise<number[]>;
@@ -100,7 +104,12 @@ export async function buildNetwork(): Promise<TestNetwork | string> {
     localLink,
     remoteLink,
     inside: (ns, argv) => ["ip", "netns", "exec", ns, ...argv],
-    setLink: (up) => ip("-n", localNs, "link", "set", localLink, up ? "up" : "down"),
+    async setLink(up) {
+      await ip("-n", localNs, "link", "set", localLink, up ? "up" : "down");
+      if (!up) return;
+      await ip("-n", localNs, "neigh", "flush", "dev", localLink);
+      await ip("-n", remoteNs, "neigh", "flush", "dev", remoteLink);
+    },
     async pids(ns) {
       const out = await new Deno.Command("ip", { args: ["netns", "pids", ns], stdout: "piped" })
         .output();
