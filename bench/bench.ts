@@ -251,6 +251,7 @@ for (const [shape, commands] of Object.entries(shapes)) {
 }
 
 const MIB = 1024 * 1024;
+const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 // --limit: a limited transfer's own seconds (from its report, so setup does not count)
 // against what the rate allows.
@@ -278,6 +279,43 @@ if (selected("limit")) {
         } | ${fmt((100 * (expected - seconds)) / expected, 1)} % |`,
       );
     }
+  }
+}
+
+// Interrupted: how soon a run ends after SIGTERM, once its data connection is up, with its
+// sender held to a byte a second (the paced sender must not hold the run; the manual says
+// about two seconds). The suite asserts only that it ends, with 143 and the right line.
+const interruptRows: string[] = [];
+if (selected("interrupt")) {
+  for (const [path, flags] of [["zero-copy", []], ["--copy", ["--copy"]]] as const) {
+    const times: number[] = [];
+    for (let run = 0; run < 5; run++) {
+      const first = await Deno.makeTempFile({ prefix: "socketpipe-bench-first-" });
+      const child = new Deno.Command("sh", {
+        args: [
+          "-c",
+          socketpipeScript([
+            ...flags,
+            "--limit",
+            "1",
+            ...block("-i", "yes"),
+            ...block("-r", "sh", "-c", 'head -c 1 > "$1"; cat > /dev/null', "sh", first),
+          ]),
+        ],
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      while ((await Deno.stat(first)).size === 0) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const signalled = performance.now();
+      child.kill("SIGTERM");
+      const { code } = await child.status;
+      times.push((performance.now() - signalled) / 1000);
+      await Deno.remove(first);
+      if (code !== 143) throw new Error(`--limit 1 then SIGTERM (${path}) ended ${code}, not 143`);
+    }
+    interruptRows.push(`| ${path} | ${fmt(median(times), 2)} | ${fmt(Math.max(...times), 2)} |`);
   }
 }
 
@@ -334,7 +372,6 @@ if (selected("buffer")) {
   }
 }
 
-const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const runSetup = selected("setup");
 const loginTimes: number[] = [];
 const transferTimes: number[] = [];
@@ -386,6 +423,14 @@ if (limitRows.length > 0) {
   console.log("| --limit | path | seconds | at the rate | MiB/s | error |");
   console.log("| --- | --- | ---: | ---: | ---: | ---: |");
   for (const row of limitRows) console.log(row);
+}
+if (interruptRows.length > 0) {
+  console.log(
+    `\n--limit 1, SIGTERM once the first byte has crossed: seconds until it ended (5 runs):\n`,
+  );
+  console.log("| path | median | slowest |");
+  console.log("| --- | ---: | ---: |");
+  for (const row of interruptRows) console.log(row);
 }
 if (bufferRows.length > 0) {
   console.log(

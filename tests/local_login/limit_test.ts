@@ -6,7 +6,14 @@
  * busy host slows a run; the rate's accuracy is measured in bench/.
  */
 import assert from "node:assert/strict";
-import { block, LOCAL_LOGIN, runCli } from "../harness/run.ts";
+import {
+  block,
+  LEFTOVERS_GONE_MS,
+  LOCAL_LOGIN,
+  runCli,
+  spawnCli,
+  waitUntilGone,
+} from "../harness/run.ts";
 
 const MIB = 1024 * 1024;
 const BYTES = 100 * MIB; // 5 s at the rate
@@ -101,3 +108,39 @@ Deno.test("--limit takes bytes per second, with K, M or G; anything else is a us
     assert.match(result.stderr, new RegExp(`^socketpipe: bad value for --limit: '${bad}'`, "m"));
   }
 });
+
+for (
+  const [name, flags] of [["zero-copy", []], ["the stream path (--copy)", ["--copy"]]] as const
+) {
+  Deno.test(`--limit 1 then SIGTERM: both hosts stop, exit 143, nothing left (${name})`, async () => {
+    const dir = await Deno.makeTempDir();
+    const mark = `limited-${crypto.randomUUID().slice(0, 8)}`;
+    // A sender held to a byte a second, stopped once its first byte has crossed (the data
+    // connection is up): the paced sender must not hold the run. How soon it ends is
+    // bench/'s to measure.
+    const child = spawnCli([
+      ...flags,
+      "--limit",
+      "1",
+      ...block("-i", "sh", "-c", "yes", mark),
+      ...LOCAL_LOGIN,
+      ...block("-r", "sh", "-c", 'head -c 1 > "$1"; cat > /dev/null', mark, `${dir}/first`),
+    ]);
+    const ended = child.output();
+    let over = false;
+    ended.finally(() => over = true);
+    while (!over && !await Deno.stat(`${dir}/first`).then((info) => info.size > 0, () => false)) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    child.kill("SIGTERM");
+    const output = await ended;
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 143, stderr);
+    assert.match(
+      stderr,
+      /^socketpipe: interrupted by SIGTERM: stopped every command of this run on both hosts$/m,
+    );
+    assert.deepEqual(await waitUntilGone(mark, LEFTOVERS_GONE_MS), []);
+    await Deno.remove(dir, { recursive: true });
+  });
+}
