@@ -35,8 +35,6 @@ async function ip(...args: string[]): Promise<void> {
   }
 }
 
-let built = 0;
-
 /** Test hosts: a network namespace each, joined by veth links; removed by `destroy()`. */
 export interface TestHosts {
   /** Each host's namespace, by the name the test gave it. */
@@ -50,14 +48,15 @@ export interface TestHosts {
 /**
  * Builds `hosts` (a namespace each, its loopback up) joined by `links`, each
  * `[host, address/prefix, host, address/prefix]`; or returns why they cannot be built
- * here. Names are unique per build: test files of one run share the process.
+ * here. Names are unique per build, whatever else runs.
  */
 export async function buildHosts(
   hosts: readonly string[],
   links: readonly (readonly [string, string, string, string])[],
 ): Promise<TestHosts | string> {
   if (Deno.uid() !== 0) return "needs root";
-  const tag = `${Deno.pid % 100000}${built++ % 10}`;
+  // Random: test files that run at once may share a process, and so a pid.
+  const tag = crypto.randomUUID().replaceAll("-", "").slice(0, 8);
   const namespaces = Object.fromEntries(hosts.map((host) => [host, `sp-${host}-${tag}`]));
   const destroy = () => {
     for (const ns of Object.values(namespaces)) {
