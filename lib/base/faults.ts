@@ -175,6 +175,14 @@ const streamFault = (sent: number, received: number) =>
 const addedOnPath = (sent: number, received: number) =>
   received > sent ? " (more than was sent: bytes were added on the path)" : "";
 
+/**
+ * What silence for the peer timeout may also be: a host so busy (a crowd of runs on a few
+ * cores) that the peer could not answer in time, though nothing is cut. The remedy then is
+ * a longer bound, not another try.
+ */
+const ifOnlyBusy = (seconds: number) =>
+  `; if the host was only busy, give it longer: --peer-timeout ${seconds * 3}`;
+
 /** Exit status of a setup or transport failure. */
 export const TRANSPORT_STATUS = 2;
 
@@ -406,7 +414,7 @@ export const FAULTS = {
     TRANSPORT_STATUS,
     (seconds: number) =>
       `remote half stopped answering: nothing heard from it for ${seconds} s ` +
-      `(a cut link or a crashed host?)`,
+      `(a cut link or a crashed host?)${ifOnlyBusy(seconds)}`,
     [20],
   ),
   remoteNoReport: fault(
@@ -438,8 +446,15 @@ export const FAULTS = {
   ),
   localHalfGone: fault(
     TRANSPORT_STATUS,
-    () => "the local half is gone (login channel closed or silent); stopped the remote command",
+    () => "the local half is gone (login channel closed); stopped the remote command",
     [],
+  ),
+  localHalfSilent: fault(
+    TRANSPORT_STATUS,
+    (seconds: number) =>
+      `the local half stopped answering: nothing heard from it for ${seconds} s ` +
+      `(a cut link or a crashed host?); stopped the remote command${ifOnlyBusy(seconds)}`,
+    [20],
   ),
   dataConnection: fault(
     TRANSPORT_STATUS,
@@ -518,7 +533,7 @@ export const FAULTS = {
     TRANSPORT_STATUS,
     (step: string, seconds: number) =>
       `provision: stalled ${step}: nothing from the remote host for ${seconds} s ` +
-      `(a cut link?); check the link and try again`,
+      `(a cut link?); check the link and try again${ifOnlyBusy(seconds)}`,
     ["sending the runtime (1048576 bytes taken)", 20],
   ),
   internalError: fault(
@@ -595,6 +610,7 @@ export const FAULT_CLASSES: Record<FaultKind, { step: FaultStep; retry: boolean 
   remoteVanished: { step: "transfer", retry: true },
   remoteHalfStopped: { step: "transfer", retry: true },
   localHalfGone: { step: "transfer", retry: true },
+  localHalfSilent: { step: "transfer", retry: true },
   dataConnection: { step: "transfer", retry: true },
   truncatedToRemote: { step: "transfer", retry: true },
   truncatedFromRemote: { step: "transfer", retry: true },

@@ -70,7 +70,12 @@ async function listenForLocalHalf(
     : candidateAddresses(listener.addr.hostname === "::");
   await channel.send({ event: "listening", port, addresses, reached, identity: networkIdentity() });
   const gone = new AbortController();
-  Promise.race([channel.closed, channel.silent]).then(() => gone.abort());
+  let why = FAULTS.localHalfGone.of();
+  channel.closed.then(() => gone.abort());
+  channel.silent.then(() => {
+    why = FAULTS.localHalfSilent.of(session.peerTimeout);
+    gone.abort();
+  });
   try {
     return await acceptAuthenticated(listener, token, {
       signal: gone.signal,
@@ -78,7 +83,7 @@ async function listenForLocalHalf(
         log.step(`refused ${formatAddress(address.hostname, address.port)}: ${reason}`),
     });
   } catch {
-    return FAULTS.localHalfGone.of();
+    return why;
   } finally {
     listener.close();
   }

@@ -260,7 +260,11 @@ async function superviseRemoteCommand(
     if (context.signal?.aborted) resolve();
     context.signal?.addEventListener("abort", () => resolve(), { once: true });
   });
-  const localHalfGone = Promise.race([channel.closed, channel.silent, stopped]).then(() => null);
+  const localHalfGone = Promise.race([
+    channel.closed.then(() => FAULTS.localHalfGone.of()),
+    channel.silent.then(() => FAULTS.localHalfSilent.of(session.peerTimeout)),
+    stopped.then(() => null),
+  ]);
 
   // The report waits for the command and for everything it started to be done with the
   // data: as a pipe's reader sees its end only when the last writer has closed.
@@ -269,13 +273,15 @@ async function superviseRemoteCommand(
     status: await transfer.command.status,
   }));
   const done = await Promise.race([ended, localHalfGone]);
-  if (!done) {
+  if (done === null || done instanceof Fault) {
     transfer.abort();
     await context.tree.stop(null);
     await transfer.command.status;
-    if (context.signal?.aborted) return await reportStopped(context.signal, channel, log);
-    log.always(FAULTS.localHalfGone.line());
-    return FAULTS.localHalfGone.status();
+    if (context.signal?.aborted || done === null) {
+      return await reportStopped(context.signal!, channel, log);
+    }
+    log.always(done.line);
+    return done.status;
   }
   const { result: { counts, error }, status } = done;
   log.step(`remote command ended; ${counts.received} bytes in, ${counts.sent} out`);

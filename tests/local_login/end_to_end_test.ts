@@ -7,6 +7,7 @@ import { PROTOCOL_VERSION } from "../../lib/base/version.ts";
 import {
   block,
   DENO,
+  LEFTOVERS_GONE_MS,
   LOCAL_LOGIN,
   REMOTE_HALF,
   REPO,
@@ -14,6 +15,7 @@ import {
   sha256,
   SHELL_LOGIN,
   spawnCli,
+  waitUntilGone,
   waitUntilRunning,
 } from "../harness/run.ts";
 import { testEachPath } from "../harness/register.ts";
@@ -316,7 +318,8 @@ pathTest(
     assert.equal(run.code, 2);
     assert.deepEqual(run.errorLines, [
       "socketpipe: remote half stopped answering: nothing heard from it for 2 s " +
-      "(a cut link or a crashed host?)",
+      "(a cut link or a crashed host?); if the host was only busy, give it longer: " +
+      "--peer-timeout 6",
     ]);
   },
 );
@@ -701,6 +704,36 @@ Deno.test("SIGTERM to the remote half before the meeting ends its wait at once, 
     mute.close();
     for (const conn of held) conn.close();
   }
+});
+
+Deno.test("a local half that falls silent: the remote half stops its command and its line names the silence and the remedy", async () => {
+  const mark = `silent-local-${crypto.randomUUID().slice(0, 8)}`;
+  const child = spawnCli([
+    "--peer-timeout",
+    "2",
+    ...block("-i", "sleep", "30"),
+    ...LOCAL_LOGIN,
+    ...block("-r", "sh", "-c", "cat", mark),
+  ]);
+  await waitUntilRunning(`^sh -c cat ${mark}$`, 20_000);
+  // As a crashed host, or one too busy to run it, does: the local half says nothing.
+  Deno.kill(child.pid, "SIGSTOP");
+  try {
+    assert.deepEqual(await waitUntilGone(`^sh -c cat ${mark}$`, LEFTOVERS_GONE_MS), []);
+  } finally {
+    Deno.kill(child.pid, "SIGCONT");
+  }
+  const output = await child.output();
+  assert.equal(output.code, 2, text(output.stderr));
+  assert.match(
+    text(output.stderr),
+    new RegExp(
+      "^socketpipe -s: the local half stopped answering: nothing heard from it for 2 s " +
+        "\\(a cut link or a crashed host\\?\\); stopped the remote command; if the host was " +
+        "only busy, give it longer: --peer-timeout 6$",
+      "m",
+    ),
+  );
 });
 
 Deno.test("SIGTERM while the remote half cannot answer: the line claims only this host's commands", async () => {
