@@ -491,6 +491,8 @@ Deno.test("SIGUSR1: the local half prints a status line, and neither half opens 
     ...block("-r", "sh", "-c", "cat > /dev/null", marker),
   ], { stdout: "null" });
   const remote = await waitUntilRunning(`^${DENO} .*main\\.ts -s -- sh -c .*${marker}`, 20_000);
+  // The local half starts its input once it has met the remote half: then it has a status.
+  await waitUntilRunning(`^sh -c head -c 50000000 .*${marker}$`, 20_000);
   // Deno would start its inspector (on 127.0.0.1:9229) from half a second after start-up.
   await new Promise((resolve) => setTimeout(resolve, 1500));
   const remotePid = Number(remote[0].split(" ")[0]);

@@ -5,7 +5,14 @@
  * run as SIGTERM does. On both data paths, with grandchildren.
  */
 import assert from "node:assert/strict";
-import { block, LOCAL_LOGIN, spawnCli, waitUntilGone, waitUntilRunning } from "../harness/run.ts";
+import {
+  block,
+  LEFTOVERS_GONE_MS,
+  LOCAL_LOGIN,
+  processesMatching,
+  spawnCli,
+  waitUntilGone,
+} from "../harness/run.ts";
 import { DATA_PATHS } from "../harness/register.ts";
 
 /** A run whose three commands (and a grandchild of each local one) sleep for ever. */
@@ -20,25 +27,29 @@ function startSleepingRun(pathArgs: string[], marker: string): Deno.ChildProcess
 }
 
 /**
- * Asserts that no process of the run is left within 10 s (killing any that is, so that
- * a failure leaves nothing either); returns what socketpipe wrote on stderr.
+ * Asserts that no process of the run is left (killing any that is, so that a failure
+ * leaves nothing either); returns what socketpipe wrote on stderr.
  */
 async function assertNothingLeft(child: Deno.ChildProcess, marker: string): Promise<string> {
   // A leftover holds the stderr pipe: read it only once they are gone.
   const stderr = new Response(child.stderr).text();
-  const left = await waitUntilGone(marker, 10_000);
+  const left = await waitUntilGone(marker, LEFTOVERS_GONE_MS);
   for (const line of left) Deno.kill(Number(line.split(" ")[0]), "SIGKILL");
   const text = await stderr;
-  assert.deepEqual(left, [], `nothing of the run is left within 10 s: ${text}`);
+  assert.deepEqual(left, [], `nothing of the run is left: ${text}`);
   return text;
 }
 
-/** Waits until every role is up: the two local sleeps and the remote command. */
-async function waitForEveryRole(marker: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (
-    (await waitUntilRunning(marker, 20_000)).filter((p) => / sleep 1000$/.test(p)).length < 3
-  ) {
+/**
+ * Waits until every role is up: the two local sleeps and the remote command. Fails at once
+ * if the run ends first; the deadline is generous, for a busy host.
+ */
+async function waitForEveryRole(marker: string, child: Deno.ChildProcess): Promise<void> {
+  let ended = false;
+  child.status.then(() => ended = true);
+  const deadline = Date.now() + 60_000;
+  while ((await processesMatching(marker)).filter((p) => / sleep 1000$/.test(p)).length < 3) {
+    if (ended) throw new Error("the run ended before its commands had all started");
     if (Date.now() > deadline) throw new Error("the run's commands did not all start");
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
@@ -48,7 +59,7 @@ for (const path of DATA_PATHS) {
   Deno.test(`a local half killed by SIGKILL leaves none of its commands running [${path.label}]`, async () => {
     const marker = `leftover-${crypto.randomUUID()}`;
     const child = startSleepingRun(path.args, marker);
-    await waitForEveryRole(marker);
+    await waitForEveryRole(marker, child);
     child.kill("SIGKILL");
     assert.equal((await child.status).code, 137);
     await assertNothingLeft(child, marker);
@@ -58,7 +69,7 @@ for (const path of DATA_PATHS) {
     Deno.test(`${signal} stops the run as SIGTERM does: exit ${status}, nothing left [${path.label}]`, async () => {
       const marker = `leftover-${crypto.randomUUID()}`;
       const child = startSleepingRun(path.args, marker);
-      await waitForEveryRole(marker);
+      await waitForEveryRole(marker, child);
       child.kill(signal);
       const { code } = await child.status;
       const text = await assertNothingLeft(child, marker);
