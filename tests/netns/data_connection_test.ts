@@ -19,7 +19,9 @@ globalThis.addEventListener("unload", () => net?.destroy());
 
 const workspace = await Deno.makeTempDir({ prefix: "socketpipe-data-connection-" });
 globalThis.addEventListener("unload", () => Deno.removeSync(workspace, { recursive: true }));
-const lines = 40_000;
+// 40 MB: far more than the socket buffers of both hosts hold (a few MB each), so that
+// however late the cut comes on a busy host, most of the stream has not crossed.
+const lines = 400_000;
 const dataFile = `${workspace}/lines`;
 await Deno.writeTextFile(
   dataFile,
