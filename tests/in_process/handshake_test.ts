@@ -3,6 +3,7 @@ import { bytesUntilClosed } from "../harness/run.ts";
 import { acceptAuthenticated } from "../../lib/net/data_listener.ts";
 import { addressesToTry, dialListener, type DialOptions } from "../../lib/net/connect_back.ts";
 import { Fault, FAULTS } from "../../lib/base/faults.ts";
+import { PROTOCOL_VERSION } from "../../lib/base/version.ts";
 import { readExactly, writeAll } from "../../lib/net/conn_io.ts";
 import {
   HANDSHAKE_LENGTH,
@@ -202,4 +203,36 @@ Deno.test("a real peer slowed by a crowded host (4 s before it proves itself) is
   (dialed as Deno.TcpConn).close();
   peer.close();
   slow.close();
+});
+
+Deno.test("a listener that opens and then says nothing is refused once the handshake's time is up, naming it", async () => {
+  const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const opened = (async () => {
+    const peer = await silent.accept();
+    // A socketpipe opening (magic, version, nonce), and then nothing, however long.
+    const magic = new TextEncoder().encode("socketpipe");
+    await writeAll(
+      peer,
+      new Uint8Array([...magic, PROTOCOL_VERSION, ...crypto.getRandomValues(new Uint8Array(32))]),
+    );
+    return { peer, taken: bytesUntilClosed(peer) };
+  })();
+  const started = Date.now();
+  const refusal = await dialListener({
+    addresses: ["127.0.0.1"],
+    port: silent.addr.port,
+    token: newToken(),
+    attemptTimeoutMs: 500,
+    faults: FAULTS_OF_THE_REMOTE_HALF,
+  });
+  assert.ok(refusal instanceof Fault);
+  assert.match(
+    refusal.line,
+    /^the data connection was refused \(127\.0\.0\.1:\d+: the listener did not prove the token\): /,
+  );
+  assert.ok(Date.now() - started >= 500, "it gave the listener its whole time");
+  const { peer, taken } = await opened;
+  assert.equal(await taken, HANDSHAKE_LENGTH, "it took the proof and gave nothing back");
+  peer.close();
+  silent.close();
 });
