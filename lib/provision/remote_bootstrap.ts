@@ -163,6 +163,15 @@ export const BOOTSTRAP_SCRIPT = `
 protocol=$1 deno_version=$2 platform=$3 mode=$4 peer_timeout=$5 runtime_size=$6 cache_dir=$7
 shift 7
 say() { echo "#socketpipe:{$1}"; }
+# Whether process $1 still runs: one that has ended but is not yet reaped (a zombie, whose
+# parent is gone to a reaper that does not wait for it) answers kill -0, and must not hold
+# a claim, a partial file or a ticker for ever.
+lives() {
+  kill -0 "$1" 2>/dev/null || return 1
+  read -r stat < /proc/"$1"/stat 2>/dev/null || return 0 # no /proc: kill -0 must do
+  state=\${stat##*) }
+  case $state in Z*) return 1 ;; esac
+}
 text() { printf %s "$1" | tr '\\n\\t' '  ' | tr -d '\\000-\\037\\177"\\\\' | tr -s ' ' | head -c 2000; }
 fail() {
   say "\\"event\\":\\"error\\",\\"step\\":\\"provision\\",\\"message\\":\\"$(text "$1")\\""
@@ -237,7 +246,7 @@ if [ "$peer_timeout" -gt 0 ] 2>/dev/null; then
       sleep "$tick" </dev/null >/dev/null 2>&1 &
       nap=$!
       wait "$nap"
-      kill -0 "$half" 2>/dev/null || exit 0
+      lives "$half" || exit 0
       say '"event":"alive"'
     done
   ) </dev/null 2>/dev/null &
@@ -303,7 +312,7 @@ await_claim() {
   while [ -e "$1" ]; do
     IFS=' ' read -r host pid < "$1" 2>/dev/null || return 0
     # Its holder is gone (killed), or its payload stopped arriving: the claim is void.
-    if [ "$host" = "$(uname -n)" ] && ! kill -0 "$pid" 2>/dev/null; then rm -f -- "$1"; return 0; fi
+    if [ "$host" = "$(uname -n)" ] && ! lives "$pid"; then rm -f -- "$1"; return 0; fi
     now=-1
     [ -f "$2.$pid.part" ] && now=$(wc -c < "$2.$pid.part")
     if [ "$now" = "$size" ]; then still=$((still + 1)); else still=0; fi
@@ -382,7 +391,7 @@ receive() {
   for old in "$3".*.part "$3".*.part.sum; do
     [ -f "$old" ] || continue
     pid=\${old#"$3".} && pid=\${pid%%.*}
-    kill -0 "$pid" 2>/dev/null || rm -f -- "$old"
+    lives "$pid" || rm -f -- "$old"
   done
   part=$3.$$.part
   # Both files exist before the first byte: a directory that stops being writable midway
@@ -409,7 +418,11 @@ receive() {
     fail "the $1 arrived damaged (its sha256 differs): try again"
   }
   problem=$(chmod 700 "$part" 2>&1 && mv -f "$part" "$3" 2>&1) || {
-    rm -f "$part" 2>/dev/null || problem="$problem; $part is left there: remove it"
+    rm -f "$part" "$part.sum" 2>/dev/null || {
+      left="$part is left there: remove it"
+      [ -e "$part.sum" ] && left="$part and $part.sum are left there: remove them"
+      problem="$problem; $left"
+    }
     fail "cannot install the $1 in $2: $problem"
   }
   # The runtime's sha256, kept beside it and newer than it: checked again only once the

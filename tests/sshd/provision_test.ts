@@ -401,6 +401,93 @@ provisionTest({
   assert.doesNotMatch(run.stderr, /oversized line|same version/);
 });
 
+provisionTest({
+  name:
+    "provision: a cache directory that stops taking changes while the runtime arrives fails with one line naming the cause and the file left; the next run clears it and succeeds",
+  rootOnly: true,
+}, async () => {
+  const cache = await freshCache();
+  const runtimeDir = `${cache}/socketpipe/deno-${Deno.version.deno}`;
+  const login = [...sshd!.login, "env", `XDG_CACHE_HOME=${cache}`];
+  const child = spawnCli(
+    [...block("-i", "cat"), ...block("-l", ...login), ...block("-r", "cat")],
+    { stdout: "null" },
+  );
+  const deadline = Date.now() + 20_000;
+  // Both the partial runtime and its checksum's file are there before the first byte.
+  while (!filesUnder(runtimeDir).some((file) => file.endsWith(".part.sum"))) {
+    assert.ok(Date.now() < deadline, "the runtime never started to arrive");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  // What a chmod does to another user, immutability does to root: nothing in the directory
+  // can be added, renamed or removed any more, while the open file still takes its bytes.
+  const chattr = (flag: string) =>
+    new Deno.Command("chattr", { args: [flag, runtimeDir], stderr: "piped" }).output();
+  const frozen = await chattr("+i");
+  assert.equal(frozen.code, 0, new TextDecoder().decode(frozen.stderr));
+  try {
+    const { code, stderr } = await child.output();
+    const lines = new TextDecoder().decode(stderr).trimEnd().split("\n");
+    assert.equal(code, 2, lines.join("\n"));
+    const dir = runtimeDir.replaceAll(".", "\\.");
+    assert.match(
+      lines.at(-1)!,
+      new RegExp(
+        `^socketpipe: remote half: provision: cannot install the runtime in ${dir}: .*Operation not permitted; (${dir}/deno\\.\\d+\\.part) and \\1\\.sum are left there: remove them$`,
+      ),
+    );
+    assert.ok(!lines.some((line) => /stopped sending|cut off/.test(line)), lines.join("\n"));
+  } finally {
+    await chattr("-i");
+  }
+  assert.equal(cached(cache).partial.length, 2);
+  const later = await transfer([`XDG_CACHE_HOME=${cache}`]);
+  assert.equal(later.code, 0, later.stderr);
+  assert.ok(later.exact && sent(later, "runtime"), later.stderr);
+  assert.deepEqual(cached(cache).partial, []);
+  await Deno.remove(cache, { recursive: true });
+});
+
+provisionTest(
+  "provision: a claim on the runtime's send held by a process that has ended but is not reaped (a zombie) is taken over at once",
+  async () => {
+    const cache = await freshCache();
+    const first = await transfer([`XDG_CACHE_HOME=${cache}`]);
+    assert.equal(first.code, 0, first.stderr);
+    const [runtime] = cached(cache).runtimes;
+    await Deno.truncate(`${cache}/socketpipe/${runtime}`, 1 << 20);
+    // A process whose parent does not reap it: it answers kill -0 though it has ended, as
+    // a bootstrap does whose session ended under a reaper that never waits.
+    const holder = new Deno.Command("sh", {
+      args: ["-c", "sleep 0 & echo $!; exec sleep 600"],
+      stdout: "piped",
+    }).spawn();
+    const reader = holder.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    const zombie = Number((await reader.read()).value!.trim());
+    reader.releaseLock();
+    const state = () => Deno.readTextFileSync(`/proc/${zombie}/stat`).split(") ")[1][0];
+    while (state() !== "Z") await new Promise((resolve) => setTimeout(resolve, 10));
+    await Deno.writeTextFile(
+      `${cache}/socketpipe/${runtime.split("/")[0]}.claim`,
+      `${Deno.hostname()} ${zombie}\n`,
+    );
+    try {
+      // Were the claim taken for a living one, the run would wait for its payload for
+      // hours (twice the peer timeout), and -t would end it.
+      const second = await transfer([`XDG_CACHE_HOME=${cache}`], {
+        args: ["--peer-timeout", "3600", "-t", "120"],
+      });
+      assert.equal(second.code, 0, second.stderr);
+      assert.ok(second.exact && sent(second, "runtime"), second.stderr);
+    } finally {
+      holder.kill("SIGKILL");
+      await holder.status;
+      await holder.stdout.cancel().catch(() => {});
+    }
+    await Deno.remove(cache, { recursive: true });
+  },
+);
+
 provisionTest(
   "provision: a truncated cached runtime is sent again, and the run succeeds",
   async () => {
