@@ -25,7 +25,7 @@ import { networkIdentity } from "../net/host_identity.ts";
 import { applySocketBuffers } from "../net/socket_buffers.ts";
 import { applyPeerTimeout, DEFAULT_PEER_TIMEOUT } from "../net/peer_timeout.ts";
 import { ignoreStopsForLogin } from "../platform/ignore_stops.ts";
-import { becomeSubreaper, ProcessTree } from "../process/process_tree.ts";
+import { ProcessTree } from "../process/process_tree.ts";
 import { prepareProvisioning, type Provisioning } from "../provision/provision.ts";
 import { PROTOCOL_VERSION } from "../base/version.ts";
 import { explainMissedMeeting, resultOfFault, verdictOn } from "./explain_ending.ts";
@@ -113,7 +113,7 @@ async function runInTree(
   // process gets its commands' orphans, so that it can tell when every holder of a
   // direction has let go, and leave none of them behind.
   const chosen = choosePath(options, seams);
-  becomeSubreaper();
+  tree.becomeSubreaper();
   const channel = new LoginChannel(login.readable, login.writable, {
     peer: "remote",
     onNoise: (line) => log.always(`login: ${line}`),

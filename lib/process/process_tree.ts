@@ -3,10 +3,10 @@
  *
  * A shell pipeline ends a direction of data when every process holding it has closed it,
  * however many background children the commands left behind. To know the same, this
- * process becomes a child subreaper (`PR_SET_CHILD_SUBREAPER`): a command's orphans come
- * back to it instead of to init, so every process a command started stays a descendant
- * it can find through `/proc/<pid>/task/<tid>/children`, see the files of (who still holds
- * the data socket) and stop (no process left behind). Each process is attributed to the
+ * process becomes a child subreaper (`PR_SET_CHILD_SUBREAPER`) while a run lasts: a
+ * command's orphans come back to it instead of to init, so every process a command
+ * started stays a descendant it can find through `/proc/<pid>/task/<tid>/children`, see
+ * the files of (who still holds the data socket) and stop (no process left behind). Each process is attributed to the
  * role whose command started it: by the tree while its parent lives, by what an earlier
  * walk saw, and otherwise by the `SOCKETPIPE_RUN` variable every command gets in its
  * environment. A process no walk can attribute counts for every role, so that no role
@@ -36,25 +36,13 @@ export const RUN_VARIABLE = "SOCKETPIPE_RUN";
 /** The remote half's one role. */
 const REMOTE_ROLE = "remote";
 
-let subreaper: boolean | null = null;
+/** How many trees hold this process a subreaper now (see {@link ProcessTree.becomeSubreaper}). */
+let subreaperHolds = 0;
 
-/**
- * Makes this process a child subreaper, once; true when it is one. Orphans of the
- * commands it starts then come back to it rather than to init.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { becomeSubreaper } from "./process_tree.ts";
- * assert.equal(becomeSubreaper(), true); // on Linux with FFI permitted
- * ```
- */
-export function becomeSubreaper(): boolean {
-  if (subreaper === null) {
-    const c = libc();
-    subreaper = c !== null && c.prctl(PR_SET_CHILD_SUBREAPER, 1n, 0n, 0n, 0n) === 0;
-  }
-  return subreaper;
+/** Sets or clears this process's child-subreaper mark; false where it cannot be set. */
+function markSubreaper(on: boolean): boolean {
+  const c = libc();
+  return c !== null && c.prctl(PR_SET_CHILD_SUBREAPER, on ? 1n : 0n, 0n, 0n, 0n) === 0;
 }
 
 /** How a {@link ProcessTree} treats the processes it did not start itself. */
@@ -144,6 +132,8 @@ export class ProcessTree {
   #helpers = new Set<number>();
   /** Every process a walk has attributed, by `pid:started`. */
   #seen = new Map<string, string>();
+  /** Whether this tree holds the process's subreaper mark. */
+  #holdsSubreaper = false;
   readonly #run: string;
   /** The one role this tree's marks name, if it has only one. */
   readonly #only: string | null;
@@ -186,11 +176,47 @@ export class ProcessTree {
   }
 
   /**
-   * The run ended by a path of its own: the watchdog leaves without killing anything.
-   * Resolves once it has.
+   * Makes this process a child subreaper until {@link release}; true when it is one.
+   * Orphans of the commands it starts then come back to it rather than to init. The mark
+   * is the process's: it stays while any tree holds it, and goes with the last, so that
+   * a library caller does not go on collecting the orphans (and, unwaited, the zombies)
+   * of everything else it runs once its runs are over.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { ProcessTree } from "./process_tree.ts";
+   * const tree = new ProcessTree();
+   * assert.equal(tree.becomeSubreaper(), true); // on Linux with FFI permitted
+   * await tree.release();
+   * // Released: a command's orphan goes to init (or a reaper above), not to this process.
+   * const leaves = new Deno.Command("sh", {
+   *   args: ["-c", "sleep 9 >/dev/null 2>&1 & echo $!"],
+   *   stdout: "piped",
+   * });
+   * const orphan = Number(new TextDecoder().decode((await leaves.output()).stdout));
+   * const parent = Deno.readTextFileSync(`/proc/${orphan}/stat`).split(") ")[1].split(" ")[1];
+   * Deno.kill(orphan, "SIGKILL");
+   * assert.notEqual(Number(parent), Deno.pid);
+   * ```
+   */
+  becomeSubreaper(): boolean {
+    if (this.#holdsSubreaper) return true;
+    if (subreaperHolds === 0 && !markSubreaper(true)) return false;
+    subreaperHolds++;
+    this.#holdsSubreaper = true;
+    return true;
+  }
+
+  /**
+   * The run ended by a path of its own: the watchdog leaves without killing anything, and
+   * this tree lets go of the subreaper mark. Resolves once the watchdog has left.
    */
   async release(): Promise<void> {
     await this.#watchdog?.release();
+    if (!this.#holdsSubreaper) return;
+    this.#holdsSubreaper = false;
+    if (--subreaperHolds === 0) markSubreaper(false);
   }
 
   /**

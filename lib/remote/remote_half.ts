@@ -18,7 +18,7 @@ import { formatAddress } from "../net/connect_back.ts";
 import { applySocketBuffers } from "../net/socket_buffers.ts";
 import { closeQuietly } from "../net/conn_io.ts";
 import { applyPeerTimeout } from "../net/peer_timeout.ts";
-import { becomeSubreaper, ProcessTree, RUN_VARIABLE } from "../process/process_tree.ts";
+import { ProcessTree, RUN_VARIABLE } from "../process/process_tree.ts";
 import { meetLocalHalf } from "./meeting.ts";
 import { fromHex } from "../base/hex.ts";
 import { deriveDataKeys } from "../net/data_keys.ts";
@@ -82,7 +82,6 @@ export async function serveRemoteHalf(
     { peer: "local", onNoise: (line) => log.always(`login channel: ${line}`) },
   );
   const fail = (step: string, fault: Fault) => tellFault(channel, log, step, fault);
-  becomeSubreaper();
   // As its own process (reading the login channel on stdin), nothing else here starts
   // children: every orphan is the run's, and the half ends with its login, even stopped
   // or hung before it could meet (the watchdog sees its parent gone). In a test's
@@ -96,6 +95,7 @@ export async function serveRemoteHalf(
     run: ownProcess ? Deno.env.get(RUN_VARIABLE) : undefined,
     role: "remote",
   });
+  tree.becomeSubreaper();
   try {
     await channel.send({ event: "hello", version: PROTOCOL_VERSION, program: VERSION });
     const session = await channel.first("session");

@@ -6,8 +6,10 @@
 import assert from "node:assert/strict";
 import {
   block,
+  DENO,
   LOCAL_LOGIN,
   REMOTE_SOCKETPIPE,
+  REPO,
   runCli,
   SHELL_LOGIN,
   SOCKETPIPE,
@@ -322,6 +324,19 @@ Deno.test("the library's onProgress: figures while the data flows, and the last 
   assert.equal(last.fraction, 1);
   assert.ok(seen.some((progress) => progress.fraction! > 0 && progress.fraction! < 1));
   assert.ok(result.durations.transferSeconds > 0.5 && result.durations.setupSeconds > 0);
+});
+
+Deno.test("a script that used the library is no child subreaper once the call has returned: its other commands' orphans do not come back to it", async () => {
+  const run = await new Deno.Command(DENO, {
+    args: ["run", "-A", "--quiet", `${REPO}/tests/fixtures/library_then_orphan.ts`, ...SHELL_LOGIN],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(run.stderr);
+  assert.equal(run.code, 0, stderr);
+  const outcome = JSON.parse(new TextDecoder().decode(run.stdout));
+  assert.equal(outcome.status, 0, outcome.messages.join("\n"));
+  assert.notEqual(outcome.orphanParent, outcome.self);
 });
 
 Deno.test("--report /dev/fd/3: a script gets the JSON alone, apart from the commands' stderr", async () => {
