@@ -1,8 +1,8 @@
-import { socketFdOf } from "../platform/deno_internals.ts";
+import { isSocketOf, socketFdOf } from "../platform/deno_internals.ts";
 import { messageOf } from "../base/message_of.ts";
 import { libc, libcUnavailableReason } from "../platform/libc.ts";
 import type { StepLog } from "../base/log.ts";
-import { setPeerTimeout } from "../platform/tcp_socket_options.ts";
+import { setPeerTimeout, tcpInfo } from "../platform/tcp_socket_options.ts";
 
 /** The default bound, in seconds, on how long a transfer outlives a dead peer. */
 export const DEFAULT_PEER_TIMEOUT = 20;
@@ -39,4 +39,49 @@ export function applyPeerTimeout(conn: Deno.TcpConn, seconds: number, log: StepL
   } catch (error) {
     notApplied(messageOf(error));
   }
+}
+
+/** The TCP state of a connection that has ended: closed, reset or timed out. */
+const TCP_CLOSE = 7;
+
+/**
+ * How long ago the peer's host last acknowledged anything on the data connection, in
+ * milliseconds: its kernel answers data and keepalive probes even while the half there
+ * gets no CPU, so a recent answer says that its host runs and the link works. Null when
+ * that cannot be told: without FFI, or once the connection has ended or been closed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { peerHostHeard } from "./peer_timeout.ts";
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+ * const accepted = await listener.accept();
+ * await conn.write(new Uint8Array([1])); // acknowledged by the peer's kernel at once
+ * const since = peerHostHeard(conn);
+ * assert.ok(since()! < 10_000);
+ * conn.close();
+ * assert.equal(since(), null);
+ * accepted.close();
+ * listener.close();
+ * ```
+ */
+export function peerHostHeard(conn: Deno.TcpConn): () => number | null {
+  if (!libc()) return () => null;
+  let fd: number;
+  try {
+    fd = socketFdOf(conn);
+  } catch {
+    return () => null;
+  }
+  return () => {
+    try {
+      // The number may have been given to another file since the data path closed it.
+      if (!isSocketOf(fd, conn)) return null;
+      const info = tcpInfo(fd);
+      return info.state === TCP_CLOSE ? null : info.lastAckReceivedMs;
+    } catch {
+      return null;
+    }
+  };
 }

@@ -41,12 +41,7 @@ export function socketFdOf(conn: Deno.TcpConn): number {
   const matches: number[] = [];
   for (const entry of Deno.readDirSync("/proc/self/fd")) {
     const fd = Number(entry.name);
-    if (
-      portOf("getsockname", fd) === conn.localAddr.port &&
-      portOf("getpeername", fd) === conn.remoteAddr.port
-    ) {
-      matches.push(fd);
-    }
+    if (isSocketOf(fd, conn)) matches.push(fd);
   }
   if (matches.length !== 1) {
     throw new Error(
@@ -55,6 +50,28 @@ export function socketFdOf(conn: Deno.TcpConn): number {
     );
   }
   return matches[0];
+}
+
+/**
+ * Whether `fd` is still the socket of `conn` (its local and peer ports): false once it is
+ * closed, or its number has been given to another file since.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isSocketOf, socketFdOf } from "./deno_internals.ts";
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+ * const fd = socketFdOf(conn);
+ * assert.equal(isSocketOf(fd, conn), true);
+ * conn.close();
+ * assert.equal(isSocketOf(fd, conn), false);
+ * listener.close();
+ * ```
+ */
+export function isSocketOf(fd: number, conn: Deno.TcpConn): boolean {
+  return portOf("getsockname", fd) === conn.localAddr.port &&
+    portOf("getpeername", fd) === conn.remoteAddr.port;
 }
 
 function portOf(call: "getsockname" | "getpeername", fd: number): number | null {

@@ -25,6 +25,11 @@ export interface TcpInfo {
   bytesAcked: number;
   /** Sequence space received from the peer (data, plus FIN). */
   bytesReceived: number;
+  /**
+   * Milliseconds since the peer last acknowledged anything (data, a keepalive probe):
+   * its kernel does so even while its processes get no CPU.
+   */
+  lastAckReceivedMs: number;
 }
 
 /**
@@ -51,6 +56,7 @@ export function tcpInfo(fd: number): TcpInfo {
     unacked: view.getUint32(24, true),
     bytesAcked: Number(view.getBigUint64(120, true)),
     bytesReceived: Number(view.getBigUint64(128, true)),
+    lastAckReceivedMs: view.getUint32(56, true),
   };
 }
 
