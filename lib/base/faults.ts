@@ -183,6 +183,14 @@ const addedOnPath = (sent: number, received: number) =>
 const ifOnlyBusy = (seconds: number) =>
   `; if the host was only busy, give it longer: --peer-timeout ${seconds * 3}`;
 
+/**
+ * How many times the peer timeout a half waits on a peer that says nothing while its host
+ * still answers on the data connection: a half starved of CPU on a crowded host (21 s
+ * measured here, under a load of 100 runs on two cores) is not a dead one, and a stopped
+ * or hung one is still given up on.
+ */
+export const HOST_ANSWERS_FACTOR = 3;
+
 /** Exit status of a setup or transport failure. */
 export const TRANSPORT_STATUS = 2;
 
@@ -417,6 +425,16 @@ export const FAULTS = {
       `(a cut link or a crashed host?)${ifOnlyBusy(seconds)}`,
     [20],
   ),
+  remoteUnresponsive: fault(
+    TRANSPORT_STATUS,
+    (seconds: number) =>
+      `remote half stopped answering: nothing heard from it for ${
+        seconds * HOST_ANSWERS_FACTOR
+      } s, ` +
+      `though its host still answered on the data connection (a stopped process, or a ` +
+      `host too busy to run it?)${ifOnlyBusy(seconds)}`,
+    [20],
+  ),
   remoteNoReport: fault(
     TRANSPORT_STATUS,
     (seconds: number) =>
@@ -454,6 +472,16 @@ export const FAULTS = {
     (seconds: number) =>
       `the local half stopped answering: nothing heard from it for ${seconds} s ` +
       `(a cut link or a crashed host?); stopped the remote command${ifOnlyBusy(seconds)}`,
+    [20],
+  ),
+  localHalfUnresponsive: fault(
+    TRANSPORT_STATUS,
+    (seconds: number) =>
+      `the local half stopped answering: nothing heard from it for ${
+        seconds * HOST_ANSWERS_FACTOR
+      } s, ` +
+      `though its host still answered on the data connection (a stopped process, or a ` +
+      `host too busy to run it?); stopped the remote command${ifOnlyBusy(seconds)}`,
     [20],
   ),
   dataConnection: fault(
@@ -605,12 +633,14 @@ export const FAULT_CLASSES: Record<FaultKind, { step: FaultStep; retry: boolean 
   cannotListen: { step: "meeting", retry: false },
   remoteHalfNotPermitted: { step: "meeting", retry: false },
   remoteSilent: { step: "transfer", retry: true },
+  remoteUnresponsive: { step: "transfer", retry: true },
   remoteNoReport: { step: "transfer", retry: true },
   remoteNoReportAnswering: { step: "transfer", retry: false },
   remoteVanished: { step: "transfer", retry: true },
   remoteHalfStopped: { step: "transfer", retry: true },
   localHalfGone: { step: "transfer", retry: true },
   localHalfSilent: { step: "transfer", retry: true },
+  localHalfUnresponsive: { step: "transfer", retry: true },
   dataConnection: { step: "transfer", retry: true },
   truncatedToRemote: { step: "transfer", retry: true },
   truncatedFromRemote: { step: "transfer", retry: true },

@@ -71,8 +71,10 @@ Options:
   --peer-timeout s  end the run (exit 2) once the other host has not answered for s
                   seconds (and half a second more): a cut link, a crashed host
                   (default 20, at least 2, at most 86400; 0: leave it to the kernel and
-                  ssh). An idle but healthy transfer is not affected; a host too busy to
-                  answer in time (many runs at once on a few cores) needs a longer one.
+                  ssh). An idle but healthy transfer is not affected; while the other
+                  host still answers on the data connection, its half is given three
+                  times as long; a host too busy to answer in time before the data
+                  connection (many runs at once on a few cores) needs a longer one.
   --listen local|remote  which host listens for the data connection (default local,
                   as socketpipe 1.x): remote when this host may not receive connections
                   (a firewall, NAT); this host then connects to the remote half, at the

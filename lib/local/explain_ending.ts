@@ -83,7 +83,9 @@ async function missingReport(
   if (problem) return Fault.relayed(problem, channel.problemAbout);
   switch (ending.kind) {
     case "silent":
-      return FAULTS.remoteSilent.of(peerTimeout);
+      return channel.silence === "process"
+        ? FAULTS.remoteUnresponsive.of(peerTimeout)
+        : FAULTS.remoteSilent.of(peerTimeout);
     case "no-report":
       return ending.answering
         ? FAULTS.remoteNoReportAnswering.of(Math.max(REPORT_AFTER_FAILURE_SECONDS, peerTimeout))

@@ -23,7 +23,7 @@ import { deriveDataKeys } from "../net/data_keys.ts";
 import type { WireKeys } from "../net/data_wire.ts";
 import { networkIdentity } from "../net/host_identity.ts";
 import { applySocketBuffers } from "../net/socket_buffers.ts";
-import { applyPeerTimeout, DEFAULT_PEER_TIMEOUT } from "../net/peer_timeout.ts";
+import { applyPeerTimeout, DEFAULT_PEER_TIMEOUT, peerHostHeard } from "../net/peer_timeout.ts";
 import { ignoreStopsForLogin } from "../platform/ignore_stops.ts";
 import { ProcessTree } from "../process/process_tree.ts";
 import { prepareProvisioning, type Provisioning } from "../provision/provision.ts";
@@ -138,10 +138,8 @@ async function runInTree(
     await stopLogin(login, 0);
     return { ...failed(fault), ...provisionedBy(provisioning) };
   }
-  applyPeerTimeout(meeting.conn, peerTimeout, log);
-  if (options.buffer) applySocketBuffers(meeting.conn, options.buffer, log);
-  log.step(connectedLine(meeting.conn, plan.listen === "local", chosen));
-  if (options.limit && options.input) log.step(limitLine(options.limit, chosen.path));
+  const accepted = plan.listen === "local";
+  prepareDataConnection(meeting.conn, { options, channel, log, peerTimeout, accepted, chosen });
 
   const transferred = await runLocalTransfer(meeting.conn, chosen.path, {
     keys: options.encrypt ? await localKeys(meeting.conn, token) : undefined,
@@ -164,6 +162,31 @@ async function runInTree(
   const durations = clock.finish();
   const report = await verdictOn(options, transferred, context, transferred.path);
   return { ...report, durations, ...provisionedBy(provisioning) };
+}
+
+/**
+ * The data connection, once met: the dead-peer bound and its second sign, the buffers,
+ * and the `-v` lines of the meeting and of the limit.
+ */
+function prepareDataConnection(
+  conn: Deno.TcpConn,
+  context: {
+    options: SocketpipeOptions;
+    channel: LoginChannel;
+    log: StepLog;
+    peerTimeout: number;
+    accepted: boolean;
+    chosen: { path: DataPath; why: string };
+  },
+): void {
+  const { options, log, chosen } = context;
+  applyPeerTimeout(conn, context.peerTimeout, log);
+  // The remote host's kernel answers on the data connection even while the remote half is
+  // starved of CPU: while it does, the half's silence is waited on longer.
+  context.channel.hearHostAlso(peerHostHeard(conn));
+  if (options.buffer) applySocketBuffers(conn, options.buffer, log);
+  log.step(connectedLine(conn, context.accepted, chosen));
+  if (options.limit && options.input) log.step(limitLine(options.limit, chosen.path));
 }
 
 /** The `-v` line of the meeting: whence or where the data connection came, and its path. */

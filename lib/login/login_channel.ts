@@ -1,6 +1,12 @@
 import { settledWithin } from "../base/settled_within.ts";
 import { readMarkedLines } from "./control_lines.ts";
-import { FAULT_CLASSES, type FaultClass, type FaultKind, FAULTS } from "../base/faults.ts";
+import {
+  FAULT_CLASSES,
+  type FaultClass,
+  type FaultKind,
+  FAULTS,
+  HOST_ANSWERS_FACTOR,
+} from "../base/faults.ts";
 import {
   type ControlEvent,
   type ControlMessage,
@@ -44,6 +50,9 @@ const CLOSE_GRACE_MS = 1000;
 /** How often a watched channel checks for silence, in milliseconds (see watchLiveness). */
 export const SILENCE_CHECK_MS = 250;
 
+/** Why a watched peer counts as silent: nothing from its host at all, or only its host. */
+export type Silence = "host" | "process";
+
 /**
  * One half's end of the login channel (the login command's stdin and stdout): sends and
  * receives typed messages, and keeps the heartbeat. Every message a half waits for comes
@@ -69,7 +78,10 @@ export const SILENCE_CHECK_MS = 250;
 export class LoginChannel {
   /** Resolves when the peer has closed its side (end of the stream, or its failure). */
   readonly closed: Promise<void>;
-  /** Resolves once nothing was heard for the bound given to {@link watchLiveness}. */
+  /**
+   * Resolves once nothing was heard for the bound given to {@link watchLiveness} (see
+   * {@link silence} for which bound).
+   */
   readonly silent: Promise<void>;
   /** Resolves with a line when the peer cannot go on: another protocol version, or its error. */
   readonly problem: Promise<string>;
@@ -92,6 +104,9 @@ export class LoginChannel {
   #sendsAlive = true;
   #heartbeat: number | undefined;
   #becameSilent = Promise.withResolvers<void>();
+  #silence: Silence | null = null;
+  /** Milliseconds since the peer's host was last heard on another path; null: unknown. */
+  #hostHeard: () => number | null = () => null;
   #peerProblem = Promise.withResolvers<string>();
   #problemAbout: FaultClass | null = null;
 
@@ -204,13 +219,23 @@ export class LoginChannel {
       const lastSign = this.#sendsAlive
         ? this.#lastHeard
         : Math.max(this.#lastHeard, this.#lastTaken);
-      if (this.#clock.now() - lastSign > boundMs) {
+      const quiet = this.#clock.now() - lastSign;
+      // Its host still answering, the peer is given longer: it may only be starved.
+      const silence = quiet <= boundMs
+        ? null
+        : !this.#hostAnswers(boundMs)
+        ? "host"
+        : quiet > boundMs * HOST_ANSWERS_FACTOR
+        ? "process"
+        : null;
+      if (silence) {
         // Once more, after what was waiting to be read has been: then it is silence.
         if (!suspected) {
           suspected = true;
           return;
         }
         this.#stopHeartbeat();
+        this.#silence = silence;
         this.#becameSilent.resolve();
         return;
       }
@@ -220,6 +245,26 @@ export class LoginChannel {
         this.send({ event: "alive" });
       }
     });
+  }
+
+  /**
+   * Adds a second sign of the peer's host: `sinceMs` gives the milliseconds since it was
+   * last heard on another path (the data connection's acknowledgements, which its kernel
+   * sends even while the half itself gets no CPU), or null when that cannot be told.
+   * While that sign is within the bound, the peer's own silence is waited on up to
+   * {@link HOST_ANSWERS_FACTOR} times the bound, and {@link silence} then says "process".
+   */
+  hearHostAlso(sinceMs: () => number | null): void {
+    this.#hostHeard = sinceMs;
+  }
+
+  /**
+   * Why {@link silent} resolved: "host" when nothing at all was heard from the peer's
+   * host for the bound; "process" when its host answered but the peer itself said
+   * nothing for {@link HOST_ANSWERS_FACTOR} times the bound. Null before.
+   */
+  get silence(): Silence | null {
+    return this.#silence;
   }
 
   /** Milliseconds since the peer was last heard (a message, its heartbeat, any line). */
@@ -260,6 +305,12 @@ export class LoginChannel {
     if (this.#firstSent !== null) return;
     const end = bytes.indexOf(0x0a);
     this.#firstSent = new TextDecoder().decode(bytes.subarray(0, end < 0 ? 200 : end)).trim();
+  }
+
+  /** Whether the peer's host was heard on another path within `boundMs`. */
+  #hostAnswers(boundMs: number): boolean {
+    const since = this.#hostHeard();
+    return since !== null && since <= boundMs;
   }
 
   #stopHeartbeat(): void {

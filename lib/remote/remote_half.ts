@@ -17,7 +17,7 @@ import type { SessionMessage } from "../login/protocol.ts";
 import { formatAddress } from "../net/connect_back.ts";
 import { applySocketBuffers } from "../net/socket_buffers.ts";
 import { closeQuietly } from "../net/conn_io.ts";
-import { applyPeerTimeout } from "../net/peer_timeout.ts";
+import { applyPeerTimeout, peerHostHeard } from "../net/peer_timeout.ts";
 import { ProcessTree, RUN_VARIABLE } from "../process/process_tree.ts";
 import { meetLocalHalf } from "./meeting.ts";
 import { fromHex } from "../base/hex.ts";
@@ -184,6 +184,9 @@ async function runRemoteCommand(
 ): Promise<number> {
   const { session, log } = context;
   applyPeerTimeout(conn, session.peerTimeout, log);
+  // The local host's kernel answers on the data connection even while the local half is
+  // starved of CPU: while it does, the half's silence is waited on longer.
+  context.channel.hearHostAlso(peerHostHeard(conn));
   if (session.buffer) applySocketBuffers(conn, session.buffer, log);
   const chosen = chooseDataPath(session.dataPath, context.dataPath, session.encrypt);
   log.step(`data path: ${chosen.path.name} (${chosen.why})`);
@@ -262,7 +265,11 @@ async function superviseRemoteCommand(
   });
   const localHalfGone = Promise.race([
     channel.closed.then(() => FAULTS.localHalfGone.of()),
-    channel.silent.then(() => FAULTS.localHalfSilent.of(session.peerTimeout)),
+    channel.silent.then(() =>
+      channel.silence === "process"
+        ? FAULTS.localHalfUnresponsive.of(session.peerTimeout)
+        : FAULTS.localHalfSilent.of(session.peerTimeout)
+    ),
     stopped.then(() => null),
   ]);
 

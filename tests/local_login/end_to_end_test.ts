@@ -708,7 +708,7 @@ Deno.test("SIGTERM to the remote half before the meeting ends its wait at once, 
   }
 });
 
-Deno.test("a local half that falls silent: the remote half stops its command and its line names the silence and the remedy", async () => {
+Deno.test("a local half that falls silent while its host answers: the remote half stops its command after three times the bound, and its line names the silence, the host's answers and the remedy", async () => {
   const mark = `silent-local-${crypto.randomUUID().slice(0, 8)}`;
   const child = spawnCli([
     "--peer-timeout",
@@ -730,13 +730,94 @@ Deno.test("a local half that falls silent: the remote half stops its command and
   assert.match(
     text(output.stderr),
     new RegExp(
-      "^socketpipe -s: the local half stopped answering: nothing heard from it for 2 s " +
-        "\\(a cut link or a crashed host\\?\\); stopped the remote command; if the host was " +
-        "only busy, give it longer: --peer-timeout 6$",
+      "^socketpipe -s: the local half stopped answering: nothing heard from it for 6 s, " +
+        "though its host still answered on the data connection \\(a stopped process, or a " +
+        "host too busy to run it\\?\\); stopped the remote command; if the host was only " +
+        "busy, give it longer: --peer-timeout 6$",
       "m",
     ),
   );
 });
+
+pathTest(
+  "a local half that gets no CPU for longer than --peer-timeout while its host answers (SIGSTOP, then SIGCONT): the run goes on and exits 0, byte-exact",
+  async () => {
+    const mark = `starved-local-${crypto.randomUUID().slice(0, 8)}`;
+    const dir = await Deno.makeTempDir({ prefix: "socketpipe-starved-" });
+    try {
+      const input = `${dir}/in`;
+      await Deno.writeFile(input, crypto.getRandomValues(new Uint8Array(60_000)));
+      const child = spawnCli([
+        ...pathArgs,
+        "--peer-timeout",
+        "5",
+        // The data connection stays open through the stop: the input ends well after it.
+        ...block("-i", "sh", "-c", 'cat "$0"; sleep 14', input),
+        ...LOCAL_LOGIN,
+        ...block("-r", "sh", "-c", "cat", mark),
+        ...block("-o", "dd", `of=${dir}/out`, "status=none"),
+      ]);
+      await waitUntilRunning(`^sh -c cat ${mark}$`, 60_000);
+      // As a host too busy to run it does: the local half says nothing for 8 s, longer than
+      // the bound (5 s), while its kernel still answers on the data connection.
+      Deno.kill(child.pid, "SIGSTOP");
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 8000));
+      } finally {
+        Deno.kill(child.pid, "SIGCONT");
+      }
+      const output = await child.output();
+      assert.equal(output.code, 0, text(output.stderr));
+      assert.equal(
+        await sha256(await Deno.readFile(`${dir}/out`)),
+        await sha256(await Deno.readFile(input)),
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+pathTest(
+  "a remote half that gets no CPU for longer than --peer-timeout while its host answers (SIGSTOP, then SIGCONT): the run goes on and exits 0, byte-exact",
+  async () => {
+    const mark = `starved-remote-${crypto.randomUUID().slice(0, 8)}`;
+    const dir = await Deno.makeTempDir({ prefix: "socketpipe-starved-" });
+    try {
+      const input = `${dir}/in`;
+      await Deno.writeFile(input, crypto.getRandomValues(new Uint8Array(60_000)));
+      const child = spawnCli([
+        ...pathArgs,
+        "--peer-timeout",
+        "5",
+        ...block("-i", "sh", "-c", 'cat "$0"; sleep 14', input),
+        ...LOCAL_LOGIN,
+        ...block("-r", "sh", "-c", "cat", mark),
+        ...block("-o", "dd", `of=${dir}/out`, "status=none"),
+      ]);
+      const [remoteHalf] = await waitUntilRunning(
+        `^\\S*deno run .* -s -- sh -c cat ${mark}$`,
+        60_000,
+      );
+      await waitUntilRunning(`^sh -c cat ${mark}$`, 60_000);
+      const pid = Number(remoteHalf.split(" ")[0]);
+      Deno.kill(pid, "SIGSTOP");
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 8000));
+      } finally {
+        Deno.kill(pid, "SIGCONT");
+      }
+      const output = await child.output();
+      assert.equal(output.code, 0, text(output.stderr));
+      assert.equal(
+        await sha256(await Deno.readFile(`${dir}/out`)),
+        await sha256(await Deno.readFile(input)),
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
 
 Deno.test("SIGTERM while the remote half cannot answer: the line claims only this host's commands", async () => {
   const mark = `unconfirmed-${crypto.randomUUID().slice(0, 8)}`;

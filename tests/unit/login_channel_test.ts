@@ -105,3 +105,49 @@ Deno.test("a stretch in which this half itself did not run is not the peer's sil
   await writer.close();
   await channel.close();
 });
+
+Deno.test("a peer whose host still answers elsewhere is given three times the bound, and its silence is then the process's", async () => {
+  const { clock, channel, writer, silent } = await heardOnce();
+  channel.watchLiveness(20);
+  // The data connection's acknowledgements: the peer's host answered a moment ago.
+  let hostHeardAt = clock.now();
+  channel.hearHostAlso(() => clock.now() - hostHeardAt);
+  for (let second = 0; second < 59; second++) {
+    clock.advance(1000);
+    hostHeardAt = clock.now() - 500;
+  }
+  await Promise.resolve();
+  assert.equal(silent.now, false, "its host answers: the half is only starved, not dead");
+  clock.advance(1000 + 2 * SILENCE_CHECK_MS + 1);
+  await Promise.resolve();
+  assert.equal(silent.now, true, "three times the bound: stopped or hung, whatever its host does");
+  assert.equal(channel.silence, "process");
+  await writer.close();
+  await channel.close();
+});
+
+Deno.test("a peer whose host falls silent too (a cut link) is found within the bound, as its host's silence", async () => {
+  const { clock, channel, writer, silent } = await heardOnce();
+  channel.watchLiveness(20);
+  // The host's last answer came with the peer's last word; then nothing, as after a cut.
+  const hostHeardAt = clock.now();
+  channel.hearHostAlso(() => clock.now() - hostHeardAt);
+  clock.advance(20_000 + 2 * SILENCE_CHECK_MS + 1);
+  await Promise.resolve();
+  assert.equal(silent.now, true);
+  assert.equal(channel.silence, "host");
+  await writer.close();
+  await channel.close();
+});
+
+Deno.test("a second sign that cannot be told (no FFI, a closed connection) changes nothing", async () => {
+  const { clock, channel, writer, silent } = await heardOnce();
+  channel.watchLiveness(20);
+  channel.hearHostAlso(() => null);
+  clock.advance(20_000 + 2 * SILENCE_CHECK_MS + 1);
+  await Promise.resolve();
+  assert.equal(silent.now, true);
+  assert.equal(channel.silence, "host");
+  await writer.close();
+  await channel.close();
+});
