@@ -26,6 +26,11 @@ export interface DialOptions {
   attemptTimeoutMs?: number;
   /** Called before each address is tried. */
   onAttempt?(address: string): void;
+  /**
+   * Called once an address has answered, before the handshake (which a crowded peer may
+   * take long to complete): its host's kernel is there.
+   */
+  onConnected?(conn: Deno.TcpConn): void;
   /** The caller's faults: what a refused proof, no answer, or no permission to dial mean. */
   faults: DialFaults;
 }
@@ -128,6 +133,7 @@ export async function dialListener(options: DialOptions): Promise<Deno.TcpConn |
       continue;
     }
     // Connected: the handshake may take longer than the connecting (a crowded host).
+    options.onConnected?.(conn);
     const result = await proveAsConnector(
       conn,
       options.token,

@@ -21,8 +21,8 @@ export const MAX_TIMEOUT = 2147483;
 
 /**
  * Applies the dead-peer bound to the data connection (see {@link setPeerTimeout}), on
- * either data path; says on the step log when it cannot (0 disables it; without FFI it
- * cannot be set, and only the kernel's own, much longer, timeouts apply).
+ * either data path; says on the step log, if given one, when it cannot (0 disables it;
+ * without FFI it cannot be set, and only the kernel's own, much longer, timeouts apply).
  *
  * @example Not run as a test: it needs a peer on the other end of a connection.
  * ```ts ignore
@@ -30,8 +30,12 @@ export const MAX_TIMEOUT = 2147483;
  * applyPeerTimeout(conn, 20, log);
  * ```
  */
-export function applyPeerTimeout(conn: Deno.TcpConn, seconds: number, log: StepLog): void {
-  const notApplied = (why: string | null) => log.step(`no dead-peer bound: ${why}`);
+export function applyPeerTimeout(
+  conn: Deno.TcpConn,
+  seconds: number,
+  log: StepLog | null,
+): void {
+  const notApplied = (why: string | null) => log?.step(`no dead-peer bound: ${why}`);
   if (seconds <= 0) return notApplied("disabled (--peer-timeout 0)");
   if (!libc()) return notApplied(libcUnavailableReason());
   try {

@@ -15,6 +15,7 @@ import type { SessionMessage } from "../login/protocol.ts";
 import { addressesToTry, dialListener, formatAddress } from "../net/connect_back.ts";
 import { acceptAuthenticated, candidateAddresses, openDataListener } from "../net/data_listener.ts";
 import { TOKEN_LENGTH } from "../net/handshake.ts";
+import { applyPeerTimeout, peerHostHeard } from "../net/peer_timeout.ts";
 import { networkIdentity, ownAddresses, sameNetwork } from "../net/host_identity.ts";
 
 /**
@@ -41,6 +42,12 @@ export async function meetLocalHalf(
     port: session.port,
     token,
     onAttempt: (address) => log.step(`connecting to ${formatAddress(address, session.port)}`),
+    // From here the local host's kernel answers, even while the local half, starved of CPU
+    // on a crowded host, takes long to prove itself: its silence is waited on longer.
+    onConnected: (conn) => {
+      applyPeerTimeout(conn, session.peerTimeout, null);
+      channel.hearHostAlso(peerHostHeard(conn));
+    },
     faults: {
       refused: FAULTS.connectBackRefused,
       unreachable: FAULTS.connectBackFailed,

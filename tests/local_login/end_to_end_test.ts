@@ -10,6 +10,7 @@ import {
   LEFTOVERS_GONE_MS,
   LOCAL_LOGIN,
   REMOTE_HALF,
+  REMOTE_SOCKETPIPE,
   REPO,
   runCli as runCliOnDefaultPath,
   sha256,
@@ -777,6 +778,53 @@ pathTest(
     }
   },
 );
+
+Deno.test("a local half that gets no CPU while the remote half waits for its proof (SIGSTOP before the handshake, then SIGCONT): the run goes on and exits 0, byte-exact", async () => {
+  const mark = `starved-handshake-${crypto.randomUUID().slice(0, 8)}`;
+  const dir = await Deno.makeTempDir({ prefix: "socketpipe-starved-" });
+  try {
+    const input = `${dir}/in`;
+    await Deno.writeFile(input, crypto.getRandomValues(new Uint8Array(60_000)));
+    // The remote half starts only once the test says so, with the session line already
+    // taken from the login channel (and given back to it): the local half is then stopped
+    // before the remote half connects, and cannot answer its handshake.
+    const gate = 'IFS= read -r session; : > "$0.ready"; ' +
+      'while [ ! -e "$0.go" ]; do sleep 0.05; done; ' +
+      '{ printf "%s\\n" "$session"; exec cat; } | exec "$@"';
+    const child = spawnCli([
+      "--peer-timeout",
+      "5",
+      ...block("-i", "sh", "-c", 'cat "$0"; sleep 3', input),
+      ...block("-l", ...SHELL_LOGIN),
+      "-h",
+      "127.0.0.1",
+      ...block("-x", "sh", "-c", gate, `${dir}/gate`, ...REMOTE_SOCKETPIPE),
+      ...block("-r", "sh", "-c", "cat", mark),
+      ...block("-o", "dd", `of=${dir}/out`, "status=none"),
+    ]);
+    const deadline = Date.now() + 60_000;
+    while (!await Deno.stat(`${dir}/gate.ready`).then(() => true, () => false)) {
+      assert.ok(Date.now() < deadline, "the session line never came");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    Deno.kill(child.pid, "SIGSTOP");
+    try {
+      await Deno.writeTextFile(`${dir}/gate.go`, "");
+      // Longer than the bound (5 s): the remote half connects, proves itself, and waits.
+      await new Promise((resolve) => setTimeout(resolve, 8000));
+    } finally {
+      Deno.kill(child.pid, "SIGCONT");
+    }
+    const output = await child.output();
+    assert.equal(output.code, 0, text(output.stderr));
+    assert.equal(
+      await sha256(await Deno.readFile(`${dir}/out`)),
+      await sha256(await Deno.readFile(input)),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
 
 pathTest(
   "a remote half that gets no CPU for longer than --peer-timeout while its host answers (SIGSTOP, then SIGCONT): the run goes on and exits 0, byte-exact",
