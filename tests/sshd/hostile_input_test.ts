@@ -206,12 +206,10 @@ faultTest(
     const runs = Array.from({ length: 50 }, async (_, index) => {
       const input = await randomFile(work, `concurrent-${index}`, 200_000 + index * 1000);
       const out = `${input}.out`;
+      // Fifty ssh logins at once (most of a second of CPU each here) saturate a two-core
+      // host for a minute and more: a half can go unscheduled longer than the default 20 s
+      // dead-peer bound, which its host's answers on the data connection extend.
       const run = await runCli([
-        // Fifty ssh logins at once (most of a second of CPU each here) saturate a two-core
-        // host for a minute and more: a half can go unscheduled longer than the default
-        // 20 s dead-peer bound, which this test is not about.
-        "--peer-timeout",
-        "60",
         ...(index % 2 ? ["--copy"] : []),
         ...block("-i", "cat", input),
         ...block("-l", ...sshd!.login),
