@@ -125,6 +125,13 @@ export async function released(
 }
 
 /**
+ * How long a finished remote command's report waits for the rest of its stderr to be
+ * relayed, in milliseconds: its lines come before the report, as through a pipe, and are
+ * in the report's last lines; but a background child may keep stderr open for ever.
+ */
+export const STDERR_GRACE_MS = 1000;
+
+/**
  * Copies the remote command's stderr to this process's stderr until it ends, showing
  * each chunk to `look` first (the zero-copy path looks for a reopened stdin). It comes
  * through this half rather than straight from the login channel: if this half dies, the

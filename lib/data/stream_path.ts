@@ -15,7 +15,8 @@ import { messageOf } from "../base/message_of.ts";
 import { type DataWire, plainWire, sealedWire } from "../net/data_wire.ts";
 import { Pacer } from "./pacer.ts";
 import { readyUserspaceCipher } from "../net/records.ts";
-import { relayToStderr, released } from "./roles.ts";
+import { relayToStderr, released, STDERR_GRACE_MS } from "./roles.ts";
+import { settledWithin } from "../base/settled_within.ts";
 
 /** The default capacity of a Linux pipe. */
 const PIPE_PIECE = 64 * 1024;
@@ -81,7 +82,9 @@ export const streamPath: DataPath = {
       stderr: "piped",
     }, tree);
     const lastWords = new LastLines();
-    if (started.stderr) relayToStderr(started.stderr, (chunk) => lastWords.add(chunk));
+    const stderrRelayed = started.stderr
+      ? relayToStderr(started.stderr, (chunk) => lastWords.add(chunk))
+      : Promise.resolve();
     const transfer = copyBothWays(
       conn,
       wireOf(conn, wire),
@@ -95,12 +98,12 @@ export const streamPath: DataPath = {
     // has the input still to read (or is still reading it) keeps the run from its report,
     // after which whatever the command left running is stopped.
     const stdinPipe = started.stdinPipe;
-    const finished = !stdinPipe ? transfer.finished : transfer.finished.then(
-      async (result) => {
-        await released(started.running, tree, new Set([stdinPipe]));
-        return result;
-      },
-    );
+    const finished = transfer.finished.then(async (result) => {
+      if (stdinPipe) await released(started.running, tree, new Set([stdinPipe]));
+      // The command's last words are relayed, and kept for the report, before it goes.
+      await settledWithin(stderrRelayed, STDERR_GRACE_MS);
+      return result;
+    });
     return {
       ...transfer,
       finished,

@@ -8,7 +8,7 @@ import type { ProcessTree } from "../process/process_tree.ts";
 import type { DataPath, LocalTransfer, RemoteTransfer, Transfer } from "./data_path.ts";
 import { DataSocket } from "./data_socket.ts";
 import { kernelTlsUnavailable } from "../platform/kernel_tls.ts";
-import { relayToStderr, released, startWithFds } from "./roles.ts";
+import { relayToStderr, released, startWithFds, STDERR_GRACE_MS } from "./roles.ts";
 import { streamPath } from "./stream_path.ts";
 
 /**
@@ -135,7 +135,7 @@ export const zeroCopyPath: DataPath = {
       return wiring.input && !socket.atEndOfStream();
     });
     const finished = done.then(async () => {
-      await settledWithin(stderrRelayed, 1000); // a background child may keep stderr open
+      await settledWithin(stderrRelayed, STDERR_GRACE_MS);
       return socket.finish();
     });
     return {

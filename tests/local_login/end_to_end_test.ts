@@ -404,6 +404,31 @@ pathTest(
   },
 );
 
+pathTest(
+  "a remote command's last stderr line, written just after it exits (a background child), comes before socketpipe's line and is in the report",
+  async () => {
+    const late = "late: the disk is full";
+    const run = await runCli([
+      "--report",
+      "/dev/fd/1",
+      ...block("-i", "printf", "data"),
+      ...LOCAL_LOGIN,
+      ...block(
+        "-r",
+        "sh",
+        "-c",
+        `cat >/dev/null; (sleep 0.3; echo "${late}" >&2) </dev/null >/dev/null & exit 1`,
+      ),
+    ]);
+    assert.equal(run.code, 1, run.stderr);
+    assert.equal(run.errorLines.length, 1, run.stderr);
+    assert.ok(run.stderr.indexOf(late) >= 0, run.stderr);
+    assert.ok(run.stderr.indexOf(late) < run.stderr.indexOf(run.errorLines[0]), run.stderr);
+    const { remote } = JSON.parse(text(run.stdout));
+    assert.deepEqual(remote.stderr, [late]);
+  },
+);
+
 for (
   const [direction, args] of [
     ["remote → output", [
