@@ -44,24 +44,6 @@ function freePort(): number {
   return port;
 }
 
-async function waitForPort(port: number, deadlineMs: number, log: string): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  while (Date.now() < deadline) {
-    try {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-      conn.close();
-      return;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-  let text = "";
-  try {
-    text = Deno.readTextFileSync(log);
-  } catch { /* no log */ }
-  throw new Error(`private sshd did not listen on port ${port}: ${text}`);
-}
-
 /** Where the private sshd runs: by default on 127.0.0.1 in this network namespace. */
 export interface SshdPlace {
   /** The address it listens on (and the client connects to). */
@@ -72,15 +54,48 @@ export interface SshdPlace {
   sessionPath?: string;
 }
 
-async function waitForLog(log: string, text: string, deadlineMs: number): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
+/**
+ * How long the private sshd may take to listen: beside a second copy of the suite on two
+ * cores, its start has taken over 10 s. Its exit ends the wait at once.
+ */
+const SSHD_START_MS = 60_000;
+
+/**
+ * Waits until `listening()` holds ("listening"), or the daemon has exited ("exited"); past
+ * {@link SSHD_START_MS}, throws.
+ */
+async function untilListening(
+  daemon: Deno.ChildProcess,
+  listening: () => Promise<boolean>,
+): Promise<"listening" | "exited"> {
+  let exited = false;
+  daemon.status.then(() => exited = true);
+  const deadline = Date.now() + SSHD_START_MS;
   while (Date.now() < deadline) {
-    try {
-      if (Deno.readTextFileSync(log).includes(text)) return;
-    } catch { /* not yet */ }
+    if (await listening()) return "listening";
+    if (exited) return "exited";
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  throw new Error(`private sshd did not start: no '${text}' in ${log}`);
+  throw new Error(`private sshd did not listen within ${SSHD_START_MS / 1000} s`);
+}
+
+/** Whether something accepts connections on 127.0.0.1:`port`. */
+async function answers(port: number): Promise<boolean> {
+  try {
+    (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** What sshd wrote to its log so far. */
+function logOf(log: string): string {
+  try {
+    return Deno.readTextFileSync(log);
+  } catch {
+    return "";
+  }
 }
 
 /** Starts the private sshd. PATH in ssh sessions is this process's PATH unless told. */
@@ -95,55 +110,69 @@ export async function startSshd(place: SshdPlace = {}): Promise<PrivateSshd> {
   await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", `${dir}/user_key`]);
   await Deno.copyFile(`${dir}/user_key.pub`, `${dir}/authorized_keys`);
   if (Deno.uid() === 0) await Deno.mkdir("/run/sshd", { recursive: true });
-  const port = freePort();
   const path = place.sessionPath ?? Deno.env.get("PATH") ?? "/usr/bin:/bin";
-  await Deno.writeTextFile(
-    `${dir}/sshd_config`,
-    [
-      `Port ${port}`,
-      `ListenAddress ${address}`,
-      `HostKey ${dir}/host_key`,
-      `AuthorizedKeysFile ${dir}/authorized_keys`,
-      `PidFile ${dir}/sshd.pid`,
-      "StrictModes no",
-      "UsePAM no",
-      "PasswordAuthentication no",
-      "KbdInteractiveAuthentication no",
-      "PermitRootLogin yes",
-      "PubkeyAuthentication yes",
-      `SetEnv PATH=${path}`,
-      "MaxStartups 100:30:200",
-      "MaxSessions 100",
-      "LogLevel INFO",
-      "",
-    ].join("\n"),
-  );
-  await Deno.writeTextFile(
-    `${dir}/ssh_config`,
-    [
-      "Host testhost",
-      `  HostName ${address}`,
-      `  Port ${port}`,
-      `  User ${user}`,
-      `  IdentityFile ${dir}/user_key`,
-      "  IdentitiesOnly yes",
-      "  BatchMode yes",
-      "  StrictHostKeyChecking no",
-      "  UserKnownHostsFile /dev/null",
-      "  LogLevel ERROR",
-      "",
-    ].join("\n"),
-  );
-  const sshdArgv = [SSHD, "-D", "-f", `${dir}/sshd_config`, "-E", `${dir}/sshd.log`];
-  const argv = place.netns ? ["ip", "netns", "exec", place.netns, ...sshdArgv] : sshdArgv;
-  const daemon = new Deno.Command(argv[0], {
-    args: argv.slice(1),
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  if (place.netns) await waitForLog(`${dir}/sshd.log`, "Server listening", 10_000);
-  else await waitForPort(port, 10_000, `${dir}/sshd.log`);
+  // A port found free may be taken before sshd binds it (a suite beside this one): then
+  // another.
+  let port = 0;
+  let daemon: Deno.ChildProcess;
+  for (let attempt = 1;; attempt++) {
+    port = freePort();
+    await Deno.writeTextFile(
+      `${dir}/sshd_config`,
+      [
+        `Port ${port}`,
+        `ListenAddress ${address}`,
+        `HostKey ${dir}/host_key`,
+        `AuthorizedKeysFile ${dir}/authorized_keys`,
+        `PidFile ${dir}/sshd.pid`,
+        "StrictModes no",
+        "UsePAM no",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "PermitRootLogin yes",
+        "PubkeyAuthentication yes",
+        `SetEnv PATH=${path}`,
+        "MaxStartups 100:30:200",
+        "MaxSessions 100",
+        "LogLevel INFO",
+        "",
+      ].join("\n"),
+    );
+    await Deno.writeTextFile(
+      `${dir}/ssh_config`,
+      [
+        "Host testhost",
+        `  HostName ${address}`,
+        `  Port ${port}`,
+        `  User ${user}`,
+        `  IdentityFile ${dir}/user_key`,
+        "  IdentitiesOnly yes",
+        "  BatchMode yes",
+        "  StrictHostKeyChecking no",
+        "  UserKnownHostsFile /dev/null",
+        "  LogLevel ERROR",
+        "",
+      ].join("\n"),
+    );
+    const sshdArgv = [SSHD, "-D", "-f", `${dir}/sshd_config`, "-E", `${dir}/sshd.log`];
+    const argv = place.netns ? ["ip", "netns", "exec", place.netns, ...sshdArgv] : sshdArgv;
+    daemon = new Deno.Command(argv[0], {
+      args: argv.slice(1),
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const log = `${dir}/sshd.log`;
+    const started = await untilListening(
+      daemon,
+      place.netns
+        ? () => Promise.resolve(logOf(log).includes("Server listening"))
+        : () => answers(port),
+    );
+    if (started === "listening") break;
+    if (attempt < 5 && /Address already in use/.test(logOf(log))) continue;
+    throw new Error(`private sshd exited before it listened on port ${port}: ${logOf(log)}`);
+  }
   return {
     login: ["ssh", "-F", `${dir}/ssh_config`, "testhost"],
     dir,
