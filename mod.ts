@@ -20,6 +20,7 @@
  */
 export { socketpipe } from "./lib/local/local_half.ts";
 export type { RunControl, SocketpipeOptions, SocketpipeResult } from "./lib/local/options.ts";
+export type { Settings } from "./lib/session/connection_options.ts";
 export { parseArgs, type ParsedCommandLine, type RunDisplay } from "./lib/cli/parse_args.ts";
 export type { ProvisionMode, ProvisionProgress } from "./lib/provision/provision.ts";
 export type { CacheAction } from "./lib/provision/remote_cache.ts";

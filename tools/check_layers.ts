@@ -14,6 +14,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ["progress"],
   ["net"],
   ["data"],
+  ["session"],
   ["login"],
   ["provision"],
   ["local", "remote"],

@@ -411,6 +411,13 @@ export const FAULTS = {
     (cause: string) => `listen: ${cause}; choose other ports with --port, or another --bind`,
     ["cannot listen on every interface, port 40000-40009: every port is in use"],
   ),
+  limitRefused: fault(
+    TRANSPORT_STATUS,
+    (cause: string) =>
+      `--limit: the kernel would not pace the data connection (${cause}); ` +
+      `run with --copy, where socketpipe paces it, or without --limit`,
+    ["setsockopt(SO_MAX_PACING_RATE): operation not supported"],
+  ),
   remoteHalfNotPermitted: fault(
     TRANSPORT_STATUS,
     (cause: string) =>
@@ -631,6 +638,7 @@ export const FAULT_CLASSES: Record<FaultKind, { step: FaultStep; retry: boolean 
   cannotReachRemote: { step: "meeting", retry: false },
   remoteListenerRefused: { step: "meeting", retry: false },
   cannotListen: { step: "meeting", retry: false },
+  limitRefused: { step: "meeting", retry: false },
   remoteHalfNotPermitted: { step: "meeting", retry: false },
   remoteSilent: { step: "transfer", retry: true },
   remoteUnresponsive: { step: "transfer", retry: true },

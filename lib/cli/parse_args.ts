@@ -1,11 +1,10 @@
-import { MAX_BUFFER } from "../net/socket_buffers.ts";
 import { decodeWords } from "../base/words.ts";
 import { UsageError } from "../base/faults.ts";
 import type { SocketpipeOptions } from "../local/options.ts";
-import { MAX_PEER_TIMEOUT, MAX_TIMEOUT } from "../net/peer_timeout.ts";
-import { parseSize } from "../progress/progress.ts";
-import { checkRemoteCache, validateOptions } from "../local/validate_options.ts";
+import { validateOptions } from "../local/validate_options.ts";
 import type { CacheAction } from "../provision/remote_cache.ts";
+import { OPTIONS } from "../session/command_line_options.ts";
+import { type OptionDeclaration, valueOf } from "../session/option.ts";
 
 /** What the command line shows of a run besides its lines: the meter and the report. */
 export interface RunDisplay {
@@ -27,18 +26,10 @@ export type ParsedCommandLine =
   | { mode: "help" }
   | { mode: "version" };
 
-/** The fleet verbs: provision a host and exit, show its cache, remove it. */
-const VERBS = ["--install", "--cache-list", "--cache-remove"];
-
-const BLOCK_OPTIONS = {
-  "-i": "input",
-  "-l": "login",
-  "-r": "remote",
-  "-o": "output",
-  "-x": "remoteSocketpipe",
-} as const;
-
-type BlockOption = keyof typeof BLOCK_OPTIONS;
+/** The options that take a block. */
+const BLOCK_OPTIONS = new Set(
+  OPTIONS.filter((option) => option.form === "block").map((option) => option.names[0]),
+);
 
 /**
  * Parses socketpipe's command line. Commands are brace blocks: `{` and `}` are separate
@@ -61,74 +52,68 @@ export function parseArgs(argv: readonly string[]): ParsedCommandLine {
   const asked = informationAsked(argv);
   if (asked) return asked;
 
-  const options: Partial<SocketpipeOptions> = {};
-  const display: RunDisplay = { progress: false };
+  const into = { options: {} as Record<string, unknown>, display: { progress: false } };
   const seen = new Set<string>();
   let verb: string | null = null;
   let index = 0;
-  const once = (option: string) => {
-    if (seen.has(option)) throw new UsageError(`${option} given more than once`);
-    seen.add(option);
-  };
-
   while (index < argv.length) {
     const word = argv[index];
-    if (word in BLOCK_OPTIONS) {
-      const option = word as BlockOption;
-      once(option);
-      const { words, next } = readBlock(argv, index + 1, option);
-      options[BLOCK_OPTIONS[option]] = words;
-      index = next;
-    } else if (["-b", "-v", "--copy", "--encrypt"].includes(word)) {
-      once(word);
-      if (word === "-b") options.batch = true;
-      else if (word === "-v") options.verbose = true;
-      else if (word === "--copy") options.copy = true;
-      else options.encrypt = true;
-      index++;
-    } else if (VERBS.includes(word)) {
+    const option = optionNamed(word);
+    if (option === null) throw new UsageError(unknownWord(word));
+    if (option.form === "verb") {
       if (verb) throw new UsageError(`${verb} and ${word} cannot go together`);
       verb = word;
       index++;
-    } else if (word === "-P" || word === "--progress") {
-      once("--progress");
-      display.progress = true;
+      continue;
+    }
+    const name = option.names.at(-1)!;
+    if (seen.has(name)) throw new UsageError(`${name} given more than once`);
+    seen.add(name);
+    const target = into[option.into!.target] as Record<string, unknown>;
+    if (option.form === "block") {
+      const { words, next } = readBlock(argv, index + 1, word);
+      target[option.into!.key] = words;
+      index = next;
+    } else if (option.form === "flag") {
+      target[option.into!.key] = true;
       index++;
-    } else if (word in VALUE_OPTIONS) {
-      once(word);
-      const value = argv[index + 1];
-      if (value === undefined) throw new UsageError(`${word} needs a value`);
-      VALUE_OPTIONS[word as ValueOption](value, options, display);
-      index += 2;
-    } else if (word === "-help") {
-      // Not `-h elp`: nobody names a host so.
-      throw new UsageError("unknown option '-help': for help, --help");
-    } else if (word.startsWith("-h") || word.startsWith("-t")) {
-      const option = word.slice(0, 2);
-      once(option);
-      const attached = word.slice(2);
-      const value = attached !== "" ? attached : argv[index + 1];
-      if (value === undefined) {
-        throw new UsageError(
-          option === "-h"
-            ? "-h needs a value: this host's address (-h host); for help, --help"
-            : "-t needs a value: the seconds to wait for the connection (-t 30)",
-        );
-      }
-      if (option === "-h") options.host = parseHost(value);
-      else options.timeout = parseTimeout(value);
-      index += attached !== "" ? 1 : 2;
-    } else if (word === "{" || word === "}") {
-      throw new UsageError(`unexpected '${word}': a block must follow -i, -l, -r, -o or -x`);
     } else {
-      throw new UsageError(`unknown option '${word}'`);
+      const attached = option.names.includes(word) ? "" : word.slice(option.names[0].length);
+      const text = attached !== "" ? attached : argv[index + 1];
+      if (text === undefined) {
+        throw new UsageError(option.whenMissing ?? `${word} needs a value`);
+      }
+      target[option.into!.key] = valueOf(option, text);
+      index += attached !== "" ? 1 : 2;
     }
   }
 
+  const options = into.options as unknown as SocketpipeOptions;
+  const display = into.display as RunDisplay;
   if (verb) return verbCommandLine(verb, options, display);
   // The library's own check, the one there is: what it refuses, the parser refuses.
-  validateOptions(options as SocketpipeOptions);
-  return { mode: "run", options: options as SocketpipeOptions, display };
+  validateOptions(options);
+  return { mode: "run", options, display };
+}
+
+/** Every option by each of its names. */
+const BY_NAME = new Map(OPTIONS.flatMap((option) => option.names.map((name) => [name, option])));
+
+/** The option `word` names, alone or with its value attached (`-t30`), or null. */
+function optionNamed(word: string): OptionDeclaration | null {
+  // Not `-h elp`: nobody names a host so.
+  if (word === "-help") return null;
+  return BY_NAME.get(word) ??
+    OPTIONS.find((option) => option.attached && word.startsWith(option.names[0])) ?? null;
+}
+
+/** The line for a word that is no option. */
+function unknownWord(word: string): string {
+  if (word === "-help") return "unknown option '-help': for help, --help";
+  if (word === "{" || word === "}") {
+    return `unexpected '${word}': a block must follow -i, -l, -r, -o or -x`;
+  }
+  return `unknown option '${word}'`;
 }
 
 /**
@@ -137,7 +122,7 @@ export function parseArgs(argv: readonly string[]): ParsedCommandLine {
  */
 function verbCommandLine(
   verb: string,
-  options: Partial<SocketpipeOptions>,
+  options: SocketpipeOptions,
   display: RunDisplay,
 ): ParsedCommandLine {
   if (options.input || options.output || options.remote || options.remoteSocketpipe) {
@@ -150,90 +135,9 @@ function verbCommandLine(
     return { mode: "run", options: run, display: { ...display, install: true } };
   }
   if (options.provision) throw new UsageError(`${verb} sends nothing: drop --provision`);
-  if (options.remoteCache !== undefined) checkRemoteCache(options.remoteCache);
   const action = verb === "--cache-list" ? "list" : "remove";
   return { mode: "cache", action, login: options.login, remoteCache: options.remoteCache ?? "" };
 }
-
-/** The highest `--limit`: 1024G bytes per second, beyond any link's speed. */
-const MAX_LIMIT = 1024 ** 4;
-
-/** An amount as `--limit` and `--buffer` take it: bytes, or with K, M or G; else null. */
-function amountOf(value: string): number | null {
-  return /^\d+(\.\d+)?[KMG]?$/i.test(value) ? parseSize(value) : null;
-}
-
-/** The long options that take a value, and how each sets the options. */
-const VALUE_OPTIONS = {
-  "--peer-timeout": (value: string, options: Partial<SocketpipeOptions>) => {
-    if (!/^\d+(\.\d+)?$/.test(value)) {
-      throw new UsageError(`bad value for --peer-timeout: '${value}' (seconds, 0 = no bound)`);
-    }
-    if (Number(value) > MAX_PEER_TIMEOUT) {
-      throw new UsageError(
-        `--peer-timeout ${value} is too long: at most ${MAX_PEER_TIMEOUT} s (a day); ` +
-          `0 leaves a dead peer to the kernel and the login command`,
-      );
-    }
-    options.peerTimeout = Number(value);
-  },
-  "--listen": (value: string, options: Partial<SocketpipeOptions>) => {
-    if (value !== "local" && value !== "remote") {
-      throw new UsageError(`bad value for --listen: '${value}' (local or remote)`);
-    }
-    options.listen = value;
-  },
-  "--port": (value: string, options: Partial<SocketpipeOptions>) => {
-    const match = value.match(/^(\d+)(?:-(\d+))?$/);
-    const first = Number(match?.[1]);
-    const last = Number(match?.[2] ?? match?.[1]);
-    if (!match || first < 1 || last > 65535 || first > last) {
-      throw new UsageError(`bad value for --port: '${value}' (N or N-M, 1 to 65535)`);
-    }
-    options.ports = [first, last];
-  },
-  "--provision": (value: string, options: Partial<SocketpipeOptions>) => {
-    if (value !== "never" && value !== "auto" && value !== "always") {
-      throw new UsageError(`bad value for --provision: '${value}' (never, auto or always)`);
-    }
-    options.provision = value;
-  },
-  "--bind": (value: string, options: Partial<SocketpipeOptions>) => {
-    options.bind = parseHost(value);
-  },
-  "--size": (value: string, _options: Partial<SocketpipeOptions>, display: RunDisplay) => {
-    const size = parseSize(value);
-    if (size === null) {
-      throw new UsageError(`bad value for --size: '${value}' (bytes, or with K, M, G or T)`);
-    }
-    display.size = size;
-  },
-  "--limit": (value: string, options: Partial<SocketpipeOptions>) => {
-    const rate = amountOf(value);
-    if (!rate || rate > MAX_LIMIT) {
-      throw new UsageError(
-        `bad value for --limit: '${value}' (bytes per second, with K, M or G, from 1 to 1024G)`,
-      );
-    }
-    options.limit = rate;
-  },
-  "--buffer": (value: string, options: Partial<SocketpipeOptions>) => {
-    const size = amountOf(value);
-    if (!size || size > MAX_BUFFER) {
-      throw new UsageError(
-        `bad value for --buffer: '${value}' (bytes, with K, M or G, from 1 to 1G)`,
-      );
-    }
-    options.buffer = size;
-  },
-  "--remote-cache": (value: string, options: Partial<SocketpipeOptions>) => {
-    options.remoteCache = value;
-  },
-  "--report": (value: string, _options: Partial<SocketpipeOptions>, display: RunDisplay) => {
-    display.report = value;
-  },
-};
-type ValueOption = keyof typeof VALUE_OPTIONS;
 
 /**
  * The words of `argv` that are not inside a block: what follows a block option up to its
@@ -243,7 +147,7 @@ function wordsOutsideBlocks(argv: readonly string[]): string[] {
   const own: string[] = [];
   for (let index = 0; index < argv.length; index++) {
     own.push(argv[index]);
-    if (!(argv[index] in BLOCK_OPTIONS) || argv[index + 1] !== "{") continue;
+    if (!BLOCK_OPTIONS.has(argv[index]) || argv[index + 1] !== "{") continue;
     let depth = 0;
     for (index++; index < argv.length; index++) {
       if (argv[index] === "{") depth++;
@@ -284,25 +188,6 @@ function readBlock(
     `unterminated block after ${option}: missing '}'` +
       (glued ? ` (braces must be separate words: '${glued.slice(0, -1)} }', not '${glued}')` : ""),
   );
-}
-
-function parseHost(value: string): string {
-  if (value === "" || value.startsWith("-") || /\s/.test(value)) {
-    throw new UsageError(`bad host for -h: '${value}'`);
-  }
-  return value.startsWith("[") && value.endsWith("]") ? value.slice(1, -1) : value;
-}
-
-function parseTimeout(value: string): number {
-  if (!/^\d+(\.\d+)?$/.test(value)) {
-    throw new UsageError(`bad timeout for -t: '${value}' (seconds, 0 = wait for ever)`);
-  }
-  if (Number(value) > MAX_TIMEOUT) {
-    throw new UsageError(
-      `-t ${value} is too long: at most ${MAX_TIMEOUT} s (about 24 days); 0 waits for ever`,
-    );
-  }
-  return Number(value);
 }
 
 /**

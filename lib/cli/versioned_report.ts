@@ -12,9 +12,9 @@ export const REPORT_VERSION = 1;
 
 /**
  * The report of a run: `{ version, status, messages, dataPath, input, remote, output,
- * local, durations, provisioned, encryption }`. A role that never ran is absent (input,
- * output) or null (remote); `provisioned` is absent when nothing was sent, `encryption`
- * without `--encrypt`.
+ * local, durations, provisioned, encryption, applied }`. A role that never ran is absent
+ * (input, output) or null (remote); `provisioned` is absent when nothing was sent,
+ * `encryption` without `--encrypt`, `applied` when no option did anything to report.
  *
  * @example
  * ```ts
@@ -42,5 +42,6 @@ export function versionedReport(result: SocketpipeResult): { version: number } &
     durations: result.durations,
     ...(result.provisioned ? { provisioned: result.provisioned } : {}),
     ...(result.encryption ? { encryption: result.encryption } : {}),
+    ...(result.applied ? { applied: result.applied } : {}),
   };
 }

@@ -153,6 +153,11 @@ export interface DataPath {
   /** What holds the sending side to `--limit` on this path, for `-v`. */
   readonly pacedBy: string;
   /**
+   * Whether `--limit` is the kernel's pacing of the socket, set before the path starts
+   * (`session/data_connection.ts`); else the path paces what it sends by `wire.limit`.
+   */
+  readonly kernelPaces: boolean;
+  /**
    * Starts the local input and/or output command on the connection, in `tree`; with
    * `wire.keys`, the data crosses it in sealed records, and with `wire.limit` what this
    * half sends is held to that rate.

@@ -32,20 +32,6 @@ export type DataPathName = keyof typeof DATA_PATHS;
 /** What the local half asks of both halves: one path by name, or each host's best. */
 export type DataPathRequest = DataPathName | "auto";
 
-/**
- * Whether `value` is a request the session line may carry.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { isDataPathRequest } from "./data_paths.ts";
- * assert.deepEqual(["auto", "stream", "copy", 1].map(isDataPathRequest), [true, true, false, false]);
- * ```
- */
-export function isDataPathRequest(value: unknown): value is DataPathRequest {
-  return value === "auto" || (typeof value === "string" && Object.hasOwn(DATA_PATHS, value));
-}
-
 /** How `-v` says who seals an encrypted run's records. */
 function sealedBy(path: DataPath): string {
   return path.engine === "kernel" ? "encrypted by the kernel" : "encrypted in userspace";

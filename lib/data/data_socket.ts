@@ -18,12 +18,7 @@ import {
   unacknowledgedBytes,
   unreadBytes,
 } from "../platform/file_descriptors.ts";
-import {
-  acknowledgeNow,
-  setPacingRate,
-  takeSocketError,
-  tcpInfo,
-} from "../platform/tcp_socket_options.ts";
+import { acknowledgeNow, takeSocketError, tcpInfo } from "../platform/tcp_socket_options.ts";
 import { kernelRecordCounts, RECORD_OVERHEAD, sealInKernel } from "../platform/kernel_tls.ts";
 
 /**
@@ -74,19 +69,17 @@ export class DataSocket {
    * this half sent of the handshake has been acknowledged. With `wire.keys`, the kernel
    * seals everything that crosses the socket from then on, before any command holds it;
    * where it refuses, the result is why, and the connection is left to Deno as it was.
-   * With `wire.limit`, the kernel paces what the socket sends.
    */
   static async open(
     conn: Deno.TcpConn,
     handshakeReceived: number,
-    { keys, limit }: WireOptions = {},
+    { keys }: WireOptions = {},
   ): Promise<DataSocket | string> {
     const fd = socketFdOf(conn);
     if (keys) {
       const refused = sealInKernel(fd, keys);
       if (refused !== null) return refused;
     }
-    if (limit) setPacingRate(fd, limit);
     // Deno keeps the connection (closing it would shut the socket's sending side), but
     // no longer watches it: otherwise every arriving segment wakes Deno's event loop
     // for nothing, costing CPU on a path meant to cost none.

@@ -44,6 +44,7 @@ export const streamPath: DataPath = {
   engine: "userspace",
 
   pacedBy: "the copy loop",
+  kernelPaces: false,
 
   async startLocal(conn, commands, tree, wire = {}): Promise<LocalTransfer> {
     if (wire.keys) await readyUserspaceCipher();

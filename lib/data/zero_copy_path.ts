@@ -43,6 +43,7 @@ export const zeroCopyPath: DataPath = {
   engine: "kernel",
 
   pacedBy: "the kernel's pacing of the socket the commands hold (nothing copied)",
+  kernelPaces: true,
 
   async startLocal(conn, commands, tree, wire = {}): Promise<LocalTransfer> {
     const socket = await DataSocket.open(conn, HANDSHAKE_LENGTH, wire);

@@ -10,26 +10,24 @@ import { Fault, FAULTS } from "../base/faults.ts";
 import { toHex } from "../base/hex.ts";
 import { StepLog } from "../base/log.ts";
 import { messageOf } from "../base/message_of.ts";
-import { chooseDataPath, fellBackLine, limitLine } from "../data/data_paths.ts";
-import type { DataPath } from "../data/data_path.ts";
 import { handleStopRequests } from "../login/job_control.ts";
 import { LOGIN_GRACE_MS, type LoginConnection, startLogin, stopLogin } from "../login/login.ts";
 import { LoginChannel } from "../login/login_channel.ts";
 import type { SessionMessage } from "../login/protocol.ts";
 import { formatAddress } from "../net/connect_back.ts";
 import { candidateAddresses, openDataListener } from "../net/data_listener.ts";
-import { newToken, provenNonces } from "../net/handshake.ts";
-import { deriveDataKeys } from "../net/data_keys.ts";
-import type { WireKeys } from "../net/data_wire.ts";
+import { newToken } from "../net/handshake.ts";
+import { closeQuietly } from "../net/conn_io.ts";
 import { networkIdentity } from "../net/host_identity.ts";
-import { applySocketBuffers } from "../net/socket_buffers.ts";
-import { applyPeerTimeout, DEFAULT_PEER_TIMEOUT, peerHostHeard } from "../net/peer_timeout.ts";
 import { ignoreStopsForLogin } from "../platform/ignore_stops.ts";
 import { ProcessTree } from "../process/process_tree.ts";
 import { prepareProvisioning, type Provisioning } from "../provision/provision.ts";
 import { PROTOCOL_VERSION } from "../base/version.ts";
 import { explainMissedMeeting, resultOfFault, verdictOn } from "./explain_ending.ts";
-import { runLocalTransfer } from "./local_transfer.ts";
+import { type RemoteEnding, runLocalTransfer } from "./local_transfer.ts";
+import type { Settings } from "../session/connection_options.ts";
+import { choosePathFor, setUpDataConnection } from "../session/data_connection.ts";
+import { settingsOf } from "../session/settings.ts";
 import { meet, type MeetingPlan } from "./meeting.ts";
 import type { LocalHalfSeams, RunControl, SocketpipeOptions, SocketpipeResult } from "./options.ts";
 import { watchRun } from "./run_clock.ts";
@@ -92,6 +90,7 @@ async function runInTree(
   tree: ProcessTree,
 ): Promise<SocketpipeResult> {
   const log = new StepLog(options.verbose ?? false, "socketpipe");
+  const settings = settingsOf(options);
   const clock = watchRun(options, control);
   const failed = (fault: Fault) => ({
     // Every fault here comes before the data path ran: the report names none.
@@ -102,7 +101,7 @@ async function runInTree(
   const plan = planMeeting(options, log);
   if (plan instanceof Fault) return failed(plan);
   const token = newToken();
-  const loggedIn = logIn(options, control, seams, { log, tree });
+  const loggedIn = logIn(options, settings, control, seams, { log, tree });
   if (loggedIn instanceof Fault) {
     closePlan(plan);
     return failed(loggedIn);
@@ -112,104 +111,64 @@ async function runInTree(
   // path: that costs milliseconds, off the critical path here. As a subreaper, this
   // process gets its commands' orphans, so that it can tell when every holder of a
   // direction has let go, and leave none of them behind.
-  const chosen = choosePath(options, seams);
+  const chosen = choosePathFor(settings, seams.dataPath);
   tree.becomeSubreaper();
   const channel = new LoginChannel(login.readable, login.writable, {
     peer: "remote",
     onNoise: (line) => log.always(`login: ${line}`),
   });
   const stopHandlingStops = control.jobControl ? handleStopRequests(channel) : () => {};
-  const peerTimeout = options.peerTimeout ?? DEFAULT_PEER_TIMEOUT;
-  const meeting = await meet(plan, token, {
-    channel,
-    timeoutSeconds: options.timeout ?? 0,
-    signal: control.signal,
-    log,
-    session: sessionMessage(options, plan, token),
-    provisioning,
-    peerTimeout,
-  });
-  closePlan(plan);
-  if (!meeting.met) {
-    const parts = { login, channel, provisioning };
-    const fault = await explainMissedMeeting(meeting, options, parts, control.signal);
+  const endLogin = async (graceMs: number) => {
     stopHandlingStops();
     await channel.close();
-    await stopLogin(login, 0);
-    return { ...failed(fault), ...provisionedBy(provisioning) };
+    await stopLogin(login, graceMs);
+  };
+  const { peerTimeout } = settings;
+  const meeting = await meet(plan, token, {
+    ...{ channel, log, provisioning, peerTimeout, signal: control.signal },
+    timeoutSeconds: options.timeout ?? 0,
+    session: sessionMessage(options, settings, plan, token),
+  });
+  closePlan(plan);
+  const parts = { login, channel, provisioning };
+  const ready = meeting.met
+    ? await setUpDataConnection(meeting.conn, {
+      ...{ role: "local", settings, chosen, token, log },
+      sends: options.input !== undefined,
+      accepted: plan.listen === "local",
+      hearHostAlso: (heard) => channel.hearHostAlso(heard),
+    })
+    : await explainMissedMeeting(meeting, options, parts, control.signal);
+  if (ready instanceof Fault) {
+    if (meeting.met) closeQuietly(meeting.conn);
+    await endLogin(0);
+    return { ...failed(ready), ...provisionedBy(provisioning) };
   }
-  const accepted = plan.listen === "local";
-  prepareDataConnection(meeting.conn, { options, channel, log, peerTimeout, accepted, chosen });
 
-  const transferred = await runLocalTransfer(meeting.conn, chosen.path, {
-    keys: options.encrypt ? await localKeys(meeting.conn, token) : undefined,
-    limit: options.limit,
-    input: options.input,
-    output: options.output,
-    channel,
-    peerTimeout,
-    signal: control.signal,
-    tree,
+  const transferred = await runLocalTransfer(ready.conn, ready.path, {
+    ...{ channel, peerTimeout, tree, wire: ready.wire, signal: control.signal },
+    ...{ input: options.input, output: options.output },
     stopLogin: () => login.stop(),
     onData: clock.onData,
-    onFellBack: (fellBack) => log.step(fellBackLine(fellBack)),
+    onFellBack: ready.sayFellBack,
   });
-  stopHandlingStops();
-  await channel.close();
-  await stopLogin(login, LOGIN_GRACE_MS);
+  await endLogin(LOGIN_GRACE_MS);
   log.step(`${transferred.counts.sent} bytes sent, ${transferred.counts.received} bytes received`);
   const context = { channel, login, signal: control.signal, peerTimeout };
   const durations = clock.finish();
   const report = await verdictOn(options, transferred, context, transferred.path);
-  return { ...report, durations, ...provisionedBy(provisioning) };
+  const applied = appliedOn(ready.applied, transferred.ending);
+  return { ...report, durations, ...provisionedBy(provisioning), ...applied };
 }
 
-/**
- * The data connection, once met: the dead-peer bound and its second sign, the buffers,
- * and the `-v` lines of the meeting and of the limit.
- */
-function prepareDataConnection(
-  conn: Deno.TcpConn,
-  context: {
-    options: SocketpipeOptions;
-    channel: LoginChannel;
-    log: StepLog;
-    peerTimeout: number;
-    accepted: boolean;
-    chosen: { path: DataPath; why: string };
-  },
-): void {
-  const { options, log, chosen } = context;
-  applyPeerTimeout(conn, context.peerTimeout, log);
-  // The remote host's kernel answers on the data connection even while the remote half is
-  // starved of CPU: while it does, the half's silence is waited on longer.
-  context.channel.hearHostAlso(peerHostHeard(conn));
-  if (options.buffer) applySocketBuffers(conn, options.buffer, log);
-  log.step(connectedLine(conn, context.accepted, chosen));
-  if (options.limit && options.input) log.step(limitLine(options.limit, chosen.path));
-}
-
-/** The `-v` line of the meeting: whence or where the data connection came, and its path. */
-function connectedLine(
-  conn: Deno.TcpConn,
-  accepted: boolean,
-  chosen: { path: DataPath; why: string },
-): string {
-  const { hostname, port } = conn.remoteAddr;
-  return `connected ${accepted ? "from" : "to"} ${formatAddress(hostname, port)}; ` +
-    `data path: ${chosen.path.name} (${chosen.why})`;
-}
-
-/** How this half moves the data: as `--copy` and `--encrypt` ask, else this host's best. */
-function choosePath(options: SocketpipeOptions, seams: LocalHalfSeams) {
-  const request = options.copy ? "stream" : "auto";
-  return chooseDataPath(request, seams.dataPath, options.encrypt ?? false);
-}
-
-/** The local half's keys for an encrypted run: it sends local to remote. */
-async function localKeys(conn: Deno.TcpConn, token: Uint8Array): Promise<WireKeys> {
-  const keys = await deriveDataKeys(token, provenNonces(conn)!);
-  return { send: keys.localToRemote, receive: keys.remoteToLocal };
+/** What the options did to the data connection on each host, for the result; if anything. */
+function appliedOn(
+  local: Record<string, string>,
+  ending: RemoteEnding,
+): Pick<SocketpipeResult, "applied"> {
+  const remote = ending.kind === "reported" ? ending.exit.applied ?? null : null;
+  if (Object.keys(local).length === 0 && !remote) return {};
+  return { applied: { local, remote } };
 }
 
 /** What provisioning sent, for the result; nothing when it sent nothing. */
@@ -224,11 +183,12 @@ function provisionedBy(provisioning: Provisioning | undefined): Partial<Socketpi
  */
 function logIn(
   options: SocketpipeOptions,
+  settings: Settings,
   control: RunControl,
   seams: LocalHalfSeams,
   { log, tree }: { log: StepLog; tree: ProcessTree },
 ): { login: LoginConnection; provisioning?: Provisioning } | Fault {
-  const provisioning = provisioningFor(options, log) ?? undefined;
+  const provisioning = provisioningFor(options, settings, log) ?? undefined;
   if (provisioning) control.onProvisioning?.(() => provisioning.progress ?? null);
   if (control.jobControl) ignoreStopsForLogin(); // ssh must not stop on Ctrl-Z
   const starter = provisioning?.words;
@@ -241,16 +201,20 @@ function logIn(
  * The remote half is provisioned unless `-x` names it or `--provision never` says to use
  * only what is installed there.
  */
-function provisioningFor(options: SocketpipeOptions, log: StepLog): Provisioning | null {
+function provisioningFor(
+  options: SocketpipeOptions,
+  settings: Settings,
+  log: StepLog,
+): Provisioning | null {
   const mode = options.provision ?? "auto";
   if (options.remoteSocketpipe || mode === "never") return null;
-  const peerTimeout = options.peerTimeout ?? DEFAULT_PEER_TIMEOUT;
-  return prepareProvisioning(mode, log, peerTimeout, options.remoteCache ?? "");
+  return prepareProvisioning(mode, log, settings.peerTimeout, options.remoteCache ?? "");
 }
 
 /** The session line: everything the remote half needs to meet this half. */
 function sessionMessage(
   options: SocketpipeOptions,
+  settings: Settings,
   plan: MeetingPlan,
   token: Uint8Array,
 ): SessionMessage {
@@ -272,11 +236,7 @@ function sessionMessage(
     identity: networkIdentity(),
     input: options.input !== undefined,
     output: options.output !== undefined,
-    dataPath: options.copy ? "stream" : "auto",
-    encrypt: options.encrypt ?? false,
-    limit: options.limit ?? 0,
-    buffer: options.buffer ?? 0,
-    peerTimeout: options.peerTimeout ?? DEFAULT_PEER_TIMEOUT,
+    settings,
   };
 }
 

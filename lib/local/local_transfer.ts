@@ -5,9 +5,8 @@
  * @module
  */
 import type { MovedSoFar } from "../progress/progress.ts";
-import type { WireKeys } from "../net/data_wire.ts";
 import { settledWithin, valueIfSettled } from "../base/settled_within.ts";
-import type { ByteCounts, DataPath, LocalTransfer } from "../data/data_path.ts";
+import type { ByteCounts, DataPath, LocalTransfer, WireOptions } from "../data/data_path.ts";
 import { endReceivingOnceWhole } from "../data/end_of_stream.ts";
 import type { LoginChannel } from "../login/login_channel.ts";
 import type { RoleReport } from "./outcome.ts";
@@ -65,10 +64,8 @@ export interface LocalTransferOptions {
   stopLogin(): Promise<void>;
   /** Told, once the commands run, how to read the bytes moved so far. */
   onData?(moved: MovedSoFar): void;
-  /** With `--encrypt`: this half's keys for the data connection's records. */
-  keys?: WireKeys;
-  /** With `--limit`: the most bytes per second the input sends. */
-  limit?: number;
+  /** What the data path needs of the options: `--encrypt`'s keys, `--limit`'s rate. */
+  wire: WireOptions;
   /** Told at once if the transfer runs on another path than `dataPath`, and why. */
   onFellBack?(fellBack: { path: DataPath; because: string }): void;
 }
@@ -90,7 +87,7 @@ export async function runLocalTransfer(
   options: LocalTransferOptions,
 ): Promise<LocalTransferOutcome> {
   const { channel } = options;
-  const wire = { keys: options.keys, limit: options.limit };
+  const wire = options.wire;
   const transfer = await dataPath.startLocal(conn, options, options.tree, wire);
   if (transfer.fellBack) options.onFellBack?.(transfer.fellBack);
   options.onData?.(() => transfer.moved());

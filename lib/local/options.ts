@@ -10,9 +10,13 @@ import type { LoginConnection } from "../login/login.ts";
 import type { MovedSoFar, Progress } from "../progress/progress.ts";
 import type { ProvisionMode, ProvisionProgress } from "../provision/provision.ts";
 import type { RoleReport } from "./outcome.ts";
+import type { Settings } from "../session/connection_options.ts";
 
-/** What a run of socketpipe is asked to do, as given on the command line. */
-export interface SocketpipeOptions {
+/**
+ * What a run of socketpipe is asked to do, as given on the command line; the options of
+ * the data connection are {@link Settings}' (declared in `session/connection_options.ts`).
+ */
+export interface SocketpipeOptions extends Partial<Settings> {
   /** The local input command; its stdout feeds the remote command's stdin. */
   input?: string[];
   /** The login command, e.g. `["ssh", "host"]`. */
@@ -45,37 +49,6 @@ export interface SocketpipeOptions {
    * @default {false}
    */
   verbose?: boolean;
-  /**
-   * Move the data through socketpipe (the stream path) instead of handing the socket to
-   * the commands (the zero-copy path), on both hosts.
-   * @default {false}
-   */
-  copy?: boolean;
-  /**
-   * Encrypt and authenticate the data connection: TLS 1.3 records (ChaCha20-Poly1305) with
-   * keys of this run's own; a record changed on the way fails the run, never becomes data.
-   * @default {false}
-   */
-  encrypt?: boolean;
-  /**
-   * The most bytes per second each direction's sender puts on the data connection
-   * (`--limit`): paced by the kernel on the zero-copy path (the commands still hold the
-   * socket), by the copy loop on the stream path. None if unset.
-   */
-  limit?: number;
-  /**
-   * The data socket's send and receive buffers, in bytes, on both hosts (`--buffer`): the
-   * slack between a bursty producer and a consumer that stalls, kept by the kernel, so
-   * nothing is copied for it. As root any size up to 1 GiB; otherwise up to
-   * `net.core.wmem_max` and `rmem_max`. The kernel's own buffers if unset.
-   */
-  buffer?: number;
-  /**
-   * Seconds after which a data connection whose peer stopped answering (a cut link, a
-   * crashed host) ends the run with exit 2; 0 leaves it to the kernel's own timeouts.
-   * @default {20}
-   */
-  peerTimeout?: number;
   /**
    * Which host listens for the data connection: "local" (this one, the default, as the
    * C original) or "remote" (for a local host that may not receive connections).
@@ -188,6 +161,12 @@ export interface SocketpipeResult {
    * the remote half's is null when it never reported.
    */
   encryption?: { cipher: string; local: string; remote: string | null };
+  /**
+   * What the options did to the data connection on each host, by option
+   * (`{ congestion: "cubic" }`); the remote host's is null when it never reported. Absent
+   * when no option did anything to report.
+   */
+  applied?: { local: Record<string, string>; remote: Record<string, string> | null };
 }
 
 /** What a test may put in place of the real thing, to run the local half in-process. */

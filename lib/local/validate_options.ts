@@ -5,28 +5,13 @@
  *
  * @module
  */
-import { MAX_BUFFER } from "../net/socket_buffers.ts";
 import { UsageError } from "../base/faults.ts";
-import { everyShellCarries } from "../base/words.ts";
 import type { SocketpipeOptions } from "./options.ts";
-import {
-  DEFAULT_PEER_TIMEOUT,
-  MAX_PEER_TIMEOUT,
-  MAX_TIMEOUT,
-  MIN_PEER_TIMEOUT,
-} from "../net/peer_timeout.ts";
-
-/** What each block option's command is, for the line that says it is missing. */
-const BLOCK_WHAT: Record<string, string> = {
-  "-l": "login command",
-  "-r": "remote command",
-  "-i": "input command",
-  "-o": "output command",
-  "-x": "remote socketpipe command",
-};
+import { BLOCKS, OPTIONS } from "../session/command_line_options.ts";
 
 /**
- * Throws a {@link UsageError} naming the first thing wrong with `options`.
+ * Throws a {@link UsageError} naming the first thing wrong with `options`: each value as
+ * its option's declaration checks it, then what no run can have together.
  *
  * @throws {UsageError} on options no run can have.
  * @example
@@ -36,102 +21,36 @@ const BLOCK_WHAT: Record<string, string> = {
  * assert.throws(() => validateOptions({ login: ["ssh", "h"], remote: ["cat"] }), {
  *   message: "give -i { input command }, -o { output command }, or both",
  * });
+ * assert.throws(() => validateOptions({ login: ["ssh", "h"], remote: ["cat"], limit: 0.5 }), {
+ *   message: "bad value for --limit: '0.5' (bytes per second, with K, M or G, from 1 to 1024G)",
+ * });
  * ```
  */
 export function validateOptions(options: SocketpipeOptions): void {
-  const block = (name: string, argv: readonly string[] | undefined, required: boolean) => {
-    if (argv === undefined) {
-      if (required) throw new UsageError(`missing ${name} { ${BLOCK_WHAT[name]} }`);
-    } else if (
-      !Array.isArray(argv) || argv.length === 0 || argv.some((w) => typeof w !== "string")
-    ) {
-      throw new UsageError(`${name} needs a command: a non-empty list of words`);
+  for (const required of [BLOCKS.login, BLOCKS.remote]) {
+    if (options[required.into!.key as "login" | "remote"] === undefined) {
+      throw new UsageError(`missing ${required.names[0]} { ${required.what} }`);
     }
-  };
-  block("-l", options.login, true);
-  block("-r", options.remote, true);
-  block("-i", options.input, false);
-  block("-o", options.output, false);
-  block("-x", options.remoteSocketpipe, false);
-  // -x is run by the remote host's login shell, word for word: no word of it may hold what
-  // a shell there could take for more than a word (a csh runs what follows a newline).
-  const unsafe = options.remoteSocketpipe?.find((word) => !everyShellCarries(word));
-  if (unsafe !== undefined) {
-    throw new UsageError(
-      `-x: the word ${JSON.stringify(unsafe)} holds a character outside printable ASCII, which ` +
-        "not every login shell carries (csh runs what follows a newline): name the remote " +
-        "socketpipe in printable characters",
-    );
+  }
+  for (const option of OPTIONS) {
+    if (option.into?.target !== "options") continue;
+    const value = (options as unknown as Record<string, unknown>)[option.into.key];
+    const wrong = value === undefined ? null : option.check(value);
+    if (wrong !== null) throw new UsageError(wrong);
   }
   if (options.remoteSocketpipe && options.provision && options.provision !== "never") {
     throw new UsageError(`--provision ${options.provision} sends socketpipe itself; drop -x`);
   }
-  if (options.remoteCache !== undefined) {
-    checkRemoteCache(options.remoteCache);
-    if (options.remoteSocketpipe || options.provision === "never") {
-      throw new UsageError(
-        "--remote-cache names where provisioning keeps socketpipe; with -x or " +
-          "--provision never nothing is provisioned: drop it",
-      );
-    }
-  }
-  if (!["auto", "always", "never", undefined].includes(options.provision)) {
-    throw new UsageError(`bad --provision: ${options.provision} (never, auto or always)`);
+  if (
+    options.remoteCache !== undefined &&
+    (options.remoteSocketpipe || options.provision === "never")
+  ) {
+    throw new UsageError(
+      "--remote-cache names where provisioning keeps socketpipe; with -x or " +
+        "--provision never nothing is provisioned: drop it",
+    );
   }
   if (!options.input && !options.output) {
     throw new UsageError("give -i { input command }, -o { output command }, or both");
-  }
-  const timeout = options.timeout ?? 0;
-  if (typeof timeout !== "number" || !(timeout >= 0) || timeout > MAX_TIMEOUT) {
-    throw new UsageError(
-      `bad timeout: ${timeout} (seconds up to ${MAX_TIMEOUT}, 0 = wait for ever)`,
-    );
-  }
-  const buffer = options.buffer;
-  if (
-    buffer !== undefined && !(Number.isSafeInteger(buffer) && buffer >= 1 && buffer <= MAX_BUFFER)
-  ) {
-    throw new UsageError(`bad buffer: ${buffer} (bytes, a whole number from 1 to ${MAX_BUFFER})`);
-  }
-  if (
-    options.limit !== undefined && !(Number.isSafeInteger(options.limit) && options.limit >= 1)
-  ) {
-    throw new UsageError(`bad limit: ${options.limit} (bytes per second, a whole number ≥ 1)`);
-  }
-  const peerTimeout = options.peerTimeout ?? DEFAULT_PEER_TIMEOUT;
-  if (typeof peerTimeout !== "number" || !(peerTimeout >= 0) || peerTimeout > MAX_PEER_TIMEOUT) {
-    throw new UsageError(
-      `bad peer timeout: ${peerTimeout} (seconds up to ${MAX_PEER_TIMEOUT}, 0 = no bound)`,
-    );
-  }
-  if (peerTimeout > 0 && peerTimeout < MIN_PEER_TIMEOUT) {
-    // Each half says it is alive every third of the bound: on a busy host, a bound this
-    // short would take a moment's delay for a dead peer and fail every run.
-    throw new UsageError(
-      `--peer-timeout ${peerTimeout} is too short: at least ${MIN_PEER_TIMEOUT} s, ` +
-        `or 0 for no bound`,
-    );
-  }
-}
-
-/**
- * Throws a {@link UsageError} unless `path` can name a remote cache: a path in printable
- * ASCII, which the login shell there (any shell) passes on as one word.
- *
- * @throws {UsageError} on a path that is not one.
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { checkRemoteCache } from "./validate_options.ts";
- * checkRemoteCache("/var/cache/backup");
- * assert.throws(() => checkRemoteCache("/tmp/a\ntouch x"), /printable ASCII/);
- * ```
- */
-export function checkRemoteCache(path: unknown): void {
-  if (typeof path !== "string" || path === "" || !everyShellCarries(path)) {
-    throw new UsageError(
-      "bad --remote-cache: a directory's path in printable ASCII, which every login shell " +
-        "carries as one word",
-    );
   }
 }

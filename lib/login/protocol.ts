@@ -13,10 +13,12 @@
 import { type CommandStatus, signalNumber } from "../base/command_status.ts";
 import { encodeMarkedLine, type MarkedObject, shownSafely } from "./control_lines.ts";
 import type { ByteCounts } from "../data/data_path.ts";
-import { type DataPathRequest, isDataPathRequest } from "../data/data_paths.ts";
 import { LAST_LINES } from "../base/last_lines.ts";
 import { FAULTS } from "../base/faults.ts";
 import { PROTOCOL_VERSION } from "../base/version.ts";
+import type { Settings } from "../session/connection_options.ts";
+import { decodeSettings, SETTINGS_SCHEMA } from "../session/settings.ts";
+import { isOfKind, WIRE_KINDS } from "../session/wire_kinds.ts";
 
 /** The remote half's greeting, sent as soon as it starts. */
 export interface HelloMessage {
@@ -52,16 +54,8 @@ export interface SessionMessage {
   input: boolean;
   /** Whether an output command reads the remote command's output. */
   output: boolean;
-  /** The data path both halves use (`--copy`: "stream"), or "auto": each host's best. */
-  dataPath: DataPathRequest;
-  /** Whether the data crosses in sealed records (`--encrypt`). */
-  encrypt: boolean;
-  /** The most bytes per second each half sends (`--limit`); 0: no limit. */
-  limit: number;
-  /** The data socket's buffers each way, in bytes (`--buffer`); 0: the kernel's own. */
-  buffer: number;
-  /** The dead-peer bound in seconds (0: none). */
-  peerTimeout: number;
+  /** What both halves do with the data connection: the options that reach the remote half. */
+  settings: Settings;
 }
 
 /** The remote half listens (`--listen remote`): where the local half may reach it. */
@@ -147,6 +141,8 @@ export interface ExitMessage {
   host?: string;
   /** The last lines the remote command wrote on its stderr (at most three). */
   stderr?: string[];
+  /** What each option did to the data connection there (`{ congestion: "cubic" }`). */
+  applied?: Record<string, string>;
 }
 
 /**
@@ -246,7 +242,8 @@ export function decodeControlMessage(
   ) {
     return { problem: FAULTS.protocolMismatch.line(peer, object.version), fatal: true };
   }
-  const decoded = decode(object);
+  const fields = fieldsOf(object.event as ControlEvent, object);
+  const decoded = fields && decode(fields);
   if (decoded) return decoded;
   if (object.event === "exit") {
     return { problem: FAULTS.badReport.line(peer, describeBadReport(object)), fatal: true };
@@ -266,17 +263,91 @@ function withStringsShownSafely(value: unknown): unknown {
   return value;
 }
 
-const isString = (value: unknown): value is string => typeof value === "string";
-const isStringArray = (value: unknown): value is string[] =>
-  Array.isArray(value) && value.every(isString);
-const isPortRange = (value: unknown): value is [number, number] =>
-  Array.isArray(value) && value.length === 2 &&
-  value.every((port) => isCount(port) && port >= 1 && port <= 65535) && value[0] <= value[1];
-const isBoolean = (value: unknown): value is boolean => typeof value === "boolean";
-const isCount = (value: unknown): value is number =>
-  typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+/**
+ * Every message's fields and the kind of each (`session/wire_kinds.ts`; `kind?` may be
+ * absent, `kind|null` null), the session's settings as their declarations say: the one
+ * schema the decoder checks, pinned to {@link PROTOCOL_VERSION} by the protocol's test.
+ * A field added, dropped or changed here is a new protocol version.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { WIRE_SCHEMA } from "./protocol.ts";
+ * assert.equal(WIRE_SCHEMA.sent.bytes, "count");
+ * assert.equal(WIRE_SCHEMA.session.settings.peerTimeout, "seconds");
+ * ```
+ */
+export const WIRE_SCHEMA = {
+  need: {
+    bundle: "boolean",
+    runtime: "boolean",
+    gzip: "boolean",
+    using: "string",
+    cache: "string?",
+    replaced: "string?",
+  },
+  hello: { version: "count", program: "string" },
+  session: {
+    version: "count",
+    token: "token",
+    listen: "listen",
+    port: "portOrNone",
+    ports: "portRange|null",
+    bind: "string|null",
+    host: "string|null",
+    candidates: "strings",
+    identity: "string|null",
+    input: "boolean",
+    output: "boolean",
+    settings: SETTINGS_SCHEMA,
+  },
+  listening: {
+    port: "port",
+    addresses: "strings",
+    reached: "string|null",
+    identity: "string|null",
+  },
+  alive: {},
+  error: { step: "string", message: "string", kind: "string?", retry: "boolean?" },
+  paused: {},
+  resumed: {},
+  "consumer-gone": {},
+  sent: { bytes: "count" },
+  exit: {
+    status: "status",
+    cutOff: "boolean",
+    counts: "counts",
+    error: "string|null",
+    reopened: "boolean?",
+    encryption: "string?",
+    host: "string?",
+    stderr: "strings?",
+    applied: "applied?",
+  },
+} as const satisfies Record<ControlEvent, Record<string, string | Record<string, string>>>;
+
+/**
+ * The fields of `object` that `event`'s schema names, each of its kind; null when one is
+ * missing or of another kind. A field that may be absent and is, stays absent.
+ */
+function fieldsOf(event: ControlEvent, object: MarkedObject): Record<string, unknown> | null {
+  const fields: Record<string, unknown> = { event };
+  for (const [name, kind] of Object.entries(WIRE_SCHEMA[event])) {
+    const value = object[name];
+    if (typeof kind !== "string") {
+      const settings = decodeSettings(value);
+      if (settings === null) return null;
+      fields[name] = settings;
+    } else if (!isOfKind(value, kind)) return null;
+    else if (value !== undefined) fields[name] = value;
+  }
+  return fields;
+}
+
 const orNull = <T>(check: (value: unknown) => value is T) => (value: unknown): value is T | null =>
   value === null || check(value);
+const isString = WIRE_KINDS.string;
+const isCount = WIRE_KINDS.count;
 
 /**
  * A command's status as a shell can have it: 0–255, a signal only as 128 + its number,
@@ -309,80 +380,44 @@ function byteCounts(value: unknown): ByteCounts | null {
   return { sent: v.sent, received: v.received, delivered: v.delivered };
 }
 
-type Decoders = { [E in ControlEvent]: (object: MarkedObject) => MessageOf<E> | null };
+type Decoders = {
+  [E in ControlEvent]: (fields: Record<string, unknown>) => MessageOf<E> | null;
+};
 
+/**
+ * What each message's fields, each of its kind by the schema, must hold beyond their
+ * kinds, and what of them is kept (a peer's host name and lines within bounds).
+ */
 const DECODERS: Decoders = {
   need: (o) => {
-    const { bundle, runtime, gzip, using } = o;
-    if (!isBoolean(bundle) || !isBoolean(runtime) || !isBoolean(gzip) || !isString(using)) {
-      return null;
-    }
-    const cache = isString(o.cache) ? { cache: o.cache } : {};
-    const replaced = isString(o.replaced) && o.replaced !== "" ? { replaced: o.replaced } : {};
-    return { event: "need", bundle, runtime, gzip, using, ...cache, ...replaced };
+    const { replaced, ...need } = o as unknown as NeedMessage;
+    return { ...need, ...(replaced ? { replaced } : {}) };
   },
-  hello: (o) =>
-    isString(o.program) ? { event: "hello", version: PROTOCOL_VERSION, program: o.program } : null,
+  hello: (o) => ({ ...o as unknown as HelloMessage, version: PROTOCOL_VERSION }),
   session: (o) => {
-    const { token, listen, port, ports, bind, host, candidates, identity } = o;
-    const { input, output, dataPath, encrypt, limit, buffer, peerTimeout } = o;
-    if (!isString(token) || !/^[0-9a-f]{64}$/i.test(token)) return null;
-    if (listen !== "local" && listen !== "remote") return null;
-    if (!isCount(port) || port > 65535 || (listen === "local" && port < 1)) return null;
-    if (!orNull(isPortRange)(ports) || !orNull(isString)(bind)) return null;
-    if (!orNull(isString)(host) || !orNull(isString)(identity)) return null;
-    if (!isStringArray(candidates)) return null;
-    if (!isBoolean(input) || !isBoolean(output) || !isDataPathRequest(dataPath)) return null;
-    if (!isBoolean(encrypt) || !isCount(limit) || !isCount(buffer)) return null;
-    if (typeof peerTimeout !== "number" || !(peerTimeout >= 0)) return null;
-    return {
-      event: "session",
-      version: PROTOCOL_VERSION,
-      ...{ token, listen, port, ports, bind, host, candidates, identity },
-      ...{ input, output, dataPath, encrypt, limit, buffer, peerTimeout },
-    };
+    const session = o as unknown as SessionMessage;
+    if (session.listen === "local" && session.port < 1) return null;
+    return { ...session, version: PROTOCOL_VERSION };
   },
-  listening: (o) => {
-    const { port, addresses, reached, identity } = o;
-    if (!isCount(port) || port < 1 || port > 65535 || !isStringArray(addresses)) return null;
-    if (!orNull(isString)(reached) || !orNull(isString)(identity)) return null;
-    return { event: "listening", port, addresses, reached, identity };
-  },
+  listening: (o) => o as unknown as ListeningMessage,
   alive: () => ({ event: "alive" }),
-  error: (o) =>
-    isString(o.step) && isString(o.message)
-      ? {
-        event: "error",
-        step: o.step,
-        message: o.message,
-        ...(isString(o.kind) ? { kind: o.kind } : {}),
-        ...(typeof o.retry === "boolean" ? { retry: o.retry } : {}),
-      }
-      : null,
+  error: (o) => o as unknown as ErrorMessage,
   paused: () => ({ event: "paused" }),
   resumed: () => ({ event: "resumed" }),
   "consumer-gone": () => ({ event: "consumer-gone" }),
-  sent: (o) => isCount(o.bytes) ? { event: "sent", bytes: o.bytes } : null,
+  sent: (o) => o as unknown as SentMessage,
   exit: (o) => {
-    const status = commandStatus(o.status);
-    const counts = byteCounts(o.counts);
-    if (!status || !counts || !isBoolean(o.cutOff) || !orNull(isString)(o.error)) return null;
-    const reopened = o.reopened === true;
-    const encryption = isString(o.encryption) ? { encryption: o.encryption } : {};
-    const host = isString(o.host) && o.host ? { host: o.host.slice(0, 253) } : {};
-    const stderr = isStringArray(o.stderr)
-      ? { stderr: o.stderr.slice(-LAST_LINES).map((line) => line.slice(0, 200)) }
-      : {};
+    const { host, stderr, ...exit } = o as unknown as ExitMessage;
+    const status = commandStatus(exit.status);
+    const counts = byteCounts(exit.counts);
+    if (!status || !counts) return null;
     return {
-      event: "exit",
+      ...exit,
       status,
-      cutOff: o.cutOff,
       counts,
-      error: o.error,
-      reopened,
-      ...encryption,
-      ...host,
-      ...stderr,
+      reopened: exit.reopened === true,
+      ...(host ? { host: host.slice(0, 253) } : {}),
+      ...(stderr ? { stderr: stderr.slice(-LAST_LINES).map((line) => line.slice(0, 200)) } : {}),
     };
   },
 };

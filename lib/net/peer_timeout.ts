@@ -45,6 +45,28 @@ export function applyPeerTimeout(
   }
 }
 
+/**
+ * Bounds how long the data connection outlives a dead peer ({@link applyPeerTimeout}),
+ * and from now counts its host's answers on it as a sign of life (`hear`, see
+ * {@link peerHostHeard}): the peer's kernel answers even while its half is starved of CPU,
+ * and while it does, the half's silence is waited on longer.
+ *
+ * @example Not run as a test: it needs a peer on the other end of a connection.
+ * ```ts ignore
+ * import { watchPeerHost } from "./peer_timeout.ts";
+ * watchPeerHost(conn, 20, (heard) => channel.hearHostAlso(heard), log);
+ * ```
+ */
+export function watchPeerHost(
+  conn: Deno.TcpConn,
+  seconds: number,
+  hear: (heard: () => number | null) => void,
+  log: StepLog | null,
+): void {
+  applyPeerTimeout(conn, seconds, log);
+  hear(peerHostHeard(conn));
+}
+
 /** The TCP state of a connection that has ended: closed, reset or timed out. */
 const TCP_CLOSE = 7;
 

@@ -245,22 +245,3 @@ export function progressLine(progress: Progress): string {
   }
   return parts.join(", ");
 }
-
-/**
- * Reads a size such as `--size` takes: bytes, or with a suffix K, M, G or T (powers of
- * 1024); null when it is not one.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { parseSize } from "./progress.ts";
- * assert.deepEqual(parseSize("1.5G"), 1610612736);
- * assert.deepEqual(parseSize("12"), 12);
- * ```
- */
-export function parseSize(text: string): number | null {
-  const match = text.match(/^(\d+(?:\.\d+)?)([KMGT]?)i?B?$/i);
-  if (!match) return null;
-  const power = match[2] ? "KMGT".indexOf(match[2].toUpperCase()) + 1 : 0;
-  return Math.round(Number(match[1]) * 1024 ** power);
-}

@@ -15,7 +15,7 @@ import type { SessionMessage } from "../login/protocol.ts";
 import { addressesToTry, dialListener, formatAddress } from "../net/connect_back.ts";
 import { acceptAuthenticated, candidateAddresses, openDataListener } from "../net/data_listener.ts";
 import { TOKEN_LENGTH } from "../net/handshake.ts";
-import { applyPeerTimeout, peerHostHeard } from "../net/peer_timeout.ts";
+import { watchPeerHost } from "../net/peer_timeout.ts";
 import { networkIdentity, ownAddresses, sameNetwork } from "../net/host_identity.ts";
 
 /**
@@ -44,10 +44,8 @@ export async function meetLocalHalf(
     onAttempt: (address) => log.step(`connecting to ${formatAddress(address, session.port)}`),
     // From here the local host's kernel answers, even while the local half, starved of CPU
     // on a crowded host, takes long to prove itself: its silence is waited on longer.
-    onConnected: (conn) => {
-      applyPeerTimeout(conn, session.peerTimeout, null);
-      channel.hearHostAlso(peerHostHeard(conn));
-    },
+    onConnected: (conn) =>
+      watchPeerHost(conn, session.settings.peerTimeout, (h) => channel.hearHostAlso(h), null),
     faults: {
       refused: FAULTS.connectBackRefused,
       unreachable: FAULTS.connectBackFailed,
@@ -80,7 +78,7 @@ async function listenForLocalHalf(
   let why = FAULTS.localHalfGone.of();
   channel.closed.then(() => gone.abort());
   channel.silent.then(() => {
-    why = FAULTS.localHalfSilent.of(session.peerTimeout);
+    why = FAULTS.localHalfSilent.of(session.settings.peerTimeout);
     gone.abort();
   });
   try {

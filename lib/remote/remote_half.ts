@@ -10,20 +10,15 @@ import { StepLog } from "../base/log.ts";
 import { valueIfSettled } from "../base/settled_within.ts";
 import { PROTOCOL_VERSION, VERSION } from "../base/version.ts";
 import type { DataPath, RemoteTransfer } from "../data/data_path.ts";
-import { chooseDataPath, fellBackLine, limitLine } from "../data/data_paths.ts";
 import { endReceivingOnceWhole } from "../data/end_of_stream.ts";
 import { LoginChannel } from "../login/login_channel.ts";
 import type { SessionMessage } from "../login/protocol.ts";
-import { formatAddress } from "../net/connect_back.ts";
-import { applySocketBuffers } from "../net/socket_buffers.ts";
 import { closeQuietly } from "../net/conn_io.ts";
-import { applyPeerTimeout, peerHostHeard } from "../net/peer_timeout.ts";
 import { ProcessTree, RUN_VARIABLE } from "../process/process_tree.ts";
+import { choosePathFor, type ChosenPath, setUpDataConnection } from "../session/data_connection.ts";
 import { meetLocalHalf } from "./meeting.ts";
 import { fromHex } from "../base/hex.ts";
-import { deriveDataKeys } from "../net/data_keys.ts";
-import type { WireKeys } from "../net/data_wire.ts";
-import { provenNonces, TOKEN_LENGTH } from "../net/handshake.ts";
+import { TOKEN_LENGTH } from "../net/handshake.ts";
 
 /** Where the remote half talks to the local half, and how it moves data. */
 export interface RemoteHalfOptions {
@@ -107,29 +102,27 @@ export async function serveRemoteHalf(
       );
     }
     // From here the local half listens for silence: a heartbeat even while connecting.
-    channel.watchLiveness(session.peerTimeout);
+    channel.watchLiveness(session.settings.peerTimeout);
+    // Binding libc for the data path takes milliseconds: done while the connection is made.
+    const chosen = choosePathFor(session.settings, options.dataPath);
     const sshClient = options.sshClient !== undefined
       ? options.sshClient ?? undefined
       : Deno.env.get("SSH_CLIENT");
     // A signal before the meeting ends the wait for it at once, and says so.
     const meeting = meetLocalHalf(session, channel, sshClient, log);
+    const meetingStep = session.listen === "local" ? "connect" : "listen";
     const conn = await untilStopped(meeting, options.signal);
     if (conn === STOPPED) {
       meeting.then((late) => late instanceof Fault || closeQuietly(late));
-      const step = session.listen === "local" ? "connect" : "listen";
-      return await reportStopped(options.signal!, channel, log, step);
+      return await fail(meetingStep, stoppedBy(options.signal!));
     }
-    if (conn instanceof Fault) {
-      return await fail(session.listen === "local" ? "connect" : "listen", conn);
-    }
-    const peer = formatAddress(conn.remoteAddr.hostname, conn.remoteAddr.port);
-    log.step(`connected ${session.listen === "local" ? "to" : "from"} ${peer}`);
+    if (conn instanceof Fault) return await fail(meetingStep, conn);
     return await runRemoteCommand(conn, command, {
       session,
       channel,
       log,
       tree,
-      dataPath: options.dataPath,
+      chosen,
       signal: options.signal,
     });
   } finally {
@@ -178,46 +171,38 @@ async function runRemoteCommand(
     channel: LoginChannel;
     log: StepLog;
     tree: ProcessTree;
-    dataPath?: DataPath;
+    chosen: ChosenPath;
     signal?: AbortSignal;
   },
 ): Promise<number> {
-  const { session, log } = context;
-  applyPeerTimeout(conn, session.peerTimeout, log);
-  // The local host's kernel answers on the data connection even while the local half is
-  // starved of CPU: while it does, the half's silence is waited on longer.
-  context.channel.hearHostAlso(peerHostHeard(conn));
-  if (session.buffer) applySocketBuffers(conn, session.buffer, log);
-  const chosen = chooseDataPath(session.dataPath, context.dataPath, session.encrypt);
-  log.step(`data path: ${chosen.path.name} (${chosen.why})`);
-  const keys = session.encrypt ? await remoteKeys(conn, session) : undefined;
-  const limit = session.limit || undefined;
-  if (limit && session.output) log.step(limitLine(limit, chosen.path));
-  const wire = { keys, limit };
-  const transfer = await chosen.path.startRemote(conn, command, session, context.tree, wire);
-  if (transfer.fellBack) log.step(fellBackLine(transfer.fellBack));
-  const ran = transfer.fellBack?.path ?? chosen.path;
-  return await superviseRemoteCommand(transfer, { ...context, engine: keys && ran.engine });
-}
-
-/** The remote half's keys for an encrypted run: it sends remote to local. */
-async function remoteKeys(conn: Deno.TcpConn, session: SessionMessage): Promise<WireKeys> {
-  const keys = await deriveDataKeys(fromHex(session.token, TOKEN_LENGTH)!, provenNonces(conn)!);
-  return { send: keys.remoteToLocal, receive: keys.localToRemote };
+  const { session, channel, log } = context;
+  const ready = await setUpDataConnection(conn, {
+    role: "remote",
+    settings: session.settings,
+    chosen: context.chosen,
+    sends: session.output,
+    accepted: session.listen === "remote",
+    token: fromHex(session.token, TOKEN_LENGTH)!,
+    log,
+    hearHostAlso: (heard) => channel.hearHostAlso(heard),
+  });
+  if (ready instanceof Fault) {
+    closeQuietly(conn);
+    return await tellFault(channel, log, "data connection", ready);
+  }
+  const transfer = await ready.path.startRemote(conn, command, session, context.tree, ready.wire);
+  if (transfer.fellBack) ready.sayFellBack(transfer.fellBack);
+  const ran = transfer.fellBack?.path ?? ready.path;
+  const engine = ready.wire.keys && ran.engine;
+  return await superviseRemoteCommand(transfer, { ...context, engine, applied: ready.applied });
 }
 
 /**
  * This half was stopped by a signal on its own host (SIGTERM from an admin, a shutdown):
  * the local half is told so, rather than left to guess at a vanished peer.
  */
-async function reportStopped(
-  signal: AbortSignal,
-  channel: LoginChannel,
-  log: StepLog,
-  step = "run",
-): Promise<number> {
-  const name = typeof signal.reason === "string" ? signal.reason : "SIGTERM";
-  return await tellFault(channel, log, step, FAULTS.remoteHalfStopped.of(name));
+function stoppedBy(signal: AbortSignal): Fault {
+  return FAULTS.remoteHalfStopped.of(typeof signal.reason === "string" ? signal.reason : "SIGTERM");
 }
 
 /**
@@ -248,6 +233,8 @@ async function superviseRemoteCommand(
     signal?: AbortSignal;
     /** With `--encrypt`: who sealed the records on this host. */
     engine?: string;
+    /** What each option did to the data connection here. */
+    applied: Record<string, string>;
   },
 ): Promise<number> {
   const { session, channel, log } = context;
@@ -258,7 +245,8 @@ async function superviseRemoteCommand(
   channel.first("sent").then((sent) => sent && endReceivingOnceWhole(transfer, sent.bytes));
   // The local half is gone when the login channel closes, or falls silent (a cut link or
   // a crashed host, which sshd may not notice for many minutes).
-  channel.watchLiveness(session.peerTimeout);
+  const { peerTimeout } = session.settings;
+  channel.watchLiveness(peerTimeout);
   const stopped = new Promise<void>((resolve) => {
     if (context.signal?.aborted) resolve();
     context.signal?.addEventListener("abort", () => resolve(), { once: true });
@@ -267,8 +255,8 @@ async function superviseRemoteCommand(
     channel.closed.then(() => FAULTS.localHalfGone.of()),
     channel.silent.then(() =>
       channel.silence === "process"
-        ? FAULTS.localHalfUnresponsive.of(session.peerTimeout)
-        : FAULTS.localHalfSilent.of(session.peerTimeout)
+        ? FAULTS.localHalfUnresponsive.of(peerTimeout)
+        : FAULTS.localHalfSilent.of(peerTimeout)
     ),
     stopped.then(() => null),
   ]);
@@ -285,7 +273,7 @@ async function superviseRemoteCommand(
     await context.tree.stop(null);
     await transfer.command.status;
     if (context.signal?.aborted || done === null) {
-      return await reportStopped(context.signal!, channel, log);
+      return await tellFault(channel, log, "run", stoppedBy(context.signal!));
     }
     log.always(done.line);
     return done.status;
@@ -304,6 +292,7 @@ async function superviseRemoteCommand(
     ...(context.engine ? { encryption: context.engine } : {}),
     ...hostName(),
     stderr: transfer.lastWords(),
+    applied: context.applied,
   });
   // Nothing of the run stays on the remote host: what the command left running (holding
   // no data, or the run would not have ended) is stopped with the session, whether the

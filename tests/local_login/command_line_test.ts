@@ -82,7 +82,7 @@ Deno.test("the command line and the library refuse through one validator: the pa
   const library = await Deno.readTextFile(
     new URL("../../lib/local/local_half.ts", import.meta.url),
   );
-  assert.match(parser, /validateOptions\(options as SocketpipeOptions\);/);
+  assert.match(parser, /validateOptions\(options\);/);
   assert.match(library, /validateOptions\(options\);/);
   // What the library refuses reaches a CLI user as a usage error, exit 1: the same line.
   for (const args of ["-l { ssh h } -r { cat }", "-i { a } -l { ssh h }"]) {

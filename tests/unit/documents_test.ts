@@ -1,10 +1,11 @@
 /**
- * The documents say what the program does: README's synopsis is `--help`'s, README's
- * option table and the manual's OPTIONS name every option `--help` names (and no other),
+ * The documents say what the program does: README's synopsis is `--help`'s, `--help`,
+ * README's option table and the manual's OPTIONS name every declared option (and no other),
  * and `-x`'s default reads the same in all three.
  */
 import assert from "node:assert/strict";
 import { HELP, SYNOPSIS } from "../../lib/cli/usage.ts";
+import { OPTIONS } from "../../lib/session/command_line_options.ts";
 import { REPO } from "../harness/run.ts";
 
 const readme = Deno.readTextFileSync(`${REPO}/README.md`);
@@ -13,17 +14,17 @@ const manual = Deno.readTextFileSync(`${REPO}/man/socketpipe.1`);
 /** Lines without their leading blanks (the synopsis is indented differently in each). */
 const unindented = (text: string) => text.split("\n").map((line) => line.trim());
 
-/** The options `--help` lists: the first word of each entry of its Options section. */
+/** Every option's names, as declared (`lib/session/`). */
 function helpOptions(): string[] {
-  const section = HELP.slice(HELP.indexOf("\nOptions:\n"), HELP.indexOf("\nExit status:\n"));
-  const names = new Set<string>();
-  for (const line of section.split("\n")) {
-    const entry = line.match(/^ {2}(-[^\s,]+(?:, -[^\s,]+)?)/);
-    if (entry) { for (const name of entry[1].split(", ")) names.add(name); }
-    for (const more of line.matchAll(/ {3}(--[a-z-]+) {2}/g)) names.add(more[1]);
-  }
-  return [...names].sort();
+  return OPTIONS.flatMap((option) => option.names).sort();
 }
+
+Deno.test("--help lists every declared option, each name at the start of its entry", () => {
+  const section = HELP.slice(HELP.indexOf("\nOptions:\n"), HELP.indexOf("\nExit status:\n"));
+  const entries = [...section.matchAll(/^ {2}(-[^\s,]+(?:, -[^\s,]+)?)/gm)];
+  const listed = entries.flatMap((entry) => entry[1].split(", ")).sort();
+  assert.deepEqual(listed, helpOptions());
+});
 
 Deno.test("README's synopsis is --help's", () => {
   const block = readme.slice(readme.indexOf("## Usage\n\n```\n") + 14);

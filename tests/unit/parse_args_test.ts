@@ -72,11 +72,11 @@ const usageErrors: [string, string][] = [
   ["-l { ssh h } -r { cat }", "give -i { input command }, -o { output command }, or both"],
   [
     "-t soon -i { cat } -l { ssh h } -r { cat }",
-    "bad timeout for -t: 'soon' (seconds, 0 = wait for ever)",
+    "bad value for -t: 'soon' (seconds, 0 = wait for ever)",
   ],
   [
     "-t -1 -i { cat } -l { ssh h } -r { cat }",
-    "bad timeout for -t: '-1' (seconds, 0 = wait for ever)",
+    "bad value for -t: '-1' (seconds, 0 = wait for ever)",
   ],
   [
     "-i { cat } -l { ssh h } -r { cat } -t",

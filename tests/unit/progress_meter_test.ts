@@ -4,11 +4,11 @@
  * log every ten seconds (no test here waits for real time to pass).
  */
 import assert from "node:assert/strict";
+import { size } from "../../lib/session/option.ts";
 import { PLAIN_LINE_SECONDS, ProgressMeter } from "../../lib/progress/progress_meter.ts";
 import {
   formatBytes,
   formatDuration,
-  parseSize,
   progressLine,
   progressOf,
   ProgressWatch,
@@ -133,7 +133,7 @@ Deno.test("the figures: sizes in binary units, durations as h:mm:ss, the ETA fro
     "1:00:00",
     "10:00:00",
   ]);
-  assert.deepEqual(["4M", "1k", "2G", "10", "1.5M", "lots", "-1"].map(parseSize), [
+  assert.deepEqual(["4M", "1k", "2G", "10", "1.5M", "lots", "-1"].map(size), [
     4 * 2 ** 20,
     1024,
     2 * 2 ** 30,
