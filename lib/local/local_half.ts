@@ -167,7 +167,8 @@ function appliedOn(
   ending: RemoteEnding,
 ): Pick<SocketpipeResult, "applied"> {
   const remote = ending.kind === "reported" ? ending.exit.applied ?? null : null;
-  if (Object.keys(local).length === 0 && !remote) return {};
+  const anything = (applied: Record<string, string> | null) => Object.keys(applied ?? {}).length;
+  if (!anything(local) && !anything(remote)) return {};
   return { applied: { local, remote } };
 }
 
