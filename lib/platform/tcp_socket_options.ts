@@ -200,6 +200,69 @@ export function setSocketBuffers(fd: number, bytes: number): string | null {
   return set(SO_SNDBUF, "SO_SNDBUF")?.message ?? set(SO_RCVBUF, "SO_RCVBUF")?.message ?? null;
 }
 
+const TCP_CONGESTION = 13;
+
+/**
+ * The congestion control algorithms this process may give a socket: those of
+ * `net.ipv4.tcp_allowed_congestion_control`, and with CAP_NET_ADMIN (root) every one the
+ * kernel has loaded (`tcp_available_congestion_control`); null where that cannot be read
+ * (not Linux, no /proc).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { congestionControlsAllowed } from "./tcp_socket_options.ts";
+ * const allowed = congestionControlsAllowed();
+ * assert.ok(allowed === null || allowed.includes("reno")); // reno is always built in
+ * ```
+ */
+export function congestionControlsAllowed(): string[] | null {
+  const words = (name: string) => readSysctlText(`net/ipv4/${name}`)?.split(/\s+/) ?? null;
+  const allowed = words("tcp_allowed_congestion_control");
+  if (allowed === null || !hasNetAdmin()) return allowed;
+  return [...new Set([...allowed, ...words("tcp_available_congestion_control") ?? []])];
+}
+
+/** Whether this process has CAP_NET_ADMIN (bit 12 of its effective capabilities). */
+function hasNetAdmin(): boolean {
+  const effective = Deno.readTextFileSync("/proc/self/status").match(/^CapEff:\s*([0-9a-f]+)/m);
+  return effective !== null && (BigInt(`0x${effective[1]}`) & (1n << 12n)) !== 0n;
+}
+
+/**
+ * Gives the socket `fd` the congestion control `name` (TCP_CONGESTION) and returns the
+ * one it then has, as the kernel names it. Throws a `LibcError` where the kernel refuses.
+ *
+ * @example Not run as a test: it needs a socket's fd.
+ * ```ts ignore
+ * import { setCongestionControl } from "./tcp_socket_options.ts";
+ * setCongestionControl(fd, "cubic"); // "cubic"
+ * ```
+ */
+export function setCongestionControl(fd: number, name: string): string {
+  const c = requireLibc();
+  const asked = new TextEncoder().encode(name);
+  if (c.setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, asked, asked.length) !== 0) {
+    throw lastError("setsockopt(TCP_CONGESTION)");
+  }
+  const named = new Uint8Array(16);
+  const length = new Uint32Array([named.length]);
+  if (c.getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, named, new Uint8Array(length.buffer)) !== 0) {
+    throw lastError("getsockopt(TCP_CONGESTION)");
+  }
+  const end = named.indexOf(0);
+  return new TextDecoder().decode(named.subarray(0, end < 0 ? length[0] : end));
+}
+
+/** The text of a file in /proc/sys, trimmed, or null where it cannot be read. */
+function readSysctlText(path: string): string | null {
+  try {
+    return Deno.readTextFileSync(`/proc/sys/${path}`).trim();
+  } catch {
+    return null;
+  }
+}
+
 /** A number from /proc/sys, or null where it cannot be read. */
 function readSysctl(path: string): number | null {
   try {

@@ -19,7 +19,12 @@ import {
   MIN_PEER_TIMEOUT,
   watchPeerHost,
 } from "../net/peer_timeout.ts";
-import { setPacingRate, setSocketBuffers } from "../platform/tcp_socket_options.ts";
+import {
+  congestionControlsAllowed,
+  setCongestionControl,
+  setPacingRate,
+  setSocketBuffers,
+} from "../platform/tcp_socket_options.ts";
 import { formatBytes } from "../progress/progress.ts";
 import { amount, badValue, type OptionDeclaration, seconds, wholeFrom } from "./option.ts";
 import type { WireKind } from "./wire_kinds.ts";
@@ -60,6 +65,14 @@ export interface Settings {
    * @default {0}
    */
   buffer: number;
+  /**
+   * The TCP congestion control of the data connection's senders, on both hosts
+   * (`--congestion`, e.g. "bbr" on a long or lossy link): one of the host's
+   * `net.ipv4.tcp_allowed_congestion_control`, or, as root, any its kernel has loaded.
+   * "": the kernel's default.
+   * @default {""}
+   */
+  congestion: string;
 }
 
 /** What an option's effect on the data connection can see and do, on one host. */
@@ -257,6 +270,45 @@ consumer that stalls (a tape drive), kept by the kernel, nothing
 copied. As root any size; otherwise up to net.core.wmem_max/rmem_max.`,
 };
 
+const congestion: ConnectionOption<"congestion"> = {
+  names: ["--congestion"],
+  form: "value",
+  into: { target: "options", key: "congestion" },
+  value: "ALGO",
+  synopsis: "--congestion ALGO",
+  takes: "a congestion control algorithm this host allows",
+  check: (value) => {
+    const allowed = congestionControlsAllowed();
+    if (typeof value === "string" && (allowed ?? [value]).includes(value)) return null;
+    const which = allowed ? `: ${allowed.join(", ")}` : "";
+    return badValue({ ...congestion, takes: `${congestion.takes}${which}` }, value);
+  },
+  default: "",
+  wire: "kernelName",
+  effect: (value, on) => {
+    if (!value) return {};
+    const fd = socketOf(on, value);
+    if (typeof fd !== "number") return fd;
+    // The remote host's kernel may allow other algorithms than the local host's.
+    const allowed = congestionControlsAllowed();
+    if (allowed && !allowed.includes(value)) {
+      return { refused: `this host allows ${allowed.join(", ")}`, shown: value };
+    }
+    try {
+      const running = setCongestionControl(fd, value);
+      return { said: `congestion control: ${running} (--congestion)`, applied: running };
+    } catch (error) {
+      return { refused: messageOf(error), shown: value };
+    }
+  },
+  whenRefused: { goOnWith: "the kernel's default congestion control" },
+  help: `the TCP congestion control of the data connection's senders, on
+both hosts (e.g. bbr on a long or lossy link, where cubic collapses):
+one of the host's net.ipv4.tcp_allowed_congestion_control, or as root
+any its kernel has loaded. -v and --report say which each host ran; a
+host that refuses it says so, and the run goes on with its default.`,
+};
+
 /**
  * Every option that reaches the remote half, by its key in {@link Settings}, in the
  * order their effects are applied and their entries shown.
@@ -275,6 +327,7 @@ export const CONNECTION_OPTIONS: { readonly [K in keyof Settings]: ConnectionOpt
   encrypt,
   limit,
   buffer,
+  congestion,
 };
 
 /** The keys of {@link Settings}, in the order of {@link CONNECTION_OPTIONS}. */
