@@ -108,7 +108,7 @@ const RELAYED: FaultClass = { kind: "remoteHalfError", step: "meeting", retry: f
  * import { Fault, UsageError } from "./faults.ts";
  * const error = new UsageError("missing -l { login command }");
  * assert.ok(error instanceof Fault);
- * assert.deepEqual([error.status, error.exitStatus, error.line], [1, 1, "missing -l { login command }"]);
+ * assert.deepEqual([error.status, error.line], [1, "missing -l { login command }"]);
  * ```
  */
 export class UsageError extends Fault {
@@ -116,11 +116,6 @@ export class UsageError extends Fault {
   constructor(message: string) {
     super(USAGE_STATUS, message, { kind: "usage", step: "usage", retry: false });
     this.name = "UsageError";
-  }
-
-  /** The exit status for a usage error (its {@link Fault.status}). */
-  get exitStatus(): number {
-    return this.status;
   }
 }
 
@@ -710,20 +705,3 @@ export const COMMAND_LINES = {
   /** No report came, and nothing said why. */
   vanished: "remote half vanished before reporting",
 };
-
-/** Example lines of {@link COMMAND_LINES}, as the manual shows them. */
-export const COMMAND_LINE_EXAMPLES: string[] = [
-  COMMAND_LINES.ended("remote", "{ dd of=/dev/st0 }", "exited with status 1", " on tapehost"),
-  COMMAND_LINES.ended("remote", "{ gzip }", "killed by SIGKILL", " on tapehost") +
-  COMMAND_LINES.took(1048576, 67108864),
-  COMMAND_LINES.cutOff(
-    COMMAND_LINES.ended("input", "{ yes }", "killed by SIGPIPE", ""),
-    "remote",
-    "{ head -c 1000 }",
-    1000,
-  ),
-  COMMAND_LINES.asThroughPipe("input", "{ cat big }", 8388608, "remote", "{ head -c 10 }", 10, 141),
-  COMMAND_LINES.ended("remote", "{ nosuch }", "could not start: not found", " on tapehost"),
-  COMMAND_LINES.ended("remote", "{ dd if=/dev/stdin }", "exited with status 1", " on tapehost") +
-  COMMAND_LINES.reopened,
-];

@@ -14,7 +14,7 @@ import type {
 import { messageOf } from "../base/message_of.ts";
 import { type DataWire, plainWire, sealedWire } from "../net/data_wire.ts";
 import { Pacer } from "./pacer.ts";
-import { readyUserspaceCipher } from "../net/records.ts";
+import { readyUserspaceCipher } from "../net/record_cipher.ts";
 import { relayToStderr, released, STDERR_GRACE_MS } from "./roles.ts";
 import { settledWithin } from "../base/settled_within.ts";
 
@@ -140,7 +140,7 @@ function copyBothWays(
   let reportConsumerGone = () => {};
   const consumerGone = new Promise<void>((resolve) => reportConsumerGone = resolve);
   const sending = copyIntoSocket(source, conn, counts, stop.signal, pacer);
-  const progress = { endOfStream: false, waitingOnPeer: false };
+  const progress = { waitingOnPeer: false };
   const receiving = copyOutOfSocket(conn, sink, counts, reportConsumerGone, progress);
   const finished = Promise.all([sending, receiving]).then(([sendError, receiveError]) => {
     conn.close();
@@ -256,7 +256,7 @@ async function copyOutOfSocket(
   sink: CommandSink | undefined,
   counts: ByteCounts,
   reportConsumerGone: () => void,
-  progress: { endOfStream: boolean; waitingOnPeer: boolean },
+  progress: { waitingOnPeer: boolean },
 ): Promise<string | null> {
   let consumerTakes = sink !== undefined;
   let failure: string | null = null;
@@ -289,9 +289,6 @@ async function copyOutOfSocket(
       }
     }
   }
-  // Set before the consumer can see end of file, so a consumer that ends after reading
-  // the whole stream is never taken for one that stopped early.
-  progress.endOfStream = failure === null && consumerTakes;
   await sink?.close();
   return failure;
 }

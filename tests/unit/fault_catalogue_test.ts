@@ -3,7 +3,7 @@
  * man page's FAULTS section with its example line and its exit status.
  */
 import assert from "node:assert/strict";
-import { FAULTS } from "../../lib/base/faults.ts";
+import { COMMAND_LINES, FAULTS } from "../../lib/base/faults.ts";
 import { REPO } from "../harness/run.ts";
 
 /** The FAULTS section as plain text, one entry (a .TP paragraph) per element. */
@@ -79,8 +79,24 @@ Deno.test("every line the bootstrap's shell can fail with is in the manual's FAU
   assert.deepEqual(missing, []);
 });
 
-Deno.test("every kind of command line (outcome's) is shown in the manual's FAULTS section", async () => {
-  const { COMMAND_LINE_EXAMPLES } = await import("../../lib/base/faults.ts");
+/** Example lines of each kind of command line, as the manual shows them. */
+const COMMAND_LINE_EXAMPLES: string[] = [
+  COMMAND_LINES.ended("remote", "{ dd of=/dev/st0 }", "exited with status 1", " on tapehost"),
+  COMMAND_LINES.ended("remote", "{ gzip }", "killed by SIGKILL", " on tapehost") +
+  COMMAND_LINES.took(1048576, 67108864),
+  COMMAND_LINES.cutOff(
+    COMMAND_LINES.ended("input", "{ yes }", "killed by SIGPIPE", ""),
+    "remote",
+    "{ head -c 1000 }",
+    1000,
+  ),
+  COMMAND_LINES.asThroughPipe("input", "{ cat big }", 8388608, "remote", "{ head -c 10 }", 10, 141),
+  COMMAND_LINES.ended("remote", "{ nosuch }", "could not start: not found", " on tapehost"),
+  COMMAND_LINES.ended("remote", "{ dd if=/dev/stdin }", "exited with status 1", " on tapehost") +
+  COMMAND_LINES.reopened,
+];
+
+Deno.test("every kind of command line (outcome's) is shown in the manual's FAULTS section", () => {
   const section = faultsSection().join("\n");
   const missing = COMMAND_LINE_EXAMPLES.filter((line) =>
     !section.includes(`socketpipe: ${line}\n`)
