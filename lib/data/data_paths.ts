@@ -7,6 +7,7 @@
  * @module
  */
 import type { DataPath } from "./data_path.ts";
+import { CIPHER } from "../net/data_wire.ts";
 import { streamPath } from "./stream_path.ts";
 import { zeroCopyPath } from "./zero_copy_path.ts";
 
@@ -46,10 +47,10 @@ function sealedBy(path: DataPath): string {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { chooseDataPath } from "./data_paths.ts";
+ * import { chooseDataPath, DATA_PATHS } from "./data_paths.ts";
  * assert.deepEqual(chooseDataPath("stream").why, "--copy");
- * const { path, why } = chooseDataPath("auto");
- * assert.ok(path.name === "zero-copy" || path.name === "stream", why);
+ * const { path } = chooseDataPath("auto"); // the first, in order of preference, that can run
+ * assert.equal(path, Object.values(DATA_PATHS).find((each) => each.unavailable() === null));
  * const sealed = chooseDataPath("auto", undefined, true); // the kernel seals, where it can
  * assert.match(sealed.why, /^encrypted (by the kernel|in userspace) \(ChaCha20-Poly1305\): /);
  * ```
@@ -75,30 +76,31 @@ export function chooseDataPath(
       : path.because;
     return {
       path,
-      why: encrypted ? `${sealedBy(path)} (ChaCha20-Poly1305): ${why || because}` : why || because,
+      why: encrypted ? `${sealedBy(path)} (${CIPHER}): ${why || because}` : why || because,
     };
   }
   return { path: streamPath, why };
 }
 
 /**
- * The `-v` line's words for a transfer that ran on another path than the one chosen (see
- * `Transfer.fellBack`): the path that ran, and why.
+ * The `-v` line's words for an encrypted transfer that ran on another path than the one
+ * chosen, because the kernel would not seal the socket (see `Transfer.fellBack`): the
+ * path that sealed the records instead, and why.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { DATA_PATHS, fellBackLine } from "./data_paths.ts";
+ * import { DATA_PATHS, sealingFellBackLine } from "./data_paths.ts";
  * assert.equal(
- *   fellBackLine({ path: DATA_PATHS.stream, because: "the kernel refused" }),
+ *   sealingFellBackLine({ path: DATA_PATHS.stream, because: "the kernel refused" }),
  *   "data path: stream (encrypted in userspace (ChaCha20-Poly1305): the kernel refused)",
  * );
  * ```
  */
-export function fellBackLine(fellBack: { path: DataPath; because: string }): string {
+export function sealingFellBackLine(fellBack: { path: DataPath; because: string }): string {
   return `data path: ${fellBack.path.name} (${
     sealedBy(fellBack.path)
-  } (ChaCha20-Poly1305): ${fellBack.because})`;
+  } (${CIPHER}): ${fellBack.because})`;
 }
 
 /**

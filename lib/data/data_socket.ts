@@ -18,7 +18,12 @@ import {
   unacknowledgedBytes,
   unreadBytes,
 } from "../platform/file_descriptors.ts";
-import { acknowledgeNow, takeSocketError, tcpInfo } from "../platform/tcp_socket_options.ts";
+import {
+  acknowledgeNow,
+  takeSocketError,
+  type TcpInfo,
+  tcpInfo,
+} from "../platform/tcp_socket_options.ts";
 import { kernelRecordCounts, RECORD_OVERHEAD, sealInKernel } from "../platform/kernel_tls.ts";
 
 /**
@@ -145,16 +150,22 @@ export class DataSocket {
   moved(): Moved {
     if (this.#closed) return { ...this.#final };
     const info = tcpInfo(this.fd);
-    // A FIN takes one sequence number, which the kernel counts as a byte.
+    return this.#countedFrom(info, PEER_FIN_STATES.has(info.state));
+  }
+
+  /**
+   * The data bytes in the kernel's counts: the sequence space acknowledged and received
+   * since the handshake, less the FINs (one sequence number each, which the kernel counts
+   * as a byte) and the records' overhead.
+   */
+  #countedFrom(info: TcpInfo, finReceived: boolean): Moved {
     const finAcked = OUR_FIN_ACKED_STATES.has(info.state) ? 1 : 0;
-    const finReceived = PEER_FIN_STATES.has(info.state) ? 1 : 0;
     const overhead = this.#recordOverhead();
+    const received = info.bytesReceived - this.handshakeReceived - (finReceived ? 1 : 0) -
+      overhead.received;
     return {
       sent: Math.max(0, info.bytesAcked - this.ackedAtStart - finAcked - overhead.sent),
-      received: Math.max(
-        0,
-        info.bytesReceived - this.handshakeReceived - finReceived - overhead.received,
-      ),
+      received: Math.max(0, received),
     };
   }
 
@@ -220,18 +231,8 @@ export class DataSocket {
     // failed since. Never counted as data: after a cut or an interrupt it may be the one
     // thing that came.
     const drainEndedAtFin = !this.#receivingEnded && !this.#aborted && error === null;
-    const finReceived = drainEndedAtFin || PEER_FIN_STATES.has(info.state) ? 1 : 0;
-    const finAcked = OUR_FIN_ACKED_STATES.has(info.state) ? 1 : 0;
-    const overhead = this.#recordOverhead();
-    const received = Math.max(
-      0,
-      info.bytesReceived - this.handshakeReceived - finReceived - overhead.received,
-    );
-    const counts: ByteCounts = {
-      sent: Math.max(0, info.bytesAcked - this.ackedAtStart - finAcked - overhead.sent),
-      received,
-      delivered: received - drained,
-    };
+    const moved = this.#countedFrom(info, drainEndedAtFin || PEER_FIN_STATES.has(info.state));
+    const counts: ByteCounts = { ...moved, delivered: moved.received - drained };
     this.#final = { sent: counts.sent, received: counts.received };
     this.#closed = true;
     try {

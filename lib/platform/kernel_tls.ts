@@ -9,8 +9,8 @@
  * @module
  */
 import { lastError, libc, requireLibc } from "./libc.ts";
+import { IPPROTO_TCP } from "./tcp_socket_options.ts";
 
-const SOL_TCP = 6;
 const TCP_ULP = 31;
 const SOL_TLS = 282;
 const TLS_TX = 1;
@@ -38,8 +38,11 @@ export interface KernelTlsKeys {
  * ```ts
  * import assert from "node:assert/strict";
  * import { kernelTlsUnavailable } from "./kernel_tls.ts";
+ * import { libc } from "./libc.ts";
+ * const loaded = (() => { try { return !!Deno.statSync("/proc/net/tls_stat"); } catch { return false; } })();
  * const why = kernelTlsUnavailable();
- * assert.ok(why === null || why.length > 0);
+ * assert.equal(why === null, libc() !== null && loaded);
+ * if (libc() && !loaded) assert.match(why!, /modprobe tls/);
  * ```
  */
 export function kernelTlsUnavailable(): string | null {
@@ -82,7 +85,7 @@ export function sealInKernel(
 ): string | null {
   const c = requireLibc();
   const ulp = new TextEncoder().encode("tls");
-  if (c.setsockopt(fd, SOL_TCP, TCP_ULP, ulp, ulp.length) !== 0) {
+  if (c.setsockopt(fd, IPPROTO_TCP, TCP_ULP, ulp, ulp.length) !== 0) {
     return lastError("setsockopt(TCP_ULP tls)").message;
   }
   // With the upper layer but no key yet, the socket reads and writes plain bytes.

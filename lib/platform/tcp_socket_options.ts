@@ -6,7 +6,8 @@
  */
 import { describeErrno, lastError, requireLibc } from "./libc.ts";
 
-const IPPROTO_TCP = 6;
+/** The level of TCP's own socket options (also called SOL_TCP). */
+export const IPPROTO_TCP = 6;
 const TCP_INFO = 11;
 const SOL_SOCKET = 1;
 const SO_KEEPALIVE = 9;

@@ -9,7 +9,7 @@ import { Fault } from "../base/faults.ts";
 import { messageOf } from "../base/message_of.ts";
 import type { StepLog } from "../base/log.ts";
 import type { DataPath, WireOptions } from "../data/data_path.ts";
-import { chooseDataPath, fellBackLine } from "../data/data_paths.ts";
+import { chooseDataPath, sealingFellBackLine } from "../data/data_paths.ts";
 import { formatAddress } from "../net/connect_back.ts";
 import { socketFdOf } from "../platform/deno_internals.ts";
 import { libc, libcUnavailableReason } from "../platform/libc.ts";
@@ -117,7 +117,7 @@ export async function setUpDataConnection(
     conn,
     path: chosen.path,
     ...applied,
-    sayFellBack: (fellBack) => log.step(fellBackLine(fellBack)),
+    sayFellBack: (fellBack) => log.step(sealingFellBackLine(fellBack)),
   };
 }
 
