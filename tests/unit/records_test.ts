@@ -8,7 +8,6 @@
 import assert from "node:assert/strict";
 import { createCipheriv, createDecipheriv } from "node:crypto";
 import {
-  nodeAead,
   RECORD_DATA_MAX,
   RecordError,
   RecordOpener,
@@ -16,7 +15,7 @@ import {
   sealedLength,
 } from "../../lib/net/records.ts";
 import { openSslAead } from "../../lib/platform/libcrypto.ts";
-import { loadNodeCipher } from "../../lib/net/records.ts";
+import { loadNodeCipher, nodeAead } from "../../lib/net/record_cipher.ts";
 import { testWhere } from "../harness/register.ts";
 import { deriveDataKeys } from "../../lib/net/data_keys.ts";
 
