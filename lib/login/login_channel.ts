@@ -1,3 +1,13 @@
+/**
+ * The login channel as both halves use it: the control protocol's messages over the login
+ * command's stdin and stdout, and the liveness of the other half (the heartbeat, its
+ * silence, the answers of its host on the data connection, a pause for Ctrl-Z).
+ *
+ * Over 300 lines on purpose: the liveness rules and the waits for messages act on the same
+ * state (what was last heard, and when), which one class keeps.
+ *
+ * @module
+ */
 import { settledWithin } from "../base/settled_within.ts";
 import { readMarkedLines } from "./control_lines.ts";
 import {

@@ -5,8 +5,9 @@
  * protocol version, and `hello` and `error` keep their shape across versions, so that a
  * mismatch is always reported with both versions named.
  *
- * Over 300 lines on purpose: each message's type sits beside its decoder, so that a new
- * field is one edit in one file, and the one decoder sees every message.
+ * Over 300 lines on purpose: each message's type sits beside its schema and what its
+ * decoder checks beyond the schema, so that a new field is one place to look, and the one
+ * decoder sees every message.
  *
  * @module
  */

@@ -2,6 +2,9 @@
  * File descriptor operations the zero-copy path needs: /dev/null, pipes, blocking mode,
  * half-closing a socket, and reading without ever blocking this thread.
  *
+ * Over 300 lines on purpose: every descriptor call of the zero-copy path is here, each a
+ * few lines, so that libc's rules (errno per thread, EAGAIN, EINTR) are kept in one file.
+ *
  * @module
  */
 import { Errno, lastError, requireLibc } from "./libc.ts";

@@ -7,6 +7,9 @@
  * a local cache, named after the sources. Each has its sha256 beside it
  * (`<name>.js.sha256`): a file that no longer matches is built again.
  *
+ * Over 300 lines on purpose: finding, checking and building the bundle are one decision
+ * (which file is this socketpipe), read top to bottom.
+ *
  * @module
  */
 import { toHex } from "../base/hex.ts";

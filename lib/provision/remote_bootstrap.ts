@@ -27,6 +27,8 @@
  * buffer, and would eat the payload's end), else with `dd bs=1`. Nothing else arrives
  * before the bootstrap has run the remote half, which then reads the session line.
  *
+ * Long on purpose: the script is one text, to be read as the remote host's `sh` runs it.
+ *
  * @module
  */
 import { PARENT_IS } from "../process/parent_is.ts";

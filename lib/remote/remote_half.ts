@@ -96,10 +96,7 @@ export async function serveRemoteHalf(
     const session = await channel.first("session");
     if (!session) {
       const problem = await valueIfSettled(channel.problem);
-      return await fail(
-        "session",
-        problem ? Fault.relayed(problem) : FAULTS.noSessionLine.of(),
-      );
+      return await fail("session", problem ? Fault.relayed(problem) : FAULTS.noSessionLine.of());
     }
     // From here the local half listens for silence: a heartbeat even while connecting.
     channel.watchLiveness(session.settings.peerTimeout);
@@ -117,14 +114,8 @@ export async function serveRemoteHalf(
       return await fail(meetingStep, stoppedBy(options.signal!));
     }
     if (conn instanceof Fault) return await fail(meetingStep, conn);
-    return await runRemoteCommand(conn, command, {
-      session,
-      channel,
-      log,
-      tree,
-      chosen,
-      signal: options.signal,
-    });
+    const context = { session, channel, log, tree, chosen, signal: options.signal };
+    return await runRemoteCommand(conn, command, context);
   } finally {
     await channel.close();
     // Should this process be killed outright before this, the tree's watchdog kills what

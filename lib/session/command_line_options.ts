@@ -4,6 +4,9 @@
  * then the options of the data connection (`connection_options.ts`) and the verbs. The
  * parser, the library's check, the synopsis and `--help` all read this list.
  *
+ * Over 300 lines on purpose: each option's declaration, its help text included, is whole
+ * in one place, which is what this file is for.
+ *
  * @module
  */
 import { everyShellCarries } from "../base/words.ts";

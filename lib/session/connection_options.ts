@@ -5,6 +5,9 @@
  * entry. A new option of the data connection is one entry here (and, for a new socket
  * option, its call in `platform/`).
  *
+ * Over 300 lines on purpose: each option's declaration is whole in one place, which is
+ * what this file is for.
+ *
  * @module
  */
 import { type Fault, FAULTS } from "../base/faults.ts";

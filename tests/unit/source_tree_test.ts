@@ -1,7 +1,7 @@
 /**
  * What watches the source tree covers all of it, at any depth under lib/: the bundle's
  * name (a file it left out would let a stale bundle reach remote hosts), the 80-line rule,
- * and the layer rule of lib/README.md.
+ * the 300-line rule and the layer rule of lib/README.md.
  */
 import assert from "node:assert/strict";
 import plugin from "../../tools/lint_plugin.ts";
@@ -49,4 +49,15 @@ Deno.test("no import under lib/ runs back up a layer; one that did would be name
     ),
     ["platform/libc.ts -> local/local_half.ts", "local/a.ts -> remote/meeting.ts"],
   );
+});
+
+Deno.test("a file under lib/ of over 300 lines says at its top why it is one file", () => {
+  const unexplained = [...librarySources(REPO)]
+    .filter(([, text]) => text.split("\n").length - 1 > 300)
+    .filter(([, text]) => {
+      const top = text.match(/^\/\*\*[\s\S]*?\*\//)?.[0] ?? "";
+      return !/(Over 300 lines|Long) on purpose: \w/.test(top);
+    })
+    .map(([path]) => path);
+  assert.deepEqual(unexplained, []);
 });
