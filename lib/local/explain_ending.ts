@@ -12,7 +12,6 @@ import { formatBlock } from "../base/shell_quote.ts";
 import { DEFAULT_REMOTE_SOCKETPIPE, LOGIN_GRACE_MS, type LoginConnection } from "../login/login.ts";
 import { explainLoginEnd } from "../login/login_end.ts";
 import type { LoginChannel } from "../login/login_channel.ts";
-import { DEFAULT_PEER_TIMEOUT } from "../net/peer_timeout.ts";
 import type { Provisioning } from "../provision/provision.ts";
 import { type LocalTransferOutcome, REPORT_AFTER_FAILURE_SECONDS } from "./local_transfer.ts";
 import type { Meeting } from "./meeting.ts";
@@ -20,6 +19,7 @@ import { CIPHER } from "../net/data_wire.ts";
 import type { DataPath } from "../data/data_path.ts";
 import type { ExitMessage } from "../login/protocol.ts";
 import type { SocketpipeOptions, SocketpipeResult } from "./options.ts";
+import type { WithDefaults } from "../session/settings.ts";
 import { decideOutcome } from "./outcome.ts";
 /**
  * Why the remote half never connected, as a fault: the meeting's cause, told with what
@@ -27,7 +27,7 @@ import { decideOutcome } from "./outcome.ts";
  */
 export async function explainMissedMeeting(
   meeting: Meeting & { met: false },
-  options: SocketpipeOptions,
+  options: WithDefaults<SocketpipeOptions>,
   { login, channel, provisioning }: {
     login: LoginConnection;
     channel: LoginChannel;
@@ -42,11 +42,11 @@ export async function explainMissedMeeting(
       // Until the remote half speaks, the login is still going on (a password prompt,
       // a slow host): the remote host's reachability is not yet in question.
       if (!await valueIfSettled(channel.first("hello"))) {
-        return FAULTS.loginNotFinished.of(formatBlock(options.login), options.timeout ?? 0);
+        return FAULTS.loginNotFinished.of(formatBlock(options.login), options.timeout);
       }
-      return FAULTS.connectTimeout.of(options.timeout ?? 0);
+      return FAULTS.connectTimeout.of(options.timeout);
     case "silent":
-      return FAULTS.remoteSilent.of(options.peerTimeout ?? DEFAULT_PEER_TIMEOUT);
+      return FAULTS.remoteSilent.of(options.peerTimeout);
     case "remote-ended":
       return FAULTS.remoteEndedWithoutConnecting.of(
         formatBlock(options.remoteSocketpipe ?? DEFAULT_REMOTE_SOCKETPIPE),

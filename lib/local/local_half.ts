@@ -27,7 +27,7 @@ import { explainMissedMeeting, resultOfFault, verdictOn } from "./explain_ending
 import { type RemoteEnding, runLocalTransfer } from "./local_transfer.ts";
 import type { Settings } from "../session/connection_options.ts";
 import { choosePathFor, setUpDataConnection } from "../session/data_connection.ts";
-import { settingsOf } from "../session/settings.ts";
+import { settingsOf, type WithDefaults, withDefaults } from "../session/settings.ts";
 import { meet, type MeetingPlan } from "./meeting.ts";
 import type { LocalHalfSeams, RunControl, SocketpipeOptions, SocketpipeResult } from "./options.ts";
 import { watchRun } from "./run_clock.ts";
@@ -90,7 +90,8 @@ async function runInTree(
   tree: ProcessTree,
 ): Promise<SocketpipeResult> {
   const log = new StepLog(options.verbose ?? false, "socketpipe");
-  const settings = settingsOf(options);
+  const run = withDefaults(options);
+  const settings = settingsOf(run);
   const clock = watchRun(options, control);
   const failed = (fault: Fault) => ({
     // Every fault here comes before the data path ran: the report names none.
@@ -101,7 +102,7 @@ async function runInTree(
   const plan = planMeeting(options, log);
   if (plan instanceof Fault) return failed(plan);
   const token = newToken();
-  const loggedIn = logIn(options, settings, control, seams, { log, tree });
+  const loggedIn = logIn(run, control, seams, { log, tree });
   if (loggedIn instanceof Fault) {
     closePlan(plan);
     return failed(loggedIn);
@@ -126,7 +127,7 @@ async function runInTree(
   const { peerTimeout } = settings;
   const meeting = await meet(plan, token, {
     ...{ channel, log, provisioning, peerTimeout, signal: control.signal },
-    timeoutSeconds: options.timeout ?? 0,
+    timeoutSeconds: run.timeout,
     session: sessionMessage(options, settings, plan, token),
   });
   closePlan(plan);
@@ -138,7 +139,7 @@ async function runInTree(
       accepted: plan.listen === "local",
       hearHostAlso: (heard) => channel.hearHostAlso(heard),
     })
-    : await explainMissedMeeting(meeting, options, parts, control.signal);
+    : await explainMissedMeeting(meeting, run, parts, control.signal);
   if (ready instanceof Fault) {
     if (meeting.met) closeQuietly(meeting.conn);
     await endLogin(0);
@@ -183,13 +184,12 @@ function provisionedBy(provisioning: Provisioning | undefined): Partial<Socketpi
  * remote socketpipe unless `-x` or `--provision never` says otherwise.
  */
 function logIn(
-  options: SocketpipeOptions,
-  settings: Settings,
+  options: WithDefaults<SocketpipeOptions>,
   control: RunControl,
   seams: LocalHalfSeams,
   { log, tree }: { log: StepLog; tree: ProcessTree },
 ): { login: LoginConnection; provisioning?: Provisioning } | Fault {
-  const provisioning = provisioningFor(options, settings, log) ?? undefined;
+  const provisioning = provisioningFor(options, log) ?? undefined;
   if (provisioning) control.onProvisioning?.(() => provisioning.progress ?? null);
   if (control.jobControl) ignoreStopsForLogin(); // ssh must not stop on Ctrl-Z
   const starter = provisioning?.words;
@@ -203,13 +203,12 @@ function logIn(
  * only what is installed there.
  */
 function provisioningFor(
-  options: SocketpipeOptions,
-  settings: Settings,
+  options: WithDefaults<SocketpipeOptions>,
   log: StepLog,
 ): Provisioning | null {
-  const mode = options.provision ?? "auto";
+  const mode = options.provision;
   if (options.remoteSocketpipe || mode === "never") return null;
-  return prepareProvisioning(mode, log, settings.peerTimeout, options.remoteCache ?? "");
+  return prepareProvisioning(mode, log, options.peerTimeout, options.remoteCache ?? "");
 }
 
 /** The session line: everything the remote half needs to meet this half. */

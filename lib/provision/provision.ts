@@ -24,7 +24,7 @@ import { PROTOCOL_VERSION, VERSION } from "../base/version.ts";
  * How the remote half is found: "never" (only `socketpipe` on the remote PATH), "auto"
  * (what is cached or installed there, else sent), "always" (sent again).
  */
-export type ProvisionMode = "never" | "auto" | "always";
+export type { ProvisionMode } from "../session/command_line_options.ts";
 
 /** A provisioning run's bootstrap words and its bundle, which may still be on its way. */
 export interface Provisioning {

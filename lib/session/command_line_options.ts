@@ -48,7 +48,7 @@ function block(
 function oneOf<T extends string>(
   name: string,
   key: string,
-  words: readonly T[],
+  [words, fallback]: [readonly T[], T],
   takes: string,
   help: string,
 ): OptionDeclaration<T> {
@@ -58,6 +58,7 @@ function oneOf<T extends string>(
     into: { target: "options", key },
     value: words.join("|"),
     synopsis: `${name} ${words.join("|")}`,
+    default: fallback,
     takes,
     check: (value) => words.includes(value as T) ? null : badValue(declared, value),
     help,
@@ -113,6 +114,15 @@ function flag(
 function verb(names: string[], help: string): OptionDeclaration<never> {
   return { names, form: "verb", takes: "", check: () => null, help };
 }
+
+/**
+ * How the remote host gets socketpipe without `-x` (`--provision`): only what its PATH
+ * has; what is cached or installed there, else sent (the default); sent again.
+ */
+export const PROVISION_MODES = ["never", "auto", "always"] as const;
+
+/** A way for the remote host to get socketpipe. */
+export type ProvisionMode = typeof PROVISION_MODES[number];
 
 /** The commands' blocks, in the order the synopsis shows them. */
 export const BLOCKS = {
@@ -179,6 +189,7 @@ const timeout: OptionDeclaration<number> = {
   attached: true,
   whenMissing: "-t needs a value: the seconds to wait for the connection (-t 30)",
   parse: seconds,
+  default: 0,
   takes: "seconds, 0 = wait for ever",
   check: (value) => {
     if (typeof value !== "number" || !(value >= 0)) return badValue(timeout, value);
@@ -277,7 +288,7 @@ export const OPTIONS: readonly OptionDeclaration[] = [
   oneOf(
     "--provision",
     "provision",
-    ["never", "auto", "always"],
+    [PROVISION_MODES, "auto"],
     "never, auto or always",
     `without -x, how the remote host gets socketpipe. auto
 (default): a cached copy of this version, else socketpipe on its PATH
@@ -302,7 +313,7 @@ host's own addresses); the remote host's with --listen remote.`,
   oneOf(
     "--listen",
     "listen",
-    ["local", "remote"],
+    [["local", "remote"], "local"],
     "local or remote",
     `which host listens for the data connection (default local,
 as socketpipe 1.x): remote when this host may not receive connections

@@ -48,6 +48,8 @@ export interface OptionDeclaration<T = unknown> {
    * short: …`), or null when it is right. The command line and the library both ask it.
    */
   check(value: unknown): string | null;
+  /** Its value when it is not given, where it has one. */
+  readonly default?: T;
   /** What the option takes, for the line of a bad value (`seconds, 0 = no bound`). */
   readonly takes: string;
   /** Its `--help` entry: the lines after the option's own column, already wrapped. */

@@ -6,6 +6,7 @@
  * @module
  */
 import { CONNECTION_OPTIONS, SETTING_KEYS, type Settings } from "./connection_options.ts";
+import { OPTIONS, type ProvisionMode } from "./command_line_options.ts";
 import { isOfKind, type WireKind } from "./wire_kinds.ts";
 
 /**
@@ -22,9 +23,47 @@ import { isOfKind, type WireKind } from "./wire_kinds.ts";
  * ```
  */
 export function settingsOf(options: Partial<Settings>): Settings {
-  const settings: Record<string, unknown> = {};
-  for (const key of SETTING_KEYS) settings[key] = options[key] ?? CONNECTION_OPTIONS[key].default;
-  return settings as unknown as Settings;
+  const resolved = withDefaults(options);
+  return Object.fromEntries(SETTING_KEYS.map((key) => [key, resolved[key]])) as unknown as Settings;
+}
+
+/** The options of a run that have a default, besides its {@link Settings}. */
+export interface RunDefaults {
+  /** `-t`: seconds to wait for the data connection; 0 waits for ever. */
+  timeout: number;
+  /** `--provision`: how the remote host gets socketpipe without `-x`. */
+  provision: ProvisionMode;
+  /** `--listen`: which host listens for the data connection. */
+  listen: "local" | "remote";
+}
+
+/** Options with every declared default in place. */
+export type WithDefaults<O> = O & Settings & RunDefaults;
+
+/**
+ * `options` with every declared default in place of an absent value: the one place a
+ * default is applied.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { withDefaults } from "./settings.ts";
+ * const run = withDefaults({ login: ["ssh", "h"], limit: 1024 });
+ * assert.deepEqual([run.timeout, run.provision, run.listen, run.peerTimeout, run.limit], [
+ *   0, "auto", "local", 20, 1024,
+ * ]);
+ * assert.deepEqual(run.login, ["ssh", "h"]);
+ * ```
+ */
+export function withDefaults<O extends Partial<Settings & RunDefaults>>(
+  options: O,
+): WithDefaults<O> {
+  const resolved: Record<string, unknown> = { ...options };
+  for (const option of OPTIONS) {
+    if (option.into?.target !== "options" || option.default === undefined) continue;
+    resolved[option.into.key] ??= option.default;
+  }
+  return resolved as unknown as WithDefaults<O>;
 }
 
 /**
