@@ -6,6 +6,7 @@
  * @module
  */
 import type { Moved } from "../progress/progress.ts";
+import { delay } from "../base/clock.ts";
 import type { ByteCounts, TransferResult, WireOptions } from "./data_path.ts";
 import { messageOf } from "../base/message_of.ts";
 import { detachFromEventLoops, socketFdOf } from "../platform/deno_internals.ts";
@@ -127,7 +128,7 @@ export class DataSocket {
         this.#allSent.resolve(this.moved().sent);
         return;
       }
-      await new Promise((resolve) => setTimeout(resolve, ACKNOWLEDGED_POLL_MS));
+      await delay(ACKNOWLEDGED_POLL_MS);
     }
   }
 
@@ -196,7 +197,7 @@ export class DataSocket {
     // hold it for seconds, for a count that no longer decides anything but the line.
     if (this.#aborted) return unacknowledged();
     while (unacknowledged() > 0 && tcpInfo(this.fd).state !== TCP_CLOSE) {
-      await new Promise((resolve) => setTimeout(resolve, ACKNOWLEDGED_POLL_MS));
+      await delay(ACKNOWLEDGED_POLL_MS);
     }
     return unacknowledged();
   }
@@ -248,6 +249,6 @@ export class DataSocket {
 async function waitUntil(condition: () => boolean, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   while (!condition() && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 2));
+    await delay(2);
   }
 }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { type Clock, REAL_CLOCK } from "../base/clock.ts";
 
 /** The most sending time a pause may bank, in milliseconds. */
 export const BURST_MS = 50;
@@ -17,7 +18,8 @@ export const BURST_MS = 50;
  * import assert from "node:assert/strict";
  * import { Pacer } from "./pacer.ts";
  * let now = 1000;
- * const pacer = new Pacer(1000, () => now); // 1000 bytes per second
+ * const clock = { now: () => now, every: () => 0, clear: () => {} };
+ * const pacer = new Pacer(1000, clock); // 1000 bytes per second
  * assert.equal(pacer.waitAfter(500), 500); // half a second's worth, sent at once: wait it out
  * now += 500;
  * assert.equal(pacer.waitAfter(250), 250);
@@ -31,11 +33,11 @@ export class Pacer {
   #due: number | null = null;
 
   /** `rate`: bytes per second (at least 1). */
-  constructor(readonly rate: number, readonly now: () => number = () => performance.now()) {}
+  constructor(readonly rate: number, readonly clock: Clock = REAL_CLOCK) {}
 
   /** How many milliseconds to wait after sending `bytes`, so that the rate holds. */
   waitAfter(bytes: number): number {
-    const now = this.now();
+    const now = this.clock.now();
     const due = Math.max(this.#due ?? now, now - BURST_MS) + (bytes / this.rate) * 1000;
     this.#due = due;
     return Math.max(0, due - now);

@@ -1,5 +1,6 @@
 import { LastLines } from "../base/last_lines.ts";
 import { type CommandSink, type CommandSource, NO_READER } from "./command_pipes.ts";
+import { delay } from "../base/clock.ts";
 import { startPipedCommand } from "./piped_command.ts";
 import { shutdownRead } from "../platform/file_descriptors.ts";
 import { socketFdOf } from "../platform/deno_internals.ts";
@@ -235,19 +236,6 @@ async function send(
     if (wait > 0) await delay(wait, stop);
   }
   return null;
-}
-
-/** Resolves after `ms`, or at once when `stop` aborts. */
-function delay(ms: number, stop: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      stop.removeEventListener("abort", done);
-      resolve();
-    }
-    stop.addEventListener("abort", done, { once: true });
-  });
 }
 
 /** Returns the connection's failure as one line, or null. */

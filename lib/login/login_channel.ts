@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { type Clock, REAL_CLOCK } from "../base/clock.ts";
 import { settledWithin } from "../base/settled_within.ts";
 import { readMarkedLines } from "./control_lines.ts";
 import {
@@ -33,26 +34,10 @@ export interface LoginChannelOptions {
   onNoise(line: string): void;
   /**
    * The clock of the heartbeat and of silence, for a test's fake one.
-   * @default {the real clock: Date.now, setInterval, clearInterval}
+   * @default {REAL_CLOCK}
    */
   clock?: Clock;
 }
-
-/** What the heartbeat needs of a clock. */
-export interface Clock {
-  /** Milliseconds since some fixed time. */
-  now(): number;
-  /** Calls `callback` every `ms` milliseconds until cleared. */
-  every(ms: number, callback: () => void): number;
-  /** Stops a callback started by {@link every}. */
-  clear(id: number): void;
-}
-
-const REAL_CLOCK: Clock = {
-  now: () => Date.now(),
-  every: (ms, callback) => setInterval(callback, ms) as unknown as number,
-  clear: (id) => clearInterval(id),
-};
 
 /** How long a closing channel waits for the peer to take what was written, in milliseconds. */
 const CLOSE_GRACE_MS = 1000;

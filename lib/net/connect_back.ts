@@ -6,6 +6,7 @@
  * @module
  */
 import { closeQuietly } from "./conn_io.ts";
+import { delay } from "../base/clock.ts";
 import { HANDSHAKE_TIMEOUT_MS, proveAsConnector } from "./handshake.ts";
 import { isLoopback, isOneOf } from "./host_identity.ts";
 import { messageOf } from "../base/message_of.ts";
@@ -179,7 +180,7 @@ async function connectWithTimeout(
         (error as { code?: string }).code ?? "",
       );
       if (!unreachable || Date.now() + UNREACHABLE_RETRY_MS >= deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, UNREACHABLE_RETRY_MS));
+      await delay(UNREACHABLE_RETRY_MS);
     }
   }
 }

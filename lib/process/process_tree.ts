@@ -26,6 +26,7 @@
  */
 
 import { libc } from "../platform/libc.ts";
+import { delay } from "../base/clock.ts";
 import { LIVE_PROC, type ProcView } from "../platform/proc.ts";
 import { startWatchdog, type Watchdog } from "./watchdog.ts";
 
@@ -291,7 +292,7 @@ export class ProcessTree {
    */
   async released(role: string, targets: ReadonlySet<string>): Promise<void> {
     for (let pause = 10; this.holders(role, targets).length > 0; pause = Math.min(200, pause * 2)) {
-      await new Promise((resolve) => setTimeout(resolve, pause));
+      await delay(pause);
     }
   }
 
@@ -319,11 +320,11 @@ export class ProcessTree {
     if (this.signal(role, "SIGTERM") === 0) return;
     const deadline = Date.now() + graceMs;
     while (this.#living(role) > 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await delay(20);
     }
     this.signal(role, "SIGKILL");
     for (let tries = 0; this.#living(role) > 0 && tries < 100; tries++) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await delay(20);
     }
   }
 

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { type Clock, REAL_CLOCK } from "../base/clock.ts";
 
 /** The bytes a transfer has moved so far, each way: what every figure is made from. */
 export interface Moved {
@@ -72,29 +73,32 @@ const PAUSE_GAP_MS = 1500;
 export class ProgressWatch {
   readonly #moved: MovedSoFar;
   readonly #options: ProgressWatchOptions;
-  readonly #now: () => number;
+  readonly #clock: Clock;
   readonly #started: number;
   /** When figures were last taken, and the milliseconds the run spent paused so far. */
   #lastTaken: number;
   #paused = 0;
   /** Recent samples of the main stream, for the current rate: [ms, bytes]. */
   #recent: [number, number][] = [];
-  #timer: ReturnType<typeof setInterval> | undefined;
+  #timer: number | undefined;
   #last: Progress | null = null;
 
   constructor(moved: MovedSoFar, options: ProgressWatchOptions) {
     this.#moved = moved;
     this.#options = options;
-    this.#now = options.now ?? (() => performance.now());
-    this.#started = this.#lastTaken = this.#now();
+    this.#clock = options.clock ?? REAL_CLOCK;
+    this.#started = this.#lastTaken = this.#clock.now();
     this.#recent.push([this.#started, 0]);
-    this.#timer = setInterval(() => options.onProgress(this.#take(false)), PROGRESS_INTERVAL_MS);
+    this.#timer = this.#clock.every(
+      PROGRESS_INTERVAL_MS,
+      () => options.onProgress(this.#take(false)),
+    );
   }
 
   /** Stops, and reports the last figures, marked done. Safe twice. */
   stop(): Progress {
     if (this.#timer === undefined) return this.#last ?? this.#take(true);
-    clearInterval(this.#timer);
+    this.#clock.clear(this.#timer);
     this.#timer = undefined;
     const last = this.#take(true);
     this.#options.onProgress(last);
@@ -108,7 +112,7 @@ export class ProgressWatch {
 
   #take(done: boolean): Progress {
     const moved = this.#moved();
-    const now = this.#now();
+    const now = this.#clock.now();
     const main = moved[this.#options.main];
     // A timer that fired this late did not run: the process was stopped (Ctrl-Z, with
     // every command of the run). That time is no part of the transfer's, nor of its rate.
@@ -167,10 +171,10 @@ export interface ProgressWatchOptions {
   /** Called with each set of figures. */
   onProgress(progress: Progress): void;
   /**
-   * Milliseconds since some fixed time, for a test's fake clock.
-   * @default {performance.now}
+   * The clock of the figures and of their cadence, for a test's fake one.
+   * @default {REAL_CLOCK}
    */
-  now?(): number;
+  clock?: Clock;
 }
 
 const UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
