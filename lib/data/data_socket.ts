@@ -74,17 +74,18 @@ export class DataSocket {
    * many handshake bytes this half read; the acknowledged count is measured once what
    * this half sent of the handshake has been acknowledged. With `wire.keys`, the kernel
    * seals everything that crosses the socket from then on, before any command holds it;
-   * where it refuses, the result is why, and the connection is left to Deno as it was.
+   * where it refuses, the result says why (a cause the data path explains: it seals the
+   * records itself), and the connection is left to Deno as it was.
    */
   static async open(
     conn: Deno.TcpConn,
     handshakeReceived: number,
     { keys }: WireOptions = {},
-  ): Promise<DataSocket | string> {
+  ): Promise<DataSocket | { sealRefused: string }> {
     const fd = socketFdOf(conn);
     if (keys) {
       const refused = sealInKernel(fd, keys);
-      if (refused !== null) return refused;
+      if (refused !== null) return { sealRefused: refused };
     }
     // Deno keeps the connection (closing it would shut the socket's sending side), but
     // no longer watches it: otherwise every arriving segment wakes Deno's event loop

@@ -47,8 +47,9 @@ export const zeroCopyPath: DataPath = {
 
   async startLocal(conn, commands, tree, wire = {}): Promise<LocalTransfer> {
     const socket = await DataSocket.open(conn, HANDSHAKE_LENGTH, wire);
-    if (typeof socket === "string") {
-      return { ...await streamPath.startLocal(conn, commands, tree, wire), ...refusal(socket) };
+    if ("sealRefused" in socket) {
+      const transfer = await streamPath.startLocal(conn, commands, tree, wire);
+      return { ...transfer, ...refusal(socket.sealRefused) };
     }
     const holds = new Set([socket.file]);
     // Both local commands hold the one socket: each also gets a marker of its role, so
@@ -103,11 +104,9 @@ export const zeroCopyPath: DataPath = {
 
   async startRemote(conn, command, wiring, tree, wire = {}): Promise<RemoteTransfer> {
     const socket = await DataSocket.open(conn, HANDSHAKE_LENGTH, wire);
-    if (typeof socket === "string") {
-      return {
-        ...await streamPath.startRemote(conn, command, wiring, tree, wire),
-        ...refusal(socket),
-      };
+    if ("sealRefused" in socket) {
+      const transfer = await streamPath.startRemote(conn, command, wiring, tree, wire);
+      return { ...transfer, ...refusal(socket.sealRefused) };
     }
     const devNull = wiring.input && wiring.output ? -1 : openDevNull();
     // The command's stderr comes through this half rather than straight from the login
