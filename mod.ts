@@ -19,7 +19,11 @@
  * @module
  */
 export { socketpipe } from "./lib/local/local_half.ts";
-export type { RunControl, SocketpipeOptions, SocketpipeResult } from "./lib/local/options.ts";
+export type {
+  RunControl,
+  SocketpipeOptions,
+  SocketpipeResult,
+} from "./lib/local/socketpipe_types.ts";
 export type { Settings } from "./lib/session/connection_options.ts";
 export { parseArgs, type ParsedCommandLine, type RunDisplay } from "./lib/cli/parse_args.ts";
 export type { ProvisionMode, ProvisionProgress } from "./lib/provision/provision.ts";

@@ -1,7 +1,7 @@
 import { messageOf } from "../base/message_of.ts";
 import { type Fault, FAULTS, UsageError } from "../base/faults.ts";
 import { socketpipe } from "../local/local_half.ts";
-import type { SocketpipeOptions, SocketpipeResult } from "../local/options.ts";
+import type { SocketpipeOptions, SocketpipeResult } from "../local/socketpipe_types.ts";
 import { logLine, printText } from "../base/log.ts";
 import { parseArgs, type RunDisplay } from "./parse_args.ts";
 import { type MovedSoFar, type Progress, PROGRESS_INTERVAL_MS } from "../progress/progress.ts";

@@ -1,6 +1,6 @@
 import { decodeWords } from "../base/words.ts";
 import { UsageError } from "../base/faults.ts";
-import type { SocketpipeOptions } from "../local/options.ts";
+import type { SocketpipeOptions } from "../local/socketpipe_types.ts";
 import { validateOptions } from "../local/validate_options.ts";
 import type { CacheAction } from "../provision/remote_cache.ts";
 import { OPTIONS } from "../session/command_line_options.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { SocketpipeResult } from "../local/options.ts";
+import type { SocketpipeResult } from "../local/socketpipe_types.ts";
 
 /** The report's format version. */
 export const REPORT_VERSION = 1;

@@ -138,7 +138,7 @@ export interface RemoteWiring {
  * ```
  */
 export interface DataPath {
-  /** Its name: on the wire, in `-v` and in the report (see `data_paths.ts`). */
+  /** Its name: on the wire, in `-v` and in the report (see `path_registry.ts`). */
   readonly name: string;
   /** Why it is the one when it is the best that can run here, for `-v`. */
   readonly because: string;

@@ -18,7 +18,7 @@ import type { Meeting } from "./meeting.ts";
 import { CIPHER } from "../net/data_wire.ts";
 import type { DataPath } from "../data/data_path.ts";
 import type { ExitMessage } from "../login/protocol.ts";
-import type { SocketpipeOptions, SocketpipeResult } from "./options.ts";
+import type { SocketpipeOptions, SocketpipeResult } from "./socketpipe_types.ts";
 import type { WithDefaults } from "../session/settings.ts";
 import { decideOutcome } from "./outcome.ts";
 /**

@@ -29,7 +29,12 @@ import type { Settings } from "../session/connection_options.ts";
 import { choosePathFor, setUpDataConnection } from "../session/data_connection.ts";
 import { settingsOf, type WithDefaults, withDefaults } from "../session/settings.ts";
 import { meet, type MeetingPlan } from "./meeting.ts";
-import type { LocalHalfSeams, RunControl, SocketpipeOptions, SocketpipeResult } from "./options.ts";
+import type {
+  LocalHalfSeams,
+  RunControl,
+  SocketpipeOptions,
+  SocketpipeResult,
+} from "./socketpipe_types.ts";
 import { watchRun } from "./run_clock.ts";
 import { validateOptions } from "./validate_options.ts";
 

@@ -47,7 +47,7 @@ export interface LocalTransferOutcome {
 }
 
 /** What the data phase needs besides the connection. */
-export interface LocalTransferOptions {
+export interface LocalTransferContext {
   /** The input command, if any. */
   input?: readonly string[];
   /** The output command, if any. */
@@ -84,7 +84,7 @@ export interface LocalTransferOptions {
 export async function runLocalTransfer(
   conn: Deno.TcpConn,
   dataPath: DataPath,
-  options: LocalTransferOptions,
+  options: LocalTransferContext,
 ): Promise<LocalTransferOutcome> {
   const { channel } = options;
   const wire = options.wire;

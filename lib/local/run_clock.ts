@@ -5,7 +5,7 @@
  * @module
  */
 import { type MovedSoFar, ProgressWatch } from "../progress/progress.ts";
-import type { RunControl, SocketpipeOptions } from "./options.ts";
+import type { RunControl, SocketpipeOptions } from "./socketpipe_types.ts";
 
 /**
  * Times the run and, for `RunControl.onProgress`, watches the data from when it flows:

@@ -6,7 +6,7 @@
  * @module
  */
 import { UsageError } from "../base/faults.ts";
-import type { SocketpipeOptions } from "./options.ts";
+import type { SocketpipeOptions } from "./socketpipe_types.ts";
 import { BLOCKS, OPTIONS } from "../session/command_line_options.ts";
 
 /**

@@ -12,7 +12,7 @@
  */
 import { type Fault, FAULTS } from "../base/faults.ts";
 import type { StepLog } from "../base/log.ts";
-import { limitLine } from "../data/data_paths.ts";
+import { limitLine } from "../data/path_registry.ts";
 import type { DataPath, WireOptions } from "../data/data_path.ts";
 import { deriveDataKeys } from "../net/data_keys.ts";
 import { provenNonces } from "../net/handshake.ts";

@@ -9,7 +9,7 @@ import { Fault } from "../base/faults.ts";
 import { messageOf } from "../base/message_of.ts";
 import type { StepLog } from "../base/log.ts";
 import type { DataPath, WireOptions } from "../data/data_path.ts";
-import { chooseDataPath, sealingFellBackLine } from "../data/data_paths.ts";
+import { chooseDataPath, sealingFellBackLine } from "../data/path_registry.ts";
 import { formatAddress } from "../net/connect_back.ts";
 import { socketFdOf } from "../platform/deno_internals.ts";
 import { libc, libcUnavailableReason } from "../platform/libc.ts";
@@ -140,7 +140,7 @@ function socketOf(conn: Deno.TcpConn): number | string {
  * ```ts
  * import assert from "node:assert/strict";
  * import { StepLog } from "../base/log.ts";
- * import { DATA_PATHS } from "../data/data_paths.ts";
+ * import { DATA_PATHS } from "../data/path_registry.ts";
  * import { applyConnectionOptions } from "./data_connection.ts";
  * import { settingsOf } from "./settings.ts";
  * const applied = await applyConnectionOptions(settingsOf({ peerTimeout: 0 }), {

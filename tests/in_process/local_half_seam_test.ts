@@ -10,7 +10,7 @@ import { Fault, FAULTS } from "../../lib/base/faults.ts";
 import { TOKEN_LENGTH } from "../../lib/net/handshake.ts";
 import { fromHex } from "../../lib/base/hex.ts";
 import { runLocalHalf } from "../../lib/local/local_half.ts";
-import type { SocketpipeOptions } from "../../lib/local/options.ts";
+import type { SocketpipeOptions } from "../../lib/local/socketpipe_types.ts";
 import type { LoginConnection } from "../../lib/login/login.ts";
 import { LoginChannel } from "../../lib/login/login_channel.ts";
 import type { SessionMessage } from "../../lib/login/protocol.ts";

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { Fault } from "../../lib/base/faults.ts";
 import type { StepLog } from "../../lib/base/log.ts";
-import { DATA_PATHS } from "../../lib/data/data_paths.ts";
+import { DATA_PATHS } from "../../lib/data/path_registry.ts";
 import { requireLibc } from "../../lib/platform/libc.ts";
 import { CONNECTION_OPTIONS, type Settings } from "../../lib/session/connection_options.ts";
 import { applyConnectionOptions } from "../../lib/session/data_connection.ts";

@@ -17,7 +17,7 @@ import { zeroCopyPath } from "./zero_copy_path.ts";
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { DATA_PATHS } from "./data_paths.ts";
+ * import { DATA_PATHS } from "./path_registry.ts";
  * assert.deepEqual(Object.keys(DATA_PATHS), ["zero-copy", "stream"]);
  * assert.equal(DATA_PATHS.stream.name, "stream");
  * ```
@@ -47,7 +47,7 @@ function sealedBy(path: DataPath): string {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { chooseDataPath, DATA_PATHS } from "./data_paths.ts";
+ * import { chooseDataPath, DATA_PATHS } from "./path_registry.ts";
  * assert.deepEqual(chooseDataPath("stream").why, "--copy");
  * const { path } = chooseDataPath("auto"); // the first, in order of preference, that can run
  * assert.equal(path, Object.values(DATA_PATHS).find((each) => each.unavailable() === null));
@@ -90,7 +90,7 @@ export function chooseDataPath(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { DATA_PATHS, sealingFellBackLine } from "./data_paths.ts";
+ * import { DATA_PATHS, sealingFellBackLine } from "./path_registry.ts";
  * assert.equal(
  *   sealingFellBackLine({ path: DATA_PATHS.stream, because: "the kernel refused" }),
  *   "data path: stream (encrypted in userspace (ChaCha20-Poly1305): the kernel refused)",
@@ -110,7 +110,7 @@ export function sealingFellBackLine(fellBack: { path: DataPath; because: string 
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { DATA_PATHS, limitLine } from "./data_paths.ts";
+ * import { DATA_PATHS, limitLine } from "./path_registry.ts";
  * assert.equal(
  *   limitLine(20 * 1024 * 1024, DATA_PATHS.stream),
  *   "sending limited to 20 MiB/s (20971520 bytes/s) by the copy loop",
