@@ -1,7 +1,5 @@
 import { isSocketOf, socketFdOf } from "../platform/deno_internals.ts";
-import { messageOf } from "../base/message_of.ts";
-import { libc, libcUnavailableReason } from "../platform/libc.ts";
-import type { StepLog } from "../base/log.ts";
+import { libc } from "../platform/libc.ts";
 import { setPeerTimeout, tcpInfo } from "../platform/tcp_socket_options.ts";
 
 /** The default bound, in seconds, on how long a transfer outlives a dead peer. */
@@ -20,50 +18,30 @@ export const MAX_PEER_TIMEOUT = 86400;
 export const MAX_TIMEOUT = 2147483;
 
 /**
- * Applies the dead-peer bound to the data connection (see {@link setPeerTimeout}), on
- * either data path; says on the step log, if given one, when it cannot (0 disables it;
- * without FFI it cannot be set, and only the kernel's own, much longer, timeouts apply).
+ * From the moment a dialled connection is answered, before the handshake and the set-up
+ * (`session/data_connection.ts`): bounds how long it outlives a dead peer (see
+ * {@link setPeerTimeout}), quietly, where that can be done, and counts its host's answers
+ * on it as a sign of life (`hear`, see {@link peerHostHeard}): the peer's kernel answers
+ * even while its half, starved of CPU, takes long to prove itself.
  *
  * @example Not run as a test: it needs a peer on the other end of a connection.
  * ```ts ignore
- * import { applyPeerTimeout } from "./peer_timeout.ts";
- * applyPeerTimeout(conn, 20, log);
+ * import { watchPeerHostEarly } from "./peer_timeout.ts";
+ * watchPeerHostEarly(conn, 20, (heard) => channel.hearHostAlso(heard));
  * ```
  */
-export function applyPeerTimeout(
-  conn: Deno.TcpConn,
-  seconds: number,
-  log: StepLog | null,
-): void {
-  const notApplied = (why: string | null) => log?.step(`no dead-peer bound: ${why}`);
-  if (seconds <= 0) return notApplied("disabled (--peer-timeout 0)");
-  if (!libc()) return notApplied(libcUnavailableReason());
-  try {
-    setPeerTimeout(socketFdOf(conn), seconds);
-  } catch (error) {
-    notApplied(messageOf(error));
-  }
-}
-
-/**
- * Bounds how long the data connection outlives a dead peer ({@link applyPeerTimeout}),
- * and from now counts its host's answers on it as a sign of life (`hear`, see
- * {@link peerHostHeard}): the peer's kernel answers even while its half is starved of CPU,
- * and while it does, the half's silence is waited on longer.
- *
- * @example Not run as a test: it needs a peer on the other end of a connection.
- * ```ts ignore
- * import { watchPeerHost } from "./peer_timeout.ts";
- * watchPeerHost(conn, 20, (heard) => channel.hearHostAlso(heard), log);
- * ```
- */
-export function watchPeerHost(
+export function watchPeerHostEarly(
   conn: Deno.TcpConn,
   seconds: number,
   hear: (heard: () => number | null) => void,
-  log: StepLog | null,
 ): void {
-  applyPeerTimeout(conn, seconds, log);
+  if (seconds > 0 && libc()) {
+    try {
+      setPeerTimeout(socketFdOf(conn), seconds);
+    } catch {
+      // The set-up applies it again, and says so where the kernel refuses.
+    }
+  }
   hear(peerHostHeard(conn));
 }
 

@@ -15,7 +15,7 @@ import type { SessionMessage } from "../login/protocol.ts";
 import { addressesToTry, dialListener, formatAddress } from "../net/connect_back.ts";
 import { acceptAuthenticated, candidateAddresses, openDataListener } from "../net/data_listener.ts";
 import { TOKEN_LENGTH } from "../net/handshake.ts";
-import { watchPeerHost } from "../net/peer_timeout.ts";
+import { watchPeerHostEarly } from "../net/peer_timeout.ts";
 import { networkIdentity, ownAddresses, sameNetwork } from "../net/host_identity.ts";
 
 /**
@@ -45,7 +45,7 @@ export async function meetLocalHalf(
     // From here the local host's kernel answers, even while the local half, starved of CPU
     // on a crowded host, takes long to prove itself: its silence is waited on longer.
     onConnected: (conn) =>
-      watchPeerHost(conn, session.settings.peerTimeout, (h) => channel.hearHostAlso(h), null),
+      watchPeerHostEarly(conn, session.settings.peerTimeout, (h) => channel.hearHostAlso(h)),
     faults: {
       refused: FAULTS.connectBackRefused,
       unreachable: FAULTS.connectBackFailed,

@@ -20,12 +20,13 @@ import {
   DEFAULT_PEER_TIMEOUT,
   MAX_PEER_TIMEOUT,
   MIN_PEER_TIMEOUT,
-  watchPeerHost,
+  peerHostHeard,
 } from "../net/peer_timeout.ts";
 import {
   congestionControlsAllowed,
   setCongestionControl,
   setPacingRate,
+  setPeerTimeout,
   setSocketBuffers,
 } from "../platform/tcp_socket_options.ts";
 import { formatBytes } from "../progress/progress.ts";
@@ -161,9 +162,19 @@ const peerTimeout: ConnectionOption<"peerTimeout"> = {
   default: DEFAULT_PEER_TIMEOUT,
   wire: "seconds",
   effect: (value, on) => {
-    watchPeerHost(on.conn, value, on.hearHostAlso, on.log);
+    // The peer's kernel answers on the data connection even while its half is starved of
+    // CPU: while it does, the half's silence is waited on longer.
+    on.hearHostAlso(peerHostHeard(on.conn));
+    if (value <= 0) return { said: "no dead-peer bound: disabled (--peer-timeout 0)" };
+    if (typeof on.fd !== "number") return { said: `no dead-peer bound: ${on.fd}` };
+    try {
+      setPeerTimeout(on.fd, value);
+    } catch (error) {
+      return { refused: messageOf(error), shown: String(value) };
+    }
     return {};
   },
+  whenRefused: { goOnWith: "the kernel's own timeouts (minutes to hours) for a dead peer" },
   help: `end the run (exit 2) once the other host has not answered for s
 seconds (and half a second more): a cut link, a crashed host
 (default 20, at least 2, at most 86400; 0: leave it to the kernel and

@@ -1,7 +1,7 @@
 /**
  * What each option of the data connection does where the kernel refuses it, as its
- * declaration says: `--buffer` and `--congestion` say so in one line and the run goes
- * on; `--limit` fails the run with its fault (a rate set to spare a link is never
+ * declaration says: `--peer-timeout`, `--buffer` and `--congestion` say so in one line and
+ * the run goes on; `--limit` fails the run with its fault (a rate set to spare a link is never
  * dropped without a word). The kernel is made to refuse by giving it something that is
  * no socket (/dev/null).
  */
@@ -38,13 +38,24 @@ async function refusedBy(given: Partial<Settings>, path = DATA_PATHS["zero-copy"
 
 Deno.test("every option that acts on the socket declares what happens when the kernel refuses it", () => {
   const declared = Object.entries(CONNECTION_OPTIONS)
-    .filter(([key]) => ["limit", "buffer", "congestion"].includes(key))
+    .filter(([key]) => ["peerTimeout", "limit", "buffer", "congestion"].includes(key))
     .map(([key, option]) => [key, option.whenRefused ? Object.keys(option.whenRefused)[0] : null]);
   assert.deepEqual(Object.fromEntries(declared), {
+    peerTimeout: "goOnWith",
     limit: "fail",
     buffer: "goOnWith",
     congestion: "goOnWith",
   });
+});
+
+Deno.test("--peer-timeout refused: one line naming the bound and the cause, and the run goes on", async () => {
+  const { outcome, lines } = await refusedBy({ peerTimeout: 20 });
+  assert.deepEqual(outcome, { wire: {}, applied: {} });
+  assert.deepEqual(lines.length, 1);
+  assert.match(
+    lines[0],
+    /^--peer-timeout 20 not set: setsockopt\(SO_KEEPALIVE\): .*; going on with the kernel's own timeouts/,
+  );
 });
 
 Deno.test("--buffer refused: one line naming the size and the cause, and the run goes on", async () => {
