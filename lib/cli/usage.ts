@@ -23,7 +23,7 @@ function wrapped(words: readonly string[], first: string): string {
 const optional = [
   ...OPTIONS.filter((option) => option.form === "flag"),
   ...OPTIONS.filter((option) => option.form === "value"),
-].map((option) => `[${option.synopsis}]`);
+].map((option) => `[${[option.names[0], option.value].filter(Boolean).join(" ")}]`);
 
 /** A block's synopsis entry, in brackets unless the run needs it. */
 const blockOf = (name: string, required = false) => {

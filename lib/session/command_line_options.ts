@@ -57,7 +57,6 @@ function oneOf<T extends string>(
     form: "value",
     into: { target: "options", key },
     value: words.join("|"),
-    synopsis: `${name} ${words.join("|")}`,
     default: fallback,
     takes,
     check: (value) => words.includes(value as T) ? null : badValue(declared, value),
@@ -78,7 +77,6 @@ function address(
     form: "value",
     into: { target: "options", key },
     value,
-    synopsis: `${name} ${value}`,
     attached: name === "-h",
     parse: (text) => text.startsWith("[") && text.endsWith("]") ? text.slice(1, -1) : text,
     takes: "a host name or address",
@@ -102,7 +100,6 @@ function flag(
     names,
     form: "flag",
     into: { target, key },
-    synopsis: names[0],
     takes: "true or false",
     check: (value) => typeof value === "boolean" ? null : badValue(declared, value),
     help,
@@ -185,7 +182,6 @@ const timeout: OptionDeclaration<number> = {
   form: "value",
   into: { target: "options", key: "timeout" },
   value: "timeout",
-  synopsis: "-t timeout",
   attached: true,
   whenMissing: "-t needs a value: the seconds to wait for the connection (-t 30)",
   parse: seconds,
@@ -206,7 +202,6 @@ const ports: OptionDeclaration<[number, number]> = {
   form: "value",
   into: { target: "options", key: "ports" },
   value: "N[-M]",
-  synopsis: "--port N[-M]",
   parse: (text) => {
     const match = text.match(/^(\d+)(?:-(\d+))?$/);
     return match ? [Number(match[1]), Number(match[2] ?? match[1])] : null;
@@ -227,7 +222,6 @@ const remoteCache: OptionDeclaration<string> = {
   form: "value",
   into: { target: "options", key: "remoteCache" },
   value: "dir",
-  synopsis: "--remote-cache dir",
   takes: "a directory's path in printable ASCII",
   check: (value) =>
     typeof value === "string" && value !== "" && everyShellCarries(value)
@@ -247,7 +241,6 @@ const progressSize: OptionDeclaration<number> = {
   form: "value",
   into: { target: "display", key: "size" },
   value: "N",
-  synopsis: "--size N",
   parse: size,
   takes: "bytes, or with K, M, G or T",
   check: (value) =>
@@ -261,7 +254,6 @@ const report: OptionDeclaration<string> = {
   form: "value",
   into: { target: "display", key: "report" },
   value: "file",
-  synopsis: "--report file",
   takes: "a file's path, or - for stderr",
   check: (value) => typeof value === "string" && value !== "" ? null : badValue(report, value),
   help: `at the end, write the result as one JSON object to file (- for

@@ -142,7 +142,6 @@ const peerTimeout: ConnectionOption<"peerTimeout"> = {
   form: "value",
   into: { target: "options", key: "peerTimeout" },
   value: "s",
-  synopsis: "--peer-timeout s",
   parse: seconds,
   takes: "seconds, 0 = no bound",
   check: (value) => {
@@ -188,7 +187,6 @@ const copy: ConnectionOption<"copy"> = {
   names: ["--copy"],
   form: "flag",
   into: { target: "options", key: "copy" },
-  synopsis: "--copy",
   takes: "true or false",
   check: (value) => typeof value === "boolean" ? null : badValue(copy, value),
   default: false,
@@ -202,7 +200,6 @@ const encrypt: ConnectionOption<"encrypt"> = {
   names: ["--encrypt"],
   form: "flag",
   into: { target: "options", key: "encrypt" },
-  synopsis: "--encrypt",
   takes: "true or false",
   check: (value) => typeof value === "boolean" ? null : badValue(encrypt, value),
   default: false,
@@ -230,7 +227,6 @@ const limit: ConnectionOption<"limit"> = {
   form: "value",
   into: { target: "options", key: "limit" },
   value: "RATE",
-  synopsis: "--limit RATE",
   parse: amount,
   takes: "bytes per second, with K, M or G, from 1 to 1024G",
   check: (value) => wholeFrom(value, 1, MAX_LIMIT) ? null : badValue(limit, value),
@@ -262,7 +258,6 @@ const buffer: ConnectionOption<"buffer"> = {
   form: "value",
   into: { target: "options", key: "buffer" },
   value: "SIZE",
-  synopsis: "--buffer SIZE",
   parse: amount,
   takes: "bytes, with K, M or G, from 1 to 1G",
   check: (value) => wholeFrom(value, 1, MAX_BUFFER) ? null : badValue(buffer, value),
@@ -289,7 +284,6 @@ const congestion: ConnectionOption<"congestion"> = {
   form: "value",
   into: { target: "options", key: "congestion" },
   value: "ALGO",
-  synopsis: "--congestion ALGO",
   takes: "a congestion control algorithm this host allows",
   check: (value) => {
     const allowed = congestionControlsAllowed();

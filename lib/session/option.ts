@@ -32,7 +32,10 @@ export interface OptionDeclaration<T = unknown> {
   readonly into?: { readonly target: "options" | "display"; readonly key: string };
   /** What its value is called in the synopsis and `--help` (`RATE`). */
   readonly value?: string;
-  /** Its synopsis entry, without the brackets (`--limit RATE`); none: not in the synopsis. */
+  /**
+   * A block's synopsis entry (`-i { input command [args…] }`); another option's is its
+   * first name and its value (`--limit RATE`).
+   */
   readonly synopsis?: string;
   /** Takes its value glued to its name (`-t30`), as socketpipe 1.x did. */
   readonly attached?: boolean;
