@@ -210,3 +210,28 @@ Deno.test("the fleet verbs: --install is a run that provisions and runs nothing;
   const inBlock = parseArgs(words("-i { echo --install } -l { ssh h } -r { cat }"));
   assert.equal(inBlock.mode, "run");
 });
+
+Deno.test("the command line and the library refuse a bad value in the same words: one check per option", async () => {
+  const { validateOptions } = await import("../../lib/local/validate_options.ts");
+  const base = { login: ["ssh", "h"], remote: ["cat"], input: ["a"] };
+  for (
+    const [option, key, text, value] of [
+      ["--buffer", "buffer", "2147483648", 2 ** 31],
+      ["--limit", "limit", "0", 0],
+      ["--peer-timeout", "peerTimeout", "100000", 100000],
+      ["--peer-timeout", "peerTimeout", "1", 1],
+      ["-t", "timeout", "3000000", 3000000],
+      ["--listen", "listen", "both", "both"],
+    ] as const
+  ) {
+    const fromCli = (() => {
+      try {
+        parseArgs([option, text, ...words("-i { a } -l { ssh h } -r { cat }")]);
+      } catch (error) {
+        return (error as UsageError).line;
+      }
+    })();
+    assert.ok(fromCli, `${option} ${text} was taken`);
+    assert.throws(() => validateOptions({ ...base, [key]: value }), { message: fromCli });
+  }
+});
