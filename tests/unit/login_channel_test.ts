@@ -5,7 +5,7 @@
  * stretch in which this half itself did not run is not the peer's silence.
  */
 import assert from "node:assert/strict";
-import { type Clock } from "../../lib/base/clock.ts";
+import type { Clock } from "../../lib/base/clock.ts";
 import { LoginChannel, SILENCE_CHECK_MS } from "../../lib/login/login_channel.ts";
 import { encodeControlMessage } from "../../lib/login/protocol.ts";
 
