@@ -12,12 +12,15 @@ export interface Clock {
   now(): number;
   /** Calls `callback` every `ms` milliseconds until cleared. */
   every(ms: number, callback: () => void): number;
-  /** Stops a callback started by {@link Clock.every}. */
+  /** Calls `callback` once, `ms` milliseconds from now, unless cleared first: a deadline. */
+  after(ms: number, callback: () => void): number;
+  /** Stops a callback started by {@link Clock.every} or {@link Clock.after}. */
   clear(id: number): void;
 }
 
 /**
- * The real clock: `performance.now`, `setInterval`, `clearInterval`.
+ * The real clock: `performance.now`, `setInterval`, `setTimeout` (the two share one list
+ * of timers, which `clearTimeout` clears).
  *
  * @example
  * ```ts
@@ -26,15 +29,20 @@ export interface Clock {
  * const before = REAL_CLOCK.now();
  * let ticks = 0;
  * const id = REAL_CLOCK.every(1, () => ticks++);
- * await new Promise((resolve) => setTimeout(resolve, 20));
+ * await new Promise((resolve) => REAL_CLOCK.after(20, () => resolve(null)));
  * REAL_CLOCK.clear(id);
  * assert.ok(ticks > 0 && REAL_CLOCK.now() > before);
+ * let fired = false;
+ * REAL_CLOCK.clear(REAL_CLOCK.after(1, () => fired = true)); // cleared: never fires
+ * await new Promise((resolve) => REAL_CLOCK.after(10, () => resolve(null)));
+ * assert.equal(fired, false);
  * ```
  */
 export const REAL_CLOCK: Clock = {
   now: () => performance.now(),
   every: (ms, callback) => setInterval(callback, ms) as unknown as number,
-  clear: (id) => clearInterval(id),
+  after: (ms, callback) => setTimeout(callback, ms) as unknown as number,
+  clear: (id) => clearTimeout(id),
 };
 
 /**
@@ -56,9 +64,9 @@ export const REAL_CLOCK: Clock = {
 export function delay(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
+    const timer = REAL_CLOCK.after(ms, done);
     function done() {
-      clearTimeout(timer);
+      REAL_CLOCK.clear(timer);
       signal?.removeEventListener("abort", done);
       resolve();
     }

@@ -1,3 +1,5 @@
+import { type Clock, REAL_CLOCK } from "./clock.ts";
+
 /**
  * Waits for `promise` to settle, but at most `ms` milliseconds. Resolves true if it
  * settled in time; never rejects.
@@ -10,13 +12,17 @@
  * assert.equal(await settledWithin(new Promise(() => {}), 10), false);
  * ```
  */
-export async function settledWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), ms));
+export async function settledWithin(
+  promise: Promise<unknown>,
+  ms: number,
+  clock: Clock = REAL_CLOCK,
+): Promise<boolean> {
+  let timer: number | undefined;
+  const late = new Promise<boolean>((resolve) => timer = clock.after(ms, () => resolve(false)));
   try {
     return await Promise.race([promise.then(() => true, () => true), late]);
   } finally {
-    clearTimeout(timer);
+    clock.clear(timer!);
   }
 }
 

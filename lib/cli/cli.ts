@@ -1,3 +1,4 @@
+import { REAL_CLOCK } from "../base/clock.ts";
 import { messageOf } from "../base/message_of.ts";
 import { type Fault, FAULTS, UsageError } from "../base/faults.ts";
 import { socketpipe } from "../local/local_half.ts";
@@ -97,7 +98,7 @@ function closedStreamRefusal(
 
 async function runTransfer(options: SocketpipeOptions, display: RunDisplay): Promise<number> {
   return await withStopSignals(async (signal) => {
-    const startedAt = Date.now();
+    const startedAt = REAL_CLOCK.now();
     const stream = {
       main: options.input ? "sent" as const : "received" as const,
       size: display.size,
@@ -105,11 +106,11 @@ async function runTransfer(options: SocketpipeOptions, display: RunDisplay): Pro
     let moved: MovedSoFar | null = null;
     let sending: (() => ProvisionProgress | null) | null = null;
     let dataAt = startedAt;
-    let provisionTimer: ReturnType<typeof setInterval> | undefined;
+    let provisionTimer: number | undefined;
     const onData = (reader: typeof moved) => {
       moved = reader;
-      dataAt = Date.now();
-      clearInterval(provisionTimer);
+      dataAt = REAL_CLOCK.now();
+      if (provisionTimer !== undefined) REAL_CLOCK.clear(provisionTimer);
     };
     // On a terminal the output command writes on too, a redrawn line would leave pieces
     // of itself in the output: the meter then shows only its summary, at the end.
@@ -128,10 +129,10 @@ async function runTransfer(options: SocketpipeOptions, display: RunDisplay): Pro
     const onProvisioning = (reader: () => ProvisionProgress | null) => {
       sending = reader;
       if (!meter) return;
-      provisionTimer = setInterval(() => {
+      provisionTimer = REAL_CLOCK.every(PROGRESS_INTERVAL_MS, () => {
         const progress = reader();
         if (progress && !moved) meter.showLine(provisionProgressLine(progress), progress.seconds);
-      }, PROGRESS_INTERVAL_MS);
+      });
     };
     // The run starts first: it has spawned the login by the time it first waits, and the
     // login (ssh: hundreds of milliseconds) is the longest step. Deno's first timer costs
@@ -157,16 +158,16 @@ async function runTransfer(options: SocketpipeOptions, display: RunDisplay): Pro
     } catch (error) {
       if (error instanceof UsageError) {
         // A check the parser let through: still the user's mistake, told as one.
-        clearInterval(provisionTimer);
+        if (provisionTimer !== undefined) REAL_CLOCK.clear(provisionTimer);
         meter?.finish(null);
         stopListening();
         logLine(error.line);
         printText(SYNOPSIS, Deno.stderr);
         return error.status;
       }
-      result = internalErrorResult(messageOf(error), Date.now() - startedAt);
+      result = internalErrorResult(messageOf(error), REAL_CLOCK.now() - startedAt);
     } finally {
-      clearInterval(provisionTimer);
+      if (provisionTimer !== undefined) REAL_CLOCK.clear(provisionTimer);
       stopListening();
       meter?.finish(last);
     }
@@ -193,7 +194,7 @@ function answerStatusRequests(
     logLine(
       provision
         ? `status: ${provisionProgressLine(provision)}`
-        : statusLine(moved?.() ?? null, Date.now() - since, stream),
+        : statusLine(moved?.() ?? null, REAL_CLOCK.now() - since, stream),
     );
   });
 }

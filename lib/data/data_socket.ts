@@ -6,7 +6,7 @@
  * @module
  */
 import type { Moved } from "../progress/progress.ts";
-import { delay } from "../base/clock.ts";
+import { delay, REAL_CLOCK } from "../base/clock.ts";
 import type { ByteCounts, TransferResult, WireOptions } from "./data_path.ts";
 import { messageOf } from "../base/message_of.ts";
 import { detachFromEventLoops, socketFdOf } from "../platform/deno_internals.ts";
@@ -248,8 +248,8 @@ export class DataSocket {
 
 /** Polls `condition` until it holds or `ms` pass; the kernel gives no event for these. */
 async function waitUntil(condition: () => boolean, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition() && Date.now() < deadline) {
+  const deadline = REAL_CLOCK.now() + ms;
+  while (!condition() && REAL_CLOCK.now() < deadline) {
     await delay(2);
   }
 }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { REAL_CLOCK } from "../base/clock.ts";
 import { settledWithin } from "../base/settled_within.ts";
 import type { Transfer } from "./data_path.ts";
 
@@ -48,9 +49,9 @@ export async function endReceivingOnceWhole(
 ): Promise<void> {
   const finished = transfer.finished.then(() => {});
   let whole: number | null = null;
-  let last = { received: -1, at: Date.now() };
+  let last = { received: -1, at: REAL_CLOCK.now() };
   while (!(await settledWithin(finished, POLL_MS))) {
-    const now = Date.now();
+    const now = REAL_CLOCK.now();
     const { received } = transfer.moved();
     // Only while this half waits on the peer: a reader still busy handing bytes to a slow
     // consumer has not yet asked for the end of the stream.

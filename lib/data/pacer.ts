@@ -18,7 +18,7 @@ export const BURST_MS = 50;
  * import assert from "node:assert/strict";
  * import { Pacer } from "./pacer.ts";
  * let now = 1000;
- * const clock = { now: () => now, every: () => 0, clear: () => {} };
+ * const clock = { now: () => now, every: () => 0, after: () => 0, clear: () => {} };
  * const pacer = new Pacer(1000, clock); // 1000 bytes per second
  * assert.equal(pacer.waitAfter(500), 500); // half a second's worth, sent at once: wait it out
  * now += 500;

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { REAL_CLOCK } from "../base/clock.ts";
 import { settledWithin, valueIfSettled } from "../base/settled_within.ts";
 import { addressesToTry, dialListener, formatAddress } from "../net/connect_back.ts";
 import { acceptAuthenticated } from "../net/data_listener.ts";
@@ -80,7 +81,7 @@ export async function meet(
   };
   const timeoutMs = options.timeoutSeconds * 1000;
   const timer = timeoutMs > 0
-    ? setTimeout(() => stopWith({ met: false, cause: "timeout" }), timeoutMs)
+    ? REAL_CLOCK.after(timeoutMs, () => stopWith({ met: false, cause: "timeout" }))
     : undefined;
   const onAbort = () => stopWith({ met: false, cause: "interrupted" });
   if (options.signal?.aborted) onAbort();
@@ -121,7 +122,7 @@ export async function meet(
     if (cause) return cause;
     throw error;
   } finally {
-    clearTimeout(timer);
+    if (timer !== undefined) REAL_CLOCK.clear(timer);
     options.signal?.removeEventListener("abort", onAbort);
   }
 }

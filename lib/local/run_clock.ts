@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { REAL_CLOCK } from "../base/clock.ts";
 import { type MovedSoFar, ProgressWatch } from "../progress/progress.ts";
 import type { RunControl, SocketpipeOptions } from "./socketpipe_types.ts";
 
@@ -21,11 +22,11 @@ import type { RunControl, SocketpipeOptions } from "./socketpipe_types.ts";
  * ```
  */
 export function watchRun(options: SocketpipeOptions, control: RunControl) {
-  const started = performance.now();
+  const started = REAL_CLOCK.now();
   let dataAt: number | null = null;
   let watch: ProgressWatch | null = null;
   const onData = (moved: MovedSoFar) => {
-    dataAt = performance.now();
+    dataAt = REAL_CLOCK.now();
     control.onData?.(moved);
     if (!control.onProgress) return;
     watch = new ProgressWatch(moved, {
@@ -36,7 +37,7 @@ export function watchRun(options: SocketpipeOptions, control: RunControl) {
   };
   const finish = () => {
     watch?.stop();
-    const ended = performance.now();
+    const ended = REAL_CLOCK.now();
     return {
       setupSeconds: ((dataAt ?? ended) - started) / 1000,
       transferSeconds: dataAt === null ? 0 : (ended - dataAt) / 1000,

@@ -6,7 +6,7 @@
  * @module
  */
 import { closeQuietly } from "./conn_io.ts";
-import { delay } from "../base/clock.ts";
+import { delay, REAL_CLOCK } from "../base/clock.ts";
 import { HANDSHAKE_TIMEOUT_MS, proveAsConnector } from "./handshake.ts";
 import { isLoopback, isOneOf } from "./host_identity.ts";
 import { messageOf } from "../base/message_of.ts";
@@ -171,15 +171,15 @@ async function connectWithTimeout(
   port: number,
   timeoutMs: number,
 ): Promise<Deno.TcpConn> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = REAL_CLOCK.now() + timeoutMs;
   for (;;) {
     try {
-      return await connectOnce(hostname, port, deadline - Date.now(), timeoutMs);
+      return await connectOnce(hostname, port, deadline - REAL_CLOCK.now(), timeoutMs);
     } catch (error) {
       const unreachable = ["EHOSTUNREACH", "ENETUNREACH"].includes(
         (error as { code?: string }).code ?? "",
       );
-      if (!unreachable || Date.now() + UNREACHABLE_RETRY_MS >= deadline) throw error;
+      if (!unreachable || REAL_CLOCK.now() + UNREACHABLE_RETRY_MS >= deadline) throw error;
       await delay(UNREACHABLE_RETRY_MS);
     }
   }
@@ -191,12 +191,12 @@ async function connectOnce(
   waitMs: number,
   timeoutMs: number,
 ): Promise<Deno.TcpConn> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timer: number | undefined;
   const attempt = Deno.connect({ hostname, port, transport: "tcp" });
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`no answer within ${timeoutMs / 1000} s`)),
+    timer = REAL_CLOCK.after(
       waitMs,
+      () => reject(new Error(`no answer within ${timeoutMs / 1000} s`)),
     );
   });
   try {
@@ -205,7 +205,7 @@ async function connectOnce(
     attempt.then(closeQuietly, () => {}); // a late connection must not linger
     throw error;
   } finally {
-    clearTimeout(timer);
+    if (timer !== undefined) REAL_CLOCK.clear(timer);
   }
 }
 

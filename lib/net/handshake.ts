@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { REAL_CLOCK } from "../base/clock.ts";
 import { closeQuietly, readExactly, writeAll } from "./conn_io.ts";
 import { PROTOCOL_VERSION } from "../base/version.ts";
 
@@ -249,15 +250,15 @@ async function trueWithin(
   step: () => Promise<boolean>,
 ): Promise<boolean> {
   let expired = false;
-  const timer = setTimeout(() => {
+  const timer = REAL_CLOCK.after(timeoutMs, () => {
     expired = true;
     closeQuietly(conn);
-  }, timeoutMs);
+  });
   try {
     return await step() && !expired;
   } catch {
     return false;
   } finally {
-    clearTimeout(timer);
+    REAL_CLOCK.clear(timer);
   }
 }

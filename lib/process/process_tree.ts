@@ -26,7 +26,7 @@
  */
 
 import { libc } from "../platform/libc.ts";
-import { delay } from "../base/clock.ts";
+import { delay, REAL_CLOCK } from "../base/clock.ts";
 import { LIVE_PROC, type ProcView } from "../platform/proc.ts";
 import { startWatchdog, type Watchdog } from "./watchdog.ts";
 
@@ -318,8 +318,8 @@ export class ProcessTree {
    */
   async stop(role: string | null, graceMs = 1000): Promise<void> {
     if (this.signal(role, "SIGTERM") === 0) return;
-    const deadline = Date.now() + graceMs;
-    while (this.#living(role) > 0 && Date.now() < deadline) {
+    const deadline = REAL_CLOCK.now() + graceMs;
+    while (this.#living(role) > 0 && REAL_CLOCK.now() < deadline) {
       await delay(20);
     }
     this.signal(role, "SIGKILL");

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { REAL_CLOCK } from "../base/clock.ts";
 
 import { libc } from "../platform/libc.ts";
 import { closeFd, makePipe, openDevNull, setBlocking } from "../platform/file_descriptors.ts";
@@ -152,15 +153,15 @@ export function startWatchdog(marker: string, endWithParent = false): Watchdog |
         }
         // A watchdog stopped by a signal (SIGSTOP) never reads "done": nothing of the run
         // outlives the half, the watchdog included.
-        const timer = setTimeout(() => {
+        const timer = REAL_CLOCK.after(LEAVE_MS, () => {
           try {
             Deno.kill(pid, "SIGKILL");
           } catch {
             // Left meanwhile.
           }
-        }, LEAVE_MS);
+        });
         await left;
-        clearTimeout(timer);
+        REAL_CLOCK.clear(timer);
       },
     };
   } catch {

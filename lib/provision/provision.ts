@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { REAL_CLOCK } from "../base/clock.ts";
 import { messageOf } from "../base/message_of.ts";
 import { Fault, FAULTS } from "../base/faults.ts";
 import { type Bundle, localBundle } from "./local_bundle.ts";
@@ -262,7 +263,7 @@ async function sendPayload(
   log: StepLog,
   provisioning: Provisioning,
 ): Promise<Fault | null> {
-  const started = performance.now();
+  const started = REAL_CLOCK.now();
   // Loaded only here, on a first run: Node's modules cost every start-up some 20 ms.
   const { createHash } = await import("node:crypto");
   const { gzipSync } = await import("node:zlib");
@@ -287,7 +288,7 @@ async function sendPayload(
     for await (const chunk of inChunks(source, CHUNK_BYTES)) {
       hash.update(chunk);
       bytes += chunk.length;
-      const seconds = (performance.now() - started) / 1000;
+      const seconds = (REAL_CLOCK.now() - started) / 1000;
       provisioning.progress = { what: name, bytes, size, seconds };
       const payload = gzip ? gzipSync(chunk, { level: 1 }) : chunk;
       await send(encoder.encode(`${payload.length}\n`));
@@ -303,7 +304,7 @@ async function sendPayload(
     if (error instanceof Fault) return error;
     return FAULTS.cannotProvision.of(`reading the ${name}: ${messageOf(error)}`);
   }
-  const seconds = (performance.now() - started) / 1000;
+  const seconds = (REAL_CLOCK.now() - started) / 1000;
   log.step(
     `provision: sent the ${name}: ${bytes} bytes as ${sent} in ${seconds.toFixed(2)} s`,
   );

@@ -13,13 +13,18 @@ import { encodeControlMessage } from "../../lib/login/protocol.ts";
 class FakeClock implements Clock {
   #now = 0;
   #next = 1;
-  #timers = new Map<number, { ms: number; due: number; callback: () => void }>();
+  #timers = new Map<number, { ms: number; due: number; callback: () => void; once: boolean }>();
   now(): number {
     return this.#now;
   }
   every(ms: number, callback: () => void): number {
     const id = this.#next++;
-    this.#timers.set(id, { ms, due: this.#now + ms, callback });
+    this.#timers.set(id, { ms, due: this.#now + ms, callback, once: false });
+    return id;
+  }
+  after(ms: number, callback: () => void): number {
+    const id = this.#next++;
+    this.#timers.set(id, { ms, due: this.#now + ms, callback, once: true });
     return id;
   }
   clear(id: number): void {
@@ -31,8 +36,9 @@ class FakeClock implements Clock {
    */
   stall(ms: number): void {
     this.#now += ms;
-    for (const timer of this.#timers.values()) {
+    for (const [id, timer] of this.#timers) {
       timer.due = this.#now + timer.ms;
+      if (timer.once) this.#timers.delete(id);
       timer.callback();
     }
   }
@@ -45,6 +51,7 @@ class FakeClock implements Clock {
       if (!due) break;
       this.#now = due.due;
       due.due += due.ms;
+      if (due.once) this.clear([...this.#timers].find(([, timer]) => timer === due)![0]);
       due.callback();
     }
     this.#now = end;

@@ -15,7 +15,12 @@ function sendAll(pacer: Pacer, clock: { now: number }, total: number): number {
 Deno.test("paced sending takes the stream's size over the rate, to the piece", () => {
   for (const rate of [1000, 20 * 1024 * 1024, 3 * 1024 ** 3]) {
     const clock = { now: 0 };
-    const pacer = new Pacer(rate, { now: () => clock.now, every: () => 0, clear: () => {} });
+    const pacer = new Pacer(rate, {
+      now: () => clock.now,
+      every: () => 0,
+      after: () => 0,
+      clear: () => {},
+    });
     const total = rate * 5;
     const ms = sendAll(pacer, clock, total);
     assert.ok(Math.abs(ms - 5000) <= (pacer.pieceSize() / rate) * 1000 + 1, `${rate}: ${ms} ms`);
@@ -25,7 +30,12 @@ Deno.test("paced sending takes the stream's size over the rate, to the piece", (
 Deno.test("after a pause, at most a short burst goes out unpaced", () => {
   const clock = { now: 0 };
   const rate = 1024 * 1024;
-  const pacer = new Pacer(rate, { now: () => clock.now, every: () => 0, clear: () => {} });
+  const pacer = new Pacer(rate, {
+    now: () => clock.now,
+    every: () => 0,
+    after: () => 0,
+    clear: () => {},
+  });
   sendAll(pacer, clock, rate);
   clock.now += 60_000; // the producer stalled for a minute
   let free = 0;

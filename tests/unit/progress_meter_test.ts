@@ -45,7 +45,7 @@ Deno.test("time spent paused (Ctrl-Z) counts in neither the elapsed time, nor th
     main: "sent",
     size: 4000,
     onProgress: () => {},
-    clock: { now: () => now, every: () => 0, clear: () => {} },
+    clock: { now: () => now, every: () => 0, after: () => 0, clear: () => {} },
   });
   try {
     now = 250;
@@ -95,7 +95,7 @@ Deno.test("progress in a log: a longer transfer prints a plain line every 10 s, 
   const watch = new ProgressWatch(() => ({ sent, received: 0 }), {
     main: "sent",
     onProgress: (progress) => meter.show(progress),
-    clock: { now: () => now, every: () => 0, clear: () => {} },
+    clock: { now: () => now, every: () => 0, after: () => 0, clear: () => {} },
   });
   for (let tick = 1; tick <= 46; tick++) {
     now = tick * 250;
