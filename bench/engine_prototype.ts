@@ -1,10 +1,11 @@
 /**
- * The first measurement for a copy engine off the main thread: one direction of the stream path (a command's stdout into
- * the data socket), moved by today's loop on the main thread (the pipe read through a
- * helper thread, `conn.write`, records sealed in between) against a worker of its own with
- * blocking `read` and `write` through FFI. The bytes come from `head -c` into a pipe and go
- * to a `cat` that holds the other end of a loopback connection, so that neither end is
- * JavaScript. Prints MB/s for each engine, plain and sealed.
+ * The first measurement for a copy engine off the main thread: each direction of the stream
+ * path alone, moved by today's loop on the main thread against a worker of its own with
+ * blocking `read` and `write` through FFI. Sending: a command's stdout (`head -c` into a
+ * pipe) into the data socket, plain and sealed in records, to a `cat` that holds the other
+ * end of a loopback connection. Receiving: sealed records sent by `cat` from a file, opened
+ * and written into a pipe that another `cat` drains. Neither end is JavaScript. Prints MB/s
+ * and this process's CPU seconds per GB for each.
  *
  * ```sh
  * deno run -A bench/engine_prototype.ts [bytes]     # default 2 GiB
@@ -18,11 +19,13 @@ import {
   openDevNull,
   readSome,
   setBlocking,
+  writeToPipe,
 } from "../lib/platform/file_descriptors.ts";
 import { detachFromEventLoops, socketFdOf } from "../lib/platform/deno_internals.ts";
 import { spawnWithFds, waitForExit } from "../lib/platform/spawn_with_fds.ts";
 import { writeAll } from "../lib/net/conn_io.ts";
 import { RecordSealer, sealedLength } from "../lib/net/records.ts";
+import { sealedWire } from "../lib/net/data_wire.ts";
 import { readyUserspaceCipher } from "../lib/net/record_cipher.ts";
 
 const BYTES = Number(Deno.args[0] ?? 2 * 1024 ** 3);
@@ -112,10 +115,97 @@ function inWorker(sealed: boolean) {
   };
 }
 
-await readyUserspaceCipher();
-for (let round = 0; round < 3; round++) {
-  await measure("main thread, plain", mainThread(false));
-  await measure("worker, blocking FFI, plain", inWorker(false));
-  await measure("main thread, sealed", mainThread(true));
-  await measure("worker, blocking FFI, sealed", inWorker(true));
+/**
+ * The receiving direction: `cat` sends `file` (sealed records) into a loopback connection;
+ * `move` opens them and writes the data to a pipe that another `cat` drains.
+ */
+async function measureReceiving(
+  name: string,
+  file: string,
+  move: (conn: Deno.TcpConn, to: number) => Promise<number>,
+): Promise<void> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const far = await listener.accept();
+  listener.close();
+  const devNull = openDevNull();
+  const farFd = socketFdOf(far);
+  detachFromEventLoops(farFd);
+  setBlocking(farFd);
+  const source = spawnWithFds(["cat", file], { stdin: devNull, stdout: farFd, stderr: 2 });
+  const [readEnd, writeEnd] = makePipe("write");
+  const sink = spawnWithFds(["cat"], { stdin: readEnd, stdout: devNull, stderr: 2 });
+  closeFd(readEnd);
+  const started = performance.now();
+  const cpuBefore = cpuSeconds();
+  const moving = move(conn, writeEnd);
+  await waitForExit(source);
+  far.close(); // the sender's end of the stream
+  const moved = await moving;
+  closeFd(writeEnd);
+  await waitForExit(sink);
+  const cpu = cpuSeconds() - cpuBefore;
+  const seconds = (performance.now() - started) / 1000;
+  conn.close();
+  closeFd(devNull);
+  if (moved !== BYTES) throw new Error(`${name}: moved ${moved} of ${BYTES}`);
+  console.log(
+    `${name.padEnd(28)} ${(BYTES / seconds / 1e6).toFixed(0).padStart(6)} MB/s, ` +
+      `${(cpu / (BYTES / 1e9)).toFixed(2)} CPU s/GB in this process`,
+  );
 }
+
+/** Today's receiving loop: the sealed wire's read, then a write into the consumer's pipe. */
+async function receiveOnMainThread(conn: Deno.TcpConn, to: number): Promise<number> {
+  const wire = sealedWire(conn, { send: KEYS, receive: KEYS });
+  let moved = 0;
+  for (let data; (data = await wire.read()) !== null;) {
+    for (let at = 0; at < data.length;) at += await writeToPipe(to, data.subarray(at));
+    moved += data.length;
+  }
+  return moved;
+}
+
+/** The prototype's receiving side: a worker with blocking calls on its own thread. */
+function receiveInWorker(conn: Deno.TcpConn, to: number): Promise<number> {
+  const from = socketFdOf(conn);
+  detachFromEventLoops(from);
+  setBlocking(from);
+  setBlocking(to);
+  const worker = new Worker(new URL("./engine_worker.ts", import.meta.url).href, {
+    type: "module",
+  });
+  const done = new Promise<number>((resolve, reject) => {
+    worker.onmessage = (event) => resolve(event.data);
+    worker.onerror = (event) => reject(event.message);
+  });
+  worker.postMessage({ from, to, piece: PIECE, keys: KEYS, opening: true });
+  return done.finally(() => worker.terminate());
+}
+
+/** `BYTES` of zeros sealed as the sending side seals them, in a file. */
+function sealedFile(): string {
+  const path = Deno.makeTempFileSync({ prefix: "socketpipe-sealed-" });
+  const file = Deno.openSync(path, { write: true });
+  const sealer = new RecordSealer(KEYS);
+  const piece = new Uint8Array(PIECE);
+  const out = new Uint8Array(sealedLength(PIECE));
+  for (let done = 0; done < BYTES; done += PIECE) {
+    const length = sealer.sealInto(piece.subarray(0, Math.min(PIECE, BYTES - done)), out);
+    for (let at = 0; at < length;) at += file.writeSync(out.subarray(at, length));
+  }
+  file.close();
+  return path;
+}
+
+await readyUserspaceCipher();
+const sealed = sealedFile();
+for (let round = 0; round < 3; round++) {
+  await measure("send, main thread, plain", mainThread(false));
+  await measure("send, worker, plain", inWorker(false));
+  await measure("send, main thread, sealed", mainThread(true));
+  await measure("send, worker, sealed", inWorker(true));
+  await measureReceiving("receive, main thread, sealed", sealed, receiveOnMainThread);
+  await measureReceiving("receive, worker, sealed", sealed, receiveInWorker);
+}
+Deno.removeSync(sealed);
