@@ -27,6 +27,7 @@ import { writeAll } from "../lib/net/conn_io.ts";
 import { RecordSealer, sealedLength } from "../lib/net/records.ts";
 import { sealedWire } from "../lib/net/data_wire.ts";
 import { readyUserspaceCipher } from "../lib/net/record_cipher.ts";
+import { requireLibc } from "../lib/platform/libc.ts";
 
 const BYTES = Number(Deno.args[0] ?? 2 * 1024 ** 3);
 const PIECE = 256 * 1024;
@@ -123,6 +124,7 @@ async function measureReceiving(
   name: string,
   file: string,
   move: (conn: Deno.TcpConn, to: number) => Promise<number>,
+  pipeBytes = 0,
 ): Promise<void> {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
@@ -134,6 +136,8 @@ async function measureReceiving(
   setBlocking(farFd);
   const source = spawnWithFds(["cat", file], { stdin: devNull, stdout: farFd, stderr: 2 });
   const [readEnd, writeEnd] = makePipe("write");
+  // F_SETPIPE_SZ: a larger pipe to the consumer, where asked (the kernel's default is 64 KiB).
+  if (pipeBytes) requireLibc().fcntl(writeEnd, 1031, pipeBytes);
   const sink = spawnWithFds(["cat"], { stdin: readEnd, stdout: devNull, stderr: 2 });
   closeFd(readEnd);
   const started = performance.now();
@@ -207,5 +211,7 @@ for (let round = 0; round < 3; round++) {
   await measure("send, worker, sealed", inWorker(true));
   await measureReceiving("receive, main thread, sealed", sealed, receiveOnMainThread);
   await measureReceiving("receive, worker, sealed", sealed, receiveInWorker);
+  await measureReceiving("receive, main, 1 MiB pipe", sealed, receiveOnMainThread, 1 << 20);
+  await measureReceiving("receive, worker, 1 MiB pipe", sealed, receiveInWorker, 1 << 20);
 }
 Deno.removeSync(sealed);
