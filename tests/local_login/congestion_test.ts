@@ -29,13 +29,15 @@ function freePort(): number {
 /**
  * A run whose input command, then remote command, first write what `ss -ti` shows of
  * their own half's data socket (the local half's has the listening port as its own, the
- * remote half's as its peer's), each once its half has set the connection up.
+ * remote half's as its peer's), each once its half has set the connection up. Any state
+ * but listening or closed: by the time the remote command looks, the input may have been
+ * sent whole and its FIN have arrived (CLOSE-WAIT).
  */
 async function runShowingSockets(copy: boolean, congestion: string[]) {
   const port = freePort();
   const dir = await Deno.makeTempDir({ prefix: "socketpipe-congestion-" });
   const ss = (side: string, file: string) =>
-    `ss -tinH state established '( ${side} = :${port} )' > ${dir}/${file}`;
+    `ss -tinH state connected '( ${side} = :${port} )' > ${dir}/${file}`;
   const result = await runCli([
     "-v",
     ...(copy ? ["--copy"] : []),
