@@ -9,7 +9,7 @@
  */
 import { statusOfChild } from "../base/command_status.ts";
 import { exactInvocation } from "../platform/exact_spawn.ts";
-import { closeFd, growPipe, makePipe, openDevNull } from "../platform/file_descriptors.ts";
+import { closeFd, makePipe, openDevNull } from "../platform/file_descriptors.ts";
 import { keepInheritedIgnores } from "../platform/inherited_signals.ts";
 import { libc } from "../platform/libc.ts";
 import type { ProcessTree } from "../process/process_tree.ts";
@@ -24,9 +24,6 @@ import {
 } from "./command_pipes.ts";
 import type { RunningCommand } from "./data_path.ts";
 import { startRole, startWithFds } from "./roles.ts";
-
-/** What a consumer's pipe is asked to hold (the most a user may ask for, by default). */
-const CONSUMER_PIPE_BYTES = 1024 * 1024;
 
 /** Where each of a command's stdin, stdout and stderr goes. */
 export interface PipedStdio {
@@ -99,10 +96,6 @@ function startThroughLibc(
       return [devNull, -1];
     }
     const [readEnd, writeEnd] = makePipe(stream === "stdin" ? "write" : "read");
-    // A consumer's pipe of 1 MiB rather than 64 KiB: the copy loop hands it more before it
-    // must wait for the command, and the command reads more at once (measured, 2 GiB into a
-    // remote command: --copy 11 % and --encrypt 21 % faster, less CPU; bench/README.md).
-    if (stream === "stdin") growPipe(writeEnd, CONSUMER_PIPE_BYTES);
     const [their, mine] = stream === "stdin" ? [readEnd, writeEnd] : [writeEnd, readEnd];
     theirs.add(their);
     return [their, mine];
