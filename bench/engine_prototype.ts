@@ -39,21 +39,51 @@ function cpuSeconds(): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/**
+ * A loopback connection: this end for the engine, and the far end's descriptor for a `cat`,
+ * blocking and no longer watched by Deno, which keeps it open (closing it would shut the
+ * socket under `cat`) until the caller closes `far`.
+ */
+async function loopbackPair(): Promise<{ conn: Deno.TcpConn; far: Deno.TcpConn; farFd: number }> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  const far = await listener.accept();
+  listener.close();
+  const farFd = socketFdOf(far);
+  detachFromEventLoops(farFd);
+  setBlocking(farFd);
+  return { conn, far, farFd };
+}
+
+/** Prints one engine's figures, after checking it moved every byte. */
+function report(name: string, moved: number, seconds: number, cpu: number): void {
+  if (moved !== BYTES) throw new Error(`${name}: moved ${moved} of ${BYTES}`);
+  console.log(
+    `${name.padEnd(28)} ${(BYTES / seconds / 1e6).toFixed(0).padStart(6)} MB/s, ` +
+      `${(cpu / (BYTES / 1e9)).toFixed(2)} CPU s/GB in this process`,
+  );
+}
+
+/** Runs the prototype worker on `job` and resolves with the bytes it moved. */
+function runWorker(job: Record<string, unknown>): Promise<number> {
+  const worker = new Worker(new URL("./engine_worker.ts", import.meta.url).href, {
+    type: "module",
+  });
+  const done = new Promise<number>((resolve, reject) => {
+    worker.onmessage = (event) => resolve(event.data);
+    worker.onerror = (event) => reject(event.message);
+  });
+  worker.postMessage(job);
+  return done.finally(() => worker.terminate());
+}
+
 /** A source pipe fed by `head`, a socket drained by `cat`; runs `move` between them. */
 async function measure(
   name: string,
   move: (from: number, conn: Deno.TcpConn) => Promise<number>,
 ): Promise<void> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
-  const far = await listener.accept();
-  listener.close();
+  const { conn, far, farFd } = await loopbackPair();
   const devNull = openDevNull();
-  // cat reads the socket itself: blocking, and no longer watched by Deno, which keeps it
-  // open (closing it would shut the socket under cat) until the end.
-  const farFd = socketFdOf(far);
-  detachFromEventLoops(farFd);
-  setBlocking(farFd);
   const sink = spawnWithFds(["cat"], { stdin: farFd, stdout: devNull, stderr: 2 });
   const [readEnd, writeEnd] = makePipe("read");
   const source = spawnWithFds(["head", "-c", String(BYTES), "/dev/zero"], {
@@ -73,12 +103,7 @@ async function measure(
   await waitForExit(source);
   closeFd(readEnd);
   closeFd(devNull);
-  if (moved !== BYTES) throw new Error(`${name}: moved ${moved} of ${BYTES}`);
-  const perGb = (cpu / (BYTES / 1e9)).toFixed(2);
-  console.log(
-    `${name.padEnd(28)} ${(BYTES / seconds / 1e6).toFixed(0).padStart(6)} MB/s, ` +
-      `${perGb} CPU s/GB in this process`,
-  );
+  report(name, moved, seconds, cpu);
 }
 
 /** Today's loop: an async read of the pipe, then `conn.write`, on the main thread. */
@@ -104,15 +129,7 @@ function inWorker(sealed: boolean) {
     detachFromEventLoops(to);
     setBlocking(to);
     setBlocking(from);
-    const worker = new Worker(new URL("./engine_worker.ts", import.meta.url).href, {
-      type: "module",
-    });
-    const done = new Promise<number>((resolve, reject) => {
-      worker.onmessage = (event) => resolve(event.data);
-      worker.onerror = (event) => reject(event.message);
-    });
-    worker.postMessage({ from, to, piece: PIECE, ...(sealed ? { keys: KEYS } : {}) });
-    return done.finally(() => worker.terminate());
+    return runWorker({ from, to, piece: PIECE, ...(sealed ? { keys: KEYS } : {}) });
   };
 }
 
@@ -126,14 +143,8 @@ async function measureReceiving(
   move: (conn: Deno.TcpConn, to: number) => Promise<number>,
   pipeBytes = 0,
 ): Promise<void> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
-  const far = await listener.accept();
-  listener.close();
+  const { conn, far, farFd } = await loopbackPair();
   const devNull = openDevNull();
-  const farFd = socketFdOf(far);
-  detachFromEventLoops(farFd);
-  setBlocking(farFd);
   const source = spawnWithFds(["cat", file], { stdin: devNull, stdout: farFd, stderr: 2 });
   const [readEnd, writeEnd] = makePipe("write");
   // F_SETPIPE_SZ: a larger pipe to the consumer, where asked (the kernel's default is 64 KiB).
@@ -152,11 +163,7 @@ async function measureReceiving(
   const seconds = (performance.now() - started) / 1000;
   conn.close();
   closeFd(devNull);
-  if (moved !== BYTES) throw new Error(`${name}: moved ${moved} of ${BYTES}`);
-  console.log(
-    `${name.padEnd(28)} ${(BYTES / seconds / 1e6).toFixed(0).padStart(6)} MB/s, ` +
-      `${(cpu / (BYTES / 1e9)).toFixed(2)} CPU s/GB in this process`,
-  );
+  report(name, moved, seconds, cpu);
 }
 
 /** Today's receiving loop: the sealed wire's read, then a write into the consumer's pipe. */
@@ -176,15 +183,7 @@ function receiveInWorker(conn: Deno.TcpConn, to: number): Promise<number> {
   detachFromEventLoops(from);
   setBlocking(from);
   setBlocking(to);
-  const worker = new Worker(new URL("./engine_worker.ts", import.meta.url).href, {
-    type: "module",
-  });
-  const done = new Promise<number>((resolve, reject) => {
-    worker.onmessage = (event) => resolve(event.data);
-    worker.onerror = (event) => reject(event.message);
-  });
-  worker.postMessage({ from, to, piece: PIECE, keys: KEYS, opening: true });
-  return done.finally(() => worker.terminate());
+  return runWorker({ from, to, piece: PIECE, keys: KEYS, opening: true });
 }
 
 /** `BYTES` of zeros sealed as the sending side seals them, in a file. */
