@@ -1,6 +1,12 @@
 import { isSocketOf, socketFdOf } from "../platform/deno_internals.ts";
 import { libc } from "../platform/libc.ts";
-import { setPeerTimeout, tcpInfo } from "../platform/tcp_socket_options.ts";
+import {
+  setPeerTimeout,
+  setUserTimeout,
+  type TcpInfo,
+  tcpInfo,
+} from "../platform/tcp_socket_options.ts";
+import { REAL_CLOCK } from "../base/clock.ts";
 
 /** The default bound, in seconds, on how long a transfer outlives a dead peer. */
 export const DEFAULT_PEER_TIMEOUT = 20;
@@ -88,4 +94,50 @@ export function peerHostHeard(conn: Deno.TcpConn): () => number | null {
       return null;
     }
   };
+}
+
+/** How often a sender looks whether its peer's receive window is shut. */
+export const WINDOW_CHECK_MS = 250;
+
+/**
+ * Keeps the kernel's dead-peer bound off a reader that is only slow. Linux gives a
+ * connection up once the peer's receive window has stayed shut for TCP_USER_TIMEOUT,
+ * however promptly the peer's kernel answers the probes: a consumer that pauses longer (a
+ * tape rewinding, a busy host) would fail the run, where a pipe waits. So once the window
+ * is shut, while the peer's host has answered within the bound, the bound is lifted until
+ * the window opens again. Meanwhile a dead peer is still found by the login channel, whose
+ * halves say they are alive every third of the bound. Looks every {@link WINDOW_CHECK_MS},
+ * on `clock`, until the connection ends or is closed; never keeps a process alive.
+ *
+ * @example Not run as a test: it needs a connection whose reader stalls (tests/local_login/slow_consumer_test.ts).
+ * ```ts ignore
+ * import { spareSlowReader } from "./peer_timeout.ts";
+ * spareSlowReader(conn, 20);
+ * ```
+ */
+export function spareSlowReader(conn: Deno.TcpConn, seconds: number, clock = REAL_CLOCK): void {
+  const heard = peerHostHeard(conn);
+  let fd: number;
+  try {
+    fd = socketFdOf(conn);
+  } catch {
+    return;
+  }
+  let lifted = false;
+  const timer = clock.every(WINDOW_CHECK_MS, () => {
+    let info: TcpInfo;
+    try {
+      if (heard() === null) throw new Error("ended");
+      info = tcpInfo(fd);
+      // The probes of a shut window back off to minutes apart: once lifted, the bound stays
+      // off while the window is shut, and the login channel's own bound is the one left.
+      const shut = info.sendWindow === 0 &&
+        (lifted || info.lastAckReceivedMs < seconds * 1000);
+      if (shut !== lifted) setUserTimeout(fd, shut ? 0 : seconds);
+      lifted = shut;
+    } catch {
+      clock.clear(timer);
+    }
+  });
+  if (clock === REAL_CLOCK) Deno.unrefTimer(timer);
 }

@@ -21,6 +21,7 @@ import {
   MAX_PEER_TIMEOUT,
   MIN_PEER_TIMEOUT,
   peerHostHeard,
+  spareSlowReader,
 } from "../net/peer_timeout.ts";
 import {
   congestionControlsAllowed,
@@ -171,6 +172,8 @@ const peerTimeout: ConnectionOption<"peerTimeout"> = {
     } catch (error) {
       return { refused: messageOf(error), shown: String(value) };
     }
+    // A consumer that pauses is waited for, as a pipe waits, however long.
+    spareSlowReader(on.conn, value);
     return {};
   },
   whenRefused: { goOnWith: "the kernel's own timeouts (minutes to hours) for a dead peer" },
