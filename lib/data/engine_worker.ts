@@ -1,0 +1,142 @@
+/**
+ * The copy engine's worker: a thread that moves one direction of the stream path
+ * (`engine_loops.ts`) with libc's plain system calls, blocking nothing but itself. This
+ * module serves as one only in a worker started under {@link ENGINE_WORKER_NAME}; loaded
+ * anywhere else (the main thread, a library user's own worker), it does nothing.
+ *
+ * @module
+ */
+import { bindLibc, describeErrno, lastError } from "../platform/libc.ts";
+import { messageOf } from "../base/message_of.ts";
+import {
+  ENGINE_WORKER_NAME,
+  engineBroke,
+  type EngineJob,
+  type EngineReport,
+  EngineState,
+} from "./engine_state.ts";
+import { type EngineIo, receiveIntoPipe, sendFromPipe } from "./engine_loops.ts";
+
+const POLLIN = 0x1;
+const POLLOUT = 0x4;
+const SHUT_WR = 1;
+const FIONREAD = 0x541b;
+
+/** The calls the loops make, bound on this thread: blocking here blocks only this worker. */
+const SYMBOLS = {
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
+  shutdown: { parameters: ["i32", "i32"], result: "i32" },
+  ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+} as const;
+
+/**
+ * libc's system calls, as the loops use them, for this thread.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { closeFd, makePipe } from "../platform/file_descriptors.ts";
+ * import { libcIo } from "./engine_worker.ts";
+ * const io = libcIo();
+ * const [readEnd, writeEnd] = makePipe();
+ * assert.equal(io.write(writeEnd, new Uint8Array(3)), 3);
+ * assert.equal(io.unread(readEnd), 3);
+ * io.wait(readEnd, "read", -1, 1000); // ready at once
+ * assert.equal(io.read(readEnd, new Uint8Array(8)), 3);
+ * assert.equal(io.read(readEnd, new Uint8Array(8)), -11); // EAGAIN: nothing there
+ * closeFd(writeEnd);
+ * assert.equal(io.read(readEnd, new Uint8Array(8)), 0);
+ * closeFd(readEnd);
+ * ```
+ */
+export function libcIo(): EngineIo {
+  const c = bindLibc(SYMBOLS);
+  const fds = new Uint8Array(16);
+  const view = new DataView(fds.buffer);
+  const count = new Int32Array(1);
+  const failed = (call: string) => -lastError(call).errno;
+  return {
+    read(fd, into) {
+      const result = Number(c.read(fd, into as Uint8Array<ArrayBuffer>, BigInt(into.length)));
+      return result >= 0 ? result : failed("read");
+    },
+    write(fd, from) {
+      const result = Number(c.write(fd, from as Uint8Array<ArrayBuffer>, BigInt(from.length)));
+      return result >= 0 ? result : failed("write");
+    },
+    wait(fd, what, wake, timeoutMs) {
+      view.setInt32(0, fd, true);
+      view.setInt16(4, what === "read" ? POLLIN : POLLOUT, true);
+      view.setInt32(8, wake, true);
+      view.setInt16(12, POLLIN, true);
+      // Any failure (EINTR) just means "look again", which the loops do.
+      c.poll(fds, 2n, timeoutMs);
+    },
+    shutdownWrite: (fd) => c.shutdown(fd, SHUT_WR) === 0 ? 0 : failed("shutdown"),
+    unread: (fd) =>
+      c.ioctl(fd, BigInt(FIONREAD), new Uint8Array(count.buffer)) === 0 ? count[0] : 0,
+    describe: describeErrno,
+  };
+}
+
+/**
+ * Serves one job from the main thread, with the system calls `makeIo` gives for it (libc's, or a test's): says it is ready, runs the job's
+ * direction, and reports its end (and, receiving, a consumer that stopped reading). A
+ * throw is reported as the direction's failure, never lost.
+ *
+ * @example Not run as a test: it serves a worker's messages (see copy_engine.ts).
+ * ```ts ignore
+ * import { libcIo, serveEngineJob } from "./engine_worker.ts";
+ * serveEngineJob(self as unknown as EngineScope, libcIo);
+ * ```
+ */
+export function serveEngineJob(scope: EngineScope, makeIo: (job: EngineJob) => EngineIo): void {
+  const tell = (report: EngineReport) => scope.postMessage(report);
+  scope.onmessage = (event) => {
+    const job = event.data;
+    const state = new EngineState(job.shared);
+    let failure: string | null;
+    let crashed = false;
+    try {
+      const io = makeIo(job);
+      failure = job.direction === "send"
+        ? sendFromPipe(job, io, state)
+        : receiveIntoPipe(job, io, state, () => tell({ event: "consumer-gone" }));
+    } catch (error) {
+      crashed = true;
+      failure = engineBroke(job.direction, messageOf(error));
+    }
+    tell({ event: "done", failure, crashed });
+  };
+  tell({ event: "ready" });
+}
+
+/** A worker's side of its channel to the main thread. */
+export interface EngineScope {
+  /** The worker's name, as it was started. */
+  name?: string;
+  /** Set to receive the job. */
+  onmessage: ((event: MessageEvent<EngineJob>) => void) | null;
+  /** Sends a report. */
+  postMessage(report: EngineReport): void;
+}
+
+/**
+ * Whether this code runs in a worker started as the copy engine: bundled, the worker runs
+ * the whole bundle, whose command line must then not run.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isEngineWorker } from "./engine_worker.ts";
+ * assert.equal(isEngineWorker(), false);
+ * ```
+ */
+export function isEngineWorker(): boolean {
+  const scope = globalThis as unknown as EngineScope & { WorkerGlobalScope?: unknown };
+  return scope.WorkerGlobalScope !== undefined && scope.name === ENGINE_WORKER_NAME;
+}
+
+if (isEngineWorker()) serveEngineJob(globalThis as unknown as EngineScope, libcIo);
