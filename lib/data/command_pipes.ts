@@ -23,6 +23,11 @@ export interface CommandSink {
   leftUnread(): number;
   /** Ends the command's input (end of file, once every holder of the pipe let go). */
   close(): Promise<void>;
+  /**
+   * The write end of the pipe, where socketpipe made it (non-blocking; -1 where nobody
+   * reads), for the copy engine to write itself; absent through Deno's writer.
+   */
+  readonly fd?: number;
 }
 
 /** A command's stdout, as the copy loop reads it. */
@@ -34,6 +39,11 @@ export interface CommandSource {
   read(): Promise<Uint8Array | null>;
   /** Stops reading: the command's next write fails (SIGPIPE), as when a pipe's reader is gone. */
   cancel(): void;
+  /**
+   * The read end of the pipe, where socketpipe made it (non-blocking), for the copy engine
+   * to read itself; absent through Deno's reader.
+   */
+  readonly fd?: number;
 }
 
 /** How much of a command's output one read takes: a pipe's default capacity. */
@@ -58,6 +68,7 @@ const CHUNK = 64 * 1024;
 export function pipeSink(fd: number): CommandSink {
   let closed = false;
   return {
+    fd,
     write: (bytes) => closed ? Promise.resolve(0) : writeToPipe(fd, bytes).catch(() => 0),
     leftUnread: () => closed ? 0 : unreadBytes(fd),
     close() {
@@ -93,6 +104,7 @@ export function streamSink(stdin: WritableStream<Uint8Array>): CommandSink {
 
 /** A sink nobody reads: every write fails, as a write to a pipe whose reader is gone. */
 export const NO_READER: CommandSink = {
+  fd: -1,
   write: () => Promise.resolve(0),
   leftUnread: () => 0,
   close: () => Promise.resolve(),
@@ -126,6 +138,7 @@ export function pipeSource(fd: number): CommandSource {
     closed = true;
   };
   return {
+    fd,
     async read() {
       if (closed) return null;
       reading = true;

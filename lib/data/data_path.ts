@@ -91,6 +91,8 @@ export interface Transfer {
    * refused to seal the socket, so the stream path seals the records in userspace.
    */
   readonly fellBack?: { path: DataPath; because: string };
+  /** The stream path's `-v` line of its copy engine: workers, or the main thread and why. */
+  readonly copiedBy?: string;
 }
 
 /** The local half's transfer: the input command feeds the socket, the output command drains it. */

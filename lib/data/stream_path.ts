@@ -18,6 +18,7 @@ import { Pacer } from "./pacer.ts";
 import { readyUserspaceCipher } from "../net/record_cipher.ts";
 import { relayToStderr, released, STDERR_GRACE_MS } from "./roles.ts";
 import { settledWithin } from "../base/settled_within.ts";
+import { startCopyEngine } from "./copy_engine.ts";
 
 /** The default capacity of a Linux pipe. */
 const PIPE_PIECE = 64 * 1024;
@@ -63,12 +64,11 @@ export const streamPath: DataPath = {
         stderr: "inherit",
       }, tree)
       : undefined;
-    const transfer = copyBothWays(
+    const transfer = await startCopying(
       conn,
-      wireOf(conn, wire),
+      wire,
       input?.stdout,
       output ? output.stdin ?? NO_READER : undefined,
-      pacerOf(wire),
     );
     return { ...transfer, input: input?.running, output: output?.running };
   },
@@ -87,14 +87,13 @@ export const streamPath: DataPath = {
     const stderrRelayed = started.stderr
       ? relayToStderr(started.stderr, (chunk) => lastWords.add(chunk))
       : Promise.resolve();
-    const transfer = copyBothWays(
+    const transfer = await startCopying(
       conn,
-      wireOf(conn, wire),
+      wire,
       wiring.output ? started.stdout : undefined,
       // A command that never started reads nothing, as a pipe with no reader: the sender
       // must learn it at once, not have its stream drained for ever.
       wiring.input ? started.stdin ?? NO_READER : undefined,
-      pacerOf(wire),
     );
     // As a pipe's writer is done only when its last reader is: a background reader that
     // has the input still to read (or is still reading it) keeps the run from its report,
@@ -114,6 +113,22 @@ export const streamPath: DataPath = {
     };
   },
 };
+
+/**
+ * Copies `source` into the socket and the socket into `sink`: in the copy engine's
+ * workers where they can run, else on this thread (its `-v` line says why).
+ */
+async function startCopying(
+  conn: Deno.TcpConn,
+  wire: WireOptions,
+  source: CommandSource | undefined,
+  sink: CommandSink | undefined,
+): Promise<Transfer> {
+  const engine = await startCopyEngine({ conn, source, sink }, wire);
+  if (typeof engine !== "string") return engine;
+  const transfer = copyBothWays(conn, wireOf(conn, wire), source, sink, pacerOf(wire));
+  return { ...transfer, copiedBy: `copy engine: the main thread (${engine})` };
+}
 
 /** The connection as the copy loops use it: sealed in records when the run is encrypted. */
 function wireOf(conn: Deno.TcpConn, wire: WireOptions): DataWire {

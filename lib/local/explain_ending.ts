@@ -8,6 +8,7 @@
 import { settledWithin, valueIfSettled } from "../base/settled_within.ts";
 import { describeStatus } from "../base/command_status.ts";
 import { Fault, FAULTS } from "../base/faults.ts";
+import { isEngineBreak } from "../data/engine_state.ts";
 import { formatBlock } from "../base/shell_quote.ts";
 import { DEFAULT_REMOTE_SOCKETPIPE, LOGIN_GRACE_MS, type LoginConnection } from "../login/login.ts";
 import { explainLoginEnd } from "../login/login_end.ts";
@@ -131,7 +132,10 @@ export async function verdictOn(
     remoteMissing: exit
       ? null
       : await missingReport(ending, context.channel, context.login, context.peerTimeout),
-    transportError: transferred.error ?? exit?.error ?? null,
+    // A remote worker that broke comes first: the local half's failure follows from it.
+    transportError: isEngineBreak(exit?.error)
+      ? `remote ${exit!.error}`
+      : transferred.error ?? exit?.error ?? null,
   };
   // Interrupted: "both hosts" while the remote half was heard lately (it then ends its
   // command as the login goes); a peer silent for longer than its heartbeat allows (a cut

@@ -156,7 +156,7 @@ async function runInTree(
     ...{ input: options.input, output: options.output },
     stopLogin: () => login.stop(),
     onData: clock.onData,
-    onFellBack: ready.sayFellBack,
+    onStarted: ready.sayHowItRuns,
   });
   await endLogin(LOGIN_GRACE_MS);
   log.step(`${transferred.counts.sent} bytes sent, ${transferred.counts.received} bytes received`);

@@ -6,7 +6,13 @@
  */
 import type { MovedSoFar } from "../progress/progress.ts";
 import { settledWithin, valueIfSettled } from "../base/settled_within.ts";
-import type { ByteCounts, DataPath, LocalTransfer, WireOptions } from "../data/data_path.ts";
+import type {
+  ByteCounts,
+  DataPath,
+  LocalTransfer,
+  Transfer,
+  WireOptions,
+} from "../data/data_path.ts";
 import { endReceivingOnceWhole } from "../data/end_of_stream.ts";
 import type { LoginChannel } from "../login/login_channel.ts";
 import type { RoleReport } from "./outcome.ts";
@@ -66,8 +72,8 @@ export interface LocalTransferContext {
   onData?(moved: MovedSoFar): void;
   /** What the data path needs of the options: `--encrypt`'s keys, `--limit`'s rate. */
   wire: WireOptions;
-  /** Told at once if the transfer runs on another path than `dataPath`, and why. */
-  onFellBack?(fellBack: { path: DataPath; because: string }): void;
+  /** Told at once how the transfer runs (on another path than `dataPath`, and why; its copy engine). */
+  onStarted?(transfer: Pick<Transfer, "fellBack" | "copiedBy">): void;
 }
 
 /**
@@ -89,7 +95,7 @@ export async function runLocalTransfer(
   const { channel } = options;
   const wire = options.wire;
   const transfer = await dataPath.startLocal(conn, options, options.tree, wire);
-  if (transfer.fellBack) options.onFellBack?.(transfer.fellBack);
+  options.onStarted?.(transfer);
   options.onData?.(() => transfer.moved());
   // When the remote command ends or stops reading, stop feeding it, as a pipe would; when
   // the output command stops reading, tell the remote half to stop feeding us.

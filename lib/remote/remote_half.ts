@@ -182,7 +182,7 @@ async function runRemoteCommand(
     return await tellFault(channel, log, "data connection", ready);
   }
   const transfer = await ready.path.startRemote(conn, command, session, context.tree, ready.wire);
-  if (transfer.fellBack) ready.sayFellBack(transfer.fellBack);
+  ready.sayHowItRuns(transfer);
   const ran = transfer.fellBack?.path ?? ready.path;
   const engine = ready.wire.keys && ran.engine;
   return await superviseRemoteCommand(transfer, { ...context, engine, applied: ready.applied });

@@ -8,7 +8,7 @@
 import { Fault } from "../base/faults.ts";
 import { messageOf } from "../base/message_of.ts";
 import type { StepLog } from "../base/log.ts";
-import type { DataPath, WireOptions } from "../data/data_path.ts";
+import type { DataPath, Transfer, WireOptions } from "../data/data_path.ts";
 import { chooseDataPath, sealingFellBackLine } from "../data/path_registry.ts";
 import { formatAddress } from "../net/connect_back.ts";
 import { socketFdOf } from "../platform/deno_internals.ts";
@@ -55,8 +55,11 @@ export interface DataConnection {
   wire: WireOptions;
   /** What each option did on this host, for the report: `{ congestion: "cubic" }`. */
   applied: Record<string, string>;
-  /** Says, on `-v`, that the transfer ran on another path than the one chosen, and why. */
-  sayFellBack(fellBack: { path: DataPath; because: string }): void;
+  /**
+   * Says, on `-v`, how the transfer runs: on another path than the one chosen, and why;
+   * and the stream path's copy engine.
+   */
+  sayHowItRuns(transfer: Pick<Transfer, "fellBack" | "copiedBy">): void;
 }
 
 /** What the set-up needs besides the connection. */
@@ -117,7 +120,10 @@ export async function setUpDataConnection(
     conn,
     path: chosen.path,
     ...applied,
-    sayFellBack: (fellBack) => log.step(sealingFellBackLine(fellBack)),
+    sayHowItRuns: ({ fellBack, copiedBy }) => {
+      if (fellBack) log.step(sealingFellBackLine(fellBack));
+      if (copiedBy) log.step(copiedBy);
+    },
   };
 }
 

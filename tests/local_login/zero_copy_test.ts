@@ -135,6 +135,11 @@ for (
     assert.equal(await sha256(run.stdout), await sha256(data));
     assert.match(run.stderr, local);
     assert.match(run.stderr, /^socketpipe -s: data path: stream \(FFI is not permitted .*\)$/m);
+    // Without FFI the stream path copies on the main thread, and says why.
+    assert.match(
+      run.stderr,
+      /^socketpipe -s: copy engine: the main thread \(FFI is not permitted .*\)$/m,
+    );
   });
 }
 
