@@ -108,6 +108,8 @@ export async function runLocalTransfer(
   let stopping: Promise<void> | null = null;
   const stopEverything = () => stopping ??= stopTransfer(transfer, options.stopLogin);
   options.signal?.addEventListener("abort", stopEverything, { once: true });
+  // A signal may have come while the transfer started (its engine's workers loading).
+  if (options.signal?.aborted) stopEverything();
 
   channel.watchLiveness(options.peerTimeout);
   const ending = await remoteEnding(channel, transfer, options.peerTimeout);
