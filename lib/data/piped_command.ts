@@ -9,7 +9,7 @@
  */
 import { statusOfChild } from "../base/command_status.ts";
 import { exactInvocation } from "../platform/exact_spawn.ts";
-import { closeFd, makePipe, openDevNull } from "../platform/file_descriptors.ts";
+import { closeFd, growPipe, makePipe, openDevNull } from "../platform/file_descriptors.ts";
 import { keepInheritedIgnores } from "../platform/inherited_signals.ts";
 import { libc } from "../platform/libc.ts";
 import type { ProcessTree } from "../process/process_tree.ts";
@@ -24,6 +24,9 @@ import {
 } from "./command_pipes.ts";
 import type { RunningCommand } from "./data_path.ts";
 import { startRole, startWithFds } from "./roles.ts";
+
+/** What a pipe of the stream is asked to hold (the most a user may ask for, by default). */
+const STREAM_PIPE_BYTES = 1024 * 1024;
 
 /** Where each of a command's stdin, stdout and stderr goes. */
 export interface PipedStdio {
@@ -96,6 +99,9 @@ function startThroughLibc(
       return [devNull, -1];
     }
     const [readEnd, writeEnd] = makePipe(stream === "stdin" ? "write" : "read");
+    // Pipes of 1 MiB rather than 64 KiB: the copy engine and the commands each move more
+    // per system call and wait less on the other (measured: bench/README.md).
+    if (stream !== "stderr") growPipe(writeEnd, STREAM_PIPE_BYTES);
     const [their, mine] = stream === "stdin" ? [readEnd, writeEnd] : [writeEnd, readEnd];
     theirs.add(their);
     return [their, mine];

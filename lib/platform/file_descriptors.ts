@@ -11,6 +11,8 @@ import { Errno, lastError, requireLibc } from "./libc.ts";
 
 const F_GETFL = 3;
 const F_SETFL = 4;
+const F_SETPIPE_SZ = 1031;
+const F_GETPIPE_SZ = 1032;
 const O_NONBLOCK = 0o4000;
 const O_RDWR = 2;
 const O_CLOEXEC = 0o2000000;
@@ -65,6 +67,27 @@ export function makePipe(ours: "read" | "write" = "read"): [number, number] {
   if (c.pipe2(new Uint8Array(fds.buffer), O_CLOEXEC) !== 0) throw lastError("pipe2");
   setFlag(ours === "read" ? fds[0] : fds[1], O_NONBLOCK, true);
   return [fds[0], fds[1]];
+}
+
+/**
+ * Asks the kernel to make the pipe of `fd` hold `bytes` (F_SETPIPE_SZ), and returns what it
+ * holds then: the kernel rounds up to a power of two of pages, and keeps its own size where
+ * it refuses (past `fs.pipe-max-size` for a user, or past the user's share of pipe memory).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { closeFd, growPipe, makePipe } from "./file_descriptors.ts";
+ * const [readEnd, writeEnd] = makePipe("write");
+ * assert.ok(growPipe(writeEnd, 1 << 20) >= 64 * 1024);
+ * closeFd(readEnd);
+ * closeFd(writeEnd);
+ * ```
+ */
+export function growPipe(fd: number, bytes: number): number {
+  const c = requireLibc();
+  c.fcntl(fd, F_SETPIPE_SZ, bytes);
+  return c.fcntl(fd, F_GETPIPE_SZ, 0);
 }
 
 /**
