@@ -1,11 +1,6 @@
 import { isSocketOf, socketFdOf } from "../platform/deno_internals.ts";
 import { libc } from "../platform/libc.ts";
-import {
-  setPeerTimeout,
-  setUserTimeout,
-  type TcpInfo,
-  tcpInfo,
-} from "../platform/tcp_socket_options.ts";
+import { setPeerTimeout, setUserTimeout, tcpInfo } from "../platform/tcp_socket_options.ts";
 import { REAL_CLOCK } from "../base/clock.ts";
 
 /** The default bound, in seconds, on how long a transfer outlives a dead peer. */
@@ -103,11 +98,13 @@ export const WINDOW_CHECK_MS = 250;
  * Keeps the kernel's dead-peer bound off a reader that is only slow. Linux gives a
  * connection up once the peer's receive window has stayed shut for TCP_USER_TIMEOUT,
  * however promptly the peer's kernel answers the probes: a consumer that pauses longer (a
- * tape rewinding, a busy host) would fail the run, where a pipe waits. So once the window
- * is shut, while the peer's host has answered within the bound, the bound is lifted until
- * the window opens again. Meanwhile a dead peer is still found by the login channel, whose
- * halves say they are alive every third of the bound. Looks every {@link WINDOW_CHECK_MS},
- * on `clock`, until the connection ends or is closed; never keeps a process alive.
+ * tape rewinding, a busy host) would fail the run, where a pipe waits. So while the window
+ * is shut, and the peer's host has answered within two thirds of the bound, the bound is
+ * pushed on to a third of it past now: the kernel then probes at least that often, and
+ * gives the connection up a third of the bound after the last push, the bound after the
+ * peer's last answer. Once the window opens, the bound is as it was. Looks every
+ * {@link WINDOW_CHECK_MS}, on `clock`, until the connection ends or is closed; never keeps
+ * a process alive.
  *
  * @example Not run as a test: it needs a connection whose reader stalls (tests/local_login/slow_consumer_test.ts).
  * ```ts ignore
@@ -123,18 +120,23 @@ export function spareSlowReader(conn: Deno.TcpConn, seconds: number, clock = REA
   } catch {
     return;
   }
-  let lifted = false;
+  let shutSince: number | null = null;
   const timer = clock.every(WINDOW_CHECK_MS, () => {
-    let info: TcpInfo;
     try {
-      if (heard() === null) throw new Error("ended");
-      info = tcpInfo(fd);
-      // The probes of a shut window back off to minutes apart: once lifted, the bound stays
-      // off while the window is shut, and the login channel's own bound is the one left.
-      const shut = info.sendWindow === 0 &&
-        (lifted || info.lastAckReceivedMs < seconds * 1000);
-      if (shut !== lifted) setUserTimeout(fd, shut ? 0 : seconds);
-      lifted = shut;
+      if (heard() === null) throw new Error("the connection has ended");
+      const info = tcpInfo(fd);
+      const now = clock.now();
+      if (info.sendWindow !== 0) {
+        if (shutSince !== null) setUserTimeout(fd, seconds);
+        shutSince = null;
+        return;
+      }
+      // The kernel counts from its first probe, a little after the window shut (and after
+      // this saw it): counting from here, a look's interval earlier, never cuts it short.
+      shutSince ??= now - WINDOW_CHECK_MS;
+      if (info.lastAckReceivedMs < (seconds * 1000 * 2) / 3) {
+        setUserTimeout(fd, (now - shutSince) / 1000 + seconds / 3);
+      }
     } catch {
       clock.clear(timer);
     }
