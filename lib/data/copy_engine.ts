@@ -11,7 +11,7 @@
 import { closeFd, makePipe, shutdownBoth, shutdownRead } from "../platform/file_descriptors.ts";
 import { libc, libcUnavailableReason } from "../platform/libc.ts";
 import { openSslAvailable } from "../platform/libcrypto.ts";
-import { socketFdOf } from "../platform/deno_internals.ts";
+import { detachFromEventLoops, socketFdOf } from "../platform/deno_internals.ts";
 import { messageOf } from "../base/message_of.ts";
 import { settledWithin } from "../base/settled_within.ts";
 import type { WireOptions } from "./data_path.ts";
@@ -75,6 +75,9 @@ export async function startCopyEngine(
   const unavailable = engineUnavailable(ends, wire);
   if (typeof unavailable === "string") return unavailable;
   const socket = unavailable.socket;
+  // Nothing of Deno's reads or writes it any more: data arriving must not wake the main
+  // thread's event loop at every turn (measured: 0.15 CPU s per GB on the receiving half).
+  detachFromEventLoops(socket);
   const directions: Direction[] = ends.source ? ["send", "receive"] : ["receive"];
   const workers = await Promise.all(directions.map(startWorker));
   const failed = workers.find((worker) => typeof worker === "string");

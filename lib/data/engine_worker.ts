@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { bindLibc, describeErrno, lastError } from "../platform/libc.ts";
+import { bindLibc, describeErrno, lastErrno } from "../platform/libc.ts";
 import { messageOf } from "../base/message_of.ts";
 import {
   ENGINE_WORKER_NAME,
@@ -56,15 +56,14 @@ export function libcIo(): EngineIo {
   const fds = new Uint8Array(16);
   const view = new DataView(fds.buffer);
   const count = new Int32Array(1);
-  const failed = (call: string) => -lastError(call).errno;
   return {
     read(fd, into) {
       const result = Number(c.read(fd, into as Uint8Array<ArrayBuffer>, BigInt(into.length)));
-      return result >= 0 ? result : failed("read");
+      return result >= 0 ? result : -lastErrno();
     },
     write(fd, from) {
       const result = Number(c.write(fd, from as Uint8Array<ArrayBuffer>, BigInt(from.length)));
-      return result >= 0 ? result : failed("write");
+      return result >= 0 ? result : -lastErrno();
     },
     wait(fd, what, wake, timeoutMs) {
       view.setInt32(0, fd, true);
@@ -74,7 +73,7 @@ export function libcIo(): EngineIo {
       // Any failure (EINTR) just means "look again", which the loops do.
       c.poll(fds, 2n, timeoutMs);
     },
-    shutdownWrite: (fd) => c.shutdown(fd, SHUT_WR) === 0 ? 0 : failed("shutdown"),
+    shutdownWrite: (fd) => c.shutdown(fd, SHUT_WR) === 0 ? 0 : -lastErrno(),
     unread: (fd) =>
       c.ioctl(fd, BigInt(FIONREAD), new Uint8Array(count.buffer)) === 0 ? count[0] : 0,
     describe: describeErrno,

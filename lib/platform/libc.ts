@@ -217,8 +217,24 @@ export class LibcError extends Error {
  * ```
  */
 export function lastError(call: string): LibcError {
+  return new LibcError(call, lastErrno());
+}
+
+/**
+ * The errno of the synchronous libc call just made on this thread, as a number: for a
+ * loop that meets EAGAIN at every turn, where building an error each time would cost.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Errno, lastErrno, requireLibc } from "./libc.ts";
+ * if (requireLibc().close(999) !== 0) assert.equal(lastErrno(), 9); // EBADF
+ * assert.equal(typeof Errno.EAGAIN, "number");
+ * ```
+ */
+export function lastErrno(): number {
   const pointer = requireLibc().__errno_location();
-  return new LibcError(call, pointer ? new Deno.UnsafePointerView(pointer).getInt32() : 0);
+  return pointer ? new Deno.UnsafePointerView(pointer).getInt32() : 0;
 }
 
 /**
