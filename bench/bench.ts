@@ -192,6 +192,8 @@ const mb = BYTES / 1024 / 1024;
 const rows: string[] = [];
 const ratios: Record<string, number> = {};
 const encryptRatios: Record<string, number> = {};
+/** Each shape's seconds by method, for the targets that compare two methods. */
+const secondsOf: Record<string, Record<string, number>> = {};
 const chart: { shape: string; method: string; mbps: number }[] = [];
 let zeroCopyCpuPerGb = 0;
 const fmt = (n: number, digits = 1) => n.toFixed(digits);
@@ -234,6 +236,7 @@ for (const [shape, commands] of Object.entries(shapes)) {
       continue;
     }
     const ratio = sshPipe.seconds / m.seconds;
+    (secondsOf[shape] ??= {})[name] = m.seconds;
     chart.push({ shape, method: name, mbps: mb / m.seconds });
     if (name === "socketpipe --encrypt (userspace)") encryptRatios[shape] = ratio;
     if (name === "socketpipe, zero-copy") {
@@ -478,6 +481,25 @@ if (encrypted.length > 0) {
     `- --encrypt (userspace) ≥ the ssh pipe (default cipher) in every shape: ${
       encrypted.map((ratio) => `${fmt(ratio, 2)}×`).join(", ")
     } — ${verdict(encrypted.every((ratio) => ratio >= 1))}`,
+  );
+}
+/** In every shape that ran both: how many times faster `method` was than `than`. */
+const fasterThan = (method: string, than: string) =>
+  Object.values(secondsOf).filter((by) => by[method] && by[than]).map((by) =>
+    by[than] / by[method]
+  );
+const targets: [string, string, string, number][] = [
+  ["--encrypt (userspace)", "socketpipe --encrypt (userspace)", "ssh pipe, aes128-gcm", 1.5],
+  ["--encrypt (userspace)", "socketpipe --encrypt (userspace)", "ssh pipe (default cipher)", 2],
+  ["--copy", "socketpipe --copy", "socketpipe, zero-copy", 0.8],
+];
+for (const [label, method, than, least] of targets) {
+  const found = fasterThan(method, than);
+  if (found.length === 0) continue;
+  console.log(
+    `- ${label} ≥ ${least}× ${than} in every shape: ${
+      found.map((ratio) => `${fmt(ratio, 2)}×`).join(", ")
+    } — ${verdict(found.every((ratio) => ratio >= least))}`,
   );
 }
 if (runSetup) {
