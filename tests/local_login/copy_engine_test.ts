@@ -116,3 +116,30 @@ testWhere(
     }));
   },
 );
+
+for (const mode of ["copy", "encrypt"]) {
+  testWhere(
+    null,
+    `a library caller's abort mid-stream (--${mode}) ends the run within the manual's bound, ` +
+      `and nothing of it (no worker) keeps the caller's process alive`,
+    async () => {
+      const script = `${REPO}/tests/fixtures/library_abort.ts`;
+      const child = new Deno.Command(DENO, {
+        args: ["run", "-A", "--quiet", script, mode, ...SHELL_LOGIN],
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      // The process must end by itself once the call has returned; this only bounds a
+      // failure (a worker left running holds it for ever).
+      const deadline = setTimeout(() => child.kill("SIGKILL"), 60_000);
+      const { code, stdout, stderr } = await child.output();
+      clearTimeout(deadline);
+      assert.equal(code, 0, `the caller's process ended by itself: ${text(stderr)}`);
+      const outcome = JSON.parse(text(stdout));
+      assert.equal(outcome.status, 130, text(stdout));
+      assert.match(outcome.first, /^interrupted/, text(stdout));
+      // The manual: "within about two seconds".
+      assert.ok(outcome.ms < 2_500, `ended ${outcome.ms} ms after the abort`);
+    },
+  );
+}
