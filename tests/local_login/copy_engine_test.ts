@@ -143,3 +143,32 @@ for (const mode of ["copy", "encrypt"]) {
     },
   );
 }
+
+testWhere(
+  null,
+  "workers that cannot load (on both hosts): the run copies on the main thread, -v says why, " +
+    "and the bytes arrive exact both ways",
+  async () => {
+    const breaks = [DENO, "run", "-A", "--quiet", `${REPO}/tests/fixtures/engine_breaks.ts`];
+    const bytes = new Uint8Array(3_000_000).map((_, i) => (i * 131 + (i >> 9)) & 0xff);
+    const run = await runCli([
+      "-v",
+      "--encrypt",
+      ...block("-i", "cat"),
+      ...block("-l", ...SHELL_LOGIN),
+      "-h",
+      "127.0.0.1",
+      ...block("-x", ...breaks),
+      ...block("-r", "cat"),
+      ...block("-o", "sha256sum"),
+    ], { program: breaks, stdin: bytes, environment: { BREAK: "load" } });
+    assert.equal(run.code, 0, run.stderr);
+    const sha = await crypto.subtle.digest("SHA-256", bytes);
+    const expected = [...new Uint8Array(sha)].map((b) => b.toString(16).padStart(2, "0"));
+    assert.equal(text(run.stdout).split(" ")[0], expected.join(""));
+    for (const half of ["socketpipe", "socketpipe -s"]) {
+      const line = `^${half}: copy engine: the main thread \\(a worker cannot start: .*\\)$`;
+      assert.match(run.stderr, new RegExp(line, "m"));
+    }
+  },
+);
