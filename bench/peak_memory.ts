@@ -11,37 +11,12 @@
  *
  * @module
  */
+import { peakRssMb, remoteHalfWithMarker } from "../tests/harness/run.ts";
+
 const BYTES = Number(Deno.env.get("BYTES") ?? 16 * 1024 ** 3);
 const DENO = Deno.execPath();
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const marker = `peak-memory-${crypto.randomUUID().slice(0, 8)}`;
-
-/** A process's peak RSS in MB, or 0 once it is gone. */
-function peakRssMb(pid: number): number {
-  try {
-    const match = Deno.readTextFileSync(`/proc/${pid}/status`).match(/^VmHWM:\s+(\d+) kB/m);
-    return match ? Number(match[1]) / 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
-
-/** The remote half: the Deno process whose command line ends with the marked command. */
-function remoteHalfPid(): number | null {
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const words = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).split("\0");
-      const comm = Deno.readTextFileSync(`/proc/${entry.name}/comm`).trim();
-      if (comm === "deno" && words.includes("-s") && words.includes(marker)) {
-        return Number(entry.name);
-      }
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return null;
-}
 
 const started = performance.now();
 const child = new Deno.Command(DENO, {
@@ -67,7 +42,7 @@ let remote = 0;
 let remotePid: number | null = null;
 while (!done) {
   local = Math.max(local, peakRssMb(child.pid));
-  remotePid ??= remoteHalfPid();
+  remotePid ??= remoteHalfWithMarker(marker);
   if (remotePid) remote = Math.max(remote, peakRssMb(remotePid));
   await new Promise((resolve) => setTimeout(resolve, 200));
 }

@@ -10,6 +10,8 @@
  *
  * @module
  */
+import { remoteHalfWithMarker } from "../tests/harness/run.ts";
+
 const BYTES = Number(Deno.env.get("BYTES") ?? 2 * 1024 ** 3);
 const SHAPE = Deno.env.get("SHAPE") ?? "in";
 const DENO = Deno.execPath();
@@ -20,23 +22,6 @@ const zeros = `head -c ${BYTES} /dev/zero`;
 const [producer, consumer] = SHAPE === "in"
   ? [["-i", "{", "sh", "-c", zeros, "}"], ["-r", "{", "sh", "-c", "exec wc -c", marker, "}"]]
   : [["-r", "{", "sh", "-c", `exec ${zeros}`, marker, "}"], ["-o", "{", "wc", "-c", "}"]];
-
-/** The remote half: the Deno process whose command line holds `-s` and the marker. */
-function remoteHalfPid(): number | null {
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const words = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).split("\0");
-      const comm = Deno.readTextFileSync(`/proc/${entry.name}/comm`).trim();
-      if (comm === "deno" && words.includes("-s") && words.includes(marker)) {
-        return Number(entry.name);
-      }
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return null;
-}
 
 /** Each thread's CPU seconds so far (utime + stime), by "half kind tid". */
 function sampleThreads(half: string, pid: number, into: Map<string, number>): void {
@@ -68,7 +53,7 @@ const ended = child.status.finally(() => done = true);
 const seconds = new Map<string, number>();
 let remotePid: number | null = null;
 while (!done) {
-  remotePid ??= remoteHalfPid();
+  remotePid ??= remoteHalfWithMarker(marker);
   sampleThreads("local", child.pid, seconds);
   if (remotePid) sampleThreads("remote", remotePid, seconds);
   await new Promise((resolve) => setTimeout(resolve, 100));

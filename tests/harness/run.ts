@@ -245,3 +245,33 @@ export async function bytesUntilClosed(conn: Deno.Conn): Promise<number> {
   }
   return total;
 }
+
+/** A process's peak RSS (VmHWM) in MB, or 0 once it is gone. */
+export function peakRssMb(pid: number): number {
+  try {
+    const match = Deno.readTextFileSync(`/proc/${pid}/status`).match(/^VmHWM:\s+(\d+) kB/m);
+    return match ? Number(match[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * A run's remote half, over a local login: the Deno process whose command line holds `-s`
+ * and `marker` (a word of the remote command); null until it runs.
+ */
+export function remoteHalfWithMarker(marker: string): number | null {
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const words = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`).split("\0");
+      const comm = Deno.readTextFileSync(`/proc/${entry.name}/comm`).trim();
+      if (comm === "deno" && words.includes("-s") && words.includes(marker)) {
+        return Number(entry.name);
+      }
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return null;
+}

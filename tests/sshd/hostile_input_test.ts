@@ -11,6 +11,7 @@ import { serveRemoteHalf } from "../../lib/remote/remote_half.ts";
 import {
   block,
   DENO,
+  peakRssMb,
   randomFile,
   REMOTE_HALF,
   REPO,
@@ -224,16 +225,6 @@ faultTest(
   },
   noSshd,
 );
-
-/** Peak RSS (VmHWM) of a process in MB, or 0 once it is gone. */
-function peakRssMb(pid: number): number {
-  try {
-    const match = Deno.readTextFileSync(`/proc/${pid}/status`).match(/^VmHWM:\s+(\d+) kB/m);
-    return match ? Number(match[1]) / 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
 
 async function remoteHalfPid(marker: string): Promise<number | null> {
   const out = await new Deno.Command("pgrep", {
