@@ -97,8 +97,8 @@ function engineUnavailable(ends: EngineEnds, wire: WireOptions): string | { sock
   if (typeof Worker === "undefined") return "workers are not available";
   if (!libc()) return libcUnavailableReason() ?? "no native bindings";
   if (wire.keys && !openSslAvailable()) return "OpenSSL cannot be loaded through FFI";
-  if (ends.source && ends.source.fd === undefined) return "the commands' pipes are Deno's";
-  if (ends.sink && ends.sink.fd === undefined) return "the commands' pipes are Deno's";
+  const pipes = [ends.source, ends.sink].filter((end) => end !== undefined);
+  if (pipes.some((end) => end.fd === undefined)) return "the commands' pipes are Deno's";
   try {
     return { socket: socketFdOf(ends.conn) };
   } catch (error) {

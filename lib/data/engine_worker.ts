@@ -6,7 +6,8 @@
  *
  * @module
  */
-import { bindLibc, describeErrno, lastErrno } from "../platform/libc.ts";
+import { describeErrno, lastErrno, requireLibc } from "../platform/libc.ts";
+import { shutdownWrite, unreadBytes } from "../platform/file_descriptors.ts";
 import { messageOf } from "../base/message_of.ts";
 import {
   ENGINE_WORKER_NAME,
@@ -19,17 +20,6 @@ import { type EngineIo, receiveIntoPipe, sendFromPipe } from "./engine_loops.ts"
 
 const POLLIN = 0x1;
 const POLLOUT = 0x4;
-const SHUT_WR = 1;
-const FIONREAD = 0x541b;
-
-/** The calls the loops make, bound on this thread: blocking here blocks only this worker. */
-const SYMBOLS = {
-  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-  poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
-  shutdown: { parameters: ["i32", "i32"], result: "i32" },
-  ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
-} as const;
 
 /**
  * libc's system calls, as the loops use them, for this thread.
@@ -52,10 +42,9 @@ const SYMBOLS = {
  * ```
  */
 export function libcIo(): EngineIo {
-  const c = bindLibc(SYMBOLS);
+  const c = requireLibc();
   const fds = new Uint8Array(16);
   const view = new DataView(fds.buffer);
-  const count = new Int32Array(1);
   return {
     read(fd, into) {
       const result = Number(c.read(fd, into as Uint8Array<ArrayBuffer>, BigInt(into.length)));
@@ -73,9 +62,8 @@ export function libcIo(): EngineIo {
       // Any failure (EINTR) just means "look again", which the loops do.
       c.poll(fds, 2n, timeoutMs);
     },
-    shutdownWrite: (fd) => c.shutdown(fd, SHUT_WR) === 0 ? 0 : -lastErrno(),
-    unread: (fd) =>
-      c.ioctl(fd, BigInt(FIONREAD), new Uint8Array(count.buffer)) === 0 ? count[0] : 0,
+    shutdownWrite: (fd) => shutdownWrite(fd) ? 0 : -lastErrno(),
+    unread: unreadBytes,
     describe: describeErrno,
   };
 }

@@ -46,6 +46,8 @@ const SYMBOLS = {
     result: "i32",
     nonblocking: true,
   },
+  /** Blocks this thread until an fd is ready: for the copy engine's own worker threads. */
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
   kill: { parameters: ["i32", "i32"], result: "i32" },
   prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
   open: { parameters: ["buffer", "i32"], result: "i32" },
