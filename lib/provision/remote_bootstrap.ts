@@ -212,8 +212,13 @@ usable() {
   physical "$want" || return 1
   made=
   if [ ! -e "$place" ] && [ ! -L "$place" ]; then
-    (umask 077 && mkdir -p -- "\${place%/*}" && mkdir -- "$place") 2>/dev/null || { why="cannot be made"; return 1; }
-    made=$place
+    # Another run at the same time may make it first: then it is judged as found.
+    if (umask 077 && mkdir -p -- "\${place%/*}" && mkdir -- "$place") 2>/dev/null; then
+      made=$place
+    elif [ ! -e "$place" ] && [ ! -L "$place" ]; then
+      why="cannot be made"
+      return 1
+    fi
   fi
   guarded "$place" d && walled "$place" && marked "$place" || { unmake; return 1; }
   [ -n "$system_deno" ] && return 0
@@ -262,12 +267,17 @@ runtime=$runtime_dir/deno
 # beside it when it was installed) whenever it has changed since.
 bundle_ok() {
   [ -e "$top/$entry" ] || [ -L "$top/$entry" ] || return 1
-  guarded "$top/$entry" d && guarded "$bundle" - || { damaged="$why"; return 1; }
+  guarded "$top/$entry" d || { damaged="$why"; return 1; }
+  # Not there yet (another run is sending it) or never installed (a run cut short): missing, not damaged.
+  [ -e "$bundle" ] || [ -L "$bundle" ] || return 1
+  guarded "$bundle" - || { damaged="$why"; return 1; }
   sum=$(sum256 < "$bundle") && [ "\${sum%% *}" = "$hash" ] || { damaged="$bundle is not the bundle it was (its sha256 differs)"; return 1; }
 }
 runtime_ok() {
   [ -e "$runtime_dir" ] || [ -L "$runtime_dir" ] || return 1
-  guarded "$runtime_dir" d && guarded "$runtime" - || { damaged="$why"; return 1; }
+  guarded "$runtime_dir" d || { damaged="$why"; return 1; }
+  [ -e "$runtime" ] || [ -L "$runtime" ] || return 1
+  guarded "$runtime" - || { damaged="$why"; return 1; }
   [ -e "$runtime.sha256" ] || { damaged="$runtime has no sha256 beside it (an older socketpipe's)"; return 1; }
   guarded "$runtime.sha256" - || { damaged="$why"; return 1; }
   [ -x "$runtime" ] || { damaged="$runtime cannot be run"; return 1; }
@@ -276,7 +286,7 @@ runtime_ok() {
   sum=$(sum256 < "$runtime") && [ "\${sum%% *}" = "$(cat "$runtime.sha256")" ] || { damaged="$runtime changed since it was installed (its sha256 differs)"; return 1; }
   touch "$runtime.sha256"
 }
-need_bundle=true need_runtime=true deno=$runtime using="a new bundle" replaced=
+need_bundle=true need_runtime=true deno=$runtime using="a new bundle" replaced= runtime_replaced=
 damaged=
 if [ "$mode" != always ] && bundle_ok; then need_bundle=false using="the cached bundle"; fi
 [ -z "$damaged" ] || replaced="$damaged: sending the bundle again"
@@ -286,7 +296,7 @@ if [ "$mode" != always ] && runtime_ok; then
 elif [ -n "$system_deno" ]; then
   need_runtime=false deno=$system_deno
 fi
-[ -z "$damaged" ] || [ -n "$system_deno" ] || replaced="\${replaced:+$replaced; }$damaged: sending the Deno runtime again"
+[ -z "$damaged" ] || [ -n "$system_deno" ] || runtime_replaced="$damaged: sending the Deno runtime again"
 if [ "$mode" != always ] && { $need_bundle || $need_runtime; } &&
   command -v socketpipe >/dev/null 2>&1 &&
   socketpipe --version 2>/dev/null | grep -qx "protocol $protocol"; then
@@ -331,7 +341,12 @@ while $need_runtime && ! claims "$runtime_dir.claim"; do
 done
 gzip=false
 command -v gzip >/dev/null 2>&1 && gzip=true
-if $need_runtime; then using="$using, a new Deno $deno_version"; else using="$using, Deno at $deno$shared"; fi
+# A runtime another run installed meanwhile was only on its way, not damaged.
+if $need_runtime; then
+  using="$using, a new Deno $deno_version" replaced="\${replaced:+$replaced\${runtime_replaced:+; }}$runtime_replaced"
+else
+  using="$using, Deno at $deno$shared"
+fi
 say "\\"event\\":\\"need\\",\\"bundle\\":$need_bundle,\\"runtime\\":$need_runtime,\\"gzip\\":$gzip,\\"using\\":\\"$(text "$using, cache $top\${tried:+ (passed over: $tried)}")\\",\\"cache\\":\\"$(text "$top")\\",\\"replaced\\":\\"$(text "$replaced")\\""
 # Until the remote half has its own watchdog, a guard ends this process, and all it
 # started, with the login (its parent gone) or once a payload has stopped arriving for
@@ -419,6 +434,10 @@ receive() {
     rmdir -- "$2" 2>/dev/null
     fail "the $1 arrived damaged (its sha256 differs): try again"
   }
+  # The runtime's sha256 goes beside it first, newer than it: checked again only once the
+  # runtime has changed since, and never missing beside a runtime another run finds.
+  [ "$1" != runtime ] || { (umask 077 && echo "$sum" > "$3.sha256.$$") && mv -f "$3.sha256.$$" "$3.sha256"; } ||
+    { rm -f "$part"; fail "cannot install the $1 in $2"; }
   problem=$(chmod 700 "$part" 2>&1 && mv -f "$part" "$3" 2>&1) || {
     rm -f "$part" "$part.sum" 2>/dev/null || {
       left="$part is left there: remove it"
@@ -427,10 +446,6 @@ receive() {
     }
     fail "cannot install the $1 in $2: $problem"
   }
-  # The runtime's sha256, kept beside it and newer than it: checked again only once the
-  # runtime has changed since.
-  [ "$1" != runtime ] || { (umask 077 && echo "$sum" > "$3.sha256.$$") && mv -f "$3.sha256.$$" "$3.sha256"; } ||
-    fail "cannot install the $1 in $2"
 }
 $need_bundle && receive bundle "$top/$entry" "$bundle"
 $need_runtime && receive runtime "$runtime_dir" "$runtime"

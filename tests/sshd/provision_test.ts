@@ -188,6 +188,8 @@ provisionTest(
     for (const run of runs) {
       assert.equal(run.code, 0, run.stderr);
       assert.ok(run.exact);
+      // What another run was still sending is not damage, nor a cache being made a failure.
+      assert.doesNotMatch(run.stderr, /again|cannot be|passed over/, run.stderr);
     }
     const senders = runs.filter((run) => sent(run, "runtime"));
     assert.equal(senders.length, 1, runs.map((run) => run.stderr).join("\n---\n"));
@@ -502,6 +504,26 @@ provisionTest(
     assert.ok(second.exact);
     assert.ok(sent(second, "runtime"), second.stderr);
     assert.ok(Deno.statSync(path).size > 1 << 20);
+    await Deno.remove(cache, { recursive: true });
+  },
+);
+
+provisionTest(
+  "provision: a bundle and a runtime missing from their directories (another run still sending them, or one cut short) are sent without a line calling them damaged",
+  async () => {
+    const cache = await freshCache();
+    const first = await transfer([`XDG_CACHE_HOME=${cache}`]);
+    assert.equal(first.code, 0, first.stderr);
+    const [bundle] = cached(cache).bundles;
+    const [runtime] = cached(cache).runtimes;
+    // As a run that is sending them leaves them: the directories, the runtime's sha256.
+    await Deno.remove(`${cache}/socketpipe/${bundle}`);
+    await Deno.remove(`${cache}/socketpipe/${runtime}`);
+    const second = await transfer([`XDG_CACHE_HOME=${cache}`]);
+    assert.equal(second.code, 0, second.stderr);
+    assert.ok(second.exact);
+    assert.ok(sent(second, "bundle") && sent(second, "runtime"), second.stderr);
+    assert.doesNotMatch(second.stderr, /again|damaged|cannot be looked at/);
     await Deno.remove(cache, { recursive: true });
   },
 );
