@@ -436,9 +436,9 @@ receive() {
   }
   # The runtime's sha256 goes beside it first, newer than it: checked again only once the
   # runtime has changed since, and never missing beside a runtime another run finds.
-  [ "$1" != runtime ] || { (umask 077 && echo "$sum" > "$3.sha256.$$") && mv -f "$3.sha256.$$" "$3.sha256"; } ||
-    { rm -f "$part"; fail "cannot install the $1 in $2"; }
-  problem=$(chmod 700 "$part" 2>&1 && mv -f "$part" "$3" 2>&1) || {
+  problem=$({ [ "$1" != runtime ] || { (umask 077 && echo "$sum" > "$3.sha256.$$") && mv -f "$3.sha256.$$" "$3.sha256"; }; } 2>&1 &&
+    chmod 700 "$part" 2>&1 && mv -f "$part" "$3" 2>&1) || {
+    rm -f "$3.sha256.$$" 2>/dev/null
     rm -f "$part" "$part.sum" 2>/dev/null || {
       left="$part is left there: remove it"
       [ -e "$part.sum" ] && left="$part and $part.sum are left there: remove them"
