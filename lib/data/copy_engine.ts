@@ -26,6 +26,7 @@ import {
   EngineState,
 } from "./engine_state.ts";
 import "./engine_worker.ts";
+import { superviseResumable } from "./resumable_engine.ts";
 
 /** The `-v` line of the engine, when it runs. */
 export const WORKERS_LINE = "copy engine: a worker thread for each direction";
@@ -75,7 +76,10 @@ export async function startCopyEngine(
   const unavailable = engineUnavailable(ends, wire);
   if (typeof unavailable === "string") return unavailable;
   const socket = unavailable.socket;
-  const directions: Direction[] = ends.source ? ["send", "receive"] : ["receive"];
+  // Under --reconnect both loops run whatever this half has: each says where its stream
+  // stands, and confirms the other's.
+  const reconnect = wire.reconnect?.rejoin ? wire.reconnect : undefined;
+  const directions: Direction[] = ends.source || reconnect ? ["send", "receive"] : ["receive"];
   const workers = await Promise.all(directions.map(startWorker));
   const failed = workers.find((worker) => typeof worker === "string");
   if (failed !== undefined) {
@@ -86,6 +90,10 @@ export async function startCopyEngine(
   // thread's event loop at every turn (measured: 0.15 CPU s per GB on the receiving half).
   // Only now: should a worker not load, the copy loops need the socket as Deno has it.
   detachFromEventLoops(socket);
+  if (reconnect) {
+    const [sender, receiver] = workers as EngineWorker[];
+    return superviseResumable({ ...ends, socket, sender, receiver }, wire, reconnect);
+  }
   const [sender, receiver] = ends.source
     ? workers as EngineWorker[]
     : [null, workers[0] as EngineWorker];
@@ -107,21 +115,35 @@ function engineUnavailable(ends: EngineEnds, wire: WireOptions): string | { sock
 }
 
 /** How a direction ended: its failure's line, or null; and whether its worker broke. */
-type Ended = Omit<Extract<EngineReport, { event: "done" }>, "event">;
+export type Ended = Omit<Extract<EngineReport, { event: "done" }>, "event">;
+
+/** What the main thread hears from a worker while it runs its job. */
+export interface Hearing {
+  /** Receiving: the consumer stopped reading. */
+  consumerGone(): void;
+  /** Receiving, with `--reconnect`: the peer's end of the stream arrived. */
+  receivedEnd?(): void;
+}
 
 /** One direction's worker, loaded and waiting for its job. */
-interface EngineWorker {
+export interface EngineWorker {
   direction: Direction;
-  /** Sends the job; resolves with the direction's failure, or null, when it has ended. */
-  run(job: Omit<EngineJob, "direction" | "wake">, onConsumerGone: () => void): Promise<Ended>;
-  /** Wakes the worker from a wait on a command's pipe, or a pause, to look at its stop flag. */
-  wake(): void;
+  /**
+   * Sends the job; resolves with the direction's failure, or null, when it has ended; with
+   * `--reconnect`, with the cause when its connection was cut (it then waits for the next job).
+   */
+  run(job: Omit<EngineJob, "direction" | "wake">, hear: Hearing): Promise<Ended | { cut: string }>;
+  /**
+   * Wakes the worker from a wait on a command's pipe, or a pause, to look at its stop flag:
+   * once (the loops without `--reconnect` never read the wake), or `again` (they do).
+   */
+  wake(again?: boolean): void;
   /** Ends the worker (once its direction has ended, or it never began). */
   end(): void;
 }
 
 /** Starts a worker for `direction`; resolves once it is loaded, or with why it is not. */
-async function startWorker(direction: Direction): Promise<EngineWorker | string> {
+export async function startWorker(direction: Direction): Promise<EngineWorker | string> {
   let worker: Worker;
   try {
     worker = new Worker(engineModule(), { type: "module", name: ENGINE_WORKER_NAME });
@@ -151,19 +173,21 @@ async function startWorker(direction: Direction): Promise<EngineWorker | string>
   let woken = false;
   return {
     direction,
-    run(job, onConsumerGone) {
+    run(job, hear) {
       return new Promise((resolve) => {
         onReport = (report) => {
-          if (report.event === "consumer-gone") onConsumerGone();
+          if (report.event === "consumer-gone") hear.consumerGone();
+          if (report.event === "received-end") hear.receivedEnd?.();
+          if (report.event === "cut") resolve({ cut: report.why });
           if (report.event === "done") resolve(report);
         };
         onError = (message) => resolve({ failure: engineBroke(direction, message), crashed: true });
         worker.postMessage({ ...job, direction, wake: wakeEnd } satisfies EngineJob);
       });
     },
-    wake() {
+    wake(again = false) {
       // One byte, once: the worker never reads it, so every wait after it returns at once.
-      if (!woken) libc()?.write(wakeWrite, new Uint8Array(1), 1n);
+      if (!woken || again) libc()?.write(wakeWrite, new Uint8Array(1), 1n);
       woken = true;
     },
     end() {
@@ -200,7 +224,11 @@ function superviseWorkers(
     receiver.wake();
     shutdownBoth(socket);
   };
-  const whenBroken = ({ failure, crashed: broke }: Ended) => {
+  const whenBroken = (ended: Ended | { cut: string }) => {
+    // Without --reconnect a loop never waits for another connection.
+    const { failure, crashed: broke } = "cut" in ended
+      ? { failure: ended.cut, crashed: false }
+      : ended;
     if (broke && crashed === null) {
       crashed = failure;
       stopBoth();
@@ -212,12 +240,12 @@ function superviseWorkers(
   const sending = (sender
     ? sender.run(
       { socket, pipe: source!.fd!, keys: wire.keys?.send, limit: wire.limit, shared: state.buffer },
-      () => {},
+      { consumerGone: () => {} },
     ).then(whenBroken)
     : closeWriteOf(ends.conn)).finally(() => source?.cancel());
   const receiving = receiver.run(
     { socket, pipe: sink ? sink.fd! : null, keys: wire.keys?.receive, shared: state.buffer },
-    reportConsumerGone,
+    { consumerGone: reportConsumerGone },
   ).then(whenBroken).finally(() => sink?.close());
   const finished = Promise.all([sending, receiving]).then(([sendError, receiveError]) => {
     sender?.end();

@@ -36,6 +36,28 @@ export interface WireOptions {
   keys?: WireKeys;
   /** With `--limit`: the most bytes per second this half sends (none if unset). */
   limit?: number;
+  /** With `--reconnect`: the stream outlives cuts of its connection. */
+  reconnect?: Reconnect;
+}
+
+/** What `--reconnect` needs of a half: the bound on a cut, the window, how to meet again. */
+export interface Reconnect {
+  /** How long a cut may last before the run fails. */
+  seconds: number;
+  /** The replay window's size in bytes: what this half keeps until its peer confirms it. */
+  window: number;
+  /** The run's token: the positions said after a cut are proven under it. */
+  token: Uint8Array;
+  /** Which half this is. */
+  role: "local" | "remote";
+  /** This half's `-v`. */
+  say(line: string): void;
+  /**
+   * Meets the peer again on a new proven connection, set up as the first was (its
+   * options applied, new keys with `--encrypt`); or why not, once `signal` is aborted.
+   * Set by the half, which knows how it met the peer.
+   */
+  rejoin?(signal: AbortSignal): Promise<{ conn: Deno.TcpConn; keys?: WireKeys } | string>;
 }
 
 /** How a transfer ended on one half. */

@@ -21,9 +21,16 @@ export interface EngineIo {
   write(fd: number, from: Uint8Array): number;
   /**
    * Waits until `fd` is ready to `what` (or has failed), `wake` is readable, or
-   * `timeoutMs` has passed (-1: no limit). A negative `fd` or `wake` is not waited on.
+   * `timeoutMs` has passed (-1: no limit), or, if given, `writable` can be written. A
+   * negative `fd`, `wake` or `writable` is not waited on.
    */
-  wait(fd: number, what: "read" | "write", wake: number, timeoutMs: number): void;
+  wait(
+    fd: number,
+    what: "read" | "write",
+    wake: number,
+    timeoutMs: number,
+    writable?: number,
+  ): void;
   /** shutdown(2) of the sending side: 0, or minus the errno. */
   shutdownWrite(fd: number): number;
   /** How many bytes are in a pipe, unread (FIONREAD). */
@@ -94,7 +101,7 @@ export function sendFromPipe(job: EngineJob, io: EngineIo, state: EngineState): 
  * of the failure. Not woken by a stop: the peer is reading (or the run aborts, which shuts
  * the socket, and the write fails).
  */
-function writeAll(io: EngineIo, socket: number, bytes: Uint8Array): number {
+export function writeAll(io: EngineIo, socket: number, bytes: Uint8Array): number {
   for (let at = 0; at < bytes.length;) {
     const count = io.write(socket, bytes.subarray(at));
     if (count >= 0) at += count;
@@ -171,7 +178,7 @@ export function receiveIntoPipe(
  * Writes `bytes` into the consumer's pipe; returns the pipe, or null once the consumer has
  * stopped reading (what it read is then what its pipe took, less what is still there).
  */
-function deliver(
+export function deliver(
   io: EngineIo,
   sink: number,
   bytes: Uint8Array,

@@ -11,14 +11,36 @@ import type { DirectionKeys } from "../net/records.ts";
 /** The name the copy engine's workers run under: how a module knows it is one. */
 export const ENGINE_WORKER_NAME = "socketpipe-copy-engine";
 
-/** The counts' places in the shared buffer. */
-const SENT = 0;
-const RECEIVED = 1;
-const DELIVERED = 2;
+/**
+ * The counts' places in the shared buffer. With `--reconnect`: `sent` is the furthest
+ * stream position put on any connection, `received` the stream position this half has
+ * taken from its peer, `taken` what this half read from its producer, `confirmed` what the
+ * peer confirmed it has handed on, `replayed` the bytes sent again after cuts, `handed`
+ * the stream position this half has handed to its consumer (or dropped, once it is gone).
+ */
+const COUNTS = [
+  "sent",
+  "received",
+  "delivered",
+  "taken",
+  "confirmed",
+  "replayed",
+  "handed",
+] as const;
+/** One of the counts. */
+export type Count = typeof COUNTS[number];
 /** The flags' places, after the counts. */
 const STOP_SENDING = 0;
 const STOP_RECEIVING = 1;
 const WAITING_ON_PEER = 2;
+/** With `--reconnect`: the peer's end of the stream has arrived. */
+const RECEIVED_END = 3;
+/** With `--reconnect`: the peer confirmed this half's end of the stream (or sending stopped). */
+const SENDING_DONE = 4;
+/** With `--reconnect`: the main thread saw the connection cut; both loops leave it. */
+const CUT = 5;
+const FLAGS = 8;
+const BYTES = COUNTS.length * 8 + FLAGS * 4;
 
 /**
  * The counts and flags of one transfer, shared by the main thread and both workers.
@@ -41,19 +63,34 @@ export class EngineState {
   readonly #flags: Int32Array;
 
   /** `buffer`: another thread's state to share; a new one if absent. */
-  constructor(readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(40)) {
-    this.#counts = new BigInt64Array(buffer, 0, 3);
-    this.#flags = new Int32Array(buffer, 24, 4);
+  constructor(readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(BYTES)) {
+    this.#counts = new BigInt64Array(buffer, 0, COUNTS.length);
+    this.#flags = new Int32Array(buffer, COUNTS.length * 8, FLAGS);
   }
 
   /** Adds `bytes` to a count. */
-  add(count: "sent" | "received" | "delivered", bytes: number): void {
-    Atomics.add(this.#counts, indexOf(count), BigInt(bytes));
+  add(count: Count, bytes: number): void {
+    Atomics.add(this.#counts, COUNTS.indexOf(count), BigInt(bytes));
+  }
+
+  /** Sets a count (only the thread that keeps it does). */
+  set(count: Count, value: number): void {
+    Atomics.store(this.#counts, COUNTS.indexOf(count), BigInt(value));
   }
 
   /** A count as it is now. */
-  count(count: "sent" | "received" | "delivered"): number {
-    return Number(Atomics.load(this.#counts, indexOf(count)));
+  count(count: Count): number {
+    return Number(Atomics.load(this.#counts, COUNTS.indexOf(count)));
+  }
+
+  /** Sets or clears one of `--reconnect`'s flags. */
+  mark(flag: "receivedEnd" | "sendingDone" | "cut", on = true): void {
+    Atomics.store(this.#flags, FLAG_PLACES[flag], on ? 1 : 0);
+  }
+
+  /** Whether one of `--reconnect`'s flags is set. */
+  marked(flag: "receivedEnd" | "sendingDone" | "cut"): boolean {
+    return Atomics.load(this.#flags, FLAG_PLACES[flag]) === 1;
   }
 
   /** Tells a direction's worker to stop (it looks whenever it is woken, and between pieces). */
@@ -77,9 +114,7 @@ export class EngineState {
   }
 }
 
-function indexOf(count: "sent" | "received" | "delivered"): number {
-  return count === "sent" ? SENT : count === "received" ? RECEIVED : DELIVERED;
-}
+const FLAG_PLACES = { receivedEnd: RECEIVED_END, sendingDone: SENDING_DONE, cut: CUT };
 
 /**
  * The line of a worker that broke: first among a run's lines, since every other failure
@@ -129,6 +164,12 @@ export interface EngineJob {
   limit?: number;
   /** The {@link EngineState}'s buffer. */
   shared: SharedArrayBuffer;
+  /**
+   * With `--reconnect`: the stream is framed and outlives cuts (`resumable_loops.ts`). The
+   * replay window's size, and, on a connection after a cut, where the peer's stream stands
+   * (sending: the position to send from, and whether the peer has this half's end).
+   */
+  resumable?: { window: number; from: number; peerGotEnd: boolean };
 }
 
 /** What a worker tells the main thread. */
@@ -137,6 +178,10 @@ export type EngineReport =
   | { event: "ready" }
   /** Receiving: the consumer stopped reading before the end of the stream. */
   | { event: "consumer-gone" }
+  /** With `--reconnect`, receiving: the peer's end of the stream arrived (the consumer's end of file). */
+  | { event: "received-end" }
+  /** With `--reconnect`: the connection failed under this direction; it waits for the next. */
+  | { event: "cut"; why: string }
   /**
    * The direction has ended: cleanly (null) or with the failure's line; `crashed` when the
    * worker itself broke (a throw), which ends the other direction too.

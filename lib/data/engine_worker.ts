@@ -17,6 +17,7 @@ import {
   EngineState,
 } from "./engine_state.ts";
 import { type EngineIo, receiveIntoPipe, sendFromPipe } from "./engine_loops.ts";
+import { ResumableReceiver, ResumableSender } from "./resumable_loops.ts";
 
 const POLLIN = 0x1;
 const POLLOUT = 0x4;
@@ -43,7 +44,7 @@ const POLLOUT = 0x4;
  */
 export function libcIo(): EngineIo {
   const c = requireLibc();
-  const fds = new Uint8Array(16);
+  const fds = new Uint8Array(24);
   const view = new DataView(fds.buffer);
   return {
     read(fd, into) {
@@ -54,13 +55,15 @@ export function libcIo(): EngineIo {
       const result = Number(c.write(fd, from as Uint8Array<ArrayBuffer>, BigInt(from.length)));
       return result >= 0 ? result : -lastErrno();
     },
-    wait(fd, what, wake, timeoutMs) {
+    wait(fd, what, wake, timeoutMs, writable = -1) {
       view.setInt32(0, fd, true);
       view.setInt16(4, what === "read" ? POLLIN : POLLOUT, true);
       view.setInt32(8, wake, true);
       view.setInt16(12, POLLIN, true);
+      view.setInt32(16, writable, true);
+      view.setInt16(20, POLLOUT, true);
       // Any failure (EINTR) just means "look again", which the loops do.
-      c.poll(fds, 2n, timeoutMs);
+      c.poll(fds, 3n, timeoutMs);
     },
     shutdownWrite: (fd) => shutdownWrite(fd) ? 0 : -lastErrno(),
     unread: unreadBytes,
@@ -81,6 +84,9 @@ export function libcIo(): EngineIo {
  */
 export function serveEngineJob(scope: EngineScope, makeIo: (job: EngineJob) => EngineIo): void {
   const tell = (report: EngineReport) => scope.postMessage(report);
+  const consumerGone = () => tell({ event: "consumer-gone" });
+  // Under --reconnect, one loop outlives its connections: a job for each.
+  let resumable: ResumableSender | ResumableReceiver | null = null;
   scope.onmessage = (event) => {
     const job = event.data;
     const state = new EngineState(job.shared);
@@ -88,9 +94,21 @@ export function serveEngineJob(scope: EngineScope, makeIo: (job: EngineJob) => E
     let crashed = false;
     try {
       const io = makeIo(job);
-      failure = job.direction === "send"
-        ? sendFromPipe(job, io, state)
-        : receiveIntoPipe(job, io, state, () => tell({ event: "consumer-gone" }));
+      if (job.resumable) {
+        resumable ??= job.direction === "send"
+          ? new ResumableSender(job)
+          : new ResumableReceiver(job, {
+            consumerGone,
+            receivedEnd: () => tell({ event: "received-end" }),
+          });
+        const end = resumable.run(job, io, state);
+        if ("cut" in end) return tell({ event: "cut", why: end.cut });
+        failure = "failure" in end ? end.failure : null;
+      } else {
+        failure = job.direction === "send"
+          ? sendFromPipe(job, io, state)
+          : receiveIntoPipe(job, io, state, consumerGone);
+      }
     } catch (error) {
       crashed = true;
       failure = engineBroke(job.direction, messageOf(error));

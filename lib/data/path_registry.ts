@@ -42,7 +42,8 @@ function sealedBy(path: DataPath): string {
  * Chooses how this half moves data: the path asked for, else the first registered path
  * that can run here (the zero-copy path needs Linux, FFI and a readable /proc, else the
  * stream path); `encrypted` leaves out the paths that cannot seal the data here. A caller
- * (a test) may impose one. Returns the path and, for -v, why.
+ * (a test) may impose one; `askedBy` names what asked for the path, if not its option.
+ * Returns the path and, for -v, why.
  *
  * @example
  * ```ts
@@ -59,6 +60,7 @@ export function chooseDataPath(
   request: DataPathRequest,
   imposed?: DataPath,
   encrypted = false,
+  askedBy?: string,
 ): { path: DataPath; why: string } {
   if (imposed) return { path: imposed, why: "chosen by the caller" };
   const paths: DataPath[] = request === "auto"
@@ -72,7 +74,7 @@ export function chooseDataPath(
       continue;
     }
     const because = request === path.name
-      ? path.askedBy ?? "asked for by the local half"
+      ? askedBy ?? path.askedBy ?? "asked for by the local half"
       : path.because;
     return {
       path,

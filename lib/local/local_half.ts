@@ -15,7 +15,12 @@ import { LOGIN_GRACE_MS, type LoginConnection, startLogin, stopLogin } from "../
 import { LoginChannel } from "../login/login_channel.ts";
 import type { SessionMessage } from "../login/protocol.ts";
 import { formatAddress } from "../net/connect_back.ts";
-import { candidateAddresses, openDataListener } from "../net/data_listener.ts";
+import {
+  acceptAuthenticated,
+  candidateAddresses,
+  closeDataListener,
+  openDataListener,
+} from "../net/data_listener.ts";
 import { newToken } from "../net/handshake.ts";
 import { closeQuietly } from "../net/conn_io.ts";
 import { networkIdentity } from "../net/host_identity.ts";
@@ -26,7 +31,7 @@ import { PROTOCOL_VERSION } from "../base/version.ts";
 import { explainMissedMeeting, resultOfFault, verdictOn } from "./explain_ending.ts";
 import { type RemoteEnding, runLocalTransfer } from "./local_transfer.ts";
 import type { Settings } from "../session/connection_options.ts";
-import { choosePathFor, setUpDataConnection } from "../session/data_connection.ts";
+import { armReconnect, choosePathFor, setUpDataConnection } from "../session/data_connection.ts";
 import { settingsOf, type WithDefaults, withDefaults } from "../session/settings.ts";
 import { meet, type MeetingPlan } from "./meeting.ts";
 import type {
@@ -135,20 +140,26 @@ async function runInTree(
     timeoutSeconds: run.timeout,
     session: sessionMessage(options, settings, plan, token),
   });
-  closePlan(plan);
+  // With --reconnect the listener stays open for the remote half to meet this half again.
+  if (!settings.reconnect) closePlan(plan);
   const parts = { login, channel, provisioning };
+  const setUp = {
+    ...{ role: "local" as const, settings, chosen, token, log },
+    sends: options.input !== undefined,
+    accepted: plan.listen === "local",
+    hearHostAlso: (heard: () => number | null) => channel.hearHostAlso(heard),
+  };
   const ready = meeting.met
-    ? await setUpDataConnection(meeting.conn, {
-      ...{ role: "local", settings, chosen, token, log },
-      sends: options.input !== undefined,
-      accepted: plan.listen === "local",
-      hearHostAlso: (heard) => channel.hearHostAlso(heard),
-    })
+    ? await setUpDataConnection(meeting.conn, setUp)
     : await explainMissedMeeting(meeting, run, parts, control.signal);
   if (ready instanceof Fault) {
     if (meeting.met) closeQuietly(meeting.conn);
+    closePlan(plan);
     await endLogin(0);
     return { ...failed(ready), ...provisionedBy(provisioning) };
+  }
+  if (plan.listen === "local") {
+    armReconnect(ready, setUp, (signal) => meetAgain(plan, token, signal, log));
   }
 
   const transferred = await runLocalTransfer(ready.conn, ready.path, {
@@ -158,6 +169,7 @@ async function runInTree(
     onData: clock.onData,
     onStarted: ready.sayHowItRuns,
   });
+  closePlan(plan);
   await endLogin(LOGIN_GRACE_MS);
   log.step(`${transferred.counts.sent} bytes sent, ${transferred.counts.received} bytes received`);
   const context = { channel, login, signal: control.signal, peerTimeout };
@@ -260,5 +272,23 @@ function planMeeting(options: SocketpipeOptions, log: StepLog): MeetingPlan | Fa
 }
 
 function closePlan(plan: MeetingPlan): void {
-  if (plan.listen === "local") plan.listener.close();
+  if (plan.listen === "local") closeDataListener(plan.listener);
+}
+
+/** After a cut (`--reconnect`): the remote half's next proven connection on the listener. */
+function meetAgain(
+  plan: MeetingPlan & { listen: "local" },
+  token: Uint8Array,
+  signal: AbortSignal,
+  log: StepLog,
+): Promise<Deno.TcpConn> {
+  return acceptAuthenticated(plan.listener, token, {
+    signal,
+    onRefused: (address, reason) =>
+      log.step(
+        `refused a data connection from ${
+          formatAddress(address.hostname, address.port)
+        }: ${reason}`,
+      ),
+  });
 }

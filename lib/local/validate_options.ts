@@ -50,6 +50,11 @@ export function validateOptions(options: SocketpipeOptions): void {
         "--provision never nothing is provisioned: drop it",
     );
   }
+  if (options.reconnect && options.listen === "remote") {
+    throw new UsageError(
+      "--reconnect meets the remote half again on this host's listener: drop --listen remote",
+    );
+  }
   if (!options.input && !options.output) {
     throw new UsageError("give -i { input command }, -o { output command }, or both");
   }

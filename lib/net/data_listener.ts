@@ -154,8 +154,13 @@ export function acceptAuthenticated(
       while (!winner && !signal?.aborted) {
         let conn: Deno.TcpConn;
         try {
-          conn = await listener.accept();
+          conn = await nextConnection(listener);
+          // Accepted once this wait had ended: the next wait on the listener takes it
+          // (the peer meeting this half again under --reconnect), else its closing.
+          if (winner || signal?.aborted) return;
+          LATE.delete(listener);
         } catch (error) {
+          LATE.delete(listener);
           if (winner || signal?.aborted) return;
           // Out of file descriptors: make room, and go on accepting.
           if (pending.size > 0 && /too many open files/i.test(String(error))) {
@@ -165,15 +170,40 @@ export function acceptAuthenticated(
           finish(error);
           return;
         }
-        if (winner || signal?.aborted) {
-          closeQuietly(conn);
-          return;
-        }
         if (pending.size >= maxPending) evictOne();
         check(conn);
       }
     })();
   });
+}
+
+/** Each listener's accept that a wait left behind when it ended, for the next wait. */
+const LATE = new WeakMap<Deno.TcpListener, Promise<Deno.TcpConn>>();
+
+/** The listener's next connection: the one a wait before this one left, or a new accept. */
+function nextConnection(listener: Deno.TcpListener): Promise<Deno.TcpConn> {
+  let next = LATE.get(listener);
+  if (!next) {
+    next = listener.accept();
+    next.catch(() => {}); // a listener closed with no wait on it
+    LATE.set(listener, next);
+  }
+  return next;
+}
+
+/**
+ * Closes a data listener, and any connection it accepted after the last wait on it ended.
+ *
+ * @example
+ * ```ts
+ * import { closeDataListener, openDataListener } from "./data_listener.ts";
+ * closeDataListener(openDataListener());
+ * ```
+ */
+export function closeDataListener(listener: Deno.TcpListener): void {
+  LATE.get(listener)?.then(closeQuietly, () => {});
+  LATE.delete(listener);
+  closeQuietly(listener);
 }
 
 /**

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type Fault, FAULTS } from "../base/faults.ts";
+import { Fault, FAULTS } from "../base/faults.ts";
 import { fromHex } from "../base/hex.ts";
 import type { StepLog } from "../base/log.ts";
 import { messageOf } from "../base/message_of.ts";
@@ -92,4 +92,44 @@ async function listenForLocalHalf(
   } finally {
     listener.close();
   }
+}
+
+/** How long the remote half waits between attempts to meet the local half again. */
+const REDIAL_MS = 500;
+
+/**
+ * After a cut (`--reconnect`): connects back to the local half's listener again, and
+ * again, until it proves itself or `signal` is aborted (then null).
+ *
+ * @example Not run as a test: it needs the local half's listener.
+ * ```ts ignore
+ * import { meetLocalHalfAgain } from "./meeting.ts";
+ * const conn = await meetLocalHalfAgain(session, channel, sshClient, log, AbortSignal.timeout(60_000));
+ * ```
+ */
+export async function meetLocalHalfAgain(
+  session: SessionMessage,
+  channel: LoginChannel,
+  sshClient: string | undefined,
+  log: StepLog,
+  signal: AbortSignal,
+): Promise<Deno.TcpConn | null> {
+  while (!signal.aborted) {
+    const attempt = meetLocalHalf(session, channel, sshClient, log);
+    const aborted = new Promise<null>((resolve) =>
+      signal.addEventListener("abort", () => resolve(null), { once: true })
+    );
+    const met = await Promise.race([attempt, aborted]);
+    if (met === null) {
+      attempt.then((late) => late instanceof Fault || late.close());
+      return null;
+    }
+    if (met instanceof Fault) {
+      log.step(`meeting the local half again: ${met.line}`);
+      await new Promise((resolve) => setTimeout(resolve, REDIAL_MS));
+      continue;
+    }
+    return met;
+  }
+  return null;
 }

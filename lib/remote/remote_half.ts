@@ -15,8 +15,13 @@ import { LoginChannel } from "../login/login_channel.ts";
 import type { SessionMessage } from "../login/protocol.ts";
 import { closeQuietly } from "../net/conn_io.ts";
 import { ProcessTree, RUN_VARIABLE } from "../process/process_tree.ts";
-import { choosePathFor, type ChosenPath, setUpDataConnection } from "../session/data_connection.ts";
-import { meetLocalHalf } from "./meeting.ts";
+import {
+  armReconnect,
+  choosePathFor,
+  type ChosenPath,
+  setUpDataConnection,
+} from "../session/data_connection.ts";
+import { meetLocalHalf, meetLocalHalfAgain } from "./meeting.ts";
 import { fromHex } from "../base/hex.ts";
 import { TOKEN_LENGTH } from "../net/handshake.ts";
 
@@ -115,7 +120,9 @@ export async function serveRemoteHalf(
     }
     if (conn instanceof Fault) return await fail(meetingStep, conn);
     const context = { session, channel, log, tree, chosen, signal: options.signal };
-    return await runRemoteCommand(conn, command, context);
+    const again = (signal: AbortSignal) =>
+      meetLocalHalfAgain(session, channel, sshClient, log, signal);
+    return await runRemoteCommand(conn, command, { ...context, meetAgain: again });
   } finally {
     await channel.close();
     // Should this process be killed outright before this, the tree's watchdog kills what
@@ -164,23 +171,26 @@ async function runRemoteCommand(
     tree: ProcessTree;
     chosen: ChosenPath;
     signal?: AbortSignal;
+    meetAgain(signal: AbortSignal): Promise<Deno.TcpConn | null>;
   },
 ): Promise<number> {
   const { session, channel, log } = context;
-  const ready = await setUpDataConnection(conn, {
-    role: "remote",
+  const setUp = {
+    role: "remote" as const,
     settings: session.settings,
     chosen: context.chosen,
     sends: session.output,
     accepted: session.listen === "remote",
     token: fromHex(session.token, TOKEN_LENGTH)!,
     log,
-    hearHostAlso: (heard) => channel.hearHostAlso(heard),
-  });
+    hearHostAlso: (heard: () => number | null) => channel.hearHostAlso(heard),
+  };
+  const ready = await setUpDataConnection(conn, setUp);
   if (ready instanceof Fault) {
     closeQuietly(conn);
     return await tellFault(channel, log, "data connection", ready);
   }
+  armReconnect(ready, setUp, context.meetAgain);
   const transfer = await ready.path.startRemote(conn, command, session, context.tree, ready.wire);
   ready.sayHowItRuns(transfer);
   const ran = transfer.fellBack?.path ?? ready.path;

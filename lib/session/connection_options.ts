@@ -31,6 +31,7 @@ import {
   setSocketBuffers,
 } from "../platform/tcp_socket_options.ts";
 import { formatBytes } from "../progress/progress.ts";
+import { DEFAULT_REPLAY_WINDOW } from "../data/resumable_loops.ts";
 import { amount, badValue, type OptionDeclaration, seconds, wholeFrom } from "./option.ts";
 import type { WireKind } from "./wire_kinds.ts";
 import { messageOf } from "../base/message_of.ts";
@@ -78,6 +79,13 @@ export interface Settings {
    * @default {""}
    */
   congestion: string;
+  /**
+   * Seconds a cut of the data connection may last (`--reconnect`): both halves keep their
+   * commands running, meet again and go on where the streams stand, no byte lost or
+   * repeated; the data moves on the stream path. 0: a cut ends the run (exit 2).
+   * @default {0}
+   */
+  reconnect: number;
 }
 
 /** What an option's effect on the data connection can see and do, on one host. */
@@ -94,6 +102,8 @@ export interface ConnectionContext {
   sends: boolean;
   /** The run's token, which the keys of `--encrypt` come from. */
   token: Uint8Array;
+  /** The run's settings, for an option whose effect depends on another's. */
+  settings: Settings;
   /** This half's `-v`. */
   log: StepLog;
   /** Counts the peer's host's answers on the connection as a sign of life (see LoginChannel). */
@@ -320,6 +330,47 @@ any its kernel has loaded. -v and --report say which each host ran; a
 host that refuses it says so, and the run goes on with its default.`,
 };
 
+/** The longest `--reconnect`: a week, beyond any outage worth waiting out. */
+const MAX_RECONNECT = 7 * 24 * 3600;
+
+const reconnect: ConnectionOption<"reconnect"> = {
+  names: ["--reconnect"],
+  form: "value",
+  into: { target: "options", key: "reconnect" },
+  value: "s",
+  parse: seconds,
+  takes: "seconds, 0 = a cut ends the run",
+  check: (value) =>
+    typeof value === "number" && value >= 0 && value <= MAX_RECONNECT
+      ? null
+      : badValue(reconnect, value),
+  default: 0,
+  wire: "seconds",
+  effect: (value, on) => {
+    if (!value) return {};
+    const window = on.settings.buffer || DEFAULT_REPLAY_WINDOW;
+    return {
+      said: `reconnect: a cut of the data connection may last ${value} s; ` +
+        `${formatBytes(window)} kept to send again (--reconnect)`,
+      wire: {
+        reconnect: {
+          seconds: value,
+          window,
+          token: on.token,
+          role: on.role,
+          say: (line) => on.log.step(line),
+        },
+      },
+    };
+  },
+  help: `survive cuts of the data connection lasting up to s seconds: both
+hosts keep their commands running, meet again (the same proofs, new
+keys with --encrypt) and go on where the streams stand, no byte lost
+or repeated. The data moves through socketpipe (as with --copy); each
+sender keeps what its peer has not confirmed (--buffer SIZE, else
+16M). A cut of the login itself still ends the run.`,
+};
+
 /**
  * Every option that reaches the remote half, by its key in {@link Settings}, in the
  * order their effects are applied and their entries shown.
@@ -339,6 +390,7 @@ export const CONNECTION_OPTIONS: { readonly [K in keyof Settings]: ConnectionOpt
   limit,
   buffer,
   congestion,
+  reconnect,
 };
 
 /** The keys of {@link Settings}, in the order of {@link CONNECTION_OPTIONS}. */

@@ -7,7 +7,7 @@
  */
 import { Fault } from "../base/faults.ts";
 import { messageOf } from "../base/message_of.ts";
-import type { StepLog } from "../base/log.ts";
+import { StepLog } from "../base/log.ts";
 import type { DataPath, Transfer, WireOptions } from "../data/data_path.ts";
 import { chooseDataPath, sealingFellBackLine } from "../data/path_registry.ts";
 import { formatAddress } from "../net/connect_back.ts";
@@ -42,6 +42,15 @@ export interface ChosenPath {
  * ```
  */
 export function choosePathFor(settings: Settings, imposed?: DataPath): ChosenPath {
+  // Bytes a command wrote straight into a socket that died could not be sent again.
+  if (settings.reconnect > 0) {
+    return chooseDataPath(
+      "stream",
+      imposed,
+      settings.encrypt,
+      "--reconnect: only bytes socketpipe moves can be sent again after a cut",
+    );
+  }
   return chooseDataPath(settings.copy ? "stream" : "auto", imposed, settings.encrypt);
 }
 
@@ -111,6 +120,7 @@ export async function setUpDataConnection(
   }
   const applied = await applyConnectionOptions(context.settings, {
     ...context,
+    settings: context.settings,
     conn,
     fd: socketOf(conn),
     path: chosen.path,
@@ -152,6 +162,7 @@ function socketOf(conn: Deno.TcpConn): number | string {
  * const applied = await applyConnectionOptions(settingsOf({ peerTimeout: 0 }), {
  *   conn: {} as Deno.TcpConn, fd: "no socket here", role: "local", sends: true,
  *   path: DATA_PATHS.stream, token: new Uint8Array(32), log: new StepLog(false, "t"),
+ *   settings: settingsOf({}),
  *   hearHostAlso: () => {},
  * });
  * assert.deepEqual(applied, { wire: {}, applied: {} });
@@ -186,4 +197,40 @@ export async function applyConnectionOptions(
 /** What the option of `key` does with its setting, if it does anything. */
 function effectOf<K extends keyof Settings>(key: K, settings: Settings, on: ConnectionContext) {
   return CONNECTION_OPTIONS[key].effect?.(settings[key], on);
+}
+
+/**
+ * Arms `ready`'s `--reconnect`, if the run has it: after a cut, `meetAgain` gets a new
+ * proven connection (or null once its signal is aborted), which is set up as the first
+ * was (its options, new keys with `--encrypt`).
+ *
+ * @example Not run as a test: it needs a met data connection (see tests/local_login/reconnect_test.ts).
+ * ```ts ignore
+ * import { armReconnect } from "./data_connection.ts";
+ * armReconnect(ready, context, (signal) => acceptAuthenticated(listener, token, { signal }));
+ * ```
+ */
+export function armReconnect(
+  ready: DataConnection,
+  context: SetUpContext,
+  meetAgain: (signal: AbortSignal) => Promise<Deno.TcpConn | null>,
+): void {
+  const reconnect = ready.wire.reconnect;
+  if (!reconnect) return;
+  // Set up as the first, without saying again what -v said of it then.
+  const quiet = {
+    ...context,
+    chosen: { path: ready.path, why: "" },
+    log: new StepLog(false, context.log.prefix),
+  };
+  reconnect.rejoin = async (signal) => {
+    const conn = await meetAgain(signal).catch(() => null);
+    if (!conn) return "no proven connection came";
+    const again = await setUpDataConnection(conn, quiet);
+    if (again instanceof Fault) {
+      conn.close();
+      return again.line;
+    }
+    return { conn, keys: again.wire.keys };
+  };
 }

@@ -20,7 +20,9 @@ async function refusedBy(given: Partial<Settings>, path = DATA_PATHS["zero-copy"
   const lines: string[] = [];
   const log = { step: () => {}, always: (line: string) => lines.push(line) } as unknown as StepLog;
   try {
-    const outcome = await applyConnectionOptions(settingsOf({ peerTimeout: 0, ...given }), {
+    const settings = settingsOf({ peerTimeout: 0, ...given });
+    const outcome = await applyConnectionOptions(settings, {
+      settings,
       conn: {} as Deno.TcpConn,
       fd,
       role: "local",
