@@ -42,3 +42,33 @@ export async function settledWithin(
 export function valueIfSettled<T>(promise: Promise<T>): Promise<T | null> {
   return Promise.race([promise, Promise.resolve(null)]);
 }
+
+/** What {@link untilStopped} gives once its signal is aborted. */
+export const STOPPED: unique symbol = Symbol("stopped");
+
+/**
+ * What `promise` gives, or {@link STOPPED} once `signal` is aborted, whichever comes first.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { STOPPED, untilStopped } from "./settled_within.ts";
+ * assert.equal(await untilStopped(Promise.resolve(1)), 1);
+ * assert.equal(await untilStopped(new Promise(() => {}), AbortSignal.abort()), STOPPED);
+ * ```
+ */
+export function untilStopped<T>(
+  promise: Promise<T>,
+  signal?: AbortSignal,
+): Promise<T | typeof STOPPED> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.resolve(STOPPED);
+  return new Promise((resolve) => {
+    const onAbort = () => resolve(STOPPED);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then((value) => {
+      signal.removeEventListener("abort", onAbort);
+      resolve(value);
+    });
+  });
+}

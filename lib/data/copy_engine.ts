@@ -26,7 +26,7 @@ import {
   EngineState,
 } from "./engine_state.ts";
 import "./engine_worker.ts";
-import { superviseResumable } from "./resumable_engine.ts";
+import { cannotResume, superviseResumable } from "./resumable_engine.ts";
 
 /** The `-v` line of the engine, when it runs. */
 export const WORKERS_LINE = "copy engine: a worker thread for each direction";
@@ -73,18 +73,20 @@ export async function startCopyEngine(
   ends: EngineEnds,
   wire: WireOptions,
 ): Promise<Transfer | string> {
-  const unavailable = engineUnavailable(ends, wire);
-  if (typeof unavailable === "string") return unavailable;
-  const socket = unavailable.socket;
   // Under --reconnect both loops run whatever this half has: each says where its stream
-  // stands, and confirms the other's.
+  // stands, and confirms the other's. The main thread's loops cannot frame the stream, so
+  // a run that cannot have the engine fails rather than falls back.
   const reconnect = wire.reconnect?.rejoin ? wire.reconnect : undefined;
+  const without = (why: string) => reconnect ? cannotResume(ends, why) : why;
+  const unavailable = engineUnavailable(ends, wire);
+  if (typeof unavailable === "string") return without(unavailable);
+  const socket = unavailable.socket;
   const directions: Direction[] = ends.source || reconnect ? ["send", "receive"] : ["receive"];
   const workers = await Promise.all(directions.map(startWorker));
   const failed = workers.find((worker) => typeof worker === "string");
   if (failed !== undefined) {
     for (const worker of workers) if (typeof worker !== "string") worker.end();
-    return failed as string;
+    return without(failed as string);
   }
   // Nothing of Deno's reads or writes it any more: data arriving must not wake the main
   // thread's event loop at every turn (measured: 0.15 CPU s per GB on the receiving half).
@@ -123,6 +125,8 @@ export interface Hearing {
   consumerGone(): void;
   /** Receiving, with `--reconnect`: the peer's end of the stream arrived. */
   receivedEnd?(): void;
+  /** Sending, with `--reconnect`: told to stop, it reads the producer's pipe no more. */
+  sourceReleased?(): void;
 }
 
 /** One direction's worker, loaded and waiting for its job. */
@@ -178,6 +182,7 @@ export async function startWorker(direction: Direction): Promise<EngineWorker | 
         onReport = (report) => {
           if (report.event === "consumer-gone") hear.consumerGone();
           if (report.event === "received-end") hear.receivedEnd?.();
+          if (report.event === "source-released") hear.sourceReleased?.();
           if (report.event === "cut") resolve({ cut: report.why });
           if (report.event === "done") resolve(report);
         };

@@ -115,6 +115,11 @@ export interface Transfer {
   readonly fellBack?: { path: DataPath; because: string };
   /** The stream path's `-v` line of its copy engine: workers, or the main thread and why. */
   readonly copiedBy?: string;
+  /**
+   * What the transfer did for an option, for the report's `applied`, once it has ended:
+   * `{ reconnect: "2 cuts survived; 1048576 bytes sent again" }`.
+   */
+  applied?(): Record<string, string>;
 }
 
 /** The local half's transfer: the input command feeds the socket, the output command drains it. */

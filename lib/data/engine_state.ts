@@ -165,7 +165,7 @@ export interface EngineJob {
   /** The {@link EngineState}'s buffer. */
   shared: SharedArrayBuffer;
   /**
-   * With `--reconnect`: the stream is framed and outlives cuts (`resumable_loops.ts`). The
+   * With `--reconnect`: the stream is framed and outlives cuts (`resumable_frames.ts`). The
    * replay window's size, and, on a connection after a cut, where the peer's stream stands
    * (sending: the position to send from, and whether the peer has this half's end).
    */
@@ -178,6 +178,8 @@ export type EngineReport =
   | { event: "ready" }
   /** Receiving: the consumer stopped reading before the end of the stream. */
   | { event: "consumer-gone" }
+  /** With `--reconnect`, sending: told to stop, it reads the producer's pipe no more. */
+  | { event: "source-released" }
   /** With `--reconnect`, receiving: the peer's end of the stream arrived (the consumer's end of file). */
   | { event: "received-end" }
   /** With `--reconnect`: the connection failed under this direction; it waits for the next. */

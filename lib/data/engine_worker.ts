@@ -17,7 +17,8 @@ import {
   EngineState,
 } from "./engine_state.ts";
 import { type EngineIo, receiveIntoPipe, sendFromPipe } from "./engine_loops.ts";
-import { ResumableReceiver, ResumableSender } from "./resumable_loops.ts";
+import { ResumableReceiver } from "./resumable_receiver.ts";
+import { ResumableSender } from "./resumable_sender.ts";
 
 const POLLIN = 0x1;
 const POLLOUT = 0x4;
@@ -96,7 +97,7 @@ export function serveEngineJob(scope: EngineScope, makeIo: (job: EngineJob) => E
       const io = makeIo(job);
       if (job.resumable) {
         resumable ??= job.direction === "send"
-          ? new ResumableSender(job)
+          ? new ResumableSender(job, () => tell({ event: "source-released" }))
           : new ResumableReceiver(job, {
             consumerGone,
             receivedEnd: () => tell({ event: "received-end" }),

@@ -3,7 +3,7 @@
  * cuts of its data connection. When either loop finds its connection cut, both leave it;
  * the half meets its peer again (the same proofs under the same token, fresh nonces, new
  * keys with `--encrypt`), each says where the stream it receives stands, and each loop
- * goes on from there on the new connection (`resumable_loops.ts`). A cut that outlasts
+ * goes on from there on the new connection (`resumable_frames.ts`). A cut that outlasts
  * `--reconnect`'s bound fails the run with the bytes each way: nothing lost silently.
  *
  * @module
@@ -81,6 +81,10 @@ export function superviseResumable(
     finished,
     moved: () => ({ sent: state.count("sent"), received: state.count("received") }),
     copiedBy: RESUMABLE_LINE,
+    applied: () => ({
+      reconnect: `${session.cuts} cut${session.cuts === 1 ? "" : "s"} survived; ` +
+        `${state.count("replayed")} bytes sent again`,
+    }),
   };
 }
 
@@ -93,7 +97,8 @@ class ResumableSession {
   readonly #hear: Hearing;
   readonly #stop = new AbortController();
   #socket: number;
-  #cuts = 0;
+  /** The cuts survived. */
+  cuts = 0;
 
   constructor(
     readonly ends: ResumableEnds,
@@ -106,7 +111,11 @@ class ResumableSession {
     let consumerGone = () => {};
     this.consumerGone = new Promise<void>((resolve) => consumerGone = resolve);
     // The consumer reads its end of file as soon as the peer's end arrives, as from a pipe.
-    this.#hear = { consumerGone, receivedEnd: () => void ends.sink?.close() };
+    this.#hear = {
+      consumerGone,
+      receivedEnd: () => void ends.sink?.close(),
+      sourceReleased: () => ends.source?.cancel(),
+    };
   }
 
   abort(): void {
@@ -211,7 +220,7 @@ class ResumableSession {
       const replay = state.count("sent") - peer.position;
       reconnect.say(
         `data connection joined again after ${((REAL_CLOCK.now() - cutAt) / 1000).toFixed(1)} s ` +
-          `(cut ${++this.#cuts}): sending again from byte ${peer.position}` +
+          `(cut ${++this.cuts}): sending again from byte ${peer.position}` +
           (replay > 0 ? ` (${replay} bytes again)` : ""),
       );
       return { keys: met.keys, peer };
@@ -250,4 +259,38 @@ class ResumableSession {
       `(--reconnect): ${state.count("confirmed")} bytes sent and confirmed, ` +
       `${state.count("received")} received; none lost silently`;
   }
+}
+
+/**
+ * The transfer of a `--reconnect` run whose copy engine cannot run here (`why`): it fails
+ * at once, naming the cause, rather than moving an unframed stream the peer cannot read.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { cannotResume } from "./resumable_engine.ts";
+ * const conn = { close() {} } as Deno.TcpConn;
+ * const { error } = await cannotResume({ conn }, "workers are not available").finished;
+ * assert.equal(error, "--reconnect needs the copy engine, which cannot run here: workers are not available");
+ * ```
+ */
+export function cannotResume(
+  ends: { conn: Deno.TcpConn; source?: CommandSource; sink?: CommandSink },
+  why: string,
+): Transfer {
+  closeQuietly(ends.conn);
+  ends.source?.cancel();
+  ends.sink?.close();
+  const counts = { sent: 0, received: 0, delivered: 0 };
+  const error = `--reconnect needs the copy engine, which cannot run here: ${why}`;
+  return {
+    stopSending: () => {},
+    waitingOnPeer: () => false,
+    allSent: new Promise<number>(() => {}),
+    endReceiving: () => {},
+    abort: () => {},
+    consumerGone: new Promise<void>(() => {}),
+    finished: Promise.resolve({ counts, error }),
+    moved: () => ({ sent: 0, received: 0 }),
+  };
 }

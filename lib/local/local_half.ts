@@ -15,12 +15,7 @@ import { LOGIN_GRACE_MS, type LoginConnection, startLogin, stopLogin } from "../
 import { LoginChannel } from "../login/login_channel.ts";
 import type { SessionMessage } from "../login/protocol.ts";
 import { formatAddress } from "../net/connect_back.ts";
-import {
-  acceptAuthenticated,
-  candidateAddresses,
-  closeDataListener,
-  openDataListener,
-} from "../net/data_listener.ts";
+import { candidateAddresses, openDataListener } from "../net/data_listener.ts";
 import { newToken } from "../net/handshake.ts";
 import { closeQuietly } from "../net/conn_io.ts";
 import { networkIdentity } from "../net/host_identity.ts";
@@ -31,9 +26,15 @@ import { PROTOCOL_VERSION } from "../base/version.ts";
 import { explainMissedMeeting, resultOfFault, verdictOn } from "./explain_ending.ts";
 import { type RemoteEnding, runLocalTransfer } from "./local_transfer.ts";
 import type { Settings } from "../session/connection_options.ts";
-import { armReconnect, choosePathFor, setUpDataConnection } from "../session/data_connection.ts";
+import {
+  armReconnect,
+  choosePathFor,
+  type ChosenPath,
+  type SetUpContext,
+  setUpDataConnection,
+} from "../session/data_connection.ts";
 import { settingsOf, type WithDefaults, withDefaults } from "../session/settings.ts";
-import { meet, type MeetingPlan } from "./meeting.ts";
+import { closePlan, meet, meetAgainOn, type MeetingPlan } from "./meeting.ts";
 import type {
   LocalHalfSeams,
   RunControl,
@@ -143,12 +144,7 @@ async function runInTree(
   // With --reconnect the listener stays open for the remote half to meet this half again.
   if (!settings.reconnect) closePlan(plan);
   const parts = { login, channel, provisioning };
-  const setUp = {
-    ...{ role: "local" as const, settings, chosen, token, log },
-    sends: options.input !== undefined,
-    accepted: plan.listen === "local",
-    hearHostAlso: (heard: () => number | null) => channel.hearHostAlso(heard),
-  };
+  const setUp = setUpContextOf(options, { settings, chosen, token, log, plan, channel });
   const ready = meeting.met
     ? await setUpDataConnection(meeting.conn, setUp)
     : await explainMissedMeeting(meeting, run, parts, control.signal);
@@ -158,9 +154,7 @@ async function runInTree(
     await endLogin(0);
     return { ...failed(ready), ...provisionedBy(provisioning) };
   }
-  if (plan.listen === "local") {
-    armReconnect(ready, setUp, (signal) => meetAgain(plan, token, signal, log));
-  }
+  if (plan.listen === "local") armReconnect(ready, setUp, meetAgainOn(plan, token, log));
 
   const transferred = await runLocalTransfer(ready.conn, ready.path, {
     ...{ channel, peerTimeout, tree, wire: ready.wire, signal: control.signal },
@@ -175,7 +169,7 @@ async function runInTree(
   const context = { channel, login, signal: control.signal, peerTimeout };
   const durations = clock.finish();
   const report = await verdictOn(options, transferred, context, transferred.path);
-  const applied = appliedOn(ready.applied, transferred.ending);
+  const applied = appliedOn({ ...ready.applied, ...transferred.applied }, transferred.ending);
   return { ...report, durations, ...provisionedBy(provisioning), ...applied };
 }
 
@@ -271,24 +265,22 @@ function planMeeting(options: SocketpipeOptions, log: StepLog): MeetingPlan | Fa
   }
 }
 
-function closePlan(plan: MeetingPlan): void {
-  if (plan.listen === "local") closeDataListener(plan.listener);
-}
-
-/** After a cut (`--reconnect`): the remote half's next proven connection on the listener. */
-function meetAgain(
-  plan: MeetingPlan & { listen: "local" },
-  token: Uint8Array,
-  signal: AbortSignal,
-  log: StepLog,
-): Promise<Deno.TcpConn> {
-  return acceptAuthenticated(plan.listener, token, {
-    signal,
-    onRefused: (address, reason) =>
-      log.step(
-        `refused a data connection from ${
-          formatAddress(address.hostname, address.port)
-        }: ${reason}`,
-      ),
-  });
+/** What the data connection's set-up needs of this half. */
+function setUpContextOf(
+  options: SocketpipeOptions,
+  { settings, chosen, token, log, plan, channel }: {
+    settings: Settings;
+    chosen: ChosenPath;
+    token: Uint8Array;
+    log: StepLog;
+    plan: MeetingPlan;
+    channel: LoginChannel;
+  },
+): SetUpContext {
+  return {
+    ...{ role: "local", settings, chosen, token, log },
+    sends: options.input !== undefined,
+    accepted: plan.listen === "local",
+    hearHostAlso: (heard) => channel.hearHostAlso(heard),
+  };
 }

@@ -46,6 +46,8 @@ export interface LocalTransferOutcome {
   output?: RoleReport;
   /** The local half's byte counts. */
   counts: ByteCounts;
+  /** What the transfer did for an option (see `Transfer.applied`). */
+  applied: Record<string, string>;
   /** The local data connection's failure, or null. */
   error: string | null;
   /** The data path that ran: the one chosen, unless the transfer fell back to another. */
@@ -134,6 +136,7 @@ export async function runLocalTransfer(
       ? { argv: transfer.output.argv, status: outputStatus, cutOff: false }
       : undefined,
     counts: result.counts,
+    applied: transfer.applied?.() ?? {},
     error: result.error,
     path: transfer.fellBack?.path ?? dataPath,
   };

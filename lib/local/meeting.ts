@@ -8,7 +8,7 @@
 import { REAL_CLOCK } from "../base/clock.ts";
 import { settledWithin, valueIfSettled } from "../base/settled_within.ts";
 import { addressesToTry, dialListener, formatAddress } from "../net/connect_back.ts";
-import { acceptAuthenticated } from "../net/data_listener.ts";
+import { acceptAuthenticated, closeDataListener } from "../net/data_listener.ts";
 import { Fault, FAULTS } from "../base/faults.ts";
 import { ownAddresses, sameNetwork } from "../net/host_identity.ts";
 import type { LoginChannel } from "../login/login_channel.ts";
@@ -224,4 +224,47 @@ async function connectToRemote(
   dialing.then((conn) => signal.aborted && !(conn instanceof Fault) && conn.close());
   const conn = await Promise.race([dialing, stopped]);
   return conn instanceof Fault ? { met: false, cause: "fault", fault: conn } : { met: true, conn };
+}
+
+/**
+ * Closes this half's listener, if it has one (and what it accepted after its last wait).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { closePlan } from "./meeting.ts";
+ * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * closePlan({ listen: "local", listener });
+ * await assert.rejects(listener.accept());
+ * ```
+ */
+export function closePlan(plan: MeetingPlan): void {
+  if (plan.listen === "local") closeDataListener(plan.listener);
+}
+
+/**
+ * After a cut (`--reconnect`): how to get the remote half's next proven connection on the
+ * listener, until the signal given is aborted.
+ *
+ * @example Not run as a test: it needs a remote half that connects again.
+ * ```ts ignore
+ * import { meetAgainOn } from "./meeting.ts";
+ * const conn = await meetAgainOn(plan, token, log)(AbortSignal.timeout(30_000));
+ * ```
+ */
+export function meetAgainOn(
+  plan: MeetingPlan & { listen: "local" },
+  token: Uint8Array,
+  log: StepLog,
+): (signal: AbortSignal) => Promise<Deno.TcpConn> {
+  return (signal) =>
+    acceptAuthenticated(plan.listener, token, {
+      signal,
+      onRefused: (address, reason) =>
+        log.step(
+          `refused a data connection from ${
+            formatAddress(address.hostname, address.port)
+          }: ${reason}`,
+        ),
+    });
 }

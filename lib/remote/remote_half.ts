@@ -7,7 +7,7 @@
  */
 import { Fault, FAULTS, TRANSPORT_STATUS } from "../base/faults.ts";
 import { StepLog } from "../base/log.ts";
-import { valueIfSettled } from "../base/settled_within.ts";
+import { STOPPED, untilStopped, valueIfSettled } from "../base/settled_within.ts";
 import { PROTOCOL_VERSION, VERSION } from "../base/version.ts";
 import type { DataPath, RemoteTransfer } from "../data/data_path.ts";
 import { endReceivingOnceWhole } from "../data/end_of_stream.ts";
@@ -131,8 +131,6 @@ export async function serveRemoteHalf(
   }
 }
 
-const STOPPED = Symbol("stopped");
-
 /** This host's name, for the local half's line about a command that failed here. */
 function hostName(): { host?: string } {
   try {
@@ -140,20 +138,6 @@ function hostName(): { host?: string } {
   } catch {
     return {}; // not permitted: the line says "the remote host"
   }
-}
-
-/** What `promise` gives, or {@link STOPPED} once `signal` is aborted, whichever comes first. */
-function untilStopped<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T | typeof STOPPED> {
-  if (!signal) return promise;
-  if (signal.aborted) return Promise.resolve(STOPPED);
-  return new Promise((resolve) => {
-    const onAbort = () => resolve(STOPPED);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then((value) => {
-      signal.removeEventListener("abort", onAbort);
-      resolve(value);
-    });
-  });
 }
 
 /**
@@ -293,7 +277,7 @@ async function superviseRemoteCommand(
     ...(context.engine ? { encryption: context.engine } : {}),
     ...hostName(),
     stderr: transfer.lastWords(),
-    applied: context.applied,
+    applied: { ...context.applied, ...transfer.applied?.() },
   });
   // Nothing of the run stays on the remote host: what the command left running (holding
   // no data, or the run would not have ended) is stopped with the session, whether the

@@ -31,7 +31,7 @@ import {
   setSocketBuffers,
 } from "../platform/tcp_socket_options.ts";
 import { formatBytes } from "../progress/progress.ts";
-import { DEFAULT_REPLAY_WINDOW } from "../data/resumable_loops.ts";
+import { DEFAULT_REPLAY_WINDOW } from "../data/resumable_frames.ts";
 import { amount, badValue, type OptionDeclaration, seconds, wholeFrom } from "./option.ts";
 import type { WireKind } from "./wire_kinds.ts";
 import { messageOf } from "../base/message_of.ts";
@@ -358,7 +358,8 @@ const reconnect: ConnectionOption<"reconnect"> = {
           window,
           token: on.token,
           role: on.role,
-          say: (line) => on.log.step(line),
+          // A cut is news, -v or not: each, and each meeting again, has its line.
+          say: (line) => on.log.always(line),
         },
       },
     };

@@ -172,3 +172,29 @@ testWhere(
     }
   },
 );
+
+testWhere(
+  null,
+  "--reconnect with workers that cannot load: the run fails at once, exit 2, naming the cause " +
+    "(the main thread's loops cannot frame a stream that survives cuts)",
+  async () => {
+    const breaks = [DENO, "run", "-A", "--quiet", `${REPO}/tests/fixtures/engine_breaks.ts`];
+    const run = await runCli([
+      "--reconnect",
+      "10",
+      ...block("-i", "echo", "hi"),
+      ...block("-l", ...SHELL_LOGIN),
+      "-h",
+      "127.0.0.1",
+      ...block("-x", ...breaks),
+      ...block("-r", "cat"),
+      ...block("-o", "cat"),
+    ], { program: breaks, environment: { BREAK: "load" } });
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(
+      run.errorLines[0] ?? "",
+      /--reconnect needs the copy engine, which cannot run here: a worker cannot start: /,
+      run.stderr,
+    );
+  },
+);

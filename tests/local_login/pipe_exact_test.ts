@@ -307,6 +307,8 @@ function throughSocketpipe(shape: Shape, pathArgs: string[]) {
 
 /** The stream sealed in records: every shape holds with `--encrypt` too. */
 const ENCRYPTED = { label: "--encrypt", args: ["--encrypt"] };
+/** The stream framed to survive cuts: every shape holds with `--reconnect` too. */
+const RESUMABLE = { label: "--reconnect", args: ["--reconnect", "30"] };
 
 let exact = 0;
 let ran = 0;
@@ -314,7 +316,7 @@ for (const shape of SHAPES) {
   Deno.test(`pipe-exact: ${shape.name}`, async () => {
     ran++;
     const expected = await observe("pipe", throughPipe(shape));
-    for (const path of [...DATA_PATHS, ENCRYPTED]) {
+    for (const path of [...DATA_PATHS, ENCRYPTED, RESUMABLE]) {
       const observed = await observe(path.label, throughSocketpipe(shape, path.args));
       assert.deepEqual(observed, expected, `${shape.name} [${path.label}] differs from a pipe`);
     }

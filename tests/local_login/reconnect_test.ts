@@ -5,16 +5,31 @@
  * without --encrypt. A cut longer than the bound ends the run with exit 2 and its line.
  */
 import assert from "node:assert/strict";
-import { block, DENO, REPO, runCli, sha256, SHELL_LOGIN } from "../harness/run.ts";
+import {
+  block,
+  DENO,
+  LEFTOVERS_GONE_MS,
+  REPO,
+  runCli,
+  sha256,
+  SHELL_LOGIN,
+  waitUntilGone,
+} from "../harness/run.ts";
 
 const RELAY = `${REPO}/tests/fixtures/cutting_relay_then_serve.ts`;
 
 async function throughCuts(
   bytes: Uint8Array,
-  options: { encrypt?: boolean; seconds: number; environment: Record<string, string> },
+  options: {
+    encrypt?: boolean;
+    seconds: number;
+    environment: Record<string, string>;
+    report?: string;
+  },
 ) {
   return await runCli([
     "-v",
+    ...(options.report ? ["--report", options.report] : []),
     "--reconnect",
     String(options.seconds),
     ...(options.encrypt ? ["--encrypt"] : []),
@@ -33,11 +48,20 @@ for (const encrypt of [false, true]) {
     const bytes = crypto.getRandomValues(new Uint8Array(65536)).slice();
     const data = new Uint8Array(48 * 1024 * 1024);
     for (let at = 0; at < data.length; at += bytes.length) data.set(bytes.map((b) => b ^ at), at);
+    const report = await Deno.makeTempFile({ prefix: "socketpipe-reconnect-report-" });
     const run = await throughCuts(data, {
       encrypt,
       seconds: 20,
       environment: { CUT_AFTER: "6000000", CUTS: "5" },
+      report,
     });
+    const { applied } = JSON.parse(await Deno.readTextFile(report));
+    await Deno.remove(report);
+    // Both halves count the cuts they survived, and the bytes each sent again.
+    for (const host of ["local", "remote"]) {
+      assert.match(applied[host].reconnect, /^(\d+) cuts survived; \d+ bytes sent again$/);
+      assert.ok(Number(applied[host].reconnect.split(" ")[0]) >= 5, applied[host].reconnect);
+    }
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, /^relay: cuts: 5$/m, run.stderr);
     assert.equal(run.stdout.length, data.length);
@@ -49,13 +73,30 @@ for (const encrypt of [false, true]) {
 
 Deno.test("--reconnect: a cut longer than its bound ends the run, exit 2, with the bytes each way", async () => {
   const data = new Uint8Array(24 * 1024 * 1024).fill(7);
+  const marker = `reconnect-${crypto.randomUUID()}`;
   const run = await throughCuts(data, {
     seconds: 2,
-    environment: { CUT_AFTER: "4000000", CUTS: "1", OUTAGE_MS: "600000" },
+    environment: { CUT_AFTER: "4000000", CUTS: "1", OUTAGE_MS: "600000", RECONNECT_MARK: marker },
   });
+  // Nothing of the run is left on either host: the halves, the commands, the relay.
+  assert.deepEqual(await waitUntilGone(marker, LEFTOVERS_GONE_MS), []);
   assert.equal(run.code, 2, run.stderr);
   assert.match(
     run.stderr,
     /^socketpipe: data connection: data connection cut \(.*\) and not joined again within 2 s \(--reconnect\): \d+ bytes sent and confirmed, \d+ received; none lost silently$/m,
   );
+});
+
+Deno.test("--reconnect: a relay that plays the first connection's handshake again at a meeting is refused, and the run goes on exact", async () => {
+  const data = new Uint8Array(16 * 1024 * 1024).map((_, i) => i % 251);
+  const run = await throughCuts(data, {
+    seconds: 20,
+    environment: { CUT_AFTER: "4000000", CUTS: "2", REPLAY: "1" },
+  });
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(
+    run.stderr,
+    /^socketpipe: refused a data connection from \S+: wrong, incomplete or slow handshake$/m,
+  );
+  assert.equal(await sha256(run.stdout), await sha256(data));
 });

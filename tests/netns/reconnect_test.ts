@@ -1,0 +1,110 @@
+/**
+ * `--reconnect` on a real two-host network, through the real sshd: the data connection's
+ * packets are dropped for 3 s, five times, while the bytes move both ways (ssh's own
+ * connection is left alone). Each cut passes the dead-peer bound, so each is a real cut:
+ * the halves meet again and go on; the bytes each way are held to a plain pipe's.
+ */
+import assert from "node:assert/strict";
+import { block, REMOTE_SOCKETPIPE, SOCKETPIPE } from "../harness/run.ts";
+import { buildNetwork } from "../harness/netns.ts";
+import { sshdAvailable, startSshd } from "../harness/sshd.ts";
+import { testWhere } from "../harness/register.ts";
+
+const nftHere = new Deno.Command("sh", { args: ["-c", "command -v nft"], stdout: "null" })
+  .outputSync().success;
+const built = !sshdAvailable
+  ? "no sshd installed"
+  : !nftHere
+  ? "no nft installed (package nftables)"
+  : await buildNetwork();
+const net = typeof built === "string" ? null : built;
+const why = typeof built === "string" ? built : "";
+globalThis.addEventListener("unload", () => net?.destroy());
+const sshd = net ? await startSshd({ address: net.remoteAddress, netns: net.remoteNs }) : null;
+globalThis.addEventListener("unload", () => sshd?.stopSync());
+
+/** Drops, on the local host, every packet from the remote host but ssh's; or lets them through. */
+async function blackHole(on: boolean): Promise<void> {
+  const script = on
+    ? `table inet blackhole {
+  chain input {
+    type filter hook input priority 0; policy accept;
+    ip saddr ${net!.remoteAddress} tcp sport != ${sshd!.port} drop
+  }
+}
+`
+    : "delete table inet blackhole\n";
+  const child = new Deno.Command("ip", {
+    args: ["netns", "exec", net!.localNs, "nft", "-f", "-"],
+    stdin: "piped",
+    stderr: "null",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(script));
+  await writer.close();
+  await child.status;
+}
+
+/** The stream each test sends: `size` bytes of z, and its sha256 as sha256sum prints it. */
+const size = 256 * 1024 * 1024;
+const produce = `head -c ${size} /dev/zero | tr '\\0' z`;
+const expected = net
+  ? new TextDecoder().decode(
+    (await new Deno.Command("sh", { args: ["-c", `${produce} | sha256sum`], stdout: "piped" })
+      .output()).stdout,
+  )
+  : "";
+
+for (const encrypt of [false, true]) {
+  testWhere(
+    net ? null : why,
+    `--reconnect${
+      encrypt ? " --encrypt" : ""
+    } through sshd: 256 MiB each way through five 3 s outages of the data connection arrive exact`,
+    async () => {
+      const argv = net!.inside(net!.localNs, [
+        ...SOCKETPIPE,
+        "-v",
+        "--peer-timeout",
+        "2",
+        "--reconnect",
+        "30",
+        "--limit",
+        "24M",
+        ...(encrypt ? ["--encrypt"] : []),
+        ...block("-i", "sh", "-c", produce),
+        ...block("-l", ...sshd!.login),
+        ...block("-x", ...REMOTE_SOCKETPIPE),
+        ...block("-r", "cat"),
+        ...block("-o", "sha256sum"),
+      ]);
+      const child = new Deno.Command(argv[0], {
+        args: argv.slice(1),
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const stderr = new Response(child.stderr).text();
+      const stdout = new Response(child.stdout).text();
+      try {
+        for (let cut = 0; cut < 5; cut++) {
+          await new Promise((resolve) => setTimeout(resolve, 1500));
+          await blackHole(true);
+          await new Promise((resolve) => setTimeout(resolve, 3000));
+          await blackHole(false);
+        }
+      } finally {
+        await blackHole(false).catch(() => {});
+      }
+      const status = await child.status;
+      const said = await stderr;
+      assert.equal(status.code, 0, said);
+      assert.equal(await stdout, expected, said);
+      const joins = said.match(/^socketpipe: data connection joined again/gm) ?? [];
+      assert.ok(joins.length >= 5, said);
+      assert.match(
+        said,
+        new RegExp(`^socketpipe: ${size} bytes sent, ${size} bytes received$`, "m"),
+      );
+    },
+  );
+}
