@@ -185,12 +185,14 @@ export class ResumableSender {
     const length = Math.min(taken - this.#cursor, FRAME_DATA_MAX, piece, window - at);
     writeHeader(this.#frame, DATA, length);
     this.#frame.set(this.#ring.subarray(at, at + length), HEADER);
-    const failed = put(HEADER + length);
-    if (failed) return io.describe(failed);
+    // Counted before it goes: the peer may take it and confirm it (to the receiving thread)
+    // before this thread runs again, and a confirmation past what was sent is refused.
     const furthest = state.count("sent");
     const end = this.#cursor + length;
     if (this.#cursor < furthest) state.add("replayed", Math.min(end, furthest) - this.#cursor);
     if (end > furthest) state.set("sent", end);
+    const failed = put(HEADER + length);
+    if (failed) return io.describe(failed);
     this.#cursor = end;
     return length;
   }

@@ -79,3 +79,37 @@ Deno.test("a position played again from an earlier connection is refused", async
   assert.equal(local, "the peer's position did not prove the token");
   second.close();
 });
+
+Deno.test("a sender counts a frame as sent before it goes: a confirmation the peer sends at once is never past the count", async () => {
+  const { ResumableSender } = await import("../../lib/data/resumable_sender.ts");
+  const { EngineState } = await import("../../lib/data/engine_state.ts");
+  const state = new EngineState();
+  const countedAtWrite: number[] = [];
+  let reads = 0;
+  const io = {
+    read: (_fd: number, into: Uint8Array) => reads++ ? 0 : (into.fill(7, 0, 3), 3),
+    write: (_fd: number, from: Uint8Array) => {
+      // The peer takes the frame at once: what the receiving thread would check it against.
+      if (from[0] === 1) countedAtWrite.push(state.count("sent"));
+      return from.length;
+    },
+    wait: () => {
+      state.mark("sendingDone");
+      state.mark("receivedEnd");
+    },
+    shutdownWrite: () => 0,
+    unread: () => 0,
+    describe: String,
+  };
+  const resumable = { window: 1024, from: 0, peerGotEnd: false };
+  const job = {
+    direction: "send",
+    socket: 5,
+    pipe: 6,
+    wake: 7,
+    shared: state.buffer,
+    resumable,
+  } as const;
+  new ResumableSender(job).run(job, io, state);
+  assert.deepEqual(countedAtWrite, [3]);
+});
