@@ -58,6 +58,11 @@ export interface Reconnect {
    * Set by the half, which knows how it met the peer.
    */
   rejoin?(signal: AbortSignal): Promise<{ conn: Deno.TcpConn; keys?: WireKeys } | string>;
+  /**
+   * Settles once the peer will not meet this half again (it reported its end, or the
+   * login closed): a cut then ends the transfer at once, and the peer's report says why.
+   */
+  peerEnded?: Promise<void>;
 }
 
 /** How a transfer ended on one half. */

@@ -63,7 +63,7 @@ export function superviseResumable(
       received: state.count("received"),
       delivered: state.count("delivered"),
     };
-    return { counts, error: session.aborted ? null : error };
+    return { counts, error: session.aborted || !error ? null : error };
   });
   return {
     stopSending: () => {
@@ -118,8 +118,14 @@ class ResumableSession {
     };
   }
 
+  /** Stops the run (its caller's abort): what fails after it is not news. */
   abort(): void {
     this.aborted = true;
+    this.#stopBoth();
+  }
+
+  /** Stops both loops and the meeting: on an abort, or a loop's failure. */
+  #stopBoth(): void {
     this.state.stop("send");
     this.state.stop("receive");
     this.state.mark("cut");
@@ -137,7 +143,7 @@ class ResumableSession {
       const [sent, received] = await this.#runOn(keys, peer);
       for (const end of [sent, received]) {
         if (!("cut" in end) && end.failure) {
-          this.abort();
+          this.#stopBoth();
           return end.failure;
         }
       }
@@ -172,12 +178,13 @@ class ResumableSession {
       keys: keys?.receive,
       resumable,
     }, this.#hear);
-    // Either loop's cut is the other's: it leaves the connection too.
+    // Either loop's cut is the other's: it leaves the connection too. Either's failure
+    // (or its worker breaking) ends the other at once: it would wait for ever.
     const cutBoth = (end: Ended | { cut: string }) => {
       if ("cut" in end) {
         state.mark("cut");
         shutdownBoth(this.#socket);
-      }
+      } else if (end.failure) this.#stopBoth();
     };
     sending.then(cutBoth);
     receiving.then(cutBoth);
@@ -200,10 +207,16 @@ class ResumableSession {
     const timer = REAL_CLOCK.after(reconnect.seconds * 1000, () => bound.abort());
     const stopped = () => bound.abort();
     this.#stop.signal.addEventListener("abort", stopped, { once: true });
+    // The peer ended instead: its own report names the cause, not this cut.
+    let peerEnded = false;
+    reconnect.peerEnded?.then(() => {
+      peerEnded = true;
+      bound.abort();
+    });
     try {
       const gone = () => this.#notRejoined(why);
       const met = await reconnect.rejoin!(bound.signal).catch((error) => messageOf(error));
-      if (typeof met === "string") return this.aborted ? "" : gone();
+      if (typeof met === "string") return this.aborted || peerEnded ? "" : gone();
       const mine = { position: state.count("received"), ended: state.marked("receivedEnd") };
       const left = Math.max(1000, cutAt + reconnect.seconds * 1000 - REAL_CLOCK.now());
       const peer = await exchangePositions(met.conn, reconnect.token, reconnect.role, mine, left);

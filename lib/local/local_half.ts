@@ -154,7 +154,9 @@ async function runInTree(
     await endLogin(0);
     return { ...failed(ready), ...provisionedBy(provisioning) };
   }
-  if (plan.listen === "local") armReconnect(ready, setUp, meetAgainOn(plan, token, log));
+  if (plan.listen === "local") {
+    armReconnect(ready, setUp, meetAgainOn(plan, token, log), channel.first("exit"));
+  }
 
   const transferred = await runLocalTransfer(ready.conn, ready.path, {
     ...{ channel, peerTimeout, tree, wire: ready.wire, signal: control.signal },

@@ -174,7 +174,7 @@ async function runRemoteCommand(
     closeQuietly(conn);
     return await tellFault(channel, log, "data connection", ready);
   }
-  armReconnect(ready, setUp, context.meetAgain);
+  armReconnect(ready, setUp, context.meetAgain, channel.closed);
   const transfer = await ready.path.startRemote(conn, command, session, context.tree, ready.wire);
   ready.sayHowItRuns(transfer);
   const ran = transfer.fellBack?.path ?? ready.path;

@@ -202,21 +202,24 @@ function effectOf<K extends keyof Settings>(key: K, settings: Settings, on: Conn
 /**
  * Arms `ready`'s `--reconnect`, if the run has it: after a cut, `meetAgain` gets a new
  * proven connection (or null once its signal is aborted), which is set up as the first
- * was (its options, new keys with `--encrypt`).
+ * was (its options, new keys with `--encrypt`). Once `peerEnded` settles (the remote half
+ * reported its end, or the local half's login closed), the peer will not come again.
  *
  * @example Not run as a test: it needs a met data connection (see tests/local_login/reconnect_test.ts).
  * ```ts ignore
  * import { armReconnect } from "./data_connection.ts";
- * armReconnect(ready, context, (signal) => acceptAuthenticated(listener, token, { signal }));
+ * armReconnect(ready, context, (signal) => acceptAuthenticated(listener, token, { signal }), ended);
  * ```
  */
 export function armReconnect(
   ready: DataConnection,
   context: SetUpContext,
   meetAgain: (signal: AbortSignal) => Promise<Deno.TcpConn | null>,
+  peerEnded: Promise<unknown>,
 ): void {
   const reconnect = ready.wire.reconnect;
   if (!reconnect) return;
+  reconnect.peerEnded = peerEnded.then(() => {});
   // Set up as the first, without saying again what -v said of it then.
   const quiet = {
     ...context,

@@ -100,3 +100,21 @@ Deno.test("--reconnect: a relay that plays the first connection's handshake agai
   );
   assert.equal(await sha256(run.stdout), await sha256(data));
 });
+
+Deno.test("--reconnect: a frame changed on the way (no --encrypt) fails the run, exit 2, with the receiving side's line", async () => {
+  // The relay flips the kind of the first frame, after the 75 bytes of the handshake.
+  const relay = [DENO, "run", "-A", "--quiet", `${REPO}/tests/fixtures/relay_then_serve.ts`];
+  const run = await runCli([
+    "--reconnect",
+    "10",
+    ...block("-i", "head", "-c", "1000000", "/dev/zero"),
+    ...block("-l", ...SHELL_LOGIN),
+    "-h",
+    "127.0.0.1",
+    ...block("-x", ...relay),
+    ...block("-r", "wc", "-c"),
+    ...block("-o", "cat"),
+  ], { environment: { FLIP: "75" } });
+  assert.equal(run.code, 2, run.stderr);
+  assert.match(run.stderr, /receiving failed after 0 bytes: a frame of unknown kind 0/, run.stderr);
+});
