@@ -212,6 +212,10 @@ for (const [shape, commands] of Object.entries(shapes)) {
       "socketpipe --encrypt (userspace)",
       () => measure(socketpipeScript(["--encrypt", ...commands.socketpipe]), true),
     ],
+    [
+      "socketpipe --reconnect",
+      () => measure(socketpipeScript(["--reconnect", "60", ...commands.socketpipe]), true),
+    ],
     ...(shape === "input → remote"
       ? [[
         "socketpipe, zero-copy, --progress",
@@ -492,6 +496,7 @@ const targets: [string, string, string, number][] = [
   ["--encrypt (userspace)", "socketpipe --encrypt (userspace)", "ssh pipe, aes128-gcm", 1.5],
   ["--encrypt (userspace)", "socketpipe --encrypt (userspace)", "ssh pipe (default cipher)", 2],
   ["--copy", "socketpipe --copy", "socketpipe, zero-copy", 0.8],
+  ["--reconnect (no cut)", "socketpipe --reconnect", "socketpipe --copy", 0.9],
 ];
 for (const [label, method, than, least] of targets) {
   const found = fasterThan(method, than);

@@ -2,7 +2,8 @@
  * `--reconnect` on a real two-host network, through the real sshd: the data connection's
  * packets are dropped for 3 s, five times, while the bytes move both ways (ssh's own
  * connection is left alone). Each cut passes the dead-peer bound, so each is a real cut:
- * the halves meet again and go on; the bytes each way are held to a plain pipe's.
+ * the halves meet again and go on; the bytes each way are held to a plain pipe's. Two runs
+ * at once, one with --encrypt, share the outages.
  */
 import assert from "node:assert/strict";
 import { block, REMOTE_SOCKETPIPE, SOCKETPIPE } from "../harness/run.ts";
@@ -55,56 +56,61 @@ const expected = net
   )
   : "";
 
-for (const encrypt of [false, true]) {
-  testWhere(
-    net ? null : why,
-    `--reconnect${
-      encrypt ? " --encrypt" : ""
-    } through sshd: 256 MiB each way through five 3 s outages of the data connection arrive exact`,
-    async () => {
-      const argv = net!.inside(net!.localNs, [
-        ...SOCKETPIPE,
-        "-v",
-        "--peer-timeout",
-        "2",
-        "--reconnect",
-        "30",
-        "--limit",
-        "24M",
-        ...(encrypt ? ["--encrypt"] : []),
-        ...block("-i", "sh", "-c", produce),
-        ...block("-l", ...sshd!.login),
-        ...block("-x", ...REMOTE_SOCKETPIPE),
-        ...block("-r", "cat"),
-        ...block("-o", "sha256sum"),
-      ]);
-      const child = new Deno.Command(argv[0], {
-        args: argv.slice(1),
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      const stderr = new Response(child.stderr).text();
-      const stdout = new Response(child.stdout).text();
-      try {
-        for (let cut = 0; cut < 5; cut++) {
-          await new Promise((resolve) => setTimeout(resolve, 1500));
-          await blackHole(true);
-          await new Promise((resolve) => setTimeout(resolve, 3000));
-          await blackHole(false);
-        }
-      } finally {
-        await blackHole(false).catch(() => {});
+/** Starts socketpipe on the local host: `size` bytes through the remote `cat` and back. */
+function start(encrypt: boolean) {
+  const argv = net!.inside(net!.localNs, [
+    ...SOCKETPIPE,
+    "-v",
+    "--peer-timeout",
+    "2",
+    "--reconnect",
+    "30",
+    "--limit",
+    "24M",
+    ...(encrypt ? ["--encrypt"] : []),
+    ...block("-i", "sh", "-c", produce),
+    ...block("-l", ...sshd!.login),
+    ...block("-x", ...REMOTE_SOCKETPIPE),
+    ...block("-r", "cat"),
+    ...block("-o", "sha256sum"),
+  ]);
+  const child = new Deno.Command(argv[0], { args: argv.slice(1), stdout: "piped", stderr: "piped" })
+    .spawn();
+  return {
+    ended: Promise.all([
+      child.status,
+      new Response(child.stdout).text(),
+      new Response(child.stderr).text(),
+    ]),
+  };
+}
+
+testWhere(
+  net ? null : why,
+  "--reconnect through sshd, with and without --encrypt at once: 256 MiB each way through " +
+    "five 3 s outages of the data connection arrive exact",
+  async () => {
+    const runs = [start(false), start(true)];
+    try {
+      for (let cut = 0; cut < 5; cut++) {
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        await blackHole(true);
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+        await blackHole(false);
       }
-      const status = await child.status;
-      const said = await stderr;
+    } finally {
+      await blackHole(false).catch(() => {});
+    }
+    for (const run of runs) {
+      const [status, stdout, said] = await run.ended;
       assert.equal(status.code, 0, said);
-      assert.equal(await stdout, expected, said);
+      assert.equal(stdout, expected, said);
       const joins = said.match(/^socketpipe: data connection joined again/gm) ?? [];
       assert.ok(joins.length >= 5, said);
       assert.match(
         said,
         new RegExp(`^socketpipe: ${size} bytes sent, ${size} bytes received$`, "m"),
       );
-    },
-  );
-}
+    }
+  },
+);
