@@ -142,6 +142,8 @@ export interface EngineWorker {
    * once (the loops without `--reconnect` never read the wake), or `again` (they do).
    */
   wake(again?: boolean): void;
+  /** The write end of its wake pipe: another worker may wake it too (`EngineJob.poke`). */
+  readonly wakeFd: number;
   /** Ends the worker (once its direction has ended, or it never began). */
   end(): void;
 }
@@ -177,6 +179,7 @@ export async function startWorker(direction: Direction): Promise<EngineWorker | 
   let woken = false;
   return {
     direction,
+    wakeFd: wakeWrite,
     run(job, hear) {
       return new Promise((resolve) => {
         onReport = (report) => {

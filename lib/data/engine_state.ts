@@ -39,6 +39,8 @@ const RECEIVED_END = 3;
 const SENDING_DONE = 4;
 /** With `--reconnect`: the main thread saw the connection cut; both loops leave it. */
 const CUT = 5;
+/** With `--reconnect`: the receiving worker woke the sending one, which has yet to look. */
+const POKED = 6;
 const FLAGS = 8;
 const BYTES = COUNTS.length * 8 + FLAGS * 4;
 
@@ -84,12 +86,17 @@ export class EngineState {
   }
 
   /** Sets or clears one of `--reconnect`'s flags. */
-  mark(flag: "receivedEnd" | "sendingDone" | "cut", on = true): void {
+  mark(flag: Flag, on = true): void {
     Atomics.store(this.#flags, FLAG_PLACES[flag], on ? 1 : 0);
   }
 
+  /** Sets a flag; whether it was clear before (so that one thread acts on it once). */
+  markOnce(flag: Flag): boolean {
+    return Atomics.compareExchange(this.#flags, FLAG_PLACES[flag], 0, 1) === 0;
+  }
+
   /** Whether one of `--reconnect`'s flags is set. */
-  marked(flag: "receivedEnd" | "sendingDone" | "cut"): boolean {
+  marked(flag: Flag): boolean {
     return Atomics.load(this.#flags, FLAG_PLACES[flag]) === 1;
   }
 
@@ -114,7 +121,15 @@ export class EngineState {
   }
 }
 
-const FLAG_PLACES = { receivedEnd: RECEIVED_END, sendingDone: SENDING_DONE, cut: CUT };
+const FLAG_PLACES = {
+  receivedEnd: RECEIVED_END,
+  sendingDone: SENDING_DONE,
+  cut: CUT,
+  poked: POKED,
+};
+
+/** One of `--reconnect`'s flags. */
+export type Flag = keyof typeof FLAG_PLACES;
 
 /**
  * The line of a worker that broke: first among a run's lines, since every other failure
@@ -158,6 +173,11 @@ export interface EngineJob {
   pipe: number | null;
   /** The read end of the pipe the main thread writes to wake this worker (to stop). */
   wake: number;
+  /**
+   * With `--reconnect`, receiving: the write end of the sending worker's wake pipe, to have
+   * a confirmation sent as soon as one is due (the sender may be waiting on its producer).
+   */
+  poke?: number;
   /** With `--encrypt`: this direction's keys (sealing when sending, opening when receiving). */
   keys?: DirectionKeys;
   /** With `--limit`: bytes per second (sending only). */

@@ -176,6 +176,7 @@ class ResumableSession {
       ...job,
       pipe: ends.sink ? ends.sink.fd! : null,
       keys: keys?.receive,
+      poke: ends.sender.wakeFd,
       resumable,
     }, this.#hear);
     // Either loop's cut is the other's: it leaves the connection too. Either's failure
@@ -248,10 +249,9 @@ class ResumableSession {
   #outsideWindow(peer: StreamPosition): string | null {
     const confirmed = this.state.count("confirmed");
     const taken = this.state.count("taken");
-    if (peer.position >= confirmed && peer.position <= taken) {
-      if (peer.position > confirmed) this.state.set("confirmed", peer.position);
-      return null;
-    }
+    // The peer's position is what it has taken, not what it has handed on: what it holds
+    // for its consumer stays in the window until its confirmations free it.
+    if (peer.position >= confirmed && peer.position <= taken) return null;
     return `data connection: after a cut the peer says it has ${peer.position} bytes of this ` +
       `half's stream, outside what was kept for it (${confirmed} to ${taken}): stopping, ` +
       `rather than lose or repeat bytes`;

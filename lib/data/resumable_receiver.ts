@@ -6,6 +6,9 @@
  * @module
  */
 import { Errno } from "../platform/libc.ts";
+
+/** The byte that wakes the sending worker. */
+const POKE = new Uint8Array(1);
 import { messageOf } from "../base/message_of.ts";
 import { RecordOpener, sealedLength } from "../net/records.ts";
 import type { EngineJob, EngineState } from "./engine_state.ts";
@@ -62,6 +65,8 @@ export class ResumableReceiver {
   #received = 0;
   #handed = 0;
   #endTold = false;
+  /** Where the sender was last woken to confirm. */
+  #poked = 0;
 
   /** `job`: the first connection's job; `tell`: what the main thread hears. */
   constructor(job: EngineJob, readonly tell: { consumerGone(): void; receivedEnd(): void }) {
@@ -77,7 +82,7 @@ export class ResumableReceiver {
     let filled = 0;
     let finishing: number | null = null;
     for (;;) {
-      this.#handOn(io, state);
+      this.#handOn(io, state, job.poke ?? -1);
       const whole = state.marked("receivedEnd") && this.#handed === this.#received;
       if (whole && !this.#endTold) {
         this.#endTold = true;
@@ -109,7 +114,8 @@ export class ResumableReceiver {
       }
       const failure = frames.take(
         raw.subarray(0, opened.data),
-        (kind, value, data) => this.#onFrame(kind, value, data, state),
+        (kind, value, data) =>
+          this.#onFrame(kind, value, data, { state, io, poke: job.poke ?? -1 }),
       );
       if (failure) return { failure: this.#failed(failure) };
       raw.copyWithin(0, opened.used, filled);
@@ -122,7 +128,7 @@ export class ResumableReceiver {
   }
 
   /** Hands the consumer what it takes now of the window, without waiting for it. */
-  #handOn(io: EngineIo, state: EngineState): void {
+  #handOn(io: EngineIo, state: EngineState, poke: number): void {
     const window = this.#ring.length;
     while (this.#handed < this.#received) {
       const at = this.#handed % window;
@@ -147,6 +153,11 @@ export class ResumableReceiver {
       }
       this.#handed += taken;
       state.set("handed", this.#handed);
+      // A confirmation is due: the sender may be waiting on its producer, not on this.
+      if (poke >= 0 && this.#handed >= this.#poked + window / 8 && state.markOnce("poked")) {
+        io.write(poke, POKE);
+        this.#poked = this.#handed;
+      }
     }
   }
 
@@ -155,8 +166,9 @@ export class ResumableReceiver {
     kind: number,
     value: number,
     data: Uint8Array | null,
-    state: EngineState,
+    on: { state: EngineState; io: EngineIo; poke: number },
   ): string | null {
+    const { state } = on;
     if (kind === DATA) {
       if (state.marked("receivedEnd")) return "data came after the end of the stream";
       if (!data) return null;
@@ -179,7 +191,11 @@ export class ResumableReceiver {
       if (value > sent || (kind === ACK_END && value !== state.count("taken"))) {
         return `the peer confirmed ${value} bytes of the ${sent} sent`;
       }
-      if (value > state.count("confirmed")) state.set("confirmed", value);
+      if (value > state.count("confirmed")) {
+        state.set("confirmed", value);
+        // Room in the window: the sender may be waiting for just this.
+        if (on.poke >= 0 && state.markOnce("poked")) on.io.write(on.poke, POKE);
+      }
       if (kind === ACK_END) state.mark("sendingDone");
       return null;
     }

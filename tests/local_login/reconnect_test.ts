@@ -118,3 +118,24 @@ Deno.test("--reconnect: a frame changed on the way (no --encrypt) fails the run,
   assert.equal(run.code, 2, run.stderr);
   assert.match(run.stderr, /receiving failed after 0 bytes: a frame of unknown kind 0/, run.stderr);
 });
+
+Deno.test("--reconnect: what the peer took but has not handed to its consumer still counts against the window after a cut", async () => {
+  // A small window, and a remote command that reads nothing for a second: at each cut the
+  // remote half holds bytes it has taken but not handed on.
+  const data = new Uint8Array(8 * 1024 * 1024).map((_, i) => (i * 7) % 253);
+  const run = await runCli([
+    "--reconnect",
+    "20",
+    "--buffer",
+    "1M",
+    ...block("-i", "cat"),
+    ...block("-l", ...SHELL_LOGIN),
+    "-h",
+    "127.0.0.1",
+    ...block("-x", DENO, "run", "-A", "--quiet", RELAY),
+    ...block("-r", "sh", "-c", "sleep 1; exec cat"),
+    ...block("-o", "cat"),
+  ], { stdin: data, environment: { CUT_AFTER: "1500000", CUTS: "3" } });
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(await sha256(run.stdout), await sha256(data));
+});
