@@ -23,6 +23,9 @@ import {
   writeHeader,
 } from "./resumable_frames.ts";
 
+/** How a loop ends when the main thread saw its connection cut. */
+const CUT = { cut: "the connection was cut" } as const;
+
 /** Data at least this long is written apart from its header, straight from the window. */
 const SEPARATE_WRITE = 128 * 1024;
 
@@ -115,7 +118,7 @@ export class ResumableSender {
     this.#endAcked = false;
     let endSent = false;
     for (;;) {
-      if (state.marked("cut")) return { cut: "the connection was cut" };
+      if (state.marked("cut")) return CUT;
       const stopped = state.stopped("send");
       if (stopped && !this.#producerEnded) {
         this.#producerEnded = true;
@@ -130,7 +133,7 @@ export class ResumableSender {
         const sent = this.#sendData(taken, put, state, io);
         if (typeof sent === "string") return { cut: sent };
         const wait = this.#pacer?.waitAfter(sent) ?? 0;
-        if (wait > 0) io.wait(-1, "read", job.wake, Math.ceil(wait));
+        if (wait > 0 && this.#pause(wait, { job, io, state, mark }) < 0) return CUT;
         continue;
       }
       let pipeEmpty = false;
@@ -181,6 +184,31 @@ export class ResumableSender {
     this.#acked = handed;
     if (kind === ACK_END) this.#endAcked = true;
     return 1;
+  }
+
+  /**
+   * Waits `ms` for `--limit`, to the end however often it is woken (the receiving worker
+   * wakes this one for confirmations, which it sends meanwhile); less only for a stop or a
+   * cut. Returns -1 on a cut, else 0.
+   */
+  #pause(
+    ms: number,
+    on: {
+      job: EngineJob;
+      io: EngineIo;
+      state: EngineState;
+      mark: (kind: number, value: number) => number;
+    },
+  ): number {
+    const until = Date.now() + ms;
+    for (let left = ms; left > 0; left = until - Date.now()) {
+      on.io.wait(-1, "read", on.job.wake, Math.ceil(left));
+      on.state.mark("poked", false);
+      on.io.read(on.job.wake, this.#drained);
+      if (on.state.marked("cut") || on.state.stopped("send")) break;
+      if (this.#confirm(on.state, on.mark, false) < 0) return -1;
+    }
+    return on.state.marked("cut") ? -1 : 0;
   }
 
   /** Sends one DATA frame from the window; its length, or the cause of the cut. */

@@ -29,6 +29,12 @@ for (
     ["zero-copy, remote → output", [], "down"],
     ["the stream path (--copy), input → remote", ["--copy"], "up"],
     ["the stream path (--copy), remote → output", ["--copy"], "down"],
+    // The receiving worker wakes the sending one for each confirmation: still paced.
+    [
+      "the stream framed to survive cuts (--reconnect), input → remote",
+      ["--reconnect", "30"],
+      "up",
+    ],
   ] as const
 ) {
   Deno.test(`--limit 20M: 100 MiB take at least 4.5 s, ${name}`, async () => {
