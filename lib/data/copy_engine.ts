@@ -26,7 +26,8 @@ import {
   EngineState,
 } from "./engine_state.ts";
 import "./engine_worker.ts";
-import { cannotResume, superviseResumable } from "./resumable_engine.ts";
+import { superviseResumable } from "./resumable_engine.ts";
+import { cannotResume } from "./cannot_resume.ts";
 
 /** The `-v` line of the engine, when it runs. */
 export const WORKERS_LINE = "copy engine: a worker thread for each direction";

@@ -273,37 +273,3 @@ class ResumableSession {
       `${state.count("received")} received; none lost silently`;
   }
 }
-
-/**
- * The transfer of a `--reconnect` run whose copy engine cannot run here (`why`): it fails
- * at once, naming the cause, rather than moving an unframed stream the peer cannot read.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { cannotResume } from "./resumable_engine.ts";
- * const conn = { close() {} } as Deno.TcpConn;
- * const { error } = await cannotResume({ conn }, "workers are not available").finished;
- * assert.equal(error, "--reconnect needs the copy engine, which cannot run here: workers are not available");
- * ```
- */
-export function cannotResume(
-  ends: { conn: Deno.TcpConn; source?: CommandSource; sink?: CommandSink },
-  why: string,
-): Transfer {
-  closeQuietly(ends.conn);
-  ends.source?.cancel();
-  ends.sink?.close();
-  const counts = { sent: 0, received: 0, delivered: 0 };
-  const error = `--reconnect needs the copy engine, which cannot run here: ${why}`;
-  return {
-    stopSending: () => {},
-    waitingOnPeer: () => false,
-    allSent: new Promise<number>(() => {}),
-    endReceiving: () => {},
-    abort: () => {},
-    consumerGone: new Promise<void>(() => {}),
-    finished: Promise.resolve({ counts, error }),
-    moved: () => ({ sent: 0, received: 0 }),
-  };
-}
