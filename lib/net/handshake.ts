@@ -115,6 +115,27 @@ async function proof(
   listenerNonce: Uint8Array,
   connectorNonce: Uint8Array,
 ): Promise<Uint8Array> {
+  const label = new TextEncoder().encode(`socketpipe ${role} `);
+  const message = new Uint8Array(label.length + 1 + 2 * NONCE_LENGTH);
+  message.set(label);
+  message[label.length] = version;
+  message.set(listenerNonce, label.length + 1);
+  message.set(connectorNonce, label.length + 1 + NONCE_LENGTH);
+  return await tokenMac(token, message);
+}
+
+/**
+ * HMAC-SHA-256 of `message` under the run's token: every proof between the halves.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tokenMac } from "./handshake.ts";
+ * const mac = await tokenMac(new Uint8Array(32), new TextEncoder().encode("m"));
+ * assert.equal(mac.length, 32);
+ * ```
+ */
+export async function tokenMac(token: Uint8Array, message: Uint8Array): Promise<Uint8Array> {
   const key = await crypto.subtle.importKey(
     "raw",
     token as Uint8Array<ArrayBuffer>,
@@ -122,16 +143,22 @@ async function proof(
     false,
     ["sign"],
   );
-  const label = new TextEncoder().encode(`socketpipe ${role} `);
-  const message = new Uint8Array(label.length + 1 + 2 * NONCE_LENGTH);
-  message.set(label);
-  message[label.length] = version;
-  message.set(listenerNonce, label.length + 1);
-  message.set(connectorNonce, label.length + 1 + NONCE_LENGTH);
-  return new Uint8Array(await crypto.subtle.sign("HMAC", key, message));
+  return new Uint8Array(await crypto.subtle.sign("HMAC", key, message as Uint8Array<ArrayBuffer>));
 }
 
-function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+/**
+ * Whether `a` and `b` hold the same bytes, in a time that does not depend on where they
+ * first differ.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { constantTimeEqual } from "./handshake.ts";
+ * assert.equal(constantTimeEqual(new Uint8Array([1, 2]), new Uint8Array([1, 2])), true);
+ * assert.equal(constantTimeEqual(new Uint8Array([1, 2]), new Uint8Array([1, 3])), false);
+ * ```
+ */
+export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   let difference = 0;
   for (let index = 0; index < a.length; index++) difference |= a[index] ^ b[index];

@@ -8,7 +8,7 @@
  * @module
  */
 import { closeQuietly, readExactly, writeAll } from "./conn_io.ts";
-import { provenNonces } from "./handshake.ts";
+import { constantTimeEqual, provenNonces, tokenMac } from "./handshake.ts";
 import { REAL_CLOCK } from "../base/clock.ts";
 
 /** How much of its peer's stream a half has taken, and whether the end. */
@@ -40,14 +40,7 @@ async function signed(
   signedBytes.set(nonces.listener, label.length);
   signedBytes.set(nonces.connector, label.length + 32);
   signedBytes.set(body, label.length + 64);
-  const key = await crypto.subtle.importKey(
-    "raw",
-    token as Uint8Array<ArrayBuffer>,
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, signedBytes));
+  const mac = await tokenMac(token, signedBytes);
   const message = new Uint8Array(MESSAGE_LENGTH);
   message.set(body);
   message.set(mac, 9);
@@ -103,11 +96,10 @@ export async function exchangePositions(
     };
     const peer = role === "local" ? "remote" : "local";
     const expected = await signed(token, peer, nonces, stand);
-    let difference = theirs[8] > 1 ? 1 : 0;
-    for (let index = 0; index < MESSAGE_LENGTH; index++) {
-      difference |= theirs[index] ^ expected[index];
-    }
-    return difference === 0 ? stand : "the peer's position did not prove the token";
+    // (A flag byte other than 0 or 1 is re-signed as 0: it fails the comparison too.)
+    return constantTimeEqual(theirs, expected)
+      ? stand
+      : "the peer's position did not prove the token";
   } catch (error) {
     return `the position could not be exchanged: ${(error as Error).message}`;
   } finally {
