@@ -117,3 +117,14 @@ export async function buildNetwork(): Promise<TestNetwork | string> {
     destroy: hosts.destroy,
   };
 }
+
+/**
+ * The two-host network for a test that also needs `nft` (firewall rules on a host), or why
+ * it cannot be built here (the caller starts its sshd; `sshdAvailable` says whether it can).
+ */
+export async function buildNetworkWithNft(sshdAvailable: boolean): Promise<TestNetwork | string> {
+  if (!sshdAvailable) return "no sshd installed";
+  const nftHere = new Deno.Command("sh", { args: ["-c", "command -v nft"], stdout: "null" })
+    .outputSync().success;
+  return nftHere ? await buildNetwork() : "no nft installed (package nftables)";
+}

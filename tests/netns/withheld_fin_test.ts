@@ -9,17 +9,11 @@
  */
 import assert from "node:assert/strict";
 import { block, REMOTE_SOCKETPIPE, sha256, SOCKETPIPE } from "../harness/run.ts";
-import { buildNetwork } from "../harness/netns.ts";
+import { buildNetworkWithNft } from "../harness/netns.ts";
 import { sshdAvailable, startSshd } from "../harness/sshd.ts";
 import { testWhere } from "../harness/register.ts";
 
-const nftHere = new Deno.Command("sh", { args: ["-c", "command -v nft"], stdout: "null" })
-  .outputSync().success;
-const built = !sshdAvailable
-  ? "no sshd installed"
-  : !nftHere
-  ? "no nft installed (package nftables)"
-  : await buildNetwork();
+const built = await buildNetworkWithNft(sshdAvailable);
 const net = typeof built === "string" ? null : built;
 const why = typeof built === "string" ? built : "";
 globalThis.addEventListener("unload", () => net?.destroy());
