@@ -358,8 +358,9 @@ const reconnect: ConnectionOption<"reconnect"> = {
           window,
           token: on.token,
           role: on.role,
-          // A cut is news, -v or not: each, and each meeting again, has its line.
-          say: (line) => on.log.always(line),
+          // Under -v: without it, a run that fails begins with its cause, not with a cut
+          // it went on from; --report counts the cuts either way.
+          say: (line) => on.log.step(line),
         },
       },
     };
