@@ -122,6 +122,23 @@ export function setBlocking(fd: number): void {
   setFlag(fd, O_NONBLOCK, false);
 }
 
+/**
+ * Puts a file descriptor in non-blocking mode: a write into a full pipe then fails with
+ * EAGAIN rather than holding this thread.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { closeFd, openDevNull, setNonBlocking } from "./file_descriptors.ts";
+ * const fd = openDevNull();
+ * assert.equal(setNonBlocking(fd), undefined);
+ * closeFd(fd);
+ * ```
+ */
+export function setNonBlocking(fd: number): void {
+  setFlag(fd, O_NONBLOCK, true);
+}
+
 function setFlag(fd: number, flag: number, on: boolean): void {
   const c = requireLibc();
   const flags = c.fcntl(fd, F_GETFL, 0);
