@@ -210,6 +210,23 @@ export class ProcessTree {
   }
 
   /**
+   * From now on this process may outlive its parent (`endWithParent` no longer holds): a
+   * remote half that waits, with `--reconnect`, for a login to be joined again after its
+   * own login (its parent) is gone, and bounds that wait itself.
+   *
+   * @example
+   * ```ts
+   * import { ProcessTree } from "./process_tree.ts";
+   * const tree = new ProcessTree({ watchdog: true, endWithParent: true });
+   * tree.outliveParent();
+   * await tree.release();
+   * ```
+   */
+  outliveParent(): void {
+    this.#watchdog?.outliveParent();
+  }
+
+  /**
    * The run ended by a path of its own: the watchdog leaves without killing anything, and
    * this tree lets go of the subreaper mark. Resolves once the watchdog has left.
    */

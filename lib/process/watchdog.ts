@@ -50,6 +50,10 @@ while read -r word value; do
       [ -z "$poller" ] || { kill "$poller" 2>/dev/null; wait "$poller"; }
       exit 0
       ;;
+    outlive)
+      [ -z "$poller" ] || { kill "$poller" 2>/dev/null; wait "$poller"; }
+      poller=
+      ;;
     group) groups="$groups $value" ;;
     pid) pids="$pids $value" ;;
   esac
@@ -92,6 +96,8 @@ export interface Watchdog {
   readonly pid: number;
   /** Guards `pid` and its descendants, and with `group` its whole process group. */
   guard(pid: number, group: boolean): void;
+  /** From now on the half may outlive its parent: the watchdog stops ending it then. */
+  outliveParent(): void;
   /** Tells the watchdog the half ended cleanly, and waits for it to leave. */
   release(): Promise<void>;
 }
@@ -142,6 +148,9 @@ export function startWatchdog(marker: string, endWithParent = false): Watchdog |
       pid,
       guard(guarded, group) {
         tell(`${group ? "group" : "pid"} ${guarded}`);
+      },
+      outliveParent() {
+        tell("outlive");
       },
       async release() {
         if (!open) return await left;
