@@ -464,6 +464,18 @@ export const FAULTS = {
       `started there`,
     ["SIGTERM"],
   ),
+  loginNotRejoined: fault(
+    TRANSPORT_STATUS,
+    (seconds: number, cause: string, sent: number, received: number) =>
+      `login cut and not joined again within ${seconds} s (--reconnect): ${cause}; stopped ` +
+      `the commands; ${sent} bytes sent, ${received} received; none lost silently`,
+    [60, "ssh: connect to host backup port 22: Connection timed out", 1048576, 0],
+  ),
+  rejoinRefused: fault(
+    TRANSPORT_STATUS,
+    (cause: string) => `login joined again, but ${cause}`,
+    ["the remote half waiting at /tmp/socketpipe-rejoin-x/login cannot be reached: gone"],
+  ),
   localHalfGone: fault(
     TRANSPORT_STATUS,
     () => "the local half is gone (login channel closed); stopped the remote command",
@@ -642,6 +654,8 @@ export const FAULT_CLASSES: Record<FaultKind, { step: FaultStep; retry: boolean 
   remoteVanished: { step: "transfer", retry: true },
   remoteHalfStopped: { step: "transfer", retry: true },
   localHalfGone: { step: "transfer", retry: true },
+  loginNotRejoined: { step: "transfer", retry: true },
+  rejoinRefused: { step: "transfer", retry: true },
   localHalfSilent: { step: "transfer", retry: true },
   localHalfUnresponsive: { step: "transfer", retry: true },
   dataConnection: { step: "transfer", retry: true },

@@ -21,4 +21,4 @@ export const VERSION = "0.1.0";
  * assert.ok(Number.isInteger(PROTOCOL_VERSION) && PROTOCOL_VERSION > 0 && PROTOCOL_VERSION < 256);
  * ```
  */
-export const PROTOCOL_VERSION = 10;
+export const PROTOCOL_VERSION = 11;

@@ -17,7 +17,8 @@ import type { Provisioning } from "../provision/provision.ts";
 import { type LocalTransferOutcome, REPORT_AFTER_FAILURE_SECONDS } from "./local_transfer.ts";
 import type { Meeting } from "./meeting.ts";
 import { CIPHER } from "../net/data_wire.ts";
-import type { DataPath } from "../data/data_path.ts";
+import type { ByteCounts, DataPath } from "../data/data_path.ts";
+import { CurrentLogin } from "./login_again.ts";
 import type { ExitMessage } from "../login/protocol.ts";
 import type { SocketpipeOptions, SocketpipeResult } from "./socketpipe_types.ts";
 import type { WithDefaults } from "../session/settings.ts";
@@ -79,6 +80,7 @@ async function missingReport(
   channel: LoginChannel,
   login: LoginConnection,
   peerTimeout: number,
+  counts: ByteCounts,
 ): Promise<Fault> {
   const problem = await valueIfSettled(channel.problem);
   if (problem) return Fault.relayed(problem, channel.problemAbout);
@@ -92,6 +94,10 @@ async function missingReport(
         ? FAULTS.remoteNoReportAnswering.of(Math.max(REPORT_AFTER_FAILURE_SECONDS, peerTimeout))
         : FAULTS.remoteNoReport.of(REPORT_AFTER_FAILURE_SECONDS);
     default:
+      if (login instanceof CurrentLogin && login.notJoined) {
+        const { seconds, cause } = login.notJoined;
+        return FAULTS.loginNotRejoined.of(seconds, cause, counts.sent, counts.received);
+      }
       return FAULTS.remoteVanished.of(describeStatus(await login.status));
   }
 }
@@ -129,9 +135,13 @@ export async function verdictOn(
       }
       : null,
     local: transferred.counts,
-    remoteMissing: exit
-      ? null
-      : await missingReport(ending, context.channel, context.login, context.peerTimeout),
+    remoteMissing: exit ? null : await missingReport(
+      ending,
+      context.channel,
+      context.login,
+      context.peerTimeout,
+      transferred.counts,
+    ),
     // A remote worker that broke comes first: the local half's failure follows from it.
     transportError: isEngineBreak(exit?.error)
       ? `remote ${exit!.error}`

@@ -10,18 +10,16 @@ import { Fault, FAULTS } from "../base/faults.ts";
 import { toHex } from "../base/hex.ts";
 import { StepLog } from "../base/log.ts";
 import { messageOf } from "../base/message_of.ts";
-import { handleStopRequests } from "../login/job_control.ts";
-import { LOGIN_GRACE_MS, type LoginConnection, startLogin, stopLogin } from "../login/login.ts";
-import { LoginChannel } from "../login/login_channel.ts";
+import { LOGIN_GRACE_MS } from "../login/login.ts";
+import type { LoginChannel } from "../login/login_channel.ts";
 import type { SessionMessage } from "../login/protocol.ts";
 import { formatAddress } from "../net/connect_back.ts";
 import { candidateAddresses, openDataListener } from "../net/data_listener.ts";
 import { newToken } from "../net/handshake.ts";
 import { closeQuietly } from "../net/conn_io.ts";
 import { networkIdentity } from "../net/host_identity.ts";
-import { ignoreStopsForLogin } from "../platform/ignore_stops.ts";
 import { ProcessTree } from "../process/process_tree.ts";
-import { prepareProvisioning, type Provisioning } from "../provision/provision.ts";
+import type { Provisioning } from "../provision/provision.ts";
 import { PROTOCOL_VERSION } from "../base/version.ts";
 import { explainMissedMeeting, resultOfFault, verdictOn } from "./explain_ending.ts";
 import { type RemoteEnding, runLocalTransfer } from "./local_transfer.ts";
@@ -33,7 +31,7 @@ import {
   type SetUpContext,
   setUpDataConnection,
 } from "../session/data_connection.ts";
-import { settingsOf, type WithDefaults, withDefaults } from "../session/settings.ts";
+import { settingsOf, withDefaults } from "../session/settings.ts";
 import { closePlan, meet, meetAgainOn, type MeetingPlan } from "./meeting.ts";
 import type {
   LocalHalfSeams,
@@ -42,6 +40,8 @@ import type {
   SocketpipeResult,
 } from "./socketpipe_types.ts";
 import { watchRun } from "./run_clock.ts";
+import { logIn, openChannel } from "./log_in.ts";
+import { armLoginAgain, CurrentLogin } from "./login_again.ts";
 import { validateOptions } from "./validate_options.ts";
 
 /**
@@ -118,28 +118,21 @@ async function runInTree(
     closePlan(plan);
     return failed(loggedIn);
   }
-  const { login, provisioning } = loggedIn;
+  const { provisioning } = loggedIn;
+  const login = new CurrentLogin(loggedIn.login);
   // While the login runs (ssh takes hundreds of milliseconds), bind libc for the data
   // path: that costs milliseconds, off the critical path here. As a subreaper, this
   // process gets its commands' orphans, so that it can tell when every holder of a
   // direction has let go, and leave none of them behind.
   const chosen = choosePathFor(settings, seams.dataPath);
   tree.becomeSubreaper();
-  const channel = new LoginChannel(login.readable, login.writable, {
-    peer: "remote",
-    onNoise: (line) => log.always(`login: ${line}`),
-  });
-  const stopHandlingStops = control.jobControl ? handleStopRequests(channel) : () => {};
-  const endLogin = async (graceMs: number) => {
-    stopHandlingStops();
-    await channel.close();
-    await stopLogin(login, graceMs);
-  };
+  const { channel, endLogin } = openChannel(login, control, log);
   const { peerTimeout } = settings;
+  const session = sessionMessage(options, settings, plan, token);
   const meeting = await meet(plan, token, {
     ...{ channel, log, provisioning, peerTimeout, signal: control.signal },
     timeoutSeconds: run.timeout,
-    session: sessionMessage(options, settings, plan, token),
+    session,
   });
   // With --reconnect the listener stays open for the remote half to meet this half again.
   if (!settings.reconnect) closePlan(plan);
@@ -154,8 +147,14 @@ async function runInTree(
     await endLogin(0);
     return { ...failed(ready), ...provisionedBy(provisioning) };
   }
-  if (plan.listen === "local") {
+  if (plan.listen === "local" && settings.reconnect) {
+    // --reconnect: cuts of the data connection, and of the login, are met again.
     armReconnect(ready, setUp, meetAgainOn(plan, token, log), channel.first("exit"));
+    armLoginAgain(channel, {
+      ...{ login, session, provisioning, log },
+      startLogin: loggedIn.startAgain,
+      seconds: settings.reconnect,
+    });
   }
 
   const transferred = await runLocalTransfer(ready.conn, ready.path, {
@@ -171,7 +170,8 @@ async function runInTree(
   const context = { channel, login, signal: control.signal, peerTimeout };
   const durations = clock.finish();
   const report = await verdictOn(options, transferred, context, transferred.path);
-  const applied = appliedOn({ ...ready.applied, ...transferred.applied }, transferred.ending);
+  const local = withLoginCuts({ ...ready.applied, ...transferred.applied }, login.cuts);
+  const applied = appliedOn(local, transferred.ending);
   return { ...report, durations, ...provisionedBy(provisioning), ...applied };
 }
 
@@ -186,42 +186,16 @@ function appliedOn(
   return { applied: { local, remote } };
 }
 
+/** `--reconnect`'s account, with the cuts of the login survived, if any. */
+function withLoginCuts(applied: Record<string, string>, cuts: number): Record<string, string> {
+  if (!cuts || applied.reconnect === undefined) return applied;
+  return { ...applied, reconnect: `${applied.reconnect}; ${cuts} login cuts survived` };
+}
+
 /** What provisioning sent, for the result; nothing when it sent nothing. */
 function provisionedBy(provisioning: Provisioning | undefined): Partial<SocketpipeResult> {
   const sent = provisioning?.sent ?? {};
   return Object.keys(sent).length > 0 ? { provisioned: sent } : {};
-}
-
-/**
- * Starts the login (or takes the test's), with the provisioning bootstrap in place of the
- * remote socketpipe unless `-x` or `--provision never` says otherwise.
- */
-function logIn(
-  options: WithDefaults<SocketpipeOptions>,
-  control: RunControl,
-  seams: LocalHalfSeams,
-  { log, tree }: { log: StepLog; tree: ProcessTree },
-): { login: LoginConnection; provisioning?: Provisioning } | Fault {
-  const provisioning = provisioningFor(options, log) ?? undefined;
-  if (provisioning) control.onProvisioning?.(() => provisioning.progress ?? null);
-  if (control.jobControl) ignoreStopsForLogin(); // ssh must not stop on Ctrl-Z
-  const starter = provisioning?.words;
-  const login = seams.login ??
-    startLogin({ ...options, starter, onStderr: control.onLoginOutput }, log, tree);
-  return login instanceof Fault ? login : { login, provisioning };
-}
-
-/**
- * The remote half is provisioned unless `-x` names it or `--provision never` says to use
- * only what is installed there.
- */
-function provisioningFor(
-  options: WithDefaults<SocketpipeOptions>,
-  log: StepLog,
-): Provisioning | null {
-  const mode = options.provision;
-  if (options.remoteSocketpipe || mode === "never") return null;
-  return prepareProvisioning(mode, log, options.peerTimeout, options.remoteCache ?? "");
 }
 
 /** The session line: everything the remote half needs to meet this half. */
@@ -250,6 +224,7 @@ function sessionMessage(
     input: options.input !== undefined,
     output: options.output !== undefined,
     settings,
+    rejoin: null,
   };
 }
 

@@ -27,6 +27,8 @@ export interface MarkedObject {
 export interface MarkedLineReaderOptions {
   /** Called with each line that is not a control message, cut to a readable length. */
   onNoise(line: string): void;
+  /** Aborted to stop reading at once: the stream is cancelled, and the reading ends. */
+  signal?: AbortSignal;
 }
 
 const encoder = new TextEncoder();
@@ -74,7 +76,9 @@ function parseMarkedLine(line: string): MarkedObject | string {
 /**
  * Reads marked objects from a byte stream, one per line, showing every other line
  * through `onNoise`. Lines longer than {@link MAX_CONTROL_LINE} are skipped whole (and
- * reported), so a flood of text cannot grow memory. Ends at the end of the stream.
+ * reported), so a flood of text cannot grow memory. Ends at the end of the stream, or
+ * once `signal` is aborted. A reader that stops taking objects (a `break`) leaves the
+ * stream to the next reader, uncancelled: what was not yet read stays in it.
  *
  * @example
  * ```ts
@@ -90,8 +94,6 @@ export async function* readMarkedLines(
   stream: ReadableStream<Uint8Array>,
   options: MarkedLineReaderOptions,
 ): AsyncGenerator<MarkedObject> {
-  let pending: Uint8Array = new Uint8Array(0);
-  let skipping = false; // inside an oversized line: drop bytes until its newline
   const reportLine = (bytes: Uint8Array) => {
     let text = decoder.decode(bytes).replace(/\r$/, "");
     // Text a login printed without a newline (a wrapper's `printf banner`) runs into the
@@ -106,7 +108,29 @@ export async function* readMarkedLines(
     if (parsed !== "") options.onNoise(shorten(parsed));
     return null;
   };
-  for await (const chunk of stream) {
+  const reader = stream.getReader();
+  const stop = () => reader.cancel().catch(() => {});
+  if (options.signal?.aborted) stop();
+  options.signal?.addEventListener("abort", stop, { once: true });
+  try {
+    yield* objectsFrom(reader, reportLine, options);
+  } finally {
+    options.signal?.removeEventListener("abort", stop);
+    reader.releaseLock();
+  }
+}
+
+/** The objects of the lines `reader` delivers (see {@link readMarkedLines}). */
+async function* objectsFrom(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  reportLine: (bytes: Uint8Array) => MarkedObject | null,
+  options: MarkedLineReaderOptions,
+): AsyncGenerator<MarkedObject> {
+  let pending: Uint8Array = new Uint8Array(0);
+  let skipping = false; // inside an oversized line: drop bytes until its newline
+  for (;;) {
+    const { value: chunk, done } = await reader.read();
+    if (done) break;
     let start = 0;
     for (let newline = chunk.indexOf(10); newline !== -1; newline = chunk.indexOf(10, start)) {
       const piece = chunk.subarray(start, newline);

@@ -37,7 +37,42 @@ export interface LoginChannelOptions {
    * @default {REAL_CLOCK}
    */
   clock?: Clock;
+  /**
+   * Whether a message is the last this channel reads: once it is delivered, the channel
+   * stops reading and leaves the rest of the stream unread, for {@link LoginChannel.release}.
+   * @default {never}
+   */
+  lastMessage?(message: ControlMessage): boolean;
 }
+
+/** A login's two streams, as a channel reads and writes them. */
+export interface LoginStreams {
+  /** What the peer writes. */
+  readable: ReadableStream<Uint8Array>;
+  /** What the peer reads. */
+  writable: WritableStream<Uint8Array>;
+}
+
+/** Why a login was cut: its stream ended, or the peer fell silent on it. */
+export type LoginCut = "closed" | "silent";
+
+/**
+ * After a cut (`--reconnect`), the next login's streams, or null once there will be none
+ * (its bound passed, or `signal` aborted: the channel is closing).
+ */
+export type NextLogin = (why: LoginCut, signal: AbortSignal) => Promise<LoginStreams | null>;
+
+/**
+ * The messages a cut must not lose: each is sent again on the next login (its receiver
+ * keeps the first of each name). The heartbeat and the greetings are not.
+ */
+const KEPT_ACROSS_CUTS: ReadonlySet<ControlEvent> = new Set<ControlEvent>([
+  "consumer-gone",
+  "sent",
+  "exit",
+  "error",
+  "rejoin-at",
+]);
 
 /** How long a closing channel waits for the peer to take what was written, in milliseconds. */
 const CLOSE_GRACE_MS = 1000;
@@ -104,6 +139,24 @@ export class LoginChannel {
   #hostHeard: () => number | null = () => null;
   #peerProblem = Promise.withResolvers<string>();
   #problemAbout: FaultClass | null = null;
+  readonly #streams: LoginStreams;
+  /** With --reconnect, once met: how to get the next login after a cut. */
+  #nextLogin: NextLogin | null = null;
+  /** Whether this end speaks first on a login joined again (the local half). */
+  #speaksFirst = false;
+  /** What was sent that a cut must not lose, in order. */
+  #kept: Uint8Array[] = [];
+  /** Whether this end last said it is paused. */
+  #saidPaused = false;
+  /** While cut: true once the next login speaks, false if none will. */
+  #cut: PromiseWithResolvers<boolean> | null = null;
+  /** Whether the next login was taken and the peer's `rejoined` is awaited. */
+  #awaitingRejoined = false;
+  /** Stops the reading of the current login. */
+  #reading = new AbortController();
+  #cutBy: LoginCut = "closed";
+  /** Aborted when this channel closes: a rejoin under way gives up. */
+  #closing = new AbortController();
 
   constructor(
     readable: ReadableStream<Uint8Array>,
@@ -112,6 +165,7 @@ export class LoginChannel {
   ) {
     this.#clock = options.clock ?? REAL_CLOCK;
     this.#lastHeard = this.#clock.now();
+    this.#streams = { readable, writable };
     this.#writer = writable.getWriter();
     this.silent = this.#becameSilent.promise;
     this.problem = this.#peerProblem.promise;
@@ -132,17 +186,97 @@ export class LoginChannel {
     });
   }
 
-  /** Sends one message; false when the channel is gone (the caller's other signals say why). */
+  /**
+   * Sends one message; false when the channel is gone (the caller's other signals say
+   * why). After a cut (`--reconnect`), a message a cut must not lose waits for the next
+   * login, which carries it.
+   */
   async send(message: ControlMessage): Promise<boolean> {
     if (this.#sendingClosed) return false;
+    const bytes = encodeControlMessage(message);
+    const kept = this.#nextLogin !== null && KEPT_ACROSS_CUTS.has(message.event);
+    if (kept) this.#kept.push(bytes);
+    if (message.event === "paused" || message.event === "resumed") {
+      this.#saidPaused = message.event === "paused";
+    }
+    if (this.#cut) return kept ? await this.#cut.promise : false;
+    this.#noteFirstSent(bytes);
+    if (await this.#write(bytes)) return true;
+    if (!kept) return false;
+    // The login is cut: the next one carries it.
+    this.#beginCut("closed");
+    return await this.#cut!.promise;
+  }
+
+  async #write(bytes: Uint8Array): Promise<boolean> {
     try {
-      const bytes = encodeControlMessage(message);
-      this.#noteFirstSent(bytes);
       await this.#writer.write(bytes);
       return true;
     } catch {
       return false;
     }
+  }
+
+  /**
+   * With `--reconnect`, once met: a cut of the login (its end, or the peer's silence) is
+   * no longer the peer's end. `next` gets the next login; the channel goes on on it, and
+   * sends again what a cut must not lose. With `speaksFirst` (the local half), this end
+   * says `rejoined` on it first; otherwise it waits for the peer's `rejoined` before it
+   * says anything there. {@link closed} and {@link silent} then mean that no next login came.
+   */
+  rejoinWith(next: NextLogin, options: { speaksFirst: boolean }): void {
+    this.#nextLogin = next;
+    this.#speaksFirst = options.speaksFirst;
+  }
+
+  /**
+   * Once the channel stopped at its {@link LoginChannelOptions.lastMessage}: the streams,
+   * let go of, with what followed that message still unread in them.
+   */
+  async release(): Promise<LoginStreams> {
+    await this.closed;
+    this.#stopHeartbeat();
+    this.#sendingClosed = true;
+    this.#writer.releaseLock();
+    return this.#streams;
+  }
+
+  /** Starts a cut of the login: its reading stops, and sends wait for the next login. */
+  #beginCut(why: LoginCut): void {
+    this.#cut ??= Promise.withResolvers<boolean>();
+    this.#cutBy = why;
+    this.#reading.abort();
+  }
+
+  /**
+   * Gets the next login after a cut; its readable, or null once none will come. The
+   * local half speaks first; the remote half waits for its `rejoined` (see #deliver).
+   */
+  async #joinAgain(): Promise<ReadableStream<Uint8Array> | null> {
+    this.#beginCut(this.#cutBy);
+    this.#writer.abort().catch(() => {}); // the cut login's stdin: nothing more goes there
+    const next = await this.#nextLogin!(this.#cutBy, this.#closing.signal).catch(() => null);
+    if (!next || this.#sendingClosed) {
+      this.#cut!.resolve(false);
+      return null;
+    }
+    this.#writer = next.writable.getWriter();
+    this.#lastHeard = this.#clock.now();
+    this.#cutBy = "closed";
+    if (this.#speaksFirst) {
+      await this.#write(encodeControlMessage({ event: "rejoined" }));
+      await this.#speakAgain();
+    } else this.#awaitingRejoined = true;
+    return next.readable;
+  }
+
+  /** Sends again what a cut must not lose; sends go straight out from here on. */
+  async #speakAgain(): Promise<void> {
+    for (const bytes of this.#kept) await this.#write(bytes);
+    if (this.#saidPaused) await this.#write(encodeControlMessage({ event: "paused" }));
+    const cut = this.#cut;
+    this.#cut = null;
+    cut?.resolve(true);
   }
 
   /**
@@ -210,7 +344,7 @@ export class LoginChannel {
       // Silence counts from the peer's first message (a login may wait at a password
       // prompt for as long as it likes) and not while the peer said it is paused. Watched
       // quietly, what the peer takes of a payload counts as hearing from it.
-      if (!this.#heardAny || this.#peerPaused) return;
+      if (!this.#heardAny || this.#peerPaused || (this.#cut && !this.#awaitingRejoined)) return;
       const lastSign = this.#sendsAlive
         ? this.#lastHeard
         : Math.max(this.#lastHeard, this.#lastTaken);
@@ -229,12 +363,20 @@ export class LoginChannel {
           suspected = true;
           return;
         }
+        suspected = false;
+        if (this.#nextLogin && !this.#sendingClosed) {
+          // With --reconnect a silent login is a cut one: the next login is sought.
+          this.#awaitingRejoined = false;
+          this.#beginCut("silent");
+          return;
+        }
         this.#stopHeartbeat();
         this.#silence = silence;
         this.#becameSilent.resolve();
         return;
       }
       suspected = false;
+      if (this.#cut) return; // nothing is said on a cut login
       if (this.#sendsAlive && this.#clock.now() - lastSent >= aliveEveryMs) {
         lastSent = this.#clock.now();
         this.send({ event: "alive" });
@@ -287,6 +429,8 @@ export class LoginChannel {
   /** Stops the heartbeat and closes this side (the peer reads end of file); safe twice. */
   async close(): Promise<void> {
     this.#stopHeartbeat();
+    this.#closing.abort();
+    this.#cut?.resolve(false);
     if (this.#sendingClosed) return;
     this.#sendingClosed = true;
     // A close waits for the writes before it; a write the peer never takes (a cut link, a
@@ -326,8 +470,31 @@ export class LoginChannel {
       }
       options.onNoise(line);
     };
+    // One login after another (--reconnect), until one ends and no next one comes.
+    for (let stream: ReadableStream<Uint8Array> | null = readable; stream;) {
+      const ended = await this.#receiveFrom(stream, options, onNoise);
+      if (ended !== "end" || !this.#nextLogin || this.#sendingClosed) break;
+      stream = await this.#joinAgain();
+    }
+    this.#ended = true;
+    for (const waiters of this.#waiting.values()) for (const resolve of waiters) resolve(null);
+    this.#waiting.clear();
+  }
+
+  /**
+   * Reads one login's stream: "end" at its end (or failure, or a cut), "fatal" once the
+   * peer cannot be trusted, "last" after the {@link LoginChannelOptions.lastMessage}.
+   */
+  async #receiveFrom(
+    stream: ReadableStream<Uint8Array>,
+    options: LoginChannelOptions,
+    onNoise: (line: string) => void,
+  ): Promise<"end" | "fatal" | "last"> {
+    this.#reading = new AbortController();
+    if (this.#cut && !this.#awaitingRejoined) this.#reading.abort();
     try {
-      for await (const object of readMarkedLines(readable, { onNoise })) {
+      const signal = this.#reading.signal;
+      for await (const object of readMarkedLines(stream, { onNoise, signal })) {
         this.#lastHeard = this.#clock.now();
         this.#heardAny = true;
         const decoded = decodeControlMessage(object, options.peer);
@@ -338,19 +505,28 @@ export class LoginChannel {
             continue;
           }
           this.#peerProblem.resolve(decoded.problem);
-          break; // nothing more from a peer of another version, or that lied, can be trusted
+          // Nothing more from a peer of another version, or that lied, can be trusted.
+          stream.cancel().catch(() => {});
+          return "fatal";
         }
         this.#deliver(decoded);
+        if (options.lastMessage?.(decoded)) return "last";
       }
     } catch {
       // The stream failed: the peer is as gone as at its end.
     }
-    this.#ended = true;
-    for (const waiters of this.#waiting.values()) for (const resolve of waiters) resolve(null);
-    this.#waiting.clear();
+    return "end";
   }
 
   #deliver(message: ControlMessage): void {
+    if (message.event === "rejoined") {
+      // The local half took the login joined again: this end may speak there.
+      if (this.#awaitingRejoined) {
+        this.#awaitingRejoined = false;
+        this.#speakAgain();
+      }
+      return;
+    }
     if (message.event === "paused" || message.event === "resumed") {
       this.#peerPaused = message.event === "paused";
       return;

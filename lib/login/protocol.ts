@@ -57,6 +57,12 @@ export interface SessionMessage {
   output: boolean;
   /** What both halves do with the data connection: the options that reach the remote half. */
   settings: Settings;
+  /**
+   * After a cut of the login (`--reconnect`): the socket of the remote half that waits to
+   * be joined again ({@link RejoinAtMessage}). This invocation proves the token there and
+   * hands it the new login's stdin, stdout and stderr, instead of running a command.
+   */
+  rejoin: string | null;
 }
 
 /** The remote half listens (`--listen remote`): where the local half may reach it. */
@@ -120,6 +126,33 @@ export interface SentMessage {
   bytes: number;
 }
 
+/**
+ * The remote half, once met, with `--reconnect`: where it waits should the login be cut
+ * (a Unix socket in a directory only its user can enter).
+ */
+export interface RejoinAtMessage {
+  event: "rejoin-at";
+  /** The socket's path on the remote host. */
+  path: string;
+}
+
+/**
+ * The remote invocation of a login started again: it handed the login to the waiting
+ * remote half, which speaks from here on. Its last word.
+ */
+export interface HandedMessage {
+  event: "handed";
+}
+
+/**
+ * The local half, on a login started again once the remote invocation has `handed` it
+ * over: the waiting remote half may speak (it says nothing before, lest the local half's
+ * reading of the invocation's lines take its words).
+ */
+export interface RejoinedMessage {
+  event: "rejoined";
+}
+
 /** The remote half's final report: its command's status and its byte counts. */
 export interface ExitMessage {
   event: "exit";
@@ -179,6 +212,9 @@ export type ControlMessage =
   | ResumedMessage
   | ConsumerGoneMessage
   | SentMessage
+  | RejoinAtMessage
+  | HandedMessage
+  | RejoinedMessage
   | ExitMessage;
 
 /** The name of each message. */
@@ -301,6 +337,7 @@ export const WIRE_SCHEMA = {
     input: "boolean",
     output: "boolean",
     settings: SETTINGS_SCHEMA,
+    rejoin: "string|null",
   },
   listening: {
     port: "port",
@@ -314,6 +351,9 @@ export const WIRE_SCHEMA = {
   resumed: {},
   "consumer-gone": {},
   sent: { bytes: "count" },
+  "rejoin-at": { path: "string" },
+  handed: {},
+  rejoined: {},
   exit: {
     status: "status",
     cutOff: "boolean",
@@ -407,6 +447,9 @@ const DECODERS: Decoders = {
   resumed: () => ({ event: "resumed" }),
   "consumer-gone": () => ({ event: "consumer-gone" }),
   sent: (o) => o as unknown as SentMessage,
+  "rejoin-at": (o) => o as unknown as RejoinAtMessage,
+  handed: () => ({ event: "handed" }),
+  rejoined: () => ({ event: "rejoined" }),
   exit: (o) => {
     const { host, stderr, ...exit } = o as unknown as ExitMessage;
     const status = commandStatus(exit.status);

@@ -11,7 +11,7 @@ import { STOPPED, untilStopped, valueIfSettled } from "../base/settled_within.ts
 import { PROTOCOL_VERSION, VERSION } from "../base/version.ts";
 import type { DataPath, RemoteTransfer } from "../data/data_path.ts";
 import { endReceivingOnceWhole } from "../data/end_of_stream.ts";
-import { LoginChannel } from "../login/login_channel.ts";
+import type { LoginChannel } from "../login/login_channel.ts";
 import type { SessionMessage } from "../login/protocol.ts";
 import { closeQuietly } from "../net/conn_io.ts";
 import { ProcessTree, RUN_VARIABLE } from "../process/process_tree.ts";
@@ -24,6 +24,7 @@ import {
 import { meetLocalHalf, meetLocalHalfAgain } from "./meeting.ts";
 import { fromHex } from "../base/hex.ts";
 import { TOKEN_LENGTH } from "../net/handshake.ts";
+import { armLoginRejoin, handOver, loginChannelOfRemoteHalf } from "./login_rejoin.ts";
 
 /** Where the remote half talks to the local half, and how it moves data. */
 export interface RemoteHalfOptions {
@@ -76,11 +77,7 @@ export async function serveRemoteHalf(
   options: RemoteHalfOptions = {},
 ): Promise<number> {
   const log = new StepLog(options.verbose ?? false, "socketpipe -s");
-  const channel = new LoginChannel(
-    options.controlIn ?? Deno.stdin.readable,
-    options.controlOut ?? Deno.stdout.writable,
-    { peer: "local", onNoise: (line) => log.always(`login channel: ${line}`) },
-  );
+  const channel = loginChannelOfRemoteHalf(options.controlIn, options.controlOut, log);
   const fail = (step: string, fault: Fault) => tellFault(channel, log, step, fault);
   // As its own process (reading the login channel on stdin), nothing else here starts
   // children: every orphan is the run's, and the half ends with its login, even stopped
@@ -102,6 +99,10 @@ export async function serveRemoteHalf(
     if (!session) {
       const problem = await valueIfSettled(channel.problem);
       return await fail("session", problem ? Fault.relayed(problem) : FAULTS.noSessionLine.of());
+    }
+    if (session.rejoin !== null) {
+      const handed = await handOver(session.rejoin, session, channel);
+      return handed instanceof Fault ? await fail("rejoin", handed) : handed;
     }
     // From here the local half listens for silence: a heartbeat even while connecting.
     channel.watchLiveness(session.settings.peerTimeout);
@@ -175,11 +176,16 @@ async function runRemoteCommand(
     return await tellFault(channel, log, "data connection", ready);
   }
   armReconnect(ready, setUp, context.meetAgain, channel.closed);
-  const transfer = await ready.path.startRemote(conn, command, session, context.tree, ready.wire);
-  ready.sayHowItRuns(transfer);
-  const ran = transfer.fellBack?.path ?? ready.path;
-  const engine = ready.wire.keys && ran.engine;
-  return await superviseRemoteCommand(transfer, { ...context, engine, applied: ready.applied });
+  const place = ready.wire.reconnect ? armLoginRejoin(session, channel, log, context.tree) : null;
+  try {
+    const transfer = await ready.path.startRemote(conn, command, session, context.tree, ready.wire);
+    ready.sayHowItRuns(transfer);
+    const ran = transfer.fellBack?.path ?? ready.path;
+    const engine = ready.wire.keys && ran.engine;
+    return await superviseRemoteCommand(transfer, { ...context, engine, applied: ready.applied });
+  } finally {
+    place?.close();
+  }
 }
 
 /**

@@ -24,6 +24,7 @@ const PINNED_SCHEMAS: Record<number, string> = {
   8: "945d0b14350cd470434328ad1a59015b1c8c6e0953baf7659f96d83cd45d5498",
   9: "0cf5940740a6a75533ccb2d246ac62db94bd793d9fd75858fd435df2d9606b12",
   10: "099f66b8794edbd6f8399b7d7eb0f9c1ebd7a113a33cf9c3d5148da414c0703e",
+  11: "89cfddb150ad1482980facc145b2b209e38bb0b61891f9a31ddabc62ada5b041",
 };
 
 Deno.test("the wire schema is pinned to the protocol version: a field added, dropped or of another kind needs a new PROTOCOL_VERSION", async () => {
@@ -55,6 +56,7 @@ const SESSION: SessionMessage = {
   input: true,
   output: false,
   settings: settingsOf({}),
+  rejoin: null,
 };
 
 const MESSAGES: ControlMessage[] = [
@@ -67,6 +69,9 @@ const MESSAGES: ControlMessage[] = [
   { event: "resumed" },
   { event: "consumer-gone" },
   { event: "sent", bytes: 3000000 },
+  { event: "rejoin-at", path: "/tmp/socketpipe-rejoin-x/login" },
+  { event: "handed" },
+  { event: "rejoined" },
   {
     event: "exit",
     status: ok,

@@ -1,0 +1,299 @@
+/**
+ * A cut of the login, survived (`--reconnect`): the remote half waits on a Unix socket of
+ * its own, in a directory only its user can enter, and the remote invocation of the login
+ * the local half starts again hands it that login's stdin, stdout and stderr (SCM_RIGHTS)
+ * once it has proved the run's token there. Three proofs stand between another process
+ * and the waiting half: the directory (0700), the peer's user id as the kernel recorded
+ * it, and an HMAC of a fresh challenge under the token.
+ *
+ * @module
+ */
+import type { StepLog } from "../base/log.ts";
+import { REAL_CLOCK } from "../base/clock.ts";
+import { messageOf } from "../base/message_of.ts";
+import { LoginChannel, type LoginCut, type LoginStreams } from "../login/login_channel.ts";
+import type { SessionMessage } from "../login/protocol.ts";
+import { type Fault, FAULTS } from "../base/faults.ts";
+import { fromHex } from "../base/hex.ts";
+import { TOKEN_LENGTH } from "../net/handshake.ts";
+import { libc } from "../platform/libc.ts";
+import type { ProcessTree } from "../process/process_tree.ts";
+import { constantTimeEqual, tokenMac } from "../net/handshake.ts";
+import { readableOfFd, writableOfFd } from "../platform/fd_streams.ts";
+import { closeFd, writeToPipe } from "../platform/file_descriptors.ts";
+import {
+  acceptUnix,
+  connectUnix,
+  duplicateOnto,
+  listenUnix,
+  peerUid,
+  receiveWithFds,
+  sendWithFds,
+} from "../platform/unix_sockets.ts";
+
+/** What the proof signs besides the challenge: it proves nothing anywhere else. */
+const PROOF_LABEL = new TextEncoder().encode("socketpipe login rejoin\n");
+const CHALLENGE_BYTES = 32;
+const PROOF_BYTES = 32;
+/** How long a process that connected has to prove itself, in milliseconds. */
+const PROOF_MS = 10_000;
+/** The byte that says the login was taken. */
+const TAKEN = 1;
+
+async function proofOf(token: Uint8Array, challenge: Uint8Array): Promise<Uint8Array> {
+  const message = new Uint8Array(PROOF_LABEL.length + challenge.length);
+  message.set(PROOF_LABEL);
+  message.set(challenge, PROOF_LABEL.length);
+  return await tokenMac(token, message);
+}
+
+/** Whether `milliseconds` have passed, or `signal` was aborted. */
+function stoppedAfter(milliseconds: number, signal?: AbortSignal): () => boolean {
+  const until = REAL_CLOCK.now() + milliseconds;
+  return () => signal?.aborted === true || REAL_CLOCK.now() >= until;
+}
+
+/**
+ * Where a remote half waits for its login to be joined again: a listening socket in a
+ * new 0700 directory. {@link close} removes both.
+ *
+ * @example Not run as a test: it waits for a remote invocation (see tests/sshd/login_cut_test.ts).
+ * ```ts ignore
+ * import { RejoinPlace } from "./login_rejoin.ts";
+ * const place = RejoinPlace.open(token, log);
+ * if (typeof place !== "string") {
+ *   const streams = await place.nextLogin("closed", 60, signal);
+ *   place.close();
+ * }
+ * ```
+ */
+export class RejoinPlace {
+  /** The socket's path, for the local half's session line. */
+  readonly path: string;
+  readonly #dir: string;
+  readonly #listening: number;
+  readonly #token: Uint8Array;
+  readonly #log: StepLog;
+  /** The connection of the invocation that handed the current login: it lives while it is open. */
+  #handedBy: number | null = null;
+  /** The current login's stdin and stdout, received (never 0 or 1). */
+  #received: number[] = [];
+
+  private constructor(dir: string, listening: number, token: Uint8Array, log: StepLog) {
+    this.#dir = dir;
+    this.path = `${dir}/login`;
+    this.#listening = listening;
+    this.#token = token;
+    this.#log = log;
+  }
+
+  /** Opens the place; a line saying why not where it cannot be made. */
+  static open(token: Uint8Array, log: StepLog): RejoinPlace | string {
+    let dir: string;
+    try {
+      dir = Deno.makeTempDirSync({ prefix: "socketpipe-rejoin-" });
+      Deno.chmodSync(dir, 0o700);
+    } catch (error) {
+      return `no directory for the socket: ${messageOf(error)}`;
+    }
+    try {
+      return new RejoinPlace(dir, listenUnix(`${dir}/login`), token, log);
+    } catch (error) {
+      Deno.removeSync(dir, { recursive: true });
+      return messageOf(error);
+    }
+  }
+
+  /**
+   * Waits up to `seconds` for a login joined again: the first connection on the socket
+   * that comes from this user and proves the token hands over its stdin, stdout and
+   * stderr; this process's stderr becomes that login's. Its streams, or null once the
+   * bound passed or `signal` was aborted. Every other connection is refused (and said
+   * with -v), and the wait goes on.
+   */
+  async nextLogin(
+    why: LoginCut,
+    seconds: number,
+    signal: AbortSignal,
+  ): Promise<LoginStreams | null> {
+    this.#log.step(
+      `login ${why === "silent" ? "silent" : "cut"}: waiting ${seconds} s for it again`,
+    );
+    const stopped = stoppedAfter(seconds * 1000, signal);
+    for (;;) {
+      const fd = await acceptUnix(this.#listening, stopped);
+      if (fd === null) return null;
+      const refused = await this.#take(fd, stopped).catch((error) => messageOf(error));
+      if (typeof refused !== "string") return refused;
+      closeFd(fd);
+      this.#log.step(`refused a login joining again: ${refused}`);
+    }
+  }
+
+  /** The login that `fd`'s peer hands over once proven; why not, as a line. */
+  async #take(fd: number, stopped: () => boolean): Promise<LoginStreams | string> {
+    const uid = peerUid(fd);
+    if (uid !== Deno.uid()) return `it came from user ${uid}, not this one`;
+    const challenge = crypto.getRandomValues(new Uint8Array(CHALLENGE_BYTES));
+    await writeToPipe(fd, challenge);
+    const late = stoppedAfter(PROOF_MS);
+    const answer = await receiveWithFds(fd, PROOF_BYTES, () => stopped() || late());
+    if (!answer) return "it did not prove the run's token";
+    const [stdin, stdout, stderr, ...more] = answer.fds;
+    const proven = constantTimeEqual(answer.bytes, await proofOf(this.#token, challenge));
+    if (!proven || stderr === undefined || more.length) {
+      for (const passed of answer.fds) closeFd(passed);
+      return proven
+        ? "it did not pass stdin, stdout and stderr"
+        : "its proof of the token is wrong";
+    }
+    await writeToPipe(fd, new Uint8Array([TAKEN]));
+    // The invocation that handed the cut login may go; this one stays while this half runs.
+    if (this.#handedBy !== null) closeFd(this.#handedBy);
+    for (const old of this.#received) closeFd(old);
+    this.#handedBy = fd;
+    this.#received = [stdin, stdout];
+    duplicateOnto(stderr, 2);
+    closeFd(stderr);
+    return { readable: readableOfFd(stdin), writable: writableOfFd(stdout) };
+  }
+
+  /** Closes the socket and removes its directory; the last invocation that handed a login leaves. */
+  close(): void {
+    for (const fd of [this.#listening, ...(this.#handedBy === null ? [] : [this.#handedBy])]) {
+      closeFd(fd);
+    }
+    this.#handedBy = null;
+    try {
+      Deno.removeSync(this.#dir, { recursive: true });
+    } catch {
+      // Gone already.
+    }
+  }
+}
+
+/**
+ * The remote half's login channel: on `controlIn` and `controlOut`, by default stdin
+ * (read through libc where it can be) and stdout. A session line that says to hand the
+ * login over is the last line read: the remote half waiting for it reads what follows.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { StepLog } from "../base/log.ts";
+ * import { loginChannelOfRemoteHalf } from "./login_rejoin.ts";
+ * const channel = loginChannelOfRemoteHalf(
+ *   ReadableStream.from<Uint8Array>([]), new WritableStream(), new StepLog(false, "t"));
+ * assert.equal(await channel.first("session"), null);
+ * await channel.close();
+ * ```
+ */
+export function loginChannelOfRemoteHalf(
+  controlIn: ReadableStream<Uint8Array> | undefined,
+  controlOut: WritableStream<Uint8Array> | undefined,
+  log: StepLog,
+): LoginChannel {
+  // Never read ahead: an invocation that hands its login over stops exactly after it.
+  const stdin = () => libc() ? readableOfFd(0) : Deno.stdin.readable;
+  return new LoginChannel(controlIn ?? stdin(), controlOut ?? Deno.stdout.writable, {
+    peer: "local",
+    onNoise: (line) => log.always(`login channel: ${line}`),
+    lastMessage: (message) => message.event === "session" && message.rejoin !== null,
+  });
+}
+
+/**
+ * This invocation came from a login started again after a cut (`--reconnect`): it hands
+ * the login to the remote half waiting at `path`, says so, and lives until that half
+ * ends; 0 then, or the fault that it could not.
+ *
+ * @example Not run as a test: it needs a waiting remote half (see tests/sshd/login_cut_test.ts).
+ * ```ts ignore
+ * import { handOver } from "./login_rejoin.ts";
+ * const handed = await handOver(session.rejoin!, session, channel);
+ * ```
+ */
+export async function handOver(
+  path: string,
+  session: SessionMessage,
+  channel: LoginChannel,
+): Promise<0 | Fault> {
+  const handed = await handOverLogin(path, fromHex(session.token, TOKEN_LENGTH)!);
+  if (typeof handed === "string") return FAULTS.rejoinRefused.of(handed);
+  await channel.send({ event: "handed" });
+  await handed.untilDone;
+  return 0;
+}
+
+/**
+ * With `--reconnect`: a cut of the login is waited out here, rather than taken for the
+ * local half's end; the local half is told where. Null where the place cannot be made
+ * (said with -v): then a cut of the login ends the run. The caller closes the place.
+ *
+ * @example Not run as a test: it needs a met session (see tests/sshd/login_cut_test.ts).
+ * ```ts ignore
+ * import { armLoginRejoin } from "./login_rejoin.ts";
+ * const place = armLoginRejoin(session, channel, log, tree);
+ * place?.close();
+ * ```
+ */
+export function armLoginRejoin(
+  session: SessionMessage,
+  channel: LoginChannel,
+  log: StepLog,
+  tree: ProcessTree,
+): RejoinPlace | null {
+  const seconds = session.settings.reconnect;
+  if (!seconds || !libc()) return null;
+  const place = RejoinPlace.open(fromHex(session.token, TOKEN_LENGTH)!, log);
+  if (typeof place === "string") {
+    log.step(`a cut of the login will end the run: ${place}`);
+    return null;
+  }
+  channel.rejoinWith((why, signal) => place.nextLogin(why, seconds, signal), {
+    speaksFirst: false,
+  });
+  // Its parent (the login) may go while this half waits for the next one.
+  tree.outliveParent();
+  channel.send({ event: "rejoin-at", path: place.path });
+  return place;
+}
+
+/**
+ * The remote invocation of a login started again: proves the run's token to the remote
+ * half waiting at `path`, and hands it this process's stdin, stdout and stderr. Resolves
+ * once it was taken, with a wait that resolves when that half ends (this process must
+ * live until then: sshd stops passing the login's stdin once it ends); a line saying why
+ * not otherwise.
+ *
+ * @example Not run as a test: it needs a waiting remote half.
+ * ```ts ignore
+ * import { handOverLogin } from "./login_rejoin.ts";
+ * const handed = await handOverLogin(session.rejoin, token);
+ * if (typeof handed !== "string") await handed.untilDone;
+ * ```
+ */
+export async function handOverLogin(
+  path: string,
+  token: Uint8Array,
+): Promise<{ untilDone: Promise<void> } | string> {
+  let fd: number;
+  try {
+    fd = connectUnix(path);
+  } catch (error) {
+    return `the remote half waiting at ${path} cannot be reached: ${messageOf(error)}`;
+  }
+  try {
+    const late = stoppedAfter(PROOF_MS);
+    const challenge = await receiveWithFds(fd, CHALLENGE_BYTES, late);
+    if (!challenge) throw new Error("it asked for no proof");
+    sendWithFds(fd, await proofOf(token, challenge.bytes), [0, 1, 2]);
+    const taken = await receiveWithFds(fd, 1, late);
+    if (taken?.bytes[0] !== TAKEN) throw new Error("it did not take the login");
+  } catch (error) {
+    closeFd(fd);
+    return `the remote half waiting at ${path} refused the login: ${messageOf(error)}`;
+  }
+  const untilDone = receiveWithFds(fd, 1, () => false).catch(() => null).then(() => closeFd(fd));
+  return { untilDone };
+}
