@@ -180,7 +180,10 @@ async function handedOver(
       const fault = await provisionRemote(provisioning, channel, log);
       if (fault) return fault.line;
     }
-    if (!await channel.first("hello")) return "it ended before the remote half greeted";
+    if (!await channel.first("hello")) {
+      // ssh's own last line says why best ("Connection refused").
+      return await next.lastWords?.() || "it ended before the remote half greeted";
+    }
     await channel.send({ ...context.session, rejoin: path });
     if (!await channel.first("handed")) return "it ended before the login was handed over";
     return null;
