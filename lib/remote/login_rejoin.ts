@@ -20,7 +20,7 @@ import { libc } from "../platform/libc.ts";
 import type { ProcessTree } from "../process/process_tree.ts";
 import { constantTimeEqual, tokenMac } from "../net/handshake.ts";
 import { readableOfFd, writableOfFd } from "../platform/fd_streams.ts";
-import { closeFd, writeToPipe } from "../platform/file_descriptors.ts";
+import { closeFd, openDevNull, writeToPipe } from "../platform/file_descriptors.ts";
 import {
   acceptUnix,
   connectUnix,
@@ -30,6 +30,13 @@ import {
   receiveWithFds,
   sendWithFds,
 } from "../platform/unix_sockets.ts";
+
+/** Points `fd` at /dev/null. */
+function onDevNull(fd: number): void {
+  const devNull = openDevNull();
+  duplicateOnto(devNull, fd);
+  closeFd(devNull);
+}
 
 /** What the proof signs besides the challenge: it proves nothing anywhere else. */
 const PROOF_LABEL = new TextEncoder().encode("socketpipe login rejoin\n");
@@ -151,6 +158,9 @@ export class RejoinPlace {
     // The invocation that handed the cut login may go; this one stays while this half runs.
     if (this.#handedBy !== null) closeFd(this.#handedBy);
     for (const old of this.#received) closeFd(old);
+    // The first login's stdin and stdout let go of (no reader is left on them), so that
+    // nothing of its session waits on this process.
+    if (!this.#received.length) { for (const fd of [0, 1]) onDevNull(fd); }
     this.#handedBy = fd;
     this.#received = [stdin, stdout];
     duplicateOnto(stderr, 2);

@@ -120,7 +120,7 @@ export async function serveRemoteHalf(
       return await fail(meetingStep, stoppedBy(options.signal!));
     }
     if (conn instanceof Fault) return await fail(meetingStep, conn);
-    const context = { session, channel, log, tree, chosen, signal: options.signal };
+    const context = { session, channel, log, tree, chosen, signal: options.signal, ownProcess };
     const again = (signal: AbortSignal) =>
       meetLocalHalfAgain(session, channel, sshClient, log, signal);
     return await runRemoteCommand(conn, command, { ...context, meetAgain: again });
@@ -157,6 +157,8 @@ async function runRemoteCommand(
     chosen: ChosenPath;
     signal?: AbortSignal;
     meetAgain(signal: AbortSignal): Promise<Deno.TcpConn | null>;
+    /** Whether the login channel is this process's stdio (a login can be handed to it). */
+    ownProcess: boolean;
   },
 ): Promise<number> {
   const { session, channel, log } = context;
@@ -176,7 +178,9 @@ async function runRemoteCommand(
     return await tellFault(channel, log, "data connection", ready);
   }
   armReconnect(ready, setUp, context.meetAgain, channel.closed);
-  const place = ready.wire.reconnect ? armLoginRejoin(session, channel, log, context.tree) : null;
+  const place = ready.wire.reconnect && context.ownProcess
+    ? armLoginRejoin(session, channel, log, context.tree)
+    : null;
   try {
     const transfer = await ready.path.startRemote(conn, command, session, context.tree, ready.wire);
     ready.sayHowItRuns(transfer);

@@ -1,9 +1,10 @@
 /**
- * `--reconnect` on a real two-host network, through the real sshd: the data connection's
- * packets are dropped for 3 s, five times, while the bytes move both ways (ssh's own
- * connection is left alone). Each cut passes the dead-peer bound, so each is a real cut:
- * the halves meet again and go on; the bytes each way are held to a plain pipe's. Two runs
- * at once, one with --encrypt, share the outages.
+ * `--reconnect` on a real two-host network, through the real sshd: 1 GiB each way while
+ * the data connection's packets are dropped for 3 s, five times (ssh's own connection
+ * left alone), and once more with ssh's dropped too. Each cut passes the dead-peer bound,
+ * so each is a real cut: the halves meet again and go on, and after the sixth the local
+ * half logs in again and the remote half takes that login; the bytes each way are held
+ * to a plain pipe's. Two runs at once, one with --encrypt, share the outages.
  */
 import assert from "node:assert/strict";
 import { block, REMOTE_SOCKETPIPE, SOCKETPIPE } from "../harness/run.ts";
@@ -18,13 +19,17 @@ globalThis.addEventListener("unload", () => net?.destroy());
 const sshd = net ? await startSshd({ address: net.remoteAddress, netns: net.remoteNs }) : null;
 globalThis.addEventListener("unload", () => sshd?.stopSync());
 
-/** Drops, on the local host, every packet from the remote host but ssh's; or lets them through. */
-async function blackHole(on: boolean): Promise<void> {
-  const script = on
+/**
+ * Drops, on the local host, every packet from the remote host but ssh's (with `ssh`, ssh's
+ * too); or, with "off", lets them through.
+ */
+async function blackHole(on: "data" | "ssh" | "off"): Promise<void> {
+  const but = on === "ssh" ? "" : `tcp sport != ${sshd!.port} `;
+  const script = on !== "off"
     ? `table inet blackhole {
   chain input {
     type filter hook input priority 0; policy accept;
-    ip saddr ${net!.remoteAddress} tcp sport != ${sshd!.port} drop
+    ip saddr ${net!.remoteAddress} ${but}drop
   }
 }
 `
@@ -41,7 +46,7 @@ async function blackHole(on: boolean): Promise<void> {
 }
 
 /** The stream each test sends: `size` bytes of z, and its sha256 as sha256sum prints it. */
-const size = 64 * 1024 * 1024;
+const size = 1024 * 1024 * 1024;
 const produce = `head -c ${size} /dev/zero | tr '\\0' z`;
 const expected = net
   ? new TextDecoder().decode(
@@ -60,7 +65,7 @@ function start(encrypt: boolean) {
     "--reconnect",
     "30",
     "--limit",
-    "4M",
+    "40M",
     ...(encrypt ? ["--encrypt"] : []),
     ...block("-i", "sh", "-c", produce),
     ...block("-l", ...sshd!.login),
@@ -81,21 +86,21 @@ function start(encrypt: boolean) {
 
 testWhere(
   net ? null : why,
-  "--reconnect through sshd, with and without --encrypt at once: 64 MiB each way through " +
-    "five 3 s outages of the data connection arrive exact",
+  "--reconnect through sshd, with and without --encrypt at once: 1 GiB each way through " +
+    "five 3 s outages of the data connection and one of ssh's too arrive exact",
   async () => {
     const runs = [start(false), start(true)];
     try {
-      for (let cut = 0; cut < 5; cut++) {
+      for (const cut of ["data", "data", "ssh", "data", "data", "data"] as const) {
         // Long enough to meet again and move data: an outage that began while the halves
         // were still meeting would only make the meeting wait, not cut again.
         await new Promise((resolve) => setTimeout(resolve, 2000));
-        await blackHole(true);
+        await blackHole(cut);
         await new Promise((resolve) => setTimeout(resolve, 3000));
-        await blackHole(false);
+        await blackHole("off");
       }
     } finally {
-      await blackHole(false).catch(() => {});
+      await blackHole("off").catch(() => {});
     }
     for (const run of runs) {
       const [status, stdout, said] = await run.ended;
@@ -103,6 +108,7 @@ testWhere(
       assert.equal(stdout, expected, said);
       const joins = said.match(/^socketpipe: data connection joined again/gm) ?? [];
       assert.ok(joins.length >= 5, said);
+      assert.match(said, /^socketpipe: login joined again after \d+\.\d s \(login cut 1\)$/m);
       assert.match(
         said,
         new RegExp(`^socketpipe: ${size} bytes sent, ${size} bytes received$`, "m"),
