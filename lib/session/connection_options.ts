@@ -80,9 +80,10 @@ export interface Settings {
    */
   congestion: string;
   /**
-   * Seconds a cut of the data connection may last (`--reconnect`): both halves keep their
-   * commands running, meet again and go on where the streams stand, no byte lost or
-   * repeated; the data moves on the stream path. 0: a cut ends the run (exit 2).
+   * Seconds a cut of the data connection, or of the login once met, may last
+   * (`--reconnect`): both halves keep their commands running, meet again (the login run
+   * again) and go on where the streams stand, no byte lost or repeated; the data moves
+   * on the stream path. 0: a cut ends the run (exit 2).
    * @default {0}
    */
   reconnect: number;
@@ -365,12 +366,13 @@ const reconnect: ConnectionOption<"reconnect"> = {
       },
     };
   },
-  help: `survive cuts of the data connection lasting up to s seconds: both
-hosts keep their commands running, meet again (the same proofs, new
-keys with --encrypt) and go on where the streams stand, no byte lost
-or repeated. The data moves through socketpipe (as with --copy); each
-sender keeps what its peer has not confirmed (--buffer SIZE, else
-16M). A cut of the login itself still ends the run.`,
+  help: `survive cuts of the data connection, and of the login once met,
+each lasting up to s seconds: both hosts keep their commands running,
+meet again (the same proofs, new keys with --encrypt; the login run
+again, handed to the waiting remote half) and go on where the streams
+stand, no byte lost or repeated. The data moves through socketpipe (as
+with --copy); each sender keeps what its peer has not confirmed
+(--buffer SIZE, else 16M).`,
 };
 
 /**
