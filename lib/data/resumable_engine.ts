@@ -79,7 +79,12 @@ export function superviseResumable(
     abort: () => session.abort(),
     consumerGone: session.consumerGone,
     finished,
-    moved: () => ({ sent: state.count("sent"), received: state.count("received") }),
+    moved: () => ({
+      sent: state.count("sent"),
+      received: state.count("received"),
+      cuts: session.cuts,
+      cutNow: session.rejoining,
+    }),
     copiedBy: RESUMABLE_LINE,
     applied: () => ({
       reconnect: `${session.cuts} cut${session.cuts === 1 ? "" : "s"} survived; ` +

@@ -40,6 +40,7 @@ import type {
   SocketpipeResult,
 } from "./socketpipe_types.ts";
 import { watchRun } from "./run_clock.ts";
+import type { Moved } from "../progress/progress.ts";
 import { logIn, openChannel } from "./log_in.ts";
 import { armLoginAgain, CurrentLogin } from "./login_again.ts";
 import { validateOptions } from "./validate_options.ts";
@@ -161,7 +162,7 @@ async function runInTree(
     ...{ channel, peerTimeout, tree, wire: ready.wire, signal: control.signal },
     ...{ input: options.input, output: options.output },
     stopLogin: () => login.stop(),
-    onData: clock.onData,
+    onData: (moved) => clock.onData(() => withLoginCutsIn(moved(), login)),
     onStarted: ready.sayHowItRuns,
   });
   closePlan(plan);
@@ -189,7 +190,18 @@ function appliedOn(
 /** `--reconnect`'s account, with the cuts of the login survived, if any. */
 function withLoginCuts(applied: Record<string, string>, cuts: number): Record<string, string> {
   if (!cuts || applied.reconnect === undefined) return applied;
-  return { ...applied, reconnect: `${applied.reconnect}; ${cuts} login cuts survived` };
+  const survived = `${cuts} login cut${cuts === 1 ? "" : "s"} survived`;
+  return { ...applied, reconnect: `${applied.reconnect}; ${survived}` };
+}
+
+/** What moved, with the cuts of the login counted among the cuts (for -P). */
+function withLoginCutsIn(moved: Moved, login: CurrentLogin): Moved {
+  if (moved.cuts === undefined) return moved;
+  return {
+    ...moved,
+    cuts: moved.cuts + login.cuts,
+    cutNow: moved.cutNow || login.rejoining,
+  };
 }
 
 /** What provisioning sent, for the result; nothing when it sent nothing. */

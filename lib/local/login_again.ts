@@ -42,6 +42,8 @@ export class CurrentLogin implements LoginConnection {
   #current: LoginConnection;
   /** The cuts of the login survived. */
   cuts = 0;
+  /** Whether a cut login is being run again now. */
+  rejoining = false;
   /** Why the last cut was not survived, once one was not. */
   notJoined: { seconds: number; cause: string } | null = null;
 
@@ -116,6 +118,22 @@ export function armLoginAgain(channel: LoginChannel, context: LoginAgainContext)
 
 /** Logs in again until one login hands itself over, within the bound; its streams, or null. */
 async function logInAgain(
+  path: string,
+  why: LoginCut,
+  signal: AbortSignal,
+  context: LoginAgainContext,
+): Promise<LoginStreams | null> {
+  const { login } = context;
+  login.rejoining = true;
+  try {
+    return await runAgain(path, why, signal, context);
+  } finally {
+    login.rejoining = false;
+  }
+}
+
+/** {@link logInAgain}'s attempts, one after another within the bound. */
+async function runAgain(
   path: string,
   why: LoginCut,
   signal: AbortSignal,

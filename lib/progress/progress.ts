@@ -14,6 +14,10 @@ export interface Moved {
   sent: number;
   /** Bytes received from it. */
   received: number;
+  /** With `--reconnect`: the cuts survived so far (of the data connection and the login). */
+  cuts?: number;
+  /** With `--reconnect`: a cut not yet met again. */
+  cutNow?: boolean;
 }
 
 /** Reads {@link Moved} now, without touching the stream (the kernel's counts, or the copy loops'). */
@@ -39,6 +43,10 @@ export interface Progress {
   etaSeconds: number | null;
   /** Whether the transfer is over (the last figures of the run). */
   done: boolean;
+  /** With `--reconnect`: the cuts survived so far (of the data connection and the login). */
+  cuts?: number;
+  /** With `--reconnect`: a cut not yet met again. */
+  cutNow?: boolean;
 }
 
 /** Which direction the rates, the size and the ETA are of. */
@@ -221,7 +229,8 @@ export function formatDuration(seconds: number): string {
 
 /**
  * The progress line: bytes each way, current and average rate, elapsed time, and with a
- * size, percent and ETA. What `--progress` draws and SIGUSR1 prints.
+ * size, percent and ETA; with `--reconnect`, a cut under way and the cuts survived. What
+ * `--progress` draws and SIGUSR1 prints.
  *
  * @example
  * ```ts
@@ -235,6 +244,13 @@ export function formatDuration(seconds: number): string {
  *   line,
  *   "3.00 GiB sent, 0 B received, 512 MiB/s (average 512 MiB/s), 0:00:06, 50%, ETA 0:00:06",
  * );
+ * assert.match(
+ *   progressLine({
+ *     sent: 1, received: 0, elapsedSeconds: 1, rate: 0, averageRate: 1, size: null,
+ *     fraction: null, etaSeconds: null, done: false, cuts: 2, cutNow: true,
+ *   }),
+ *   /, cut: meeting again, 2 cuts survived$/,
+ * );
  * ```
  */
 export function progressLine(progress: Progress): string {
@@ -247,5 +263,7 @@ export function progressLine(progress: Progress): string {
   if (progress.etaSeconds !== null && !progress.done) {
     parts.push(`ETA ${formatDuration(progress.etaSeconds)}`);
   }
+  if (progress.cutNow && !progress.done) parts.push("cut: meeting again");
+  if (progress.cuts) parts.push(`${progress.cuts} cut${progress.cuts === 1 ? "" : "s"} survived`);
   return parts.join(", ");
 }

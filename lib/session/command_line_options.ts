@@ -116,10 +116,10 @@ function verb(names: string[], help: string): OptionDeclaration<never> {
  * How the remote host gets socketpipe without `-x` (`--provision`): only what its PATH
  * has; what is cached or installed there, else sent (the default); sent again.
  */
-export const PROVISION_MODES = ["never", "auto", "always"] as const;
+export const PROVISION_MODES: readonly ProvisionMode[] = ["never", "auto", "always"];
 
 /** A way for the remote host to get socketpipe. */
-export type ProvisionMode = typeof PROVISION_MODES[number];
+export type ProvisionMode = "never" | "auto" | "always";
 
 /** The commands' blocks, in the order the synopsis shows them. */
 export const BLOCKS = {

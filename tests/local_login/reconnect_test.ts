@@ -29,7 +29,7 @@ async function throughCuts(
 ) {
   return await runCli([
     "-v",
-    ...(options.report ? ["--report", options.report] : []),
+    ...(options.report ? ["--report", options.report, "-P"] : []),
     "--reconnect",
     String(options.seconds),
     ...(options.encrypt ? ["--encrypt"] : []),
@@ -68,6 +68,10 @@ for (const encrypt of [false, true]) {
     assert.equal(await sha256(run.stdout), await sha256(data));
     const joins = run.stderr.match(/^socketpipe: data connection joined again/gm) ?? [];
     assert.ok(joins.length >= 5, run.stderr);
+    // -P's last line counts them too.
+    const last = run.stderr.match(/^socketpipe: [\d.]+ \S+ sent, .*$/gm)?.at(-1) ?? run.stderr;
+    assert.match(last, /, (\d+) cuts survived$/);
+    assert.ok(Number(last.match(/(\d+) cuts survived$/)![1]) >= 5, last);
   });
 }
 

@@ -135,7 +135,7 @@ for (const encrypt of [false, true]) {
       assert.match(run.stderr, /^socketpipe: login cut: logging in again \(--reconnect 30\)$/m);
       assert.match(run.stderr, /^socketpipe: login joined again after \d+\.\d s \(login cut 1\)$/m);
       const { applied } = JSON.parse(await Deno.readTextFile(report));
-      assert.match(applied.local.reconnect, /; 1 login cuts survived$/);
+      assert.match(applied.local.reconnect, /; 1 login cut survived$/);
       assert.deepEqual(await waitUntilGone(marker, LEFTOVERS_GONE_MS), []);
       // Nothing of the run stays on the remote host: its socket's directory is gone.
       await until(() => [...Deno.readDirSync(paths.remoteTmp)].length === 0, "the socket gone");
