@@ -133,31 +133,44 @@ export class ResumableReceiver {
     while (this.#handed < this.#received) {
       const at = this.#handed % window;
       const length = Math.min(this.#received - this.#handed, window - at);
-      let taken = length;
-      if (this.#sink !== null && this.#sink >= 0) {
-        const count = io.write(this.#sink, this.#ring.subarray(at, at + length));
-        if (count === -Errno.EAGAIN || count === -Errno.EINTR) return;
-        if (count >= 0) {
-          taken = count;
-          state.add("delivered", count);
-        } else {
-          // It stopped reading: what it read is what its pipe took, less what is still there.
-          state.add("delivered", -io.unread(this.#sink));
-          this.#sink = null;
-          this.tell.consumerGone();
-        }
-      } else if (this.#sink !== null) {
-        // A consumer that could not start reads nothing, as a pipe with no reader.
-        this.#sink = null;
-        this.tell.consumerGone();
+      const taken = this.#give(io, state, this.#ring.subarray(at, at + length));
+      if (taken === null) return;
+      this.#handedOn(taken, { state, io, poke });
+    }
+  }
+
+  /**
+   * Writes what the consumer takes now of `bytes`, without waiting: how much it took (all
+   * of it once the consumer is gone: nothing is kept for a reader that will not come), or
+   * null when its pipe is full.
+   */
+  #give(io: EngineIo, state: EngineState, bytes: Uint8Array): number | null {
+    if (this.#sink === null) return bytes.length;
+    if (this.#sink >= 0) {
+      const count = io.write(this.#sink, bytes);
+      if (count === -Errno.EAGAIN || count === -Errno.EINTR) return null;
+      if (count >= 0) {
+        state.add("delivered", count);
+        return count;
       }
-      this.#handed += taken;
-      state.set("handed", this.#handed);
-      // A confirmation is due: the sender may be waiting on its producer, not on this.
-      if (poke >= 0 && this.#handed >= this.#poked + window / 8 && state.markOnce("poked")) {
-        io.write(poke, POKE);
-        this.#poked = this.#handed;
-      }
+      // It stopped reading: what it read is what its pipe took, less what is still there.
+      state.add("delivered", -io.unread(this.#sink));
+    }
+    // A consumer that could not start reads nothing, as a pipe with no reader.
+    this.#sink = null;
+    this.tell.consumerGone();
+    return bytes.length;
+  }
+
+  /** Counts `count` more bytes handed on, and wakes the sender when a confirmation is due. */
+  #handedOn(count: number, on: { state: EngineState; io: EngineIo; poke: number }): void {
+    this.#handed += count;
+    on.state.set("handed", this.#handed);
+    // A confirmation is due: the sender may be waiting on its producer, not on this.
+    const due = this.#handed >= this.#poked + this.#ring.length / 8;
+    if (on.poke >= 0 && due && on.state.markOnce("poked")) {
+      on.io.write(on.poke, POKE);
+      this.#poked = this.#handed;
     }
   }
 
@@ -176,14 +189,20 @@ export class ResumableReceiver {
       if (this.#received + data.length - this.#handed > window) {
         return "the peer sent more than the window it was given";
       }
-      for (let from = 0; from < data.length;) {
-        const at = (this.#received + from) % window;
+      // Nothing waiting for the consumer: it is handed what it takes straight away, and
+      // only the rest is kept (copied into the window, which is cold memory).
+      const start = this.#received;
+      const waiting = this.#handed < start;
+      this.#received += data.length;
+      state.set("received", this.#received);
+      const direct = waiting ? 0 : this.#give(on.io, state, data) ?? 0;
+      for (let from = direct; from < data.length;) {
+        const at = (start + from) % window;
         const length = Math.min(data.length - from, window - at);
         this.#ring.set(data.subarray(from, from + length), at);
         from += length;
       }
-      this.#received += data.length;
-      state.set("received", this.#received);
+      if (direct) this.#handedOn(direct, on);
       return null;
     }
     if (kind === ACK || kind === ACK_END) {

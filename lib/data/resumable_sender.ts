@@ -9,6 +9,7 @@
 import { Errno } from "../platform/libc.ts";
 import { RecordSealer, sealedLength } from "../net/records.ts";
 import { Pacer } from "./pacer.ts";
+import { ReplayBlocks } from "./replay_blocks.ts";
 import type { EngineJob, EngineState } from "./engine_state.ts";
 import { type EngineIo, writeAll } from "./engine_loops.ts";
 import {
@@ -64,7 +65,8 @@ const SEPARATE_WRITE = 128 * 1024;
  * ```
  */
 export class ResumableSender {
-  readonly #ring: Uint8Array;
+  readonly #window: number;
+  readonly #kept: ReplayBlocks;
   readonly #frame = new Uint8Array(HEADER + FRAME_DATA_MAX);
   readonly #pacer: Pacer | null;
   readonly #drained = new Uint8Array(64);
@@ -80,7 +82,8 @@ export class ResumableSender {
    * so that the producer sees SIGPIPE, as from a pipe whose reader is gone).
    */
   constructor(job: EngineJob, readonly released: () => void = () => {}) {
-    this.#ring = new Uint8Array(job.resumable!.window);
+    this.#window = job.resumable!.window;
+    this.#kept = new ReplayBlocks(this.#window, FRAME_DATA_MAX);
     this.#pacer = job.limit ? new Pacer(job.limit) : null;
     this.#producerEnded = job.pipe === null || job.pipe < 0;
   }
@@ -111,7 +114,7 @@ export class ResumableSender {
       kind: number,
       value: number,
     ) => (writeHeader(this.#frame, kind, value), put(HEADER));
-    const window = this.#ring.length;
+    const window = this.#window;
     // A confirmation lost in a cut is sent again: the peer's window is freed only by them
     // (the meeting says what this half has taken, not what it has handed on).
     this.#acked = -1;
@@ -137,8 +140,9 @@ export class ResumableSender {
         continue;
       }
       let pipeEmpty = false;
-      if (!stopped && !this.#producerEnded && taken - state.count("confirmed") < window) {
-        const count = this.#takeFromProducer(job.pipe!, taken, state.count("confirmed"), io);
+      const freed = state.count("confirmed");
+      if (!stopped && !this.#producerEnded && taken - freed < window) {
+        const count = this.#takeFromProducer(job.pipe!, taken, freed, io);
         if (count === -Errno.EAGAIN) pipeEmpty = true;
         else if (count <= 0 && count !== -Errno.EINTR) this.#producerEnded = true;
         else if (count > 0) state.add("taken", count);
@@ -176,7 +180,7 @@ export class ResumableSender {
     const whole = state.marked("receivedEnd") && handed === state.count("received");
     let kind = 0;
     if (whole && !this.#endAcked) kind = ACK_END;
-    else if (handed >= this.#acked + Math.max(1, this.#ring.length / 8)) kind = ACK;
+    else if (handed >= this.#acked + Math.max(1, this.#window / 8)) kind = ACK;
     else if (idle && handed > this.#acked) kind = ACK;
     if (!kind) return 0;
     const failed = mark(kind, handed);
@@ -218,10 +222,9 @@ export class ResumableSender {
     state: EngineState,
     io: EngineIo,
   ): number | string {
-    const window = this.#ring.length;
-    const at = this.#cursor % window;
     const piece = this.#pacer?.pieceSize() ?? FRAME_DATA_MAX;
-    const length = Math.min(taken - this.#cursor, FRAME_DATA_MAX, piece, window - at);
+    const data = this.#kept.at(this.#cursor, Math.min(taken - this.#cursor, piece));
+    const length = data.length;
     writeHeader(this.#frame, DATA, length);
     // Counted before it goes: the peer may take it and confirm it (to the receiving thread)
     // before this thread runs again, and a confirmation past what was sent is refused.
@@ -229,7 +232,7 @@ export class ResumableSender {
     const end = this.#cursor + length;
     if (this.#cursor < furthest) state.add("replayed", Math.min(end, furthest) - this.#cursor);
     if (end > furthest) state.set("sent", end);
-    const failed = put(HEADER, this.#ring.subarray(at, at + length));
+    const failed = put(HEADER, data);
     if (failed) return io.describe(failed);
     this.#cursor = end;
     return length;
@@ -237,9 +240,7 @@ export class ResumableSender {
 
   /** Reads the producer's pipe into the window's free room; read(2)'s result. */
   #takeFromProducer(pipe: number, taken: number, confirmed: number, io: EngineIo): number {
-    const window = this.#ring.length;
-    const at = taken % window;
-    const room = Math.min(window - (taken - confirmed), window - at);
-    return io.read(pipe, this.#ring.subarray(at, at + room));
+    this.#kept.release(confirmed);
+    return io.read(pipe, this.#kept.room(taken, this.#window - (taken - confirmed)));
   }
 }
