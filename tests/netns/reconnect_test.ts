@@ -1,10 +1,11 @@
 /**
- * `--reconnect` on a real two-host network, through the real sshd: 1 GiB each way while
- * the data connection's packets are dropped for 3 s, five times (ssh's own connection
- * left alone), and once more with ssh's dropped too. Each cut passes the dead-peer bound,
- * so each is a real cut: the halves meet again and go on, and after the sixth the local
- * half logs in again and the remote half takes that login; the bytes each way are held
- * to a plain pipe's. Two runs at once, one with --encrypt, share the outages.
+ * `--reconnect` on a real two-host network, through the real sshd: 1 GiB a way while the
+ * data connection's packets are dropped for 3 s, five times (ssh's own connection left
+ * alone), and once (the third) with ssh's dropped too. Each cut passes the dead-peer
+ * bound, so each is a real cut: the halves meet again and go on, and after the third the
+ * local half logs in again and the remote half takes that login; the bytes are held to a
+ * plain pipe's. Four runs at once share the outages: to the remote host, from it (with
+ * --encrypt), and both ways at once, with and without --encrypt.
  */
 import assert from "node:assert/strict";
 import { block, REMOTE_SOCKETPIPE, SOCKETPIPE } from "../harness/run.ts";
@@ -55,11 +56,40 @@ const expected = net
   )
   : "";
 
-/** Starts socketpipe on the local host: `size` bytes through the remote `cat` and back. */
-function start(encrypt: boolean) {
+/** Which way the stream goes: to the remote host, from it, or through it and back. */
+type Shape = "in" | "out" | "both";
+
+/** The commands of each shape; `sums` is where the remote host writes what it got. */
+function commandsOf(shape: Shape, sums: string): string[] {
+  switch (shape) {
+    case "in":
+      return [
+        ...block("-i", "sh", "-c", produce),
+        ...block("-r", "sh", "-c", `sha256sum > ${sums}`),
+      ];
+    case "out":
+      return [...block("-r", "sh", "-c", produce), ...block("-o", "sha256sum")];
+    case "both":
+      return [
+        ...block("-i", "sh", "-c", produce),
+        ...block("-r", "cat"),
+        ...block("-o", "sha256sum"),
+      ];
+  }
+}
+
+/**
+ * Starts socketpipe on the local host: `size` bytes of the shape; resolves with its status,
+ * the sum of what arrived (on this host, or for "in" on the remote one), its stderr and
+ * its report.
+ */
+function start(shape: Shape, encrypt: boolean) {
+  const dir = Deno.makeTempDirSync({ prefix: "socketpipe-reconnect-netns-" });
   const argv = net!.inside(net!.localNs, [
     ...SOCKETPIPE,
     "-v",
+    "--report",
+    `${dir}/report.json`,
     "--peer-timeout",
     "2",
     "--reconnect",
@@ -67,29 +97,37 @@ function start(encrypt: boolean) {
     "--limit",
     "40M",
     ...(encrypt ? ["--encrypt"] : []),
-    ...block("-i", "sh", "-c", produce),
     ...block("-l", ...sshd!.login),
     ...block("-x", ...REMOTE_SOCKETPIPE),
-    ...block("-r", "cat"),
-    ...block("-o", "sha256sum"),
+    ...commandsOf(shape, `${dir}/remote.sum`),
   ]);
   const child = new Deno.Command(argv[0], { args: argv.slice(1), stdout: "piped", stderr: "piped" })
     .spawn();
-  return {
-    ended: Promise.all([
-      child.status,
-      new Response(child.stdout).text(),
-      new Response(child.stderr).text(),
-    ]),
-  };
+  const ended = Promise.all([
+    child.status,
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+  ]).then(async ([status, stdout, said]) => {
+    const sum = shape === "in" ? await Deno.readTextFile(`${dir}/remote.sum`) : stdout;
+    const report = JSON.parse(await Deno.readTextFile(`${dir}/report.json`));
+    await Deno.remove(dir, { recursive: true });
+    return { status, sum, said, report };
+  });
+  return { shape, encrypt, ended };
 }
 
 testWhere(
   net ? null : why,
-  "--reconnect through sshd, with and without --encrypt at once: 1 GiB each way through " +
-    "five 3 s outages of the data connection and one of ssh's too arrive exact",
+  "--reconnect through sshd: 1 GiB to the remote host, from it, and both ways at once, with and " +
+    "without --encrypt, through five 3 s outages of the data connection and one of ssh's too, " +
+    "arrive exact; the report counts the cuts and the bytes sent again",
   async () => {
-    const runs = [start(false), start(true)];
+    const runs = [
+      start("in", false),
+      start("out", true),
+      start("both", false),
+      start("both", true),
+    ];
     try {
       for (const cut of ["data", "data", "ssh", "data", "data", "data"] as const) {
         // Long enough to meet again and move data: an outage that began while the halves
@@ -103,16 +141,21 @@ testWhere(
       await blackHole("off").catch(() => {});
     }
     for (const run of runs) {
-      const [status, stdout, said] = await run.ended;
-      assert.equal(status.code, 0, said);
-      assert.equal(stdout, expected, said);
+      const { status, sum, said, report } = await run.ended;
+      const which = `${run.shape}${run.encrypt ? " --encrypt" : ""}: ${said}`;
+      assert.equal(status.code, 0, which);
+      assert.equal(sum, expected, which);
       const joins = said.match(/^socketpipe: data connection joined again/gm) ?? [];
-      assert.ok(joins.length >= 5, said);
+      assert.ok(joins.length >= 5, which);
       assert.match(said, /^socketpipe: login joined again after \d+\.\d s \(login cut 1\)$/m);
-      assert.match(
-        said,
-        new RegExp(`^socketpipe: ${size} bytes sent, ${size} bytes received$`, "m"),
-      );
+      // Each host counts the cuts it survived and what it sent again; this one the login's.
+      const [cuts, again] = report.applied.local.reconnect.match(/\d+/g).map(Number);
+      assert.ok(cuts >= 5, which);
+      assert.match(report.applied.local.reconnect, /; 1 login cut survived$/, which);
+      assert.match(report.applied.remote.reconnect, /^\d+ cuts survived; \d+ bytes sent again$/);
+      // What was on its way when the link went was sent again, by whichever host sent.
+      const sentAgain = again + Number(report.applied.remote.reconnect.match(/\d+/g)[1]);
+      assert.ok(sentAgain > 0, which);
     }
   },
 );
