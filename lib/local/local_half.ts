@@ -149,7 +149,6 @@ async function runInTree(
     return { ...failed(ready), ...provisionedBy(provisioning) };
   }
   if (plan.listen === "local" && settings.reconnect) {
-    // --reconnect: cuts of the data connection, and of the login, are met again.
     armReconnect(ready, setUp, meetAgainOn(plan, token, log), channel.first("exit"));
     armLoginAgain(channel, {
       ...{ login, session, provisioning, log },
@@ -161,7 +160,8 @@ async function runInTree(
   const transferred = await runLocalTransfer(ready.conn, ready.path, {
     ...{ channel, peerTimeout, tree, wire: ready.wire, signal: control.signal },
     ...{ input: options.input, output: options.output },
-    stopLogin: () => login.stop(),
+    // Stopped on purpose: not a cut to log in again after (the remote half is told so).
+    stopLogin: () => channel.endRejoins().then(() => login.stop()),
     onData: (moved) => clock.onData(() => withLoginCutsIn(moved(), login)),
     onStarted: ready.sayHowItRuns,
   });

@@ -81,6 +81,7 @@ export function openChannel(login: LoginConnection, control: RunControl, log: St
   const stopHandlingStops = control.jobControl ? handleStopRequests(channel) : () => {};
   const endLogin = async (graceMs: number) => {
     stopHandlingStops();
+    await channel.endRejoins();
     await channel.close();
     await stopLogin(login, graceMs);
   };

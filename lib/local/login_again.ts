@@ -109,9 +109,12 @@ export interface LoginAgainContext {
  */
 export function armLoginAgain(channel: LoginChannel, context: LoginAgainContext): void {
   const waitsAt = channel.first("rejoin-at");
+  const reported = channel.first("exit");
   channel.rejoinWith(async (why, signal) => {
     const at = await valueIfSettled(waitsAt);
     if (!at) return null; // the remote half could not wait for a login: the run ends
+    // The remote half reported its end, or its failure: its login's end is its own.
+    if (await valueIfSettled(reported) || await valueIfSettled(channel.problem)) return null;
     return await logInAgain(at.path, why, signal, context);
   }, { speaksFirst: true });
 }

@@ -74,6 +74,9 @@ const KEPT_ACROSS_CUTS: ReadonlySet<ControlEvent> = new Set<ControlEvent>([
   "rejoin-at",
 ]);
 
+/** How long {@link LoginChannel.endRejoins} waits for the peer's answer, in milliseconds. */
+const ENDING_ANSWER_MS = 1000;
+
 /** How long a closing channel waits for the peer to take what was written, in milliseconds. */
 const CLOSE_GRACE_MS = 1000;
 
@@ -155,6 +158,8 @@ export class LoginChannel {
   /** Stops the reading of the current login. */
   #reading = new AbortController();
   #cutBy: LoginCut = "closed";
+  /** Whether this end said `ending`. */
+  #saidEnding = false;
   /** Aborted when this channel closes: a rejoin under way gives up. */
   #closing = new AbortController();
 
@@ -227,6 +232,23 @@ export class LoginChannel {
   rejoinWith(next: NextLogin, options: { speaksFirst: boolean }): void {
     this.#nextLogin = next;
     this.#speaksFirst = options.speaksFirst;
+  }
+
+  /**
+   * This end is ending the run itself (`--reconnect`): no next login is sought from here
+   * on (one under way gives up), and the peer is told (`ending`), so that the login's end
+   * that follows is the run's end on its side too, not a cut to wait out.
+   */
+  async endRejoins(): Promise<void> {
+    if (!this.#nextLogin) return;
+    this.#nextLogin = null;
+    this.#closing.abort();
+    if (this.#cut || this.#sendingClosed || this.#saidEnding) return;
+    this.#saidEnding = true;
+    // The peer answers in kind: then it has heard, before this end stops its login.
+    if (await this.#write(encodeControlMessage({ event: "ending" }))) {
+      await settledWithin(this.first("ending"), ENDING_ANSWER_MS);
+    }
   }
 
   /**
@@ -519,6 +541,14 @@ export class LoginChannel {
   }
 
   #deliver(message: ControlMessage): void {
+    if (message.event === "ending") {
+      // The peer ends the run: the login's end is the run's. It is answered in kind.
+      this.#nextLogin = null;
+      if (!this.#saidEnding && !this.#cut && !this.#sendingClosed) {
+        this.#saidEnding = true;
+        this.#write(encodeControlMessage({ event: "ending" }));
+      }
+    }
     if (message.event === "rejoined") {
       // The local half took the login joined again: this end may speak there.
       if (this.#awaitingRejoined) {

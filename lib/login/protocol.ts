@@ -153,6 +153,14 @@ export interface RejoinedMessage {
   event: "rejoined";
 }
 
+/**
+ * The local half, with `--reconnect`, as it ends the run itself (its report came, it was
+ * interrupted, it failed): the login's end that follows is the run's end, not a cut.
+ */
+export interface EndingMessage {
+  event: "ending";
+}
+
 /** The remote half's final report: its command's status and its byte counts. */
 export interface ExitMessage {
   event: "exit";
@@ -215,6 +223,7 @@ export type ControlMessage =
   | RejoinAtMessage
   | HandedMessage
   | RejoinedMessage
+  | EndingMessage
   | ExitMessage;
 
 /** The name of each message. */
@@ -354,6 +363,7 @@ export const WIRE_SCHEMA = {
   "rejoin-at": { path: "string" },
   handed: {},
   rejoined: {},
+  ending: {},
   exit: {
     status: "status",
     cutOff: "boolean",
@@ -450,6 +460,7 @@ const DECODERS: Decoders = {
   "rejoin-at": (o) => o as unknown as RejoinAtMessage,
   handed: () => ({ event: "handed" }),
   rejoined: () => ({ event: "rejoined" }),
+  ending: () => ({ event: "ending" }),
   exit: (o) => {
     const { host, stderr, ...exit } = o as unknown as ExitMessage;
     const status = commandStatus(exit.status);

