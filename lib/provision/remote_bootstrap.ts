@@ -378,14 +378,16 @@ ${PARENT_IS}
     sleep 1 &
     nap=$!
     wait "$nap"
+    # The half's own watchdog, once there, guards it instead, and knows better: a half
+    # that waits for its login to be joined again (--reconnect) outlives its parent.
+    for child in $(cat /proc/"$half"/task/*/children 2>/dev/null); do
+      grep -aq socketpipe-watchdog /proc/"$child"/cmdline 2>/dev/null && exit 0
+    done
     parent_is "$half" "$parent"
     case $? in
       1) end_half; exit 0 ;;
       2) exit 0 ;;
     esac
-    for child in $(cat /proc/"$half"/task/*/children 2>/dev/null); do
-      grep -aq socketpipe-watchdog /proc/"$child"/cmdline 2>/dev/null && exit 0
-    done
     now=-1
     for file in "$bundle.$half.part" "$runtime.$half.part"; do
       [ -f "$file" ] && now=$(wc -c < "$file")
