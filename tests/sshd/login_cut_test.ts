@@ -50,11 +50,15 @@ const loginsIn = (file: string) =>
 
 /**
  * One test's scene: a file of random bytes, an input command that sends the first 8 MiB
- * and then waits for `go` before the rest, and a login that notes each ssh it starts
- * (its pid, for the test to kill) and, from login `failFrom` on, fails as a refused
- * connection would, or waits for `loginGo` first.
+ * and then waits for `go` before the rest, an output command that says when the first
+ * MiB came back through the remote `cat` (`ready`: the halves have met, and the remote
+ * half has long said where it waits), and a login that notes each ssh it starts (its
+ * pid, for the test to kill) and, from login `failFrom` on, fails as a refused connection
+ * would, or waits for `loginGo` first. `provisioned`: no `-x`, the remote half is sent.
  */
-async function scene(options: { failFrom?: number; holdSecondLogin?: boolean } = {}) {
+async function scene(
+  options: { failFrom?: number; holdSecondLogin?: boolean; provisioned?: boolean } = {},
+) {
   const dir = await Deno.makeTempDir({ prefix: "socketpipe-login-cut-" });
   const data = crypto.getRandomValues(new Uint8Array(65536));
   const bytes = new Uint8Array(24 * MIB);
@@ -87,20 +91,27 @@ echo $$ >> "$LOGINS"; exec "$0" "$@"`,
   const input = [
     "sh",
     "-c",
-    'head -c 8388608 "$0"; touch "$1"; while [ ! -e "$2" ]; do sleep 0.05; done; ' +
-    'tail -c +8388609 "$0"',
+    'head -c 8388608 "$0"; while [ ! -e "$1" ]; do sleep 0.05; done; tail -c +8388609 "$0"',
     `${dir}/data`,
-    paths.ready,
     paths.go,
   ];
+  const output = [
+    "sh",
+    "-c",
+    'dd bs=1048576 count=1 iflag=fullblock status=none; touch "$0"; exec cat',
+    paths.ready,
+  ];
+  const remoteHalf = options.provisioned
+    ? ["--remote-cache", `${dir}/cache`]
+    : block("-x", "env", `TMPDIR=${paths.remoteTmp}`, ...REMOTE_SOCKETPIPE);
   const marker = `logincut${crypto.randomUUID().slice(0, 8)}`;
   const args = (extra: string[]) => [
     ...extra,
     ...block("-i", ...input),
     ...block("-l", ...noting),
-    ...block("-x", "env", `TMPDIR=${paths.remoteTmp}`, ...REMOTE_SOCKETPIPE),
+    ...remoteHalf,
     ...block("-r", "sh", "-c", "exec cat", marker),
-    ...block("-o", "cat"),
+    ...block("-o", ...output),
   ];
   const environment = {
     LOGINS: paths.logins,
@@ -123,7 +134,7 @@ for (const encrypt of [false, true]) {
         args(["-v", "--reconnect", "30", "--report", report, ...(encrypt ? ["--encrypt"] : [])]),
         { environment },
       );
-      await until(() => exists(paths.ready), "the first 8 MiB");
+      await until(() => exists(paths.ready), "the first MiB back");
       // The remote half is waiting for a cut: its socket is where it said.
       await until(() => Deno.readDirSync(paths.remoteTmp).some(() => true), "the socket");
       Deno.kill(loginsIn(paths.logins)[0], "SIGKILL");
@@ -147,11 +158,33 @@ for (const encrypt of [false, true]) {
 
 testWhere(
   noSshd,
+  "--reconnect, the remote half provisioned: the login run again goes through the bootstrap (the cache already holds it) and joins; exact",
+  async () => {
+    const { dir, bytes, paths, marker, args, environment } = await scene({ provisioned: true });
+    const report = `${dir}/report.json`;
+    const running = runCli(args(["-v", "--reconnect", "30", "--report", report]), { environment });
+    await until(() => exists(paths.ready), "the first MiB back");
+    Deno.kill(loginsIn(paths.logins)[0], "SIGKILL");
+    await until(() => loginsIn(paths.logins).length === 2, "the second login");
+    await Deno.writeTextFile(paths.go, "");
+    const run = await running;
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(await sha256(run.stdout), await sha256(bytes));
+    assert.match(run.stderr, /^socketpipe: provision: the remote host uses the cached bundle/m);
+    const { applied } = JSON.parse(await Deno.readTextFile(report));
+    assert.match(applied.local.reconnect, /; 1 login cut survived$/);
+    assert.deepEqual(await waitUntilGone(marker, LEFTOVERS_GONE_MS), []);
+    await Deno.remove(dir, { recursive: true });
+  },
+);
+
+testWhere(
+  noSshd,
   "--reconnect: a login that cannot come back within the bound ends the run, exit 2, with the bytes each way; nothing is left behind",
   async () => {
     const { dir, paths, marker, args, environment } = await scene({ failFrom: 1 });
     const running = runCli(args(["--reconnect", "3"]), { environment });
-    await until(() => exists(paths.ready), "the first 8 MiB");
+    await until(() => exists(paths.ready), "the first MiB back");
     await until(() => Deno.readDirSync(paths.remoteTmp).some(() => true), "the socket");
     Deno.kill(loginsIn(paths.logins)[0], "SIGKILL");
     const run = await running;
@@ -175,7 +208,7 @@ testWhere(
       holdSecondLogin: true,
     });
     const running = runCli(args(["-v", "--reconnect", "30"]), { environment });
-    await until(() => exists(paths.ready), "the first 8 MiB");
+    await until(() => exists(paths.ready), "the first MiB back");
     await until(() => Deno.readDirSync(paths.remoteTmp).some(() => true), "the socket");
     const [place] = [...Deno.readDirSync(paths.remoteTmp)];
     const socket = `${paths.remoteTmp}/${place.name}/login`;
@@ -229,7 +262,7 @@ testWhere(
       environment,
       stdout: "null",
     });
-    await until(() => exists(paths.ready), "the first 8 MiB");
+    await until(() => exists(paths.ready), "the first MiB back");
     child.kill("SIGINT");
     const output = await child.output();
     const said = new TextDecoder().decode(output.stderr);
