@@ -227,6 +227,22 @@ export class ProcessTree {
   }
 
   /**
+   * Should this process be killed outright, its watchdog removes `path` too (a directory
+   * of its own, such as the socket a remote half waits on for its login).
+   *
+   * @example
+   * ```ts
+   * import { ProcessTree } from "./process_tree.ts";
+   * const tree = new ProcessTree({ watchdog: true });
+   * tree.removeIfKilled(Deno.makeTempDirSync());
+   * await tree.release(); // a clean end: the half removes what it made itself
+   * ```
+   */
+  removeIfKilled(path: string): void {
+    this.#watchdog?.removeAtDeath(path);
+  }
+
+  /**
    * The run ended by a path of its own: the watchdog leaves without killing anything, and
    * this tree lets go of the subreaper mark. Resolves once the watchdog has left.
    */

@@ -23,7 +23,7 @@ import { PARENT_IS } from "./parent_is.ts";
 // the end of its input it stops everything it can find first (so that nothing forks
 // meanwhile), then kills it.
 const WATCH = `trap "" HUP INT TERM QUIT USR2 TSTP
-marker=$1 half=$2 parent=$3 groups= pids= poller=
+marker=$1 half=$2 parent=$3 groups= pids= poller= removals=
 ${PARENT_IS}
 if [ -n "$parent" ]; then
   # The half's parent (the login's shell or sshd) gone while the half lives on (stopped,
@@ -55,6 +55,8 @@ while read -r word value; do
       poller=
       ;;
     group) groups="$groups $value" ;;
+    remove) removals="$removals
+$value" ;;
     pid) pids="$pids $value" ;;
   esac
 done
@@ -85,6 +87,9 @@ family() {
 for signal in STOP KILL; do
   for g in $groups; do kill -$signal -"$g" 2>/dev/null; done
   for p in $(family); do [ "$p" = $$ ] || kill -$signal "$p" 2>/dev/null; done
+done
+printf '%s\n' "$removals" | while IFS= read -r path; do
+  [ -z "$path" ] || rm -rf -- "$path"
 done`;
 
 /** Milliseconds a released watchdog may take to leave before it is killed. */
@@ -98,6 +103,8 @@ export interface Watchdog {
   guard(pid: number, group: boolean): void;
   /** From now on the half may outlive its parent: the watchdog stops ending it then. */
   outliveParent(): void;
+  /** Should the half die, `path` (a directory of its own, one line) is removed too. */
+  removeAtDeath(path: string): void;
   /** Tells the watchdog the half ended cleanly, and waits for it to leave. */
   release(): Promise<void>;
 }
@@ -151,6 +158,9 @@ export function startWatchdog(marker: string, endWithParent = false): Watchdog |
       },
       outliveParent() {
         tell("outlive");
+      },
+      removeAtDeath(path) {
+        if (!path.includes("\n")) tell(`remove ${path}`);
       },
       async release() {
         if (!open) return await left;

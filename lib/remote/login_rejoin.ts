@@ -98,8 +98,10 @@ export function armLoginRejoin(
   channel.rejoinWith((why, signal) => place.nextLogin(why, seconds, signal), {
     speaksFirst: false,
   });
-  // Its parent (the login) may go while this half waits for the next one.
+  // Its parent (the login) may go while this half waits for the next one; killed outright,
+  // it leaves no socket behind.
   tree.outliveParent();
+  tree.removeIfKilled(place.dir);
   channel.send({ event: "rejoin-at", path: place.path });
   return place;
 }

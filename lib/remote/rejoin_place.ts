@@ -72,7 +72,8 @@ function stoppedAfter(milliseconds: number, signal?: AbortSignal): () => boolean
 export class RejoinPlace {
   /** The socket's path, for the local half's session line. */
   readonly path: string;
-  readonly #dir: string;
+  /** The directory the socket is in, only this user's. */
+  readonly dir: string;
   readonly #listening: number;
   readonly #token: Uint8Array;
   readonly #log: StepLog;
@@ -82,7 +83,7 @@ export class RejoinPlace {
   #received: number[] = [];
 
   private constructor(dir: string, listening: number, token: Uint8Array, log: StepLog) {
-    this.#dir = dir;
+    this.dir = dir;
     this.path = `${dir}/login`;
     this.#listening = listening;
     this.#token = token;
@@ -170,7 +171,7 @@ export class RejoinPlace {
     }
     this.#handedBy = null;
     try {
-      Deno.removeSync(this.#dir, { recursive: true });
+      Deno.removeSync(this.dir, { recursive: true });
     } catch {
       // Gone already.
     }
