@@ -11,6 +11,7 @@ import {
   DENO,
   LEFTOVERS_GONE_MS,
   REMOTE_SOCKETPIPE,
+  remoteHalfWithMarker,
   runCli,
   sha256,
   spawnCli,
@@ -271,6 +272,23 @@ testWhere(
     assert.equal(loginsIn(paths.logins).length, 1);
     // Well within the bound: the remote half heard that the run ends, not a cut.
     assert.deepEqual(await waitUntilGone(marker, LEFTOVERS_GONE_MS), []);
+    await Deno.remove(dir, { recursive: true });
+  },
+);
+
+testWhere(
+  noSshd,
+  "--reconnect: the remote half killed outright (SIGKILL): its watchdog removes its socket's directory, and the run ends within the bound, exit 2",
+  async () => {
+    const { dir, paths, marker, args, environment } = await scene();
+    const running = runCli(args(["--reconnect", "3"]), { environment });
+    await until(() => exists(paths.ready), "the first MiB back");
+    await until(() => Deno.readDirSync(paths.remoteTmp).some(() => true), "the socket");
+    Deno.kill(remoteHalfWithMarker(marker)!, "SIGKILL");
+    const run = await running;
+    assert.equal(run.code, 2, run.stderr);
+    assert.deepEqual(await waitUntilGone(marker, LEFTOVERS_GONE_MS), []);
+    await until(() => [...Deno.readDirSync(paths.remoteTmp)].length === 0, "the socket gone");
     await Deno.remove(dir, { recursive: true });
   },
 );
