@@ -6,10 +6,8 @@
  * @module
  */
 import { Errno, lastError, requireLibc } from "./libc.ts";
-import { setNonBlocking, writeToPipe } from "./file_descriptors.ts";
+import { readableSoon, setNonBlocking, writeToPipe } from "./file_descriptors.ts";
 
-const POLLIN = 0x001;
-const POLL_SLICE_MS = 250;
 const CHUNK_BYTES = 64 * 1024;
 
 /**
@@ -34,19 +32,15 @@ const CHUNK_BYTES = 64 * 1024;
  */
 export function readableOfFd(fd: number): ReadableStream<Uint8Array> {
   const c = requireLibc();
-  const pollFd = new Uint8Array(8);
-  const view = new DataView(pollFd.buffer);
-  view.setInt32(0, fd, true);
-  view.setInt16(4, POLLIN, true);
   let cancelled = false;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       const buffer = new Uint8Array(CHUNK_BYTES);
       for (;;) {
         if (cancelled) return;
-        const ready = await c.pollBlocking(pollFd, 1n, POLL_SLICE_MS);
+        const ready = await readableSoon(fd);
         if (cancelled) return;
-        if (ready <= 0) continue;
+        if (!ready) continue;
         const count = Number(c.read(fd, buffer, BigInt(buffer.length)));
         if (count > 0) return controller.enqueue(buffer.slice(0, count));
         if (count === 0) return controller.close();

@@ -344,17 +344,36 @@ async function readWhenReady(
   call: string,
   stopped: () => boolean = () => false,
 ): Promise<number | null> {
-  const c = requireLibc();
-  const pollFd = new Uint8Array(8);
-  const view = new DataView(pollFd.buffer);
-  view.setInt32(0, fd, true);
-  view.setInt16(4, POLLIN, true);
   for (;;) {
     if (stopped()) return null;
     const count = Number(readNow());
     if (count >= 0) return count;
     const error = lastError(call);
     if (error.errno !== Errno.EAGAIN && error.errno !== Errno.EINTR) throw error;
-    await c.pollBlocking(pollFd, 1n, POLL_SLICE_MS);
+    await readableSoon(fd);
   }
+}
+
+/**
+ * Waits with poll(2) on a worker thread, never more than a quarter second (lest a worker be
+ * held past the run), for `fd` to be readable, or at its end or failed; whether it is. The
+ * worker's errno is never read: a failure there just means "look again".
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { closeFd, makePipe, readableSoon } from "./file_descriptors.ts";
+ * const [readEnd, writeEnd] = makePipe();
+ * assert.equal(await readableSoon(readEnd), false); // nothing in it: a quarter second
+ * closeFd(writeEnd);
+ * assert.equal(await readableSoon(readEnd), true); // at its end
+ * closeFd(readEnd);
+ * ```
+ */
+export async function readableSoon(fd: number): Promise<boolean> {
+  const pollFd = new Uint8Array(8);
+  const view = new DataView(pollFd.buffer);
+  view.setInt32(0, fd, true);
+  view.setInt16(4, POLLIN, true);
+  return await requireLibc().pollBlocking(pollFd, 1n, POLL_SLICE_MS) > 0;
 }

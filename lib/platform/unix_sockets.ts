@@ -11,6 +11,7 @@
  * @module
  */
 import { Errno, lastErrno, lastError, LibcError, requireLibc } from "./libc.ts";
+import { readableSoon } from "./file_descriptors.ts";
 
 const AF_UNIX = 1;
 const SOCK_STREAM = 1;
@@ -22,8 +23,6 @@ const SCM_RIGHTS = 1;
 const MSG_NOSIGNAL = 0x4000;
 const MSG_CTRUNC = 0x8;
 const MSG_CMSG_CLOEXEC = 0x40000000;
-const POLLIN = 0x001;
-const POLL_SLICE_MS = 250;
 /** sun_path's size: a longer path cannot be a socket's name. */
 const SUN_PATH_BYTES = 108;
 /** How many descriptors one message may carry here (stdin, stdout, stderr, and spare). */
@@ -131,7 +130,7 @@ export async function acceptUnix(
     if (errno !== Errno.EAGAIN && errno !== Errno.EINTR && errno !== ECONNABORTED) {
       throw new LibcError("accept", errno);
     }
-    await whenReadable(listening);
+    await readableSoon(listening);
   }
 }
 
@@ -265,7 +264,7 @@ export async function receiveWithFds(
         closedAll(fds);
         throw new LibcError("recvmsg", errno);
       }
-      await whenReadable(fd);
+      await readableSoon(fd);
       continue;
     }
     if (count === 0) return closedAll(fds);
@@ -320,13 +319,4 @@ function closedAll(fds: number[]): null {
  */
 export function duplicateOnto(fd: number, target: number): void {
   if (requireLibc().dup2(fd, target) < 0) throw lastError(`dup2(${fd}, ${target})`);
-}
-
-/** Waits, on a worker thread and at most a quarter second, for `fd` to be readable. */
-async function whenReadable(fd: number): Promise<void> {
-  const pollFd = new Uint8Array(8);
-  const view = new DataView(pollFd.buffer);
-  view.setInt32(0, fd, true);
-  view.setInt16(4, POLLIN, true);
-  await requireLibc().pollBlocking(pollFd, 1n, POLL_SLICE_MS);
 }
