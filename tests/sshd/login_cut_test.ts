@@ -119,7 +119,16 @@ echo $$ >> "$LOGINS"; exec "$0" "$@"`,
     LOGIN_GO: paths.loginGo,
     HOLD: options.holdSecondLogin ? "1" : "",
   };
-  return { dir, bytes, paths, marker, args, environment };
+  /** Once the first MiB is back and, unprovisioned, the remote half's socket is there. */
+  const met = async () => {
+    await until(() => exists(paths.ready), "the first MiB back");
+    if (options.provisioned) return;
+    await until(() => Deno.readDirSync(paths.remoteTmp).some(() => true), "the socket");
+  };
+  /** Once the remote half's socket directory has been removed. */
+  const socketGone = () =>
+    until(() => [...Deno.readDirSync(paths.remoteTmp)].length === 0, "the socket gone");
+  return { dir, bytes, paths, marker, args, environment, met, socketGone };
 }
 
 for (const encrypt of [false, true]) {
@@ -129,13 +138,13 @@ for (const encrypt of [false, true]) {
       encrypt ? " --encrypt" : ""
     }: the ssh client killed mid-stream, the login is run again and joins the run; both ways exact, the report counts the cut`,
     async () => {
-      const { dir, bytes, paths, marker, args, environment } = await scene();
+      const { dir, bytes, paths, marker, args, environment, met, socketGone } = await scene();
       const report = `${dir}/report.json`;
       const running = runCli(
         args(["-v", "--reconnect", "30", "--report", report, ...(encrypt ? ["--encrypt"] : [])]),
         { environment },
       );
-      await until(() => exists(paths.ready), "the first MiB back");
+      await met();
       // The remote half is waiting for a cut: its socket is where it said.
       await until(() => Deno.readDirSync(paths.remoteTmp).some(() => true), "the socket");
       Deno.kill(loginsIn(paths.logins)[0], "SIGKILL");
@@ -151,7 +160,7 @@ for (const encrypt of [false, true]) {
       assert.match(applied.local.reconnect, /; 1 login cut survived$/);
       assert.deepEqual(await waitUntilGone(marker, LEFTOVERS_GONE_MS), []);
       // Nothing of the run stays on the remote host: its socket's directory is gone.
-      await until(() => [...Deno.readDirSync(paths.remoteTmp)].length === 0, "the socket gone");
+      await socketGone();
       await Deno.remove(dir, { recursive: true });
     },
   );
@@ -161,10 +170,12 @@ testWhere(
   noSshd,
   "--reconnect, the remote half provisioned: the login run again goes through the bootstrap (the cache already holds it) and joins; exact",
   async () => {
-    const { dir, bytes, paths, marker, args, environment } = await scene({ provisioned: true });
+    const { dir, bytes, paths, marker, args, environment, met } = await scene({
+      provisioned: true,
+    });
     const report = `${dir}/report.json`;
     const running = runCli(args(["-v", "--reconnect", "30", "--report", report]), { environment });
-    await until(() => exists(paths.ready), "the first MiB back");
+    await met();
     Deno.kill(loginsIn(paths.logins)[0], "SIGKILL");
     await until(() => loginsIn(paths.logins).length === 2, "the second login");
     await Deno.writeTextFile(paths.go, "");
@@ -183,10 +194,9 @@ testWhere(
   noSshd,
   "--reconnect: a login that cannot come back within the bound ends the run, exit 2, with the bytes each way; nothing is left behind",
   async () => {
-    const { dir, paths, marker, args, environment } = await scene({ failFrom: 1 });
+    const { dir, paths, marker, args, environment, met, socketGone } = await scene({ failFrom: 1 });
     const running = runCli(args(["--reconnect", "3"]), { environment });
-    await until(() => exists(paths.ready), "the first MiB back");
-    await until(() => Deno.readDirSync(paths.remoteTmp).some(() => true), "the socket");
+    await met();
     Deno.kill(loginsIn(paths.logins)[0], "SIGKILL");
     const run = await running;
     assert.equal(run.code, 2, run.stderr);
@@ -196,7 +206,7 @@ testWhere(
       /^socketpipe: login cut and not joined again within 3 s \(--reconnect\): ssh: connect to host testhost port 22: Connection refused; stopped the commands; \d+ bytes sent, \d+ received; none lost silently$/,
     );
     assert.deepEqual(await waitUntilGone(marker, LEFTOVERS_GONE_MS), []);
-    await until(() => [...Deno.readDirSync(paths.remoteTmp)].length === 0, "the socket gone");
+    await socketGone();
     await Deno.remove(dir, { recursive: true });
   },
 );
@@ -205,12 +215,11 @@ testWhere(
   noSshd,
   "--reconnect: the waiting remote half refuses a process without the run's token, and another user cannot reach it at all; the real login then joins, exact",
   async () => {
-    const { dir, bytes, paths, marker, args, environment } = await scene({
+    const { dir, bytes, paths, marker, args, environment, met } = await scene({
       holdSecondLogin: true,
     });
     const running = runCli(args(["-v", "--reconnect", "30"]), { environment });
-    await until(() => exists(paths.ready), "the first MiB back");
-    await until(() => Deno.readDirSync(paths.remoteTmp).some(() => true), "the socket");
+    await met();
     const [place] = [...Deno.readDirSync(paths.remoteTmp)];
     const socket = `${paths.remoteTmp}/${place.name}/login`;
     assert.equal(Deno.statSync(`${paths.remoteTmp}/${place.name}`).mode! & 0o777, 0o700);
@@ -258,12 +267,12 @@ testWhere(
   noSshd,
   "--reconnect: SIGINT mid-stream stops every command on both hosts, without logging in again or waiting out the bound",
   async () => {
-    const { dir, paths, marker, args, environment } = await scene();
+    const { dir, paths, marker, args, environment, met } = await scene();
     const child = spawnCli(args(["-v", "--reconnect", "600"]), {
       environment,
       stdout: "null",
     });
-    await until(() => exists(paths.ready), "the first MiB back");
+    await met();
     child.kill("SIGINT");
     const output = await child.output();
     const said = new TextDecoder().decode(output.stderr);
@@ -280,15 +289,14 @@ testWhere(
   noSshd,
   "--reconnect: the remote half killed outright (SIGKILL): its watchdog removes its socket's directory, and the run ends within the bound, exit 2",
   async () => {
-    const { dir, paths, marker, args, environment } = await scene();
+    const { dir, marker, args, environment, met, socketGone } = await scene();
     const running = runCli(args(["--reconnect", "3"]), { environment });
-    await until(() => exists(paths.ready), "the first MiB back");
-    await until(() => Deno.readDirSync(paths.remoteTmp).some(() => true), "the socket");
+    await met();
     Deno.kill(remoteHalfWithMarker(marker)!, "SIGKILL");
     const run = await running;
     assert.equal(run.code, 2, run.stderr);
     assert.deepEqual(await waitUntilGone(marker, LEFTOVERS_GONE_MS), []);
-    await until(() => [...Deno.readDirSync(paths.remoteTmp)].length === 0, "the socket gone");
+    await socketGone();
     await Deno.remove(dir, { recursive: true });
   },
 );
