@@ -205,8 +205,12 @@ export async function handOverLogin(
     );
   }
   try {
+    // Only this user's own half gets the login (and a proof made with the token).
+    const uid = peerUid(fd);
+    if (uid !== Deno.uid()) throw new Error(`its socket is user ${uid}'s, not this user's`);
     const late = stoppedAfter(PROOF_MS);
     const challenge = await receiveWithFds(fd, CHALLENGE_BYTES, late);
+    for (const passed of challenge?.fds ?? []) closeFd(passed);
     if (!challenge) throw new Error("it asked for no proof");
     sendWithFds(fd, await proofOf(token, challenge.bytes), [0, 1, 2]);
     const taken = await receiveWithFds(fd, 1, late);
